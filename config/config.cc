@@ -1,0 +1,612 @@
+#include "config/config.hh"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace vcplane {
+
+std::optional<mac_address> parse_mac(std::string_view text) {
+    if (text.size() != 17) {
+        return std::nullopt;
+    }
+    const char sep = text[2];
+    if (sep != ':' && sep != '-') {
+        return std::nullopt;
+    }
+    mac_address mac{};
+    for (size_t i = 0; i < 6; ++i) {
+        const size_t at = i * 3;
+        if (i > 0 && text[at - 1] != sep) {
+            return std::nullopt;
+        }
+        unsigned byte = 0;
+        for (size_t j = 0; j < 2; ++j) {
+            const char c = text[at + j];
+            if (!std::isxdigit(static_cast<unsigned char>(c))) {
+                return std::nullopt;
+            }
+            byte = byte * 16 +
+                   (std::isdigit(static_cast<unsigned char>(c))
+                        ? unsigned(c - '0')
+                        : unsigned(std::tolower(static_cast<unsigned char>(c)) - 'a' + 10));
+        }
+        mac[i] = static_cast<uint8_t>(byte);
+    }
+    return mac;
+}
+
+std::string format_mac(const mac_address& m) {
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
+                       m[5]);
+}
+
+std::string config_origin::where() const { return fmt::format("{}:{}: {}", file, line, key); }
+
+const connection_config* vcplane_config::find_connection(std::string_view name) const {
+    for (const auto& c : connections) {
+        if (c.name == name) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+size_t vcplane_config::party_count() const {
+    size_t n = 0;
+    for (const auto& c : calls) {
+        n += c.parties.size();
+    }
+    return n;
+}
+
+static std::string join_problems(const std::vector<std::string>& problems) {
+    std::string out;
+    for (const auto& p : problems) {
+        if (!out.empty()) {
+            out += '\n';
+        }
+        out += p;
+    }
+    return out;
+}
+
+config_error::config_error(std::vector<std::string> problems)
+    : std::runtime_error(join_problems(problems))
+    , problems_(std::move(problems)) {}
+
+namespace {
+
+bool valid_name(std::string_view s) {
+    if (s.empty() || s.size() > 63) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+}
+
+// Collects every problem in the file instead of stopping at the first, so that an operator
+// fixes a broken file in one round.
+class reader {
+public:
+    explicit reader(std::string file) : file_(std::move(file)) {}
+
+    config_origin origin(const toml::node& n, std::string key) const {
+        return config_origin{file_, static_cast<uint32_t>(n.source().begin.line), std::move(key)};
+    }
+
+    void problem(const toml::node& at, const std::string& key, const std::string& what) {
+        problems_.push_back(fmt::format("{}:{}: {}: {}", file_, at.source().begin.line, key, what));
+    }
+    void problem(const config_origin& o, const std::string& what) {
+        problems_.push_back(fmt::format("{}: {}", o.where(), what));
+    }
+
+    const std::vector<std::string>& problems() const { return problems_; }
+
+    void only_keys(const toml::table& t, const std::string& path,
+                   std::initializer_list<std::string_view> known) {
+        for (const auto& [k, v] : t) {
+            if (std::find(known.begin(), known.end(), k.str()) == known.end()) {
+                std::string expected;
+                for (auto name : known) {
+                    expected += expected.empty() ? "" : ", ";
+                    expected += name;
+                }
+                problem(v, join(path, k.str()),
+                        fmt::format("unknown key (expected one of: {})", expected));
+            }
+        }
+    }
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
+    }
+
+    const toml::table* table(const toml::table& parent, std::string_view key,
+                             const std::string& path) {
+        const toml::node* n = parent.get(key);
+        if (n == nullptr) {
+            return nullptr;
+        }
+        if (!n->is_table()) {
+            problem(*n, join(path, key), fmt::format("expected a table, found {}", type_of(*n)));
+            return nullptr;
+        }
+        return n->as_table();
+    }
+
+    std::optional<std::string> string(const toml::table& t, std::string_view key,
+                                      const std::string& path, bool required) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            if (required) {
+                problem(t, join(path, key), "missing (a string is required)");
+            }
+            return std::nullopt;
+        }
+        if (!n->is_string()) {
+            problem(*n, join(path, key), fmt::format("expected a string, found {}", type_of(*n)));
+            return std::nullopt;
+        }
+        return n->as_string()->get();
+    }
+
+    std::optional<int64_t> integer(const toml::table& t, std::string_view key,
+                                   const std::string& path, bool required, int64_t min,
+                                   int64_t max, std::string_view what = "") {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            if (required) {
+                problem(t, join(path, key),
+                        fmt::format("missing (an integer {}..{} is required)", min, max));
+            }
+            return std::nullopt;
+        }
+        if (!n->is_integer()) {
+            problem(*n, join(path, key), fmt::format("expected an integer, found {}", type_of(*n)));
+            return std::nullopt;
+        }
+        const int64_t v = n->as_integer()->get();
+        if (v < min || v > max) {
+            if (what.empty()) {
+                problem(*n, join(path, key), fmt::format("{} is out of range ({}..{})", v, min, max));
+            } else {
+                problem(*n, join(path, key), fmt::format("{} is not {} ({}..{})", v, what, min, max));
+            }
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<bool> boolean(const toml::table& t, std::string_view key,
+                                const std::string& path) {
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return std::nullopt;
+        }
+        if (!n->is_boolean()) {
+            problem(*n, join(path, key), fmt::format("expected true or false, found {}", type_of(*n)));
+            return std::nullopt;
+        }
+        return n->as_boolean()->get();
+    }
+
+    std::vector<std::string> strings(const toml::table& t, std::string_view key,
+                                     const std::string& path) {
+        std::vector<std::string> out;
+        const toml::node* n = t.get(key);
+        if (n == nullptr) {
+            return out;
+        }
+        const toml::array* a = n->as_array();
+        if (a == nullptr) {
+            problem(*n, join(path, key),
+                    fmt::format("expected an array of strings, found {}", type_of(*n)));
+            return out;
+        }
+        for (size_t i = 0; i < a->size(); ++i) {
+            const toml::node& e = *a->get(i);
+            if (!e.is_string()) {
+                problem(e, fmt::format("{}[{}]", join(path, key), i),
+                        fmt::format("expected a string, found {}", type_of(e)));
+                continue;
+            }
+            out.push_back(e.as_string()->get());
+        }
+        return out;
+    }
+
+    static std::string type_of(const toml::node& n) {
+        switch (n.type()) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a floating-point number";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::date:
+        case toml::node_type::time:
+        case toml::node_type::date_time: return "a date/time";
+        default: return "nothing";
+        }
+    }
+
+private:
+    std::string file_;
+    std::vector<std::string> problems_;
+};
+
+void read_eal(reader& r, const toml::table& root, eal_config& eal) {
+    const toml::table* t = r.table(root, "eal", "");
+    if (t == nullptr) {
+        if (root.get("eal") == nullptr) {
+            r.problem(root, "eal", "missing (the [eal] table says which lcores and devices to use)");
+        }
+        return;
+    }
+    eal.origin = r.origin(*t, "eal");
+    r.only_keys(*t, "eal",
+                {"lcores", "memory_mb", "no_huge", "vdevs", "pci_allow", "file_prefix", "log_level"});
+    const toml::node* lc = t->get("lcores");
+    if (lc == nullptr) {
+        r.problem(*t, "eal.lcores", "missing (e.g. lcores = [0, 1]: main lcore first, then workers)");
+    } else if (!lc->is_array()) {
+        r.problem(*lc, "eal.lcores", "expected an array of lcore ids, e.g. [0, 1]");
+    } else {
+        const toml::array& a = *lc->as_array();
+        std::set<int64_t> seen;
+        for (size_t i = 0; i < a.size(); ++i) {
+            const toml::node& e = *a.get(i);
+            const std::string key = fmt::format("eal.lcores[{}]", i);
+            if (!e.is_integer() || e.as_integer()->get() < 0 || e.as_integer()->get() > 1023) {
+                r.problem(e, key, "expected an lcore id (0..1023)");
+                continue;
+            }
+            const int64_t id = e.as_integer()->get();
+            if (!seen.insert(id).second) {
+                r.problem(e, key, fmt::format("lcore {} is listed twice", id));
+                continue;
+            }
+            eal.lcores.push_back(static_cast<unsigned>(id));
+        }
+        if (a.size() < 2) {
+            r.problem(*lc, "eal.lcores",
+                      "needs at least two lcores: the main (control) lcore and one worker");
+        }
+    }
+    eal.no_huge = r.boolean(*t, "no_huge", "eal").value_or(false);
+    if (auto m = r.integer(*t, "memory_mb", "eal", eal.no_huge, 64, 1 << 20)) {
+        eal.memory_mb = static_cast<unsigned>(*m);
+    }
+    eal.vdevs = r.strings(*t, "vdevs", "eal");
+    eal.pci_allow = r.strings(*t, "pci_allow", "eal");
+    if (auto p = r.string(*t, "file_prefix", "eal", false)) {
+        if (!valid_name(*p)) {
+            r.problem(*t->get("file_prefix"), "eal.file_prefix",
+                      fmt::format("'{}' is not a valid prefix (letters, digits, '-', '_', '.')", *p));
+        } else {
+            eal.file_prefix = *p;
+        }
+    }
+    if (auto l = r.string(*t, "log_level", "eal", false)) {
+        static const std::set<std::string> levels = {"emergency", "alert", "critical", "error",
+                                                      "warning",   "notice", "info",   "debug"};
+        if (levels.count(*l) == 0) {
+            r.problem(*t->get("log_level"), "eal.log_level",
+                      fmt::format("'{}' is not a log level (error, warning, notice, info, debug)", *l));
+        } else {
+            eal.log_level = *l;
+        }
+    }
+}
+
+void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
+    const toml::table* t = r.table(root, "connections", "");
+    if (t == nullptr) {
+        return;
+    }
+    for (const auto& [k, v] : *t) {
+        const std::string name(k.str());
+        const std::string path = fmt::format("connections.{}", name);
+        if (!valid_name(name)) {
+            r.problem(v, path, "a connection name is 1..63 letters, digits, '-', '_' or '.'");
+            continue;
+        }
+        const toml::table* ct = v.as_table();
+        if (ct == nullptr) {
+            r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
+            continue;
+        }
+        r.only_keys(*ct, path,
+                    {"device", "mac", "media", "mtu", "bandwidth_bps", "rx_descriptors",
+                     "tx_descriptors"});
+        connection_config c;
+        c.name = name;
+        c.origin = r.origin(*ct, path);
+        auto device = r.string(*ct, "device", path, false);
+        auto mac_text = r.string(*ct, "mac", path, false);
+        if (device && mac_text) {
+            r.problem(*ct->get("mac"), path + ".mac",
+                      "give either device or mac, not both");
+        } else if (device) {
+            c.device = *device;
+            c.device_origin = r.origin(*ct->get("device"), path + ".device");
+            if (device->empty()) {
+                r.problem(c.device_origin, "the device name is empty");
+            }
+        } else if (mac_text) {
+            c.device_origin = r.origin(*ct->get("mac"), path + ".mac");
+            c.mac = parse_mac(*mac_text);
+            if (!c.mac) {
+                r.problem(c.device_origin,
+                          fmt::format("'{}' is not a MAC address (expected six hex pairs like "
+                                      "02:00:5e:10:00:01)",
+                                      *mac_text));
+            }
+        } else if (!ct->contains("device") && !ct->contains("mac")) {
+            r.problem(*ct, path + ".device",
+                      "missing (name the port by device = \"0000:3b:00.0\" or "
+                      "\"net_af_packet0\", or by mac = \"...\")");
+        }
+        if (auto m = r.string(*ct, "media", path, false)) {
+            if (*m == "mpls") {
+                c.media = media_kind::mpls;
+            } else if (*m == "vlan") {
+                c.media = media_kind::vlan;
+            } else {
+                r.problem(*ct->get("media"), path + ".media",
+                          fmt::format("'{}' is not a media (expected \"mpls\" or \"vlan\")", *m));
+            }
+        }
+        if (auto m = r.integer(*ct, "mtu", path, false, 68, 9600)) {
+            c.mtu = static_cast<uint32_t>(*m);
+        }
+        if (auto b = r.integer(*ct, "bandwidth_bps", path, false, 0, INT64_MAX)) {
+            c.bandwidth_bps = static_cast<uint64_t>(*b);
+        }
+        if (auto d = r.integer(*ct, "rx_descriptors", path, false, 64, 16384)) {
+            c.rx_descriptors = static_cast<uint16_t>(*d);
+        }
+        if (auto d = r.integer(*ct, "tx_descriptors", path, false, 64, 16384)) {
+            c.tx_descriptors = static_cast<uint16_t>(*d);
+        }
+        cfg.connections.push_back(std::move(c));
+    }
+    // Two connections on one port would make the ingress table ambiguous.
+    std::map<std::string, const connection_config*> by_device;
+    for (const auto& c : cfg.connections) {
+        const std::string id = c.mac ? "mac " + format_mac(*c.mac) : c.device;
+        if (id.empty()) {
+            continue;
+        }
+        auto [it, fresh] = by_device.emplace(id, &c);
+        if (!fresh) {
+            r.problem(c.device_origin, fmt::format("{} is already used by connections.{}", id,
+                                                   it->second->name));
+        }
+    }
+}
+
+void read_key(reader& r, const toml::table& t, const std::string& path,
+              const connection_config* conn, uint32_t& key) {
+    // The key's name follows the connection's media: an MPLS connection takes a label, a
+    // VLAN connection a VID. Naming the wrong one is a mistake worth pointing at.
+    const bool has_label = t.contains("label");
+    const bool has_vid = t.contains("vid");
+    if (conn == nullptr) {
+        return; // the unknown connection is reported already
+    }
+    const char* want = conn->media == media_kind::mpls ? "label" : "vid";
+    const char* other = conn->media == media_kind::mpls ? "vid" : "label";
+    if ((conn->media == media_kind::mpls && has_vid) ||
+        (conn->media == media_kind::vlan && has_label)) {
+        r.problem(*t.get(other), reader::join(path, other),
+                  fmt::format("connection '{}' carries {}: use {} instead", conn->name,
+                              media_name(conn->media), want));
+        return;
+    }
+    const key_range range = key_range_for(conn->media);
+    const char* what = conn->media == media_kind::mpls ? "an MPLS label" : "a VLAN ID";
+    if (auto v = r.integer(t, want, path, true, range.min, range.max, what)) {
+        key = static_cast<uint32_t>(*v);
+    }
+}
+
+const connection_config* read_connection_ref(reader& r, const vcplane_config& cfg,
+                                             const toml::table& t, const std::string& path) {
+    auto name = r.string(t, "connection", path, true);
+    if (!name) {
+        return nullptr;
+    }
+    const connection_config* c = cfg.find_connection(*name);
+    if (c == nullptr) {
+        std::string known;
+        for (const auto& k : cfg.connections) {
+            known += known.empty() ? "" : ", ";
+            known += k.name;
+        }
+        r.problem(*t.get("connection"), path + ".connection",
+                  fmt::format("no connection named '{}' (known: {})", *name,
+                              known.empty() ? "none" : known));
+    }
+    return c;
+}
+
+void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
+    const toml::table* t = r.table(root, "calls", "");
+    if (t == nullptr) {
+        return;
+    }
+    // (ingress connection, key) -> call that owns it
+    std::map<std::pair<std::string, uint32_t>, std::string> keys_in_use;
+    for (const auto& [k, v] : *t) {
+        const std::string name(k.str());
+        const std::string path = fmt::format("calls.{}", name);
+        if (!valid_name(name)) {
+            r.problem(v, path, "a call name is 1..63 letters, digits, '-', '_' or '.'");
+            continue;
+        }
+        const toml::table* ct = v.as_table();
+        if (ct == nullptr) {
+            r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
+            continue;
+        }
+        r.only_keys(*ct, path, {"connection", "label", "vid", "parties"});
+        call_config call;
+        call.name = name;
+        call.origin = r.origin(*ct, path);
+        const connection_config* in = read_connection_ref(r, cfg, *ct, path);
+        if (in != nullptr) {
+            call.connection = in->name;
+        }
+        read_key(r, *ct, path, in, call.key);
+        if (in != nullptr && call.key != 0) {
+            auto [it, fresh] = keys_in_use.emplace(std::pair{in->name, call.key}, name);
+            if (!fresh) {
+                const char* which = in->media == media_kind::mpls ? "label" : "vid";
+                r.problem(*ct->get(which), reader::join(path, which),
+                          fmt::format("{} {} on connection '{}' is already used by calls.{}", which,
+                                      call.key, in->name, it->second));
+            }
+        }
+        const toml::node* pn = ct->get("parties");
+        const toml::array* parties = pn ? pn->as_array() : nullptr;
+        if (pn == nullptr) {
+            r.problem(*ct, path + ".parties", "missing (a call needs at least one party)");
+        } else if (parties == nullptr || !parties->is_array_of_tables()) {
+            r.problem(*pn, path + ".parties",
+                      "expected an array of tables ([[calls.NAME.parties]] sections)");
+            parties = nullptr;
+        } else if (parties->empty()) {
+            r.problem(*pn, path + ".parties", "a call needs at least one party");
+        } else if (parties->size() > max_parties_per_call) {
+            r.problem(*pn, path + ".parties",
+                      fmt::format("{} parties; a call has at most {}", parties->size(),
+                                  max_parties_per_call));
+            parties = nullptr;
+        }
+        std::set<std::string> party_names;
+        for (size_t i = 0; parties != nullptr && i < parties->size(); ++i) {
+            const toml::table& pt = *parties->get(i)->as_table();
+            const std::string ppath = fmt::format("{}.parties[{}]", path, i);
+            r.only_keys(pt, ppath, {"name", "connection", "label", "vid", "next_hop"});
+            party_config p;
+            p.origin = r.origin(pt, ppath);
+            p.name = r.string(pt, "name", ppath, false).value_or(fmt::format("party{}", i));
+            if (!valid_name(p.name)) {
+                r.problem(*pt.get("name"), ppath + ".name",
+                          "a party name is 1..63 letters, digits, '-', '_' or '.'");
+            } else if (!party_names.insert(p.name).second) {
+                r.problem(pt.contains("name") ? *pt.get("name") : pt, ppath + ".name",
+                          fmt::format("party name '{}' is used twice in calls.{}", p.name, name));
+            }
+            const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
+            if (out != nullptr) {
+                p.connection = out->name;
+            }
+            read_key(r, pt, ppath, out, p.key);
+            if (auto mac = r.string(pt, "next_hop", ppath, true)) {
+                auto parsed = parse_mac(*mac);
+                if (!parsed) {
+                    r.problem(*pt.get("next_hop"), ppath + ".next_hop",
+                              fmt::format("'{}' is not a MAC address (expected six hex pairs like "
+                                          "02:00:5e:10:00:01)",
+                                          *mac));
+                } else if (*parsed == mac_address{}) {
+                    r.problem(*pt.get("next_hop"), ppath + ".next_hop",
+                              "00:00:00:00:00:00 is not a usable next hop");
+                } else {
+                    p.next_hop = *parsed;
+                }
+            }
+            call.parties.push_back(std::move(p));
+        }
+        cfg.calls.push_back(std::move(call));
+    }
+}
+
+void read_metrics(reader& r, const toml::table& root, metrics_config& m) {
+    const toml::table* t = r.table(root, "metrics", "");
+    if (t == nullptr) {
+        return;
+    }
+    r.only_keys(*t, "metrics", {"enabled", "listen"});
+    m.enabled = r.boolean(*t, "enabled", "metrics").value_or(true);
+    if (auto l = r.string(*t, "listen", "metrics", false)) {
+        const auto colon = l->rfind(':');
+        bool ok = colon != std::string::npos && colon > 0 && colon + 1 < l->size();
+        if (ok) {
+            const std::string port = l->substr(colon + 1);
+            ok = std::all_of(port.begin(), port.end(),
+                             [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+                 port.size() <= 5 && std::stoul(port) > 0 && std::stoul(port) <= 65535;
+        }
+        if (!ok) {
+            r.problem(*t->get("listen"), "metrics.listen",
+                      fmt::format("'{}' is not ADDRESS:PORT (e.g. \"127.0.0.1:9469\")", *l));
+        } else {
+            m.listen = *l;
+        }
+    }
+}
+
+} // namespace
+
+vcplane_config parse_config_string(std::string_view text, const std::string& source_name) {
+    if (text.size() > max_config_bytes) {
+        throw config_error({fmt::format("{}: {} bytes is too large for a config file (limit {})",
+                                        source_name, text.size(), max_config_bytes)});
+    }
+    toml::table root;
+    try {
+        root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        throw config_error({fmt::format("{}:{}:{}: syntax error: {}", source_name,
+                                        e.source().begin.line, e.source().begin.column,
+                                        e.description())});
+    }
+    reader r(source_name);
+    r.only_keys(root, "", {"eal", "connections", "calls", "metrics"});
+    vcplane_config cfg;
+    cfg.source = source_name;
+    read_eal(r, root, cfg.eal);
+    read_connections(r, root, cfg);
+    read_calls(r, root, cfg);
+    read_metrics(r, root, cfg.metrics);
+    if (!r.problems().empty()) {
+        throw config_error(r.problems());
+    }
+    return cfg;
+}
+
+vcplane_config parse_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw config_error({fmt::format("{}: cannot open: {}", path, std::strerror(errno))});
+    }
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    if (size < 0) {
+        throw config_error({fmt::format("{}: cannot read (not a regular file?)", path)});
+    }
+    if (static_cast<size_t>(size) > max_config_bytes) {
+        throw config_error({fmt::format("{}: {} bytes is too large for a config file (limit {})",
+                                        path, size, max_config_bytes)});
+    }
+    in.seekg(0);
+    std::string text(static_cast<size_t>(size), '\0');
+    in.read(text.data(), size);
+    return parse_config_string(text, path);
+}
+
+} // namespace vcplane

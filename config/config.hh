@@ -1,0 +1,113 @@
+#pragma once
+// The vcplane configuration: what the operator wrote, validated.
+//
+// parse_config_* turns TOML text into a vcplane_config or throws config_error carrying every
+// problem found, each formatted as `FILE:LINE: KEY.PATH: what is wrong (what is expected)`.
+// Nothing here touches DPDK: the parser runs before EAL exists (and for `vcplaned --check`
+// without it). Whether a named device is really present is decided later, by port/.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/media.hh"
+
+namespace vcplane {
+
+using mac_address = std::array<uint8_t, 6>;
+
+// "02:00:5e:10:00:01" or "02-00-5e-10-00-01"; nullopt for anything else.
+std::optional<mac_address> parse_mac(std::string_view text);
+std::string format_mac(const mac_address& mac);
+
+inline constexpr size_t max_parties_per_call = 1024;
+
+// Where in the file a setting came from, for messages given after parsing (e.g. by port/).
+struct config_origin {
+    std::string file;
+    uint32_t line = 0;
+    std::string key;
+    std::string where() const; // "FILE:LINE: KEY"
+};
+
+struct eal_config {
+    std::vector<unsigned> lcores; // first is the main (control) lcore, the rest are workers
+    unsigned memory_mb = 0;       // 0: let EAL decide (hugepages); required with no_huge
+    bool no_huge = false;
+    std::vector<std::string> vdevs;
+    std::vector<std::string> pci_allow;
+    std::string file_prefix = "vcplane";
+    std::string log_level = "notice";
+    config_origin origin;
+};
+
+struct connection_config {
+    std::string name;
+    std::string device;                 // DPDK device name (PCI address or vdev name) ...
+    std::optional<mac_address> mac;     // ... or the port's MAC address
+    media_kind media = media_kind::mpls;
+    uint32_t mtu = 1500;
+    uint64_t bandwidth_bps = 0;         // 0: not stated
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
+    config_origin origin;               // key: connections.NAME
+    config_origin device_origin;        // key: connections.NAME.device (or .mac)
+};
+
+struct party_config {
+    std::string name;
+    std::string connection; // egress connection
+    uint32_t key = 0;       // out-label or out-VID
+    mac_address next_hop{};
+    config_origin origin;
+};
+
+struct call_config {
+    std::string name;
+    std::string connection; // ingress connection
+    uint32_t key = 0;       // label or VID that selects the VC on the ingress connection
+    std::vector<party_config> parties;
+    config_origin origin;
+};
+
+struct metrics_config {
+    bool enabled = true;
+    std::string listen = "127.0.0.1:9469";
+};
+
+struct vcplane_config {
+    std::string source; // file name, or "<embedded default>"
+    eal_config eal;
+    std::vector<connection_config> connections;
+    std::vector<call_config> calls;
+    metrics_config metrics;
+
+    const connection_config* find_connection(std::string_view name) const;
+    size_t party_count() const;
+};
+
+class config_error : public std::runtime_error {
+public:
+    explicit config_error(std::vector<std::string> problems);
+    const std::vector<std::string>& problems() const { return problems_; }
+
+private:
+    std::vector<std::string> problems_;
+};
+
+// Files larger than this are refused before parsing: no sane config comes near it.
+inline constexpr size_t max_config_bytes = 16u << 20;
+
+vcplane_config parse_config_string(std::string_view text, const std::string& source_name);
+vcplane_config parse_config_file(const std::string& path);
+
+// The configuration vcplaned runs when started without --config: the demo topology that
+// scripts/demo builds out of network namespaces and veth pairs.
+std::string_view embedded_default_config();
+inline constexpr const char* embedded_default_name = "<embedded default>";
+
+} // namespace vcplane

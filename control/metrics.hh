@@ -1,0 +1,45 @@
+#pragma once
+// Prometheus exposition. Families are computed at scrape time (a custom Collectable) by
+// summing every worker's counters and reading ethdev stats: the worker path never does more
+// than bump its own counters, and a scrape costs the workers nothing.
+//
+// Threading: Collect() runs on the exposer's HTTP thread. It reads worker counters (safe by
+// construction, dataplane/counters.hh) and the switch_state, which does not change while the
+// exposer runs in this version (provisioning is done before the exposer starts; runtime
+// changes will publish a snapshot for the scrape to read).
+
+#include <memory>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <string>
+#include <vector>
+
+#include "control/switch_state.hh"
+#include "dataplane/worker.hh"
+
+namespace vcplane {
+
+class dataplane_metrics : public prometheus::Collectable {
+public:
+    dataplane_metrics(const std::vector<std::unique_ptr<worker>>& workers,
+                      const switch_state& state);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    const std::vector<std::unique_ptr<worker>>& workers_;
+    const switch_state& state_;
+    double tsc_hz_;
+};
+
+// The HTTP endpoint. Throws std::runtime_error with the address when it cannot listen.
+class metrics_server {
+public:
+    metrics_server(const std::string& listen, std::shared_ptr<prometheus::Collectable> source);
+    ~metrics_server();
+
+private:
+    std::shared_ptr<prometheus::Collectable> source_;
+    std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+} // namespace vcplane

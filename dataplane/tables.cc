@@ -1,0 +1,84 @@
+#include "dataplane/tables.hh"
+
+#include <cstring>
+#include <new>
+
+namespace vcplane {
+
+party_set* party_set::create(std::span<const party> parties) {
+    void* mem = ::operator new(sizeof(party_set) + parties.size() * sizeof(party), std::nothrow);
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()));
+    std::uninitialized_copy(parties.begin(), parties.end(), set->data());
+    return set;
+}
+
+void party_set::destroy(party_set* set) noexcept {
+    if (set != nullptr) {
+        set->~party_set();
+        ::operator delete(set);
+    }
+}
+
+key_table::key_table(uint32_t key_limit)
+    : leaf_count_((key_limit + leaf_size - 1) >> leaf_bits)
+    , leaves_(new leaf*[leaf_count_]()) {}
+
+key_table::~key_table() {
+    for (uint32_t i = 0; i < leaf_count_; ++i) {
+        delete leaves_[i];
+    }
+}
+
+bool key_table::publish(uint32_t key, vc* v) {
+    const uint32_t hi = key >> leaf_bits;
+    if (hi >= leaf_count_) {
+        return false;
+    }
+    leaf* l = leaves_[hi];
+    if (l == nullptr) {
+        l = new (std::nothrow) leaf{};
+        if (l == nullptr) {
+            return false;
+        }
+        // The leaf is all null before it is published, so a worker that finds it sees either
+        // nothing or a fully written slot.
+        rcu_assign_pointer(leaves_[hi], l);
+    }
+    rcu_assign_pointer(l->slots[key & (leaf_size - 1)], v);
+    return true;
+}
+
+vc* key_table::unpublish(uint32_t key) noexcept {
+    const uint32_t hi = key >> leaf_bits;
+    if (hi >= leaf_count_ || leaves_[hi] == nullptr) {
+        return nullptr;
+    }
+    vc*& slot = leaves_[hi]->slots[key & (leaf_size - 1)];
+    vc* old = slot;
+    rcu_assign_pointer(slot, nullptr);
+    return old;
+}
+
+size_t key_table::leaves_in_use() const noexcept {
+    size_t n = 0;
+    for (uint32_t i = 0; i < leaf_count_; ++i) {
+        n += leaves_[i] != nullptr;
+    }
+    return n;
+}
+
+size_t key_table::memory_bytes() const noexcept {
+    return leaf_count_ * sizeof(leaf*) + leaves_in_use() * sizeof(leaf);
+}
+
+connection_entry::connection_entry(media_kind m, uint16_t port_id, const uint8_t port_mac[6])
+    : media(m)
+    , port(port_id)
+    , keys(m == media_kind::mpls ? mpls_label_max + 1 : vlan_vid_max + 2) {
+    std::memcpy(mac, port_mac, 6);
+}
+
+} // namespace vcplane

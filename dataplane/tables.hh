@@ -1,0 +1,126 @@
+#pragma once
+// The forwarding tables the workers read (rules: dataplane/rcu.hh).
+//
+//   forwarding_table.by_port[rx port] --> connection_entry   (one per claimed port)
+//       connection_entry.keys[label or VID] --> vc           (two-level index, see key_table)
+//           vc.parties --> party_set                         (immutable array of egress copies)
+//
+// Every arrow is an RCU-published pointer: a worker loads it with rcu_dereference(), the
+// control thread stores it with rcu_assign_pointer(). Objects behind the arrows are immutable
+// once published; changing a call means publishing a new party_set (or vc) and retiring the
+// old one after a grace period. All writer functions below are for the control thread only.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include <rte_config.h>
+
+#include "config/media.hh"
+#include "dataplane/rcu.hh"
+
+namespace vcplane {
+
+// One egress copy of a call: everything a worker needs to write that copy's headers.
+struct party {
+    uint8_t dst_mac[6]; // the party's next hop
+    uint8_t src_mac[6]; // the egress port's own MAC
+    uint32_t out_key;   // out-label or out-VID
+    uint16_t tx_port;
+};
+
+// An immutable array of parties, allocated in one block.
+class party_set {
+public:
+    static party_set* create(std::span<const party> parties);
+    static void destroy(party_set* set) noexcept;
+
+    uint32_t size() const noexcept { return count_; }
+    const party& operator[](uint32_t i) const noexcept { return data()[i]; }
+    const party* begin() const noexcept { return data(); }
+    const party* end() const noexcept { return data() + count_; }
+
+private:
+    explicit party_set(uint32_t n) : count_(n) {}
+    const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
+    party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
+
+    uint32_t count_;
+    uint32_t reserved_ = 0;
+};
+static_assert(sizeof(party_set) % alignof(party) == 0);
+
+// A virtual circuit as the workers see it.
+struct vc {
+    uint32_t key;        // label or VID on the ingress connection
+    uint32_t id;         // stable slot for per-VC counters
+    party_set* parties;  // RCU-published; never null once the vc is published
+};
+
+// Key (MPLS label or VLAN ID) -> vc, for one ingress connection.
+//
+// Two levels: a root of leaf pointers indexed by the key's high bits, and leaves of 1024 vc
+// pointers indexed by its low 10 bits. A lookup is two dependent loads and no hashing, for
+// 16 VCs or for the whole 2^20 label space alike; memory grows with the leaves in use
+// (8 KiB per 1024 consecutive keys, plus an 8 KiB root for MPLS). Leaves, once allocated,
+// live as long as the table, so a worker never sees a leaf disappear under it.
+class key_table {
+public:
+    static constexpr unsigned leaf_bits = 10;
+    static constexpr uint32_t leaf_size = 1u << leaf_bits;
+
+    explicit key_table(uint32_t key_limit); // keys are < key_limit
+    ~key_table();
+    key_table(const key_table&) = delete;
+    key_table& operator=(const key_table&) = delete;
+
+    // Worker side. Keys out of range are a miss, not an error.
+    vc* lookup(uint32_t key) const noexcept {
+        const uint32_t hi = key >> leaf_bits;
+        if (hi >= leaf_count_) [[unlikely]] {
+            return nullptr;
+        }
+        leaf* l = rcu_dereference(leaves_[hi]);
+        if (l == nullptr) {
+            return nullptr;
+        }
+        return rcu_dereference(l->slots[key & (leaf_size - 1)]);
+    }
+
+    // Control side. publish() returns false when the key is out of range or the leaf could
+    // not be allocated; it replaces whatever was there (the caller retires the old vc).
+    bool publish(uint32_t key, vc* v);
+    vc* unpublish(uint32_t key) noexcept; // returns the vc that was there (to retire)
+    vc* get(uint32_t key) const noexcept { return lookup(key); }
+    uint32_t key_limit() const noexcept { return leaf_count_ << leaf_bits; }
+    size_t leaves_in_use() const noexcept;
+    size_t memory_bytes() const noexcept;
+
+private:
+    struct leaf {
+        vc* slots[leaf_size];
+    };
+    uint32_t leaf_count_;
+    std::unique_ptr<leaf*[]> leaves_;
+};
+
+// One claimed port as the workers see it.
+struct connection_entry {
+    connection_entry(media_kind m, uint16_t port_id, const uint8_t port_mac[6]);
+
+    media_kind media;
+    uint16_t port;
+    uint8_t mac[6];
+    key_table keys;
+};
+
+struct forwarding_table {
+    std::array<connection_entry*, RTE_MAX_ETHPORTS> by_port{};
+
+    connection_entry* connection(uint16_t port) const noexcept {
+        return rcu_dereference(by_port[port]);
+    }
+};
+
+} // namespace vcplane

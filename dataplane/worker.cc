@@ -1,0 +1,218 @@
+#include "dataplane/worker.hh"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/wire.hh"
+
+namespace vcplane {
+
+namespace {
+// How many frames ahead of the one being classified to prefetch the headers of.
+constexpr unsigned prefetch_ahead = 4;
+} // namespace
+
+worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
+               uint16_t tx_queue)
+    : table_(table)
+    , replica_pool_(replica_pool)
+    , id_(id)
+    , tx_queue_(tx_queue) {}
+
+worker::~worker() {
+    // Frames still buffered when the worker was stopped without a final flush.
+    for (auto& b : tx_) {
+        rte_pktmbuf_free_bulk(b.pkts, b.count);
+        b.count = 0;
+    }
+}
+
+bool worker::add_rx_queue(uint16_t port, uint16_t queue) {
+    if (rx_queue_count_ == rx_queues_.size()) {
+        return false;
+    }
+    rx_queues_[rx_queue_count_++] = rx_queue_ref{port, queue};
+    return true;
+}
+
+void worker::run(const std::atomic<bool>& stop) noexcept {
+    rcu_register_thread();
+    uint64_t before = rte_rdtsc();
+    while (!stop.load(std::memory_order_relaxed)) {
+        const unsigned n = poll_once();
+        // No table pointer is held past this point: tell the writer so.
+        rcu_quiescent_state();
+        const uint64_t now = rte_rdtsc();
+        (n != 0 ? counters_.busy_cycles : counters_.idle_cycles).add(now - before);
+        counters_.loops.add(1);
+        before = now;
+    }
+    flush_all();
+    rcu_unregister_thread();
+}
+
+unsigned worker::poll_once() noexcept {
+    unsigned total = 0;
+    rte_mbuf* pkts[rx_burst_size];
+    for (uint16_t q = 0; q < rx_queue_count_; ++q) {
+        const rx_queue_ref rxq = rx_queues_[q];
+        const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
+        if (n == 0) {
+            continue;
+        }
+        total += n;
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < n; ++i) {
+            bytes += rte_pktmbuf_pkt_len(pkts[i]);
+        }
+        port_counters& pc = counters_.port[rxq.port];
+        pc.rx_packets.add(n);
+        pc.rx_bytes.add(bytes);
+
+        const connection_entry* conn = table_.connection(rxq.port);
+        if (conn == nullptr) [[unlikely]] {
+            rte_pktmbuf_free_bulk(pkts, n);
+            counters_.drop(drop_reason::no_connection, n);
+            continue;
+        }
+        for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        }
+        for (uint16_t i = 0; i < n; ++i) {
+            if (i + prefetch_ahead < n) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+            }
+            classify(*conn, pkts[i]);
+        }
+    }
+    flush_all();
+    return total;
+}
+
+void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
+    rte_pktmbuf_free(m);
+    counters_.drop(r);
+}
+
+void worker::classify(const connection_entry& conn, rte_mbuf* m) noexcept {
+    uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
+    if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
+        drop(m, drop_reason::truncated);
+        return;
+    }
+    const uint16_t ethertype = wire::load_be16(f + wire::ethertype_offset);
+    uint8_t* word = f + wire::ether_header_len;
+    if (conn.media == media_kind::mpls) {
+        if (ethertype != wire::ethertype_mpls) [[unlikely]] {
+            drop(m, drop_reason::wrong_ethertype);
+            return;
+        }
+        const uint32_t raw = wire::load_be32(word);
+        const uint32_t label = raw >> 12;
+        if (label < mpls_label_min) [[unlikely]] {
+            drop(m, drop_reason::reserved_key);
+            return;
+        }
+        const vc* v = conn.keys.lookup(label);
+        if (v == nullptr) [[unlikely]] {
+            drop(m, drop_reason::unknown_key);
+            return;
+        }
+        if ((raw & 0xff) <= 1) [[unlikely]] {
+            drop(m, drop_reason::ttl_expired);
+            return;
+        }
+        replicate(m, *rcu_dereference(v->parties), [raw](uint8_t* frame, const party& p) {
+            wire::store_be32(frame + wire::ether_header_len, wire::swap_mpls_entry(raw, p.out_key));
+        });
+    } else {
+        if (ethertype != wire::ethertype_vlan) [[unlikely]] {
+            drop(m, drop_reason::wrong_ethertype);
+            return;
+        }
+        const uint16_t tci = wire::load_be16(word);
+        const uint16_t vid = tci & 0x0fff;
+        if (vid < vlan_vid_min || vid > vlan_vid_max) [[unlikely]] {
+            drop(m, drop_reason::reserved_key);
+            return;
+        }
+        const vc* v = conn.keys.lookup(vid);
+        if (v == nullptr) [[unlikely]] {
+            drop(m, drop_reason::unknown_key);
+            return;
+        }
+        replicate(m, *rcu_dereference(v->parties), [tci](uint8_t* frame, const party& p) {
+            wire::store_be16(frame + wire::ether_header_len,
+                             wire::swap_vlan_tci(tci, uint16_t(p.out_key)));
+        });
+    }
+}
+
+template <typename Rewrite>
+void worker::replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept {
+    const uint32_t n = parties.size();
+    if (n == 0) [[unlikely]] {
+        // A published call always has a party (the last-party rule); treat the impossible
+        // as a miss rather than leak the frame.
+        drop(m, drop_reason::unknown_key);
+        return;
+    }
+    // Copies are taken from the untouched original; the last party gets the original itself,
+    // rewritten in place, so a point-to-point call never copies.
+    for (uint32_t i = 0; i < n; ++i) {
+        const party& p = parties[i];
+        rte_mbuf* out = m;
+        if (i + 1 < n) {
+            out = rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
+            if (out == nullptr) [[unlikely]] {
+                counters_.drop(drop_reason::no_mbuf);
+                continue;
+            }
+        }
+        uint8_t* frame = rte_pktmbuf_mtod(out, uint8_t*);
+        wire::write_macs(frame, p.dst_mac, p.src_mac);
+        rewrite(frame, p);
+        transmit(p.tx_port, out);
+    }
+}
+
+void worker::transmit(uint16_t port, rte_mbuf* m) noexcept {
+    tx_buffer& b = tx_[port];
+    b.pkts[b.count++] = m;
+    tx_pending_ |= uint64_t(1) << port;
+    if (b.count == tx_burst_size) {
+        flush_port(port);
+    }
+}
+
+void worker::flush_port(uint16_t port) noexcept {
+    tx_buffer& b = tx_[port];
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < b.count; ++i) {
+        bytes += rte_pktmbuf_pkt_len(b.pkts[i]);
+    }
+    const uint16_t sent = rte_eth_tx_burst(port, tx_queue_, b.pkts, b.count);
+    if (sent < b.count) [[unlikely]] {
+        // A full TX queue is a drop, never a spin: waiting here would stall every other port.
+        for (uint16_t i = sent; i < b.count; ++i) {
+            bytes -= rte_pktmbuf_pkt_len(b.pkts[i]);
+        }
+        rte_pktmbuf_free_bulk(b.pkts + sent, b.count - sent);
+        counters_.drop(drop_reason::tx_full, b.count - sent);
+    }
+    port_counters& pc = counters_.port[port];
+    pc.tx_packets.add(sent);
+    pc.tx_bytes.add(bytes);
+    b.count = 0;
+    tx_pending_ &= ~(uint64_t(1) << port);
+}
+
+void worker::flush_all() noexcept {
+    while (tx_pending_ != 0) {
+        flush_port(static_cast<uint16_t>(__builtin_ctzll(tx_pending_)));
+    }
+}
+
+} // namespace vcplane

@@ -1,0 +1,84 @@
+#pragma once
+// A worker lcore: polls its RX queues, classifies each frame to a VC, replicates it once per
+// party with that party's headers, and transmits through its own TX queue on each port.
+//
+// Worker-path rules (DESIGN §4): no locks, no atomic read-modify-write, no system calls, no
+// logging, no heap allocation. Mbufs come from a mempool (per-lcore cached), counters are
+// this worker's own (dataplane/counters.hh), tables are read under QSBR (dataplane/rcu.hh).
+//
+// Threading: a worker object is built and wired (add_rx_queue) by the control thread before
+// it is launched; after launch only its own lcore touches it, except counters(), which any
+// thread may read, and the stop flag, which the control thread sets.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/counters.hh"
+#include "dataplane/tables.hh"
+
+namespace vcplane {
+
+inline constexpr uint16_t rx_burst_size = 32;
+inline constexpr uint16_t tx_burst_size = 32;
+inline constexpr unsigned max_rx_queues_per_worker = 64;
+static_assert(RTE_MAX_ETHPORTS <= 64, "tx_pending_ is a 64-bit port mask");
+
+struct rx_queue_ref {
+    uint16_t port;
+    uint16_t queue;
+};
+
+class worker {
+public:
+    // replica_pool: where copies for all but the last party come from.
+    // tx_queue: the TX queue this worker owns on every port.
+    worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
+           uint16_t tx_queue);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    // Control thread, before launch. Returns false when the worker has no room left.
+    bool add_rx_queue(uint16_t port, uint16_t queue);
+
+    // One pass over every RX queue, then every buffered TX packet flushed. Returns the number
+    // of packets received. The caller must be a registered QSBR reader (run() is).
+    unsigned poll_once() noexcept;
+
+    // The lcore main loop: register with RCU, poll until stop is set, announce a quiescent
+    // state after every pass, unregister. Returns when stop is observed.
+    void run(const std::atomic<bool>& stop) noexcept;
+
+    const worker_counters& counters() const noexcept { return counters_; }
+    unsigned id() const noexcept { return id_; }
+    uint16_t tx_queue() const noexcept { return tx_queue_; }
+
+private:
+    struct tx_buffer {
+        uint16_t count = 0;
+        rte_mbuf* pkts[tx_burst_size];
+    };
+
+    void classify(const connection_entry& conn, rte_mbuf* m) noexcept;
+    template <typename Rewrite>
+    void replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept;
+    void transmit(uint16_t port, rte_mbuf* m) noexcept;
+    void flush_port(uint16_t port) noexcept;
+    void flush_all() noexcept;
+    void drop(rte_mbuf* m, drop_reason r) noexcept;
+
+    worker_counters counters_;
+    const forwarding_table& table_;
+    rte_mempool* replica_pool_;
+    unsigned id_;
+    uint16_t tx_queue_;
+    uint16_t rx_queue_count_ = 0;
+    uint64_t tx_pending_ = 0; // bit p: tx_[p] holds packets
+    std::array<rx_queue_ref, max_rx_queues_per_worker> rx_queues_{};
+    std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
+};
+
+} // namespace vcplane
