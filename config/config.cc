@@ -382,6 +382,10 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
         }
         cfg.connections.push_back(std::move(c));
     }
+    // toml++ iterates a table in key order; keep the file's order, so that messages about a
+    // clash name the later entry, as a reader of the file would expect.
+    std::stable_sort(cfg.connections.begin(), cfg.connections.end(),
+                     [](const auto& a, const auto& b) { return a.origin.line < b.origin.line; });
     // Two connections on one port would make the ingress table ambiguous.
     std::map<std::string, const connection_config*> by_device;
     for (const auto& c : cfg.connections) {
@@ -447,10 +451,18 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
     if (t == nullptr) {
         return;
     }
+    // In file order (see read_connections), so a key clash names the later call.
+    std::vector<std::pair<std::string, const toml::node*>> ordered;
+    for (const auto& [k, v] : *t) {
+        ordered.emplace_back(std::string(k.str()), &v);
+    }
+    std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+        return a.second->source().begin.line < b.second->source().begin.line;
+    });
     // (ingress connection, key) -> call that owns it
     std::map<std::pair<std::string, uint32_t>, std::string> keys_in_use;
-    for (const auto& [k, v] : *t) {
-        const std::string name(k.str());
+    for (const auto& [name, node] : ordered) {
+        const toml::node& v = *node;
         const std::string path = fmt::format("calls.{}", name);
         if (!valid_name(name)) {
             r.problem(v, path, "a call name is 1..63 letters, digits, '-', '_' or '.'");
@@ -511,6 +523,14 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
                           fmt::format("party name '{}' is used twice in calls.{}", p.name, name));
             }
             const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
+            if (out != nullptr && in != nullptr && out->media != in->media) {
+                // A label cannot become a VLAN tag by a header rewrite alone.
+                r.problem(*pt.get("connection"), ppath + ".connection",
+                          fmt::format("'{}' carries {} but the call's connection '{}' carries {}",
+                                      out->name, media_name(out->media), in->name,
+                                      media_name(in->media)));
+                out = nullptr;
+            }
             if (out != nullptr) {
                 p.connection = out->name;
             }

@@ -1,0 +1,288 @@
+// The config parser: a valid file becomes the right structs; every bad input gives an error
+// that names the file, the line and the key, and says what is expected.
+
+#include <fstream>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config/config.hh"
+
+namespace vcplane {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string base = R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = ["net_null0", "net_null1"]
+
+[connections.in]
+device = "net_null0"
+
+[connections.out]
+device = "net_null1"
+media = "mpls"
+mtu = 9000
+bandwidth_bps = 10_000_000_000
+)";
+
+const std::string good_call = R"(
+[calls.feed-a]
+connection = "in"
+label = 1000
+
+[[calls.feed-a.parties]]
+name = "a"
+connection = "out"
+label = 2001
+next_hop = "02:00:5e:10:00:01"
+
+[[calls.feed-a.parties]]
+connection = "out"
+label = 2002
+next_hop = "02-00-5E-10-00-02"
+)";
+
+// Parses text and returns the single problem it must report.
+std::string only_problem(const std::string& text) {
+    try {
+        parse_config_string(text, "vcplane.toml");
+    } catch (const config_error& e) {
+        EXPECT_EQ(e.problems().size(), 1u) << e.what();
+        return e.problems().empty() ? "" : e.problems()[0];
+    }
+    ADD_FAILURE() << "no error for:\n" << text;
+    return "";
+}
+
+TEST(config, a_valid_file_is_read_completely) {
+    const auto cfg = parse_config_string(base + good_call, "vcplane.toml");
+    EXPECT_EQ(cfg.eal.lcores, (std::vector<unsigned>{0, 1}));
+    EXPECT_TRUE(cfg.eal.no_huge);
+    EXPECT_EQ(cfg.eal.memory_mb, 256u);
+    ASSERT_EQ(cfg.connections.size(), 2u);
+    const auto* out = cfg.find_connection("out");
+    ASSERT_NE(out, nullptr);
+    EXPECT_EQ(out->device, "net_null1");
+    EXPECT_EQ(out->mtu, 9000u);
+    EXPECT_EQ(out->bandwidth_bps, 10'000'000'000ull);
+    EXPECT_EQ(out->media, media_kind::mpls);
+    ASSERT_EQ(cfg.calls.size(), 1u);
+    const auto& call = cfg.calls[0];
+    EXPECT_EQ(call.name, "feed-a");
+    EXPECT_EQ(call.key, 1000u);
+    ASSERT_EQ(call.parties.size(), 2u);
+    EXPECT_EQ(call.parties[0].name, "a");
+    EXPECT_EQ(call.parties[1].name, "party1"); // unnamed parties are numbered
+    EXPECT_EQ(call.parties[1].next_hop, (mac_address{0x02, 0x00, 0x5e, 0x10, 0x00, 0x02}));
+    EXPECT_EQ(cfg.party_count(), 2u);
+    EXPECT_EQ(cfg.metrics.listen, "127.0.0.1:9469");
+}
+
+TEST(config, the_embedded_default_is_valid) {
+    const auto cfg = parse_config_string(embedded_default_config(), embedded_default_name);
+    EXPECT_EQ(cfg.connections.size(), 4u);
+    ASSERT_EQ(cfg.calls.size(), 1u);
+    EXPECT_EQ(cfg.calls[0].parties.size(), 3u);
+}
+
+TEST(config, label_out_of_range_names_file_line_and_key) {
+    std::string text = base + good_call;
+    text.replace(text.find("label = 2002"), 12, "label = 1048576");
+    EXPECT_EQ(only_problem(text),
+              "vcplane.toml:28: calls.feed-a.parties[1].label: 1048576 is not an MPLS label "
+              "(16..1048575)");
+}
+
+TEST(config, reserved_labels_are_refused) {
+    std::string text = base + good_call;
+    text.replace(text.find("label = 1000"), 12, "label = 13");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("calls.feed-a.label: 13 is not an MPLS label (16..1048575)"));
+}
+
+TEST(config, malformed_mac_is_refused_with_the_expected_form) {
+    std::string text = base + good_call;
+    text.replace(text.find("02:00:5e:10:00:01"), 17, "02:00:5e:10:00");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("vcplane.toml:24: calls.feed-a.parties[0].next_hop: '02:00:5e:10:00' "
+                          "is not a MAC address"));
+    for (const char* bad : {"02:00:5e:10:00:0g", "02:00:5e-10:00:01", "0200.5e10.0001", ""}) {
+        text = base + good_call;
+        text.replace(text.find("02:00:5e:10:00:01"), 17, bad);
+        EXPECT_THAT(only_problem(text), HasSubstr("is not a MAC address")) << bad;
+    }
+}
+
+TEST(config, zero_mac_is_not_a_next_hop) {
+    std::string text = base + good_call;
+    text.replace(text.find("02:00:5e:10:00:01"), 17, "00:00:00:00:00:00");
+    EXPECT_THAT(only_problem(text), HasSubstr("not a usable next hop"));
+}
+
+TEST(config, unknown_connection_lists_the_known_ones) {
+    std::string text = base + good_call;
+    text.replace(text.find("connection = \"out\""), 18, "connection = \"nope\"");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("calls.feed-a.parties[0].connection: no connection named 'nope' "
+                          "(known: in, out)"));
+}
+
+TEST(config, a_label_used_twice_on_one_connection_is_refused) {
+    const std::string second = R"(
+[calls.feed-b]
+connection = "in"
+label = 1000
+[[calls.feed-b.parties]]
+connection = "out"
+label = 3000
+next_hop = "02:00:5e:10:00:03"
+)";
+    EXPECT_THAT(only_problem(base + good_call + second),
+                HasSubstr("calls.feed-b.label: label 1000 on connection 'in' is already used by "
+                          "calls.feed-a"));
+}
+
+TEST(config, duplicate_party_names_and_devices_are_refused) {
+    std::string text = base + good_call;
+    text.replace(text.find("connection = \"out\"\nlabel = 2002"), 0, "name = \"a\"\n");
+    EXPECT_THAT(only_problem(text), HasSubstr("party name 'a' is used twice in calls.feed-a"));
+    text = base + "[connections.again]\ndevice = \"net_null1\"\n";
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("connections.again.device: net_null1 is already used by connections.out"));
+}
+
+TEST(config, media_decides_whether_a_key_is_a_label_or_a_vid) {
+    std::string text = base + good_call;
+    text.replace(text.find("label = 1000"), 12, "vid = 10");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("calls.feed-a.vid: connection 'in' carries mpls: use label instead"));
+    const std::string vlan = R"([eal]
+lcores = [0, 1]
+[connections.v]
+device = "x"
+media = "vlan"
+[calls.c]
+connection = "v"
+vid = 4095
+[[calls.c.parties]]
+connection = "v"
+vid = 20
+next_hop = "02:00:00:00:00:01"
+)";
+    EXPECT_THAT(only_problem(vlan), HasSubstr("calls.c.vid: 4095 is not a VLAN ID (1..4094)"));
+}
+
+TEST(config, parties_must_use_the_media_of_the_call) {
+    const std::string mixed = base + R"(
+[connections.v]
+device = "net_null2"
+media = "vlan"
+)" + good_call;
+    std::string text = mixed;
+    text.replace(text.find("connection = \"out\"\nlabel = 2002"), 31,
+                 "connection = \"v\"\nvid = 2002");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("calls.feed-a.parties[1].connection: 'v' carries vlan but the call's "
+                          "connection 'in' carries mpls"));
+}
+
+TEST(config, unknown_keys_and_wrong_types_are_named) {
+    EXPECT_THAT(only_problem(base + "[metrics]\nlisten = \"127.0.0.1:9469\"\nport = 3\n"),
+                HasSubstr("vcplane.toml:17: metrics.port: unknown key (expected one of: enabled, "
+                          "listen)"));
+    std::string text = base;
+    text.replace(text.find("mtu = 9000"), 10, "mtu = \"9000\"");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("connections.out.mtu: expected an integer, found a string"));
+    EXPECT_THAT(only_problem(base + "[calls]\nx = 3\n"),
+                HasSubstr("calls.x: expected a table, found an integer"));
+}
+
+TEST(config, syntax_errors_give_line_and_column) {
+    EXPECT_THAT(only_problem("[eal\nlcores = [0, 1]\n"), HasSubstr("vcplane.toml:1:"));
+    EXPECT_THAT(only_problem("[eal\nlcores = [0, 1]\n"), HasSubstr("syntax error"));
+}
+
+TEST(config, eal_needs_a_worker_and_memory_without_hugepages) {
+    EXPECT_THAT(only_problem("[eal]\nlcores = [0]\n"),
+                HasSubstr("eal.lcores: needs at least two lcores"));
+    EXPECT_THAT(only_problem("[eal]\nlcores = [0, 1]\nno_huge = true\n"),
+                HasSubstr("eal.memory_mb: missing"));
+    EXPECT_THAT(only_problem("[eal]\nlcores = [0, 1, 1]\n"),
+                HasSubstr("eal.lcores[2]: lcore 1 is listed twice"));
+    EXPECT_THAT(only_problem(""), HasSubstr("eal: missing"));
+}
+
+TEST(config, a_call_needs_parties) {
+    EXPECT_THAT(only_problem(base + "[calls.c]\nconnection = \"in\"\nlabel = 100\n"),
+                HasSubstr("calls.c.parties: missing (a call needs at least one party)"));
+}
+
+TEST(config, metrics_listen_must_be_address_and_port) {
+    for (const char* bad : {"9469", "localhost:", ":9469", "127.0.0.1:99999", "x:y"}) {
+        EXPECT_THAT(only_problem(base + "[metrics]\nlisten = \"" + bad + "\"\n"),
+                    HasSubstr("metrics.listen")) << bad;
+    }
+}
+
+TEST(config, every_problem_of_a_file_is_reported_at_once) {
+    std::string text = base + good_call;
+    text.replace(text.find("label = 2002"), 12, "label = 7");
+    text.replace(text.find("02:00:5e:10:00:01"), 17, "zz");
+    try {
+        parse_config_string(text, "f.toml");
+        FAIL() << "no error";
+    } catch (const config_error& e) {
+        EXPECT_EQ(e.problems().size(), 2u);
+    }
+}
+
+TEST(config, files_missing_or_too_large_are_refused_without_parsing) {
+    EXPECT_THROW(parse_config_file("/nonexistent/vcplane.toml"), config_error);
+    const std::string path = testing::TempDir() + "/huge.toml";
+    {
+        std::ofstream f(path);
+        f << "# " << std::string(max_config_bytes, 'x') << "\n";
+    }
+    try {
+        parse_config_file(path);
+        FAIL() << "no error";
+    } catch (const config_error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("too large for a config file"));
+    }
+    std::remove(path.c_str());
+}
+
+TEST(config, garbage_never_crashes_the_parser) {
+    // Every prefix of a valid file, and byte flips of it: an error or a config, never a crash.
+    const std::string text = base + good_call;
+    for (size_t n = 0; n < text.size(); n += 7) {
+        try {
+            parse_config_string(text.substr(0, n), "cut.toml");
+        } catch (const config_error&) {
+        }
+    }
+    for (size_t i = 0; i < text.size(); i += 3) {
+        std::string bad = text;
+        bad[i] = char(bad[i] ^ 0x5a);
+        try {
+            parse_config_string(bad, "flip.toml");
+        } catch (const config_error&) {
+        }
+    }
+}
+
+TEST(mac, parse_and_format_round_trip) {
+    const auto m = parse_mac("02:AB:cd:00:10:ff");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(format_mac(*m), "02:ab:cd:00:10:ff");
+    EXPECT_FALSE(parse_mac("02:ab:cd:00:10"));
+    EXPECT_FALSE(parse_mac("02:ab:cd:00:10:ff:00"));
+    EXPECT_FALSE(parse_mac("02:ab:cd:00:10:f "));
+}
+
+} // namespace
+} // namespace vcplane
