@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <cctype>
 #include <fstream>
 #include <map>
 #include <set>
@@ -49,7 +49,9 @@ std::string format_mac(const mac_address& m) {
                        m[5]);
 }
 
-std::string config_origin::where() const { return fmt::format("{}:{}: {}", file, line, key); }
+std::string config_origin::where() const {
+    return fmt::format("{}:{}: {}", file, line, key);
+}
 
 const connection_config* vcplane_config::find_connection(std::string_view name) const {
     for (const auto& c : connections) {
@@ -98,7 +100,8 @@ bool valid_name(std::string_view s) {
 // fixes a broken file in one round.
 class reader {
 public:
-    explicit reader(std::string file) : file_(std::move(file)) {}
+    explicit reader(std::string file)
+        : file_(std::move(file)) {}
 
     config_origin origin(const toml::node& n, std::string key) const {
         return config_origin{file_, static_cast<uint32_t>(n.source().begin.line), std::move(key)};
@@ -162,8 +165,8 @@ public:
     }
 
     std::optional<int64_t> integer(const toml::table& t, std::string_view key,
-                                   const std::string& path, bool required, int64_t min,
-                                   int64_t max, std::string_view what = "") {
+                                   const std::string& path, bool required, int64_t min, int64_t max,
+                                   std::string_view what = "") {
         const toml::node* n = t.get(key);
         if (n == nullptr) {
             if (required) {
@@ -179,9 +182,11 @@ public:
         const int64_t v = n->as_integer()->get();
         if (v < min || v > max) {
             if (what.empty()) {
-                problem(*n, join(path, key), fmt::format("{} is out of range ({}..{})", v, min, max));
+                problem(*n, join(path, key),
+                        fmt::format("{} is out of range ({}..{})", v, min, max));
             } else {
-                problem(*n, join(path, key), fmt::format("{} is not {} ({}..{})", v, what, min, max));
+                problem(*n, join(path, key),
+                        fmt::format("{} is not {} ({}..{})", v, what, min, max));
             }
             return std::nullopt;
         }
@@ -195,7 +200,8 @@ public:
             return std::nullopt;
         }
         if (!n->is_boolean()) {
-            problem(*n, join(path, key), fmt::format("expected true or false, found {}", type_of(*n)));
+            problem(*n, join(path, key),
+                    fmt::format("expected true or false, found {}", type_of(*n)));
             return std::nullopt;
         }
         return n->as_boolean()->get();
@@ -250,16 +256,19 @@ void read_eal(reader& r, const toml::table& root, eal_config& eal) {
     const toml::table* t = r.table(root, "eal", "");
     if (t == nullptr) {
         if (root.get("eal") == nullptr) {
-            r.problem(root, "eal", "missing (the [eal] table says which lcores and devices to use)");
+            r.problem(root, "eal",
+                      "missing (the [eal] table says which lcores and devices to use)");
         }
         return;
     }
     eal.origin = r.origin(*t, "eal");
-    r.only_keys(*t, "eal",
-                {"lcores", "memory_mb", "no_huge", "vdevs", "pci_allow", "file_prefix", "log_level"});
+    r.only_keys(
+        *t, "eal",
+        {"lcores", "memory_mb", "no_huge", "vdevs", "pci_allow", "file_prefix", "log_level"});
     const toml::node* lc = t->get("lcores");
     if (lc == nullptr) {
-        r.problem(*t, "eal.lcores", "missing (e.g. lcores = [0, 1]: main lcore first, then workers)");
+        r.problem(*t, "eal.lcores",
+                  "missing (e.g. lcores = [0, 1]: main lcore first, then workers)");
     } else if (!lc->is_array()) {
         r.problem(*lc, "eal.lcores", "expected an array of lcore ids, e.g. [0, 1]");
     } else {
@@ -292,18 +301,20 @@ void read_eal(reader& r, const toml::table& root, eal_config& eal) {
     eal.pci_allow = r.strings(*t, "pci_allow", "eal");
     if (auto p = r.string(*t, "file_prefix", "eal", false)) {
         if (!valid_name(*p)) {
-            r.problem(*t->get("file_prefix"), "eal.file_prefix",
-                      fmt::format("'{}' is not a valid prefix (letters, digits, '-', '_', '.')", *p));
+            r.problem(
+                *t->get("file_prefix"), "eal.file_prefix",
+                fmt::format("'{}' is not a valid prefix (letters, digits, '-', '_', '.')", *p));
         } else {
             eal.file_prefix = *p;
         }
     }
     if (auto l = r.string(*t, "log_level", "eal", false)) {
-        static const std::set<std::string> levels = {"emergency", "alert", "critical", "error",
-                                                      "warning",   "notice", "info",   "debug"};
+        static const std::set<std::string> levels = {"emergency", "alert",  "critical", "error",
+                                                     "warning",   "notice", "info",     "debug"};
         if (levels.count(*l) == 0) {
-            r.problem(*t->get("log_level"), "eal.log_level",
-                      fmt::format("'{}' is not a log level (error, warning, notice, info, debug)", *l));
+            r.problem(
+                *t->get("log_level"), "eal.log_level",
+                fmt::format("'{}' is not a log level (error, warning, notice, info, debug)", *l));
         } else {
             eal.log_level = *l;
         }
@@ -327,17 +338,16 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
             r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
             continue;
         }
-        r.only_keys(*ct, path,
-                    {"device", "mac", "media", "mtu", "bandwidth_bps", "rx_descriptors",
-                     "tx_descriptors"});
+        r.only_keys(
+            *ct, path,
+            {"device", "mac", "media", "mtu", "bandwidth_bps", "rx_descriptors", "tx_descriptors"});
         connection_config c;
         c.name = name;
         c.origin = r.origin(*ct, path);
         auto device = r.string(*ct, "device", path, false);
         auto mac_text = r.string(*ct, "mac", path, false);
         if (device && mac_text) {
-            r.problem(*ct->get("mac"), path + ".mac",
-                      "give either device or mac, not both");
+            r.problem(*ct->get("mac"), path + ".mac", "give either device or mac, not both");
         } else if (device) {
             c.device = *device;
             c.device_origin = r.origin(*ct->get("device"), path + ".device");
@@ -395,8 +405,8 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
         }
         auto [it, fresh] = by_device.emplace(id, &c);
         if (!fresh) {
-            r.problem(c.device_origin, fmt::format("{} is already used by connections.{}", id,
-                                                   it->second->name));
+            r.problem(c.device_origin,
+                      fmt::format("{} is already used by connections.{}", id, it->second->name));
         }
     }
 }
@@ -591,9 +601,9 @@ vcplane_config parse_config_string(std::string_view text, const std::string& sou
     try {
         root = toml::parse(text, source_name);
     } catch (const toml::parse_error& e) {
-        throw config_error({fmt::format("{}:{}:{}: syntax error: {}", source_name,
-                                        e.source().begin.line, e.source().begin.column,
-                                        e.description())});
+        throw config_error(
+            {fmt::format("{}:{}:{}: syntax error: {}", source_name, e.source().begin.line,
+                         e.source().begin.column, e.description())});
     }
     reader r(source_name);
     r.only_keys(root, "", {"eal", "connections", "calls", "metrics"});

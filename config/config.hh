@@ -47,15 +47,15 @@ struct eal_config {
 
 struct connection_config {
     std::string name;
-    std::string device;                 // DPDK device name (PCI address or vdev name) ...
-    std::optional<mac_address> mac;     // ... or the port's MAC address
+    std::string device;             // DPDK device name (PCI address or vdev name) ...
+    std::optional<mac_address> mac; // ... or the port's MAC address
     media_kind media = media_kind::mpls;
     uint32_t mtu = 1500;
-    uint64_t bandwidth_bps = 0;         // 0: not stated
+    uint64_t bandwidth_bps = 0; // 0: not stated
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
-    config_origin origin;               // key: connections.NAME
-    config_origin device_origin;        // key: connections.NAME.device (or .mac)
+    config_origin origin;        // key: connections.NAME
+    config_origin device_origin; // key: connections.NAME.device (or .mac)
 };
 
 struct party_config {

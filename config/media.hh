@@ -7,7 +7,9 @@ namespace vcplane {
 
 enum class media_kind : uint8_t { mpls, vlan };
 
-inline const char* media_name(media_kind m) { return m == media_kind::mpls ? "mpls" : "vlan"; }
+inline const char* media_name(media_kind m) {
+    return m == media_kind::mpls ? "mpls" : "vlan";
+}
 
 // MPLS labels 0..15 are reserved (RFC 3032 and successors); VID 0 and 4095 are reserved (802.1Q).
 inline constexpr uint32_t mpls_label_min = 16;

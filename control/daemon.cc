@@ -55,7 +55,8 @@ std::optional<std::vector<claimed_port>> resolve_ports(const vcplane_config& cfg
     std::vector<claimed_port> out;
     bool ok = true;
     for (const auto& c : cfg.connections) {
-        std::optional<uint16_t> p = c.mac ? find_port_by_mac(*c.mac) : find_port_by_device(c.device);
+        std::optional<uint16_t> p =
+            c.mac ? find_port_by_mac(*c.mac) : find_port_by_device(c.device);
         if (!p) {
             const std::string what =
                 c.mac ? fmt::format("no DPDK port has MAC {}", format_mac(*c.mac))
@@ -165,12 +166,11 @@ public:
                 return exit_failure;
             }
         }
-        log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
-                    state_.connections().size(), state_.calls().size(), state_.party_count(),
-                    workers,
-                    cfg.metrics.enabled
-                        ? fmt::format("; metrics on http://{}/metrics", cfg.metrics.listen)
-                        : std::string());
+        log::notice(
+            "forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
+            state_.connections().size(), state_.calls().size(), state_.party_count(), workers,
+            cfg.metrics.enabled ? fmt::format("; metrics on http://{}/metrics", cfg.metrics.listen)
+                                : std::string());
         return exit_ok;
     }
 

@@ -9,13 +9,16 @@
 
 namespace vcplane {
 
-event_loop::event_loop() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
+event_loop::event_loop()
+    : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
     if (epoll_fd_ < 0) {
         throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
     }
 }
 
-event_loop::~event_loop() { close(epoll_fd_); }
+event_loop::~event_loop() {
+    close(epoll_fd_);
+}
 
 void event_loop::watch(int fd, handler h) {
     epoll_event ev{};

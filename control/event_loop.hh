@@ -20,7 +20,7 @@ public:
 
     void watch(int fd, handler h); // EPOLLIN
     void unwatch(int fd);
-    void run();                    // until stop()
+    void run(); // until stop()
     void stop() noexcept { running_ = false; }
 
 private:

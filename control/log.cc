@@ -9,8 +9,12 @@ std::atomic<level> current{level::notice};
 constexpr const char* names[] = {"error", "warning", "notice", "info", "debug"};
 } // namespace
 
-level threshold() noexcept { return current.load(std::memory_order_relaxed); }
-void set_threshold(level l) noexcept { current.store(l, std::memory_order_relaxed); }
+level threshold() noexcept {
+    return current.load(std::memory_order_relaxed);
+}
+void set_threshold(level l) noexcept {
+    current.store(l, std::memory_order_relaxed);
+}
 
 void write(level l, const std::string& line) noexcept {
     // One fprintf per line keeps lines whole when the metrics thread logs too.

@@ -54,25 +54,27 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     auto rx_bytes = family("vcplane_port_rx_bytes_total",
                            "Bytes (Ethernet frame without FCS) the workers received on the port.",
                            MetricType::Counter);
-    auto tx_packets = family("vcplane_port_tx_packets_total",
-                             "Frames the workers handed to the port and it accepted.",
-                             MetricType::Counter);
+    auto tx_packets =
+        family("vcplane_port_tx_packets_total",
+               "Frames the workers handed to the port and it accepted.", MetricType::Counter);
     auto tx_bytes = family("vcplane_port_tx_bytes_total",
                            "Bytes (Ethernet frame without FCS) the port accepted for transmission.",
                            MetricType::Counter);
-    auto rx_missed = family("vcplane_port_rx_missed_total",
-                            "Frames the port dropped because its RX queues were full (ethdev imissed).",
-                            MetricType::Counter);
-    auto rx_errors = family("vcplane_port_rx_errors_total",
-                            "Erroneous frames the port received (ethdev ierrors).",
-                            MetricType::Counter);
-    auto tx_errors = family("vcplane_port_tx_errors_total",
-                            "Frames the port failed to transmit (ethdev oerrors).",
-                            MetricType::Counter);
+    auto rx_missed =
+        family("vcplane_port_rx_missed_total",
+               "Frames the port dropped because its RX queues were full (ethdev imissed).",
+               MetricType::Counter);
+    auto rx_errors =
+        family("vcplane_port_rx_errors_total",
+               "Erroneous frames the port received (ethdev ierrors).", MetricType::Counter);
+    auto tx_errors =
+        family("vcplane_port_tx_errors_total",
+               "Frames the port failed to transmit (ethdev oerrors).", MetricType::Counter);
     auto rx_nombuf = family("vcplane_port_rx_nombuf_total",
                             "RX buffer allocation failures of the port (ethdev rx_nombuf).",
                             MetricType::Counter);
-    auto link_up = family("vcplane_port_link_up", "1 when the port's link is up.", MetricType::Gauge);
+    auto link_up =
+        family("vcplane_port_link_up", "1 when the port's link is up.", MetricType::Gauge);
 
     for (const auto& c : state_.connections()) {
         uint64_t rp = 0, rb = 0, tp = 0, tb = 0;
@@ -102,8 +104,8 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         }
     }
 
-    auto drops = family("vcplane_dropped_packets_total",
-                        "Frames the workers dropped, by reason.", MetricType::Counter);
+    auto drops = family("vcplane_dropped_packets_total", "Frames the workers dropped, by reason.",
+                        MetricType::Counter);
     for (size_t r = 0; r < drop_reason_count; ++r) {
         uint64_t n = 0;
         for (const auto& w : workers_) {
@@ -112,12 +114,12 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         add_counter(drops, {{"reason", drop_reason_name(drop_reason(r))}}, double(n));
     }
 
-    auto busy = family("vcplane_worker_busy_seconds_total",
-                       "Time the worker spent in polling loops that moved packets.",
-                       MetricType::Counter);
-    auto idle = family("vcplane_worker_idle_seconds_total",
-                       "Time the worker spent in polling loops that found nothing.",
-                       MetricType::Counter);
+    auto busy =
+        family("vcplane_worker_busy_seconds_total",
+               "Time the worker spent in polling loops that moved packets.", MetricType::Counter);
+    auto idle =
+        family("vcplane_worker_idle_seconds_total",
+               "Time the worker spent in polling loops that found nothing.", MetricType::Counter);
     for (const auto& w : workers_) {
         std::vector<prometheus::ClientMetric::Label> labels{{"worker", std::to_string(w->id())}};
         add_counter(busy, labels, double(w->counters().busy_cycles.read()) / tsc_hz_);
@@ -129,10 +131,11 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     add_gauge(objects, {{"kind", "call"}}, double(state_.calls().size()));
     add_gauge(objects, {{"kind", "party"}}, double(state_.party_count()));
 
-    return {std::move(info),    std::move(rx_packets), std::move(rx_bytes), std::move(tx_packets),
-            std::move(tx_bytes), std::move(rx_missed), std::move(rx_errors), std::move(tx_errors),
-            std::move(rx_nombuf), std::move(link_up),  std::move(drops),    std::move(busy),
-            std::move(idle),     std::move(objects)};
+    return {std::move(info),       std::move(rx_packets), std::move(rx_bytes),
+            std::move(tx_packets), std::move(tx_bytes),   std::move(rx_missed),
+            std::move(rx_errors),  std::move(tx_errors),  std::move(rx_nombuf),
+            std::move(link_up),    std::move(drops),      std::move(busy),
+            std::move(idle),       std::move(objects)};
 }
 
 metrics_server::metrics_server(const std::string& listen,

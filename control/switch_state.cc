@@ -39,8 +39,7 @@ const connection_state& switch_state::add_connection(const std::string& name,
         throw std::invalid_argument(fmt::format("connection '{}' exists already", name));
     }
     if (port >= RTE_MAX_ETHPORTS || table_.by_port[port] != nullptr) {
-        throw std::invalid_argument(
-            fmt::format("port {} already carries a connection", device));
+        throw std::invalid_argument(fmt::format("port {} already carries a connection", device));
     }
     auto entry = std::make_unique<connection_entry>(media, port, mac.data());
     connections_.reserve(connections_.size() + 1);
@@ -80,15 +79,14 @@ const call_state& switch_state::make_call(const call_config& cfg) {
         }
         const key_range out_range = key_range_for(out->media);
         if (p.key < out_range.min || p.key > out_range.max) {
-            throw std::invalid_argument(fmt::format("call '{}' party '{}': key {} out of range",
-                                                    cfg.name, p.name, p.key));
+            throw std::invalid_argument(
+                fmt::format("call '{}' party '{}': key {} out of range", cfg.name, p.name, p.key));
         }
         if (out->media != in->media) {
             // A label cannot become a VLAN tag by a header rewrite alone.
-            throw std::invalid_argument(
-                fmt::format("call '{}' party '{}': egress '{}' is {} but ingress '{}' is {}",
-                            cfg.name, p.name, out->name, media_name(out->media), in->name,
-                            media_name(in->media)));
+            throw std::invalid_argument(fmt::format(
+                "call '{}' party '{}': egress '{}' is {} but ingress '{}' is {}", cfg.name, p.name,
+                out->name, media_name(out->media), in->name, media_name(in->media)));
         }
         party wire{};
         std::memcpy(wire.dst_mac, p.next_hop.data(), 6);

@@ -51,9 +51,8 @@ int main(int argc, char** argv) {
     const std::string& path = !check_path.empty() ? check_path : config_path;
     vcplane_config cfg;
     try {
-        cfg = path.empty()
-                  ? parse_config_string(embedded_default_config(), embedded_default_name)
-                  : parse_config_file(path);
+        cfg = path.empty() ? parse_config_string(embedded_default_config(), embedded_default_name)
+                           : parse_config_file(path);
     } catch (const config_error& e) {
         for (const auto& p : e.problems()) {
             std::fprintf(stderr, "%s\n", p.c_str());
@@ -64,8 +63,8 @@ int main(int argc, char** argv) {
     }
     if (!check_path.empty()) {
         std::printf("%s: ok (%zu connections, %zu calls, %zu parties, %zu workers)\n",
-                    check_path.c_str(), cfg.connections.size(), cfg.calls.size(),
-                    cfg.party_count(), cfg.eal.lcores.size() - 1);
+                    check_path.c_str(), cfg.connections.size(), cfg.calls.size(), cfg.party_count(),
+                    cfg.eal.lcores.size() - 1);
         return exit_ok;
     }
     return run_daemon(cfg, argv[0]);

@@ -14,8 +14,7 @@ namespace vcplane {
 class counter {
 public:
     void add(uint64_t n) noexcept {
-        __atomic_store_n(&value_, __atomic_load_n(&value_, __ATOMIC_RELAXED) + n,
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(&value_, __atomic_load_n(&value_, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
     }
     uint64_t read() const noexcept { return __atomic_load_n(&value_, __ATOMIC_RELAXED); }
 
@@ -39,8 +38,8 @@ inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
 
 inline const char* drop_reason_name(drop_reason r) {
     constexpr const char* names[drop_reason_count] = {
-        "truncated",     "wrong_ethertype", "reserved_key", "unknown_key",
-        "ttl_expired",   "no_connection",   "no_mbuf",      "tx_full",
+        "truncated",   "wrong_ethertype", "reserved_key", "unknown_key",
+        "ttl_expired", "no_connection",   "no_mbuf",      "tx_full",
     };
     return names[size_t(r)];
 }

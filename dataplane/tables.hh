@@ -42,7 +42,8 @@ public:
     const party* end() const noexcept { return data() + count_; }
 
 private:
-    explicit party_set(uint32_t n) : count_(n) {}
+    explicit party_set(uint32_t n)
+        : count_(n) {}
     const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
     party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
 
@@ -53,9 +54,9 @@ static_assert(sizeof(party_set) % alignof(party) == 0);
 
 // A virtual circuit as the workers see it.
 struct vc {
-    uint32_t key;        // label or VID on the ingress connection
-    uint32_t id;         // stable slot for per-VC counters
-    party_set* parties;  // RCU-published; never null once the vc is published
+    uint32_t key;       // label or VID on the ingress connection
+    uint32_t id;        // stable slot for per-VC counters
+    party_set* parties; // RCU-published; never null once the vc is published
 };
 
 // Key (MPLS label or VLAN ID) -> vc, for one ingress connection.

@@ -16,7 +16,9 @@ inline constexpr size_t vlan_tag_len = 4;
 // The offset of the ethertype field and of what follows it.
 inline constexpr size_t ethertype_offset = 12;
 
-inline uint16_t load_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+inline uint16_t load_be16(const uint8_t* p) {
+    return uint16_t(p[0] << 8 | p[1]);
+}
 inline uint32_t load_be32(const uint8_t* p) {
     return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }

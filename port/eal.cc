@@ -51,6 +51,8 @@ void eal_start(const std::vector<std::string>& args) {
     }
 }
 
-void eal_stop() noexcept { rte_eal_cleanup(); }
+void eal_stop() noexcept {
+    rte_eal_cleanup();
+}
 
 } // namespace vcplane

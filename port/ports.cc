@@ -14,7 +14,9 @@ namespace vcplane {
 std::vector<uint16_t> present_ports() {
     std::vector<uint16_t> out;
     uint16_t p;
-    RTE_ETH_FOREACH_DEV(p) { out.push_back(p); }
+    RTE_ETH_FOREACH_DEV(p) {
+        out.push_back(p);
+    }
     return out;
 }
 
@@ -51,8 +53,7 @@ std::optional<uint16_t> find_port_by_mac(const mac_address& mac) {
     return std::nullopt;
 }
 
-pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers,
-                         unsigned lcores) {
+pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers, unsigned lcores) {
     constexpr unsigned cache = 256;
     unsigned n = 0;
     uint32_t max_mtu = 1500;
@@ -69,7 +70,8 @@ pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers,
     n += 8192;
     // Ethernet + one tag/label + a second label for G-ACh frames, and the headroom.
     const unsigned frame = max_mtu + RTE_ETHER_HDR_LEN + 8 + RTE_ETHER_CRC_LEN;
-    const unsigned room = std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE, frame + RTE_PKTMBUF_HEADROOM);
+    const unsigned room =
+        std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE, frame + RTE_PKTMBUF_HEADROOM);
     return pool_plan{n, static_cast<uint16_t>(room), cache};
 }
 
@@ -114,8 +116,8 @@ void start_port(const port_plan& plan, rte_mempool* pool) {
     }
     if (int rc = rte_eth_dev_set_mtu(port, static_cast<uint16_t>(plan.mtu));
         rc != 0 && rc != -ENOTSUP) {
-        throw port_error(fmt::format("{}: MTU {} refused: {}; fix: lower connections.{}.mtu",
-                                     who, plan.mtu, rte_strerror(-rc), plan.connection));
+        throw port_error(fmt::format("{}: MTU {} refused: {}; fix: lower connections.{}.mtu", who,
+                                     plan.mtu, rte_strerror(-rc), plan.connection));
     }
     uint16_t rxd = plan.rx_descriptors;
     uint16_t txd = plan.tx_descriptors;
@@ -128,14 +130,16 @@ void start_port(const port_plan& plan, rte_mempool* pool) {
     }
     for (uint16_t q = 0; q < plan.rx_queues; ++q) {
         if (int rc = rte_eth_rx_queue_setup(port, q, rxd, socket, nullptr, pool); rc != 0) {
-            throw port_error(fmt::format("{}: RX queue {} setup failed: {}", who, q, rte_strerror(-rc)));
+            throw port_error(
+                fmt::format("{}: RX queue {} setup failed: {}", who, q, rte_strerror(-rc)));
         }
     }
     rte_eth_txconf txconf = info.default_txconf;
     txconf.offloads = conf.txmode.offloads;
     for (uint16_t q = 0; q < plan.tx_queues; ++q) {
         if (int rc = rte_eth_tx_queue_setup(port, q, txd, socket, &txconf); rc != 0) {
-            throw port_error(fmt::format("{}: TX queue {} setup failed: {}", who, q, rte_strerror(-rc)));
+            throw port_error(
+                fmt::format("{}: TX queue {} setup failed: {}", who, q, rte_strerror(-rc)));
         }
     }
     if (int rc = rte_eth_dev_start(port); rc != 0) {

@@ -43,8 +43,7 @@ struct pool_plan {
 
 // Enough buffers for every RX and TX descriptor, every worker's RX burst and TX buffers, the
 // per-lcore caches, and replication headroom; data room for the largest MTU.
-pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers,
-                         unsigned lcores);
+pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers, unsigned lcores);
 rte_mempool* create_mbuf_pool(const std::string& name, const pool_plan& plan, int socket);
 
 // Configure queues and start the port. Throws port_error naming the connection and what to fix.

@@ -114,8 +114,7 @@ void check_pci(const vcplane_config& cfg, const std::string& root,
         const fs::path dev = fs::path(root + "/sys/bus/pci/devices") / bdf;
         std::error_code ec;
         if (!fs::exists(dev, ec)) {
-            out.push_back({sev::fatal,
-                           fmt::format("eal.pci_allow[{}]: no PCI device {}", i, bdf),
+            out.push_back({sev::fatal, fmt::format("eal.pci_allow[{}]: no PCI device {}", i, bdf),
                            "lspci -D -d ::0200 lists the network devices and their addresses"});
             continue;
         }

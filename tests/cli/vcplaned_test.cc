@@ -50,7 +50,9 @@ next_hop = "{}"
                        getpid(), metrics_port, device_of_out, next_hop);
 }
 
-bool is_root() { return geteuid() == 0; }
+bool is_root() {
+    return geteuid() == 0;
+}
 
 TEST(vcplaned, check_accepts_a_valid_file) {
     const auto path = write_temp_file("good.toml", null_config(9469));
@@ -123,10 +125,9 @@ TEST(vcplaned, runs_serves_metrics_and_stops_cleanly_on_sigterm) {
     const std::string m1 = http_get(port, "/metrics");
     ASSERT_FALSE(m1.empty());
     // Families an operator relies on, with HELP and TYPE.
-    for (const char* family :
-         {"vcplane_port_rx_packets_total", "vcplane_port_tx_packets_total",
-          "vcplane_dropped_packets_total", "vcplane_worker_busy_seconds_total",
-          "vcplane_build_info"}) {
+    for (const char* family : {"vcplane_port_rx_packets_total", "vcplane_port_tx_packets_total",
+                               "vcplane_dropped_packets_total", "vcplane_worker_busy_seconds_total",
+                               "vcplane_build_info"}) {
         EXPECT_THAT(m1, HasSubstr(std::string("# HELP ") + family)) << family;
     }
     const std::string rx = "vcplane_port_rx_packets_total{connection=\"in\",device=\"net_null0\"}";

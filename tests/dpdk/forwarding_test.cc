@@ -24,10 +24,10 @@ ports& test_ports() {
     if (!p) {
         start_eal();
         rcu_register_thread();
-        p = std::make_unique<ports>(ports{
-            make_ring_port("in"), make_ring_port("out1"), make_ring_port("out2"),
-            make_ring_port("small", 16), make_ring_port("vin"), make_ring_port("vout"),
-            make_ring_port("stray")});
+        p = std::make_unique<ports>(ports{make_ring_port("in"), make_ring_port("out1"),
+                                          make_ring_port("out2"), make_ring_port("small", 16),
+                                          make_ring_port("vin"), make_ring_port("vout"),
+                                          make_ring_port("stray")});
     }
     return *p;
 }
@@ -42,7 +42,9 @@ party_config party_on(const std::string& name, const std::string& conn, uint32_t
     return p;
 }
 
-mac_address nh(uint8_t i) { return {0x02, 0xaa, 0, 0, 0, i}; }
+mac_address nh(uint8_t i) {
+    return {0x02, 0xaa, 0, 0, 0, i};
+}
 
 class forwarding : public ::testing::Test {
 protected:
@@ -63,15 +65,15 @@ protected:
 
     void make_worker(rte_mempool* replica_pool) {
         worker_ = std::make_unique<worker>(0, state_->table(), replica_pool, 0);
-        for (const ring_port* p : {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout,
-                                   &P->stray}) {
+        for (const ring_port* p :
+             {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout, &P->stray}) {
             worker_->add_rx_queue(p->port, 0);
         }
     }
 
     void TearDown() override {
-        for (const ring_port* p : {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout,
-                                   &P->stray}) {
+        for (const ring_port* p :
+             {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout, &P->stray}) {
             drain(*p);
         }
         worker_.reset();
@@ -110,8 +112,8 @@ protected:
                                               const mac_address& src, uint32_t out_label) {
         wire::write_macs(in.data(), dst.data(), src.data());
         const wire::mpls_entry e{wire::load_be32(in.data() + 14)};
-        wire::store_be32(in.data() + 14,
-                         wire::make_mpls_entry(out_label, e.tc(), e.bottom(), uint8_t(e.ttl() - 1)));
+        wire::store_be32(in.data() + 14, wire::make_mpls_entry(out_label, e.tc(), e.bottom(),
+                                                               uint8_t(e.ttl() - 1)));
         return in;
     }
 
@@ -162,8 +164,8 @@ TEST_P(fan_out, every_party_gets_exactly_one_byte_exact_copy) {
     std::vector<party_config> ps;
     for (int i = 0; i < parties; ++i) {
         // Alternate egress ports: copies for one port and for another interleave.
-        ps.push_back(party_on("p" + std::to_string(i), i % 2 ? "out2" : "out1",
-                              uint32_t(5000 + i), nh(uint8_t(i))));
+        ps.push_back(party_on("p" + std::to_string(i), i % 2 ? "out2" : "out1", uint32_t(5000 + i),
+                              nh(uint8_t(i))));
     }
     call("fan", "in", 3000, ps);
     const auto in = mpls_frame({.label = 3000, .tc = 3, .ttl = 200, .seq = 42, .size = size});
@@ -188,7 +190,8 @@ INSTANTIATE_TEST_SUITE_P(sizes, fan_out,
                                             ::testing::Values(size_t(64), size_t(1500))));
 
 TEST_F(forwarding, a_burst_keeps_order_per_party) {
-    call("feed", "in", 1000, {party_on("a", "out1", 2001, nh(1)), party_on("b", "out2", 2002, nh(2))});
+    call("feed", "in", 1000,
+         {party_on("a", "out1", 2001, nh(1)), party_on("b", "out2", 2002, nh(2))});
     std::vector<std::vector<uint8_t>> frames;
     for (uint32_t s = 0; s < 100; ++s) {
         frames.push_back(mpls_frame({.label = 1000, .seq = s}));
@@ -288,8 +291,9 @@ TEST_F(forwarding, replica_pool_exhaustion_is_counted_and_recovers) {
     rte_mempool* tiny = rte_pktmbuf_pool_create("tiny", 7, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     ASSERT_NE(tiny, nullptr);
     make_worker(tiny);
-    call("fan", "in", 1000, {party_on("a", "out1", 2001, nh(1)), party_on("b", "out1", 2002, nh(2)),
-                             party_on("c", "out2", 2003, nh(3))});
+    call("fan", "in", 1000,
+         {party_on("a", "out1", 2001, nh(1)), party_on("b", "out1", 2002, nh(2)),
+          party_on("c", "out2", 2003, nh(3))});
     std::vector<rte_mbuf*> held(7);
     ASSERT_EQ(rte_pktmbuf_alloc_bulk(tiny, held.data(), 7), 0);
     inject(P->in, {mpls_frame({.label = 1000})});
@@ -314,7 +318,8 @@ struct launch {
 };
 
 TEST_F(forwarding, the_lcore_loop_forwards_until_stopped) {
-    call("feed", "in", 1000, {party_on("a", "out1", 2001, nh(1)), party_on("b", "out2", 2002, nh(2))});
+    call("feed", "in", 1000,
+         {party_on("a", "out1", 2001, nh(1)), party_on("b", "out2", 2002, nh(2))});
     std::atomic<bool> stop{false};
     launch args{worker_.get(), &stop};
     ASSERT_EQ(rte_eal_remote_launch(

@@ -52,7 +52,8 @@ std::string read_file(const std::string& path) {
 class topology {
 public:
     explicit topology(std::vector<std::pair<std::string, std::string>> hosts) // name -> mac
-        : tag_(fmt::format("ve{}", getpid() % 100000)), hosts_(std::move(hosts)) {
+        : tag_(fmt::format("ve{}", getpid() % 100000))
+        , hosts_(std::move(hosts)) {
         for (const auto& [name, mac] : hosts_) {
             const std::string n = ns(name);
             sh("ip netns add " + n);
@@ -103,8 +104,8 @@ std::string hex(const std::vector<uint8_t>& b) {
 class receiver {
 public:
     receiver(const topology& t, const std::string& name, unsigned count)
-        : ready_(fmt::format("/tmp/{}-ready-{}", t.ns(name), count)),
-          p_({"/usr/sbin/ip", "netns", "exec", t.ns(name), wire_tool, "recv", "--iface", "eth0",
+        : ready_(fmt::format("/tmp/{}-ready-{}", t.ns(name), count))
+        , p_({"/usr/sbin/ip", "netns", "exec", t.ns(name), wire_tool, "recv", "--iface", "eth0",
               "--hex", "--count", std::to_string(count), "--timeout-ms", "5000", "--ready-file",
               ready_}) {}
     ~receiver() { unlink(ready_.c_str()); }
@@ -143,7 +144,8 @@ TEST(end_to_end, multipoint_copies_are_rewritten_on_the_wire) {
                       mac_b = "02:76:63:01:00:0b";
     topology t({{"src", mac_src}, {"a", mac_a}, {"b", mac_b}});
     const uint16_t mport = free_tcp_port();
-    const std::string cfg = fmt::format(R"([eal]
+    const std::string cfg =
+        fmt::format(R"([eal]
 lcores = [0, 1]
 no_huge = true
 memory_mb = 256
@@ -176,8 +178,7 @@ connection = "b"
 label = 3000
 next_hop = "{}"
 )",
-                                        t.ns("src"), t.ns("a"), t.ns("b"), getpid(), mport, mac_a,
-                                        mac_b, mac_b);
+                    t.ns("src"), t.ns("a"), t.ns("b"), getpid(), mport, mac_a, mac_b, mac_b);
     process d({vcplaned, "--config", write_temp_file("e2e.toml", cfg)});
     ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
 

@@ -164,8 +164,8 @@ int main(int argc, char** argv) {
             wire::store_be16(f.data() + 14, uint16_t(tc << 13 | (vid & 0xfff)));
         } else {
             wire::store_be16(f.data() + 12, wire::ethertype_mpls);
-            wire::store_be32(f.data() + 14, wire::make_mpls_entry(label, uint8_t(tc), true,
-                                                                  uint8_t(ttl)));
+            wire::store_be32(f.data() + 14,
+                             wire::make_mpls_entry(label, uint8_t(tc), true, uint8_t(ttl)));
         }
         for (uint32_t i = 0; i < count; ++i) {
             std::snprintf(reinterpret_cast<char*>(f.data() + payload_at), size - payload_at,

@@ -150,8 +150,9 @@ TEST(config, duplicate_party_names_and_devices_are_refused) {
     text.replace(text.find("connection = \"out\"\nlabel = 2002"), 0, "name = \"a\"\n");
     EXPECT_THAT(only_problem(text), HasSubstr("party name 'a' is used twice in calls.feed-a"));
     text = base + "[connections.again]\ndevice = \"net_null1\"\n";
-    EXPECT_THAT(only_problem(text),
-                HasSubstr("connections.again.device: net_null1 is already used by connections.out"));
+    EXPECT_THAT(
+        only_problem(text),
+        HasSubstr("connections.again.device: net_null1 is already used by connections.out"));
 }
 
 TEST(config, media_decides_whether_a_key_is_a_label_or_a_vid) {
@@ -224,7 +225,8 @@ TEST(config, a_call_needs_parties) {
 TEST(config, metrics_listen_must_be_address_and_port) {
     for (const char* bad : {"9469", "localhost:", ":9469", "127.0.0.1:99999", "x:y"}) {
         EXPECT_THAT(only_problem(base + "[metrics]\nlisten = \"" + bad + "\"\n"),
-                    HasSubstr("metrics.listen")) << bad;
+                    HasSubstr("metrics.listen"))
+            << bad;
     }
 }
 

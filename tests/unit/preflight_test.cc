@@ -50,7 +50,8 @@ protected:
 TEST_F(preflight, missing_hugepages_are_fatal_with_the_fix) {
     const auto f = run();
     EXPECT_TRUE(has_fatal(f));
-    EXPECT_THAT(all(f), HasSubstr("no free hugepages are reserved; fix: dpdk-hugepages.py --setup"));
+    EXPECT_THAT(all(f),
+                HasSubstr("no free hugepages are reserved; fix: dpdk-hugepages.py --setup"));
     EXPECT_THAT(all(f), HasSubstr("no hugetlbfs is mounted; fix: mount -t hugetlbfs"));
 }
 
@@ -106,11 +107,10 @@ TEST_F(preflight, af_packet_interfaces_must_exist) {
     EXPECT_THAT(out, HasSubstr("eal.vdevs[1]: interface 'veth-gone' does not exist"));
     EXPECT_THAT(out, HasSubstr("eal.vdevs[2]: 'net_af_packet2' names no interface"));
     EXPECT_THAT(out, ::testing::Not(HasSubstr("veth-up")));
-    EXPECT_EQ(std::count_if(f.begin(), f.end(),
-                            [](const auto& x) {
-                                return x.level == preflight_finding::severity::fatal;
-                            }),
-              2);
+    EXPECT_EQ(
+        std::count_if(f.begin(), f.end(),
+                      [](const auto& x) { return x.level == preflight_finding::severity::fatal; }),
+        2);
 }
 
 } // namespace
