@@ -1,0 +1,94 @@
+#pragma once
+// Grace periods for the control thread (the rules: dataplane/rcu.hh).
+//
+// The control thread unpublishes an object, then defer()s what must wait until no worker can
+// still hold it: freeing it, and the `...Complete` call of the contract operation that
+// returned PENDING. Everything deferred between two flush()es shares ONE grace period; the
+// control loop calls flush() once per iteration. Deferred functions always run later on the
+// control thread, never inside defer() or flush(), so a PENDING operation completes exactly
+// once and never before its caller has seen PENDING.
+//
+// Two sources: rcu_grace_periods (liburcu QSBR call_rcu; completions come back through an
+// eventfd the control loop watches) and manual_grace_periods (tests advance time by hand).
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+struct rcu_head; // liburcu
+
+namespace vcplane {
+
+class grace_period_source {
+public:
+    using callback = std::function<void()>;
+    virtual ~grace_period_source() = default;
+
+    virtual void defer(callback fn) = 0;
+    // Starts one grace period for everything deferred since the last flush.
+    virtual void flush() = 0;
+    // Deferred functions whose grace period has not completed (or not started).
+    virtual size_t pending() const = 0;
+    // Blocks until a full grace period has passed. Only for contracts that are synchronous by
+    // definition (CSP Disconnect) and for shutdown; never per operation.
+    virtual void synchronize() = 0;
+};
+
+// liburcu QSBR. The owning thread must be registered with rcu_register_thread() and kept
+// offline (rcu_thread_offline) except inside flush(), so it never holds up a grace period.
+class rcu_grace_periods final : public grace_period_source {
+public:
+    rcu_grace_periods();
+    ~rcu_grace_periods() override; // waits for in-flight grace periods, runs what is due
+
+    void defer(callback fn) override;
+    void flush() override;
+    size_t pending() const override;
+    void synchronize() override;
+
+    int event_fd() const noexcept { return event_fd_; }
+    // Runs the callbacks of every completed grace period. Call when event_fd() is readable.
+    void run_completed();
+    // Latencies (seconds) of completed grace periods since the last call, for metrics.
+    std::vector<double> take_latencies();
+
+private:
+    struct batch;
+    static void on_grace_period(::rcu_head* head);
+
+    int event_fd_;
+    std::vector<callback> open_;
+    size_t in_flight_ = 0; // batches handed to call_rcu, not yet run
+    size_t pending_ = 0;   // deferred functions not yet run
+    std::mutex done_lock_; // shared with the call_rcu thread; never taken by workers
+    std::vector<batch*> done_;
+    std::vector<double> latencies_;
+};
+
+// For unit tests: grace periods end when the test says so.
+class manual_grace_periods final : public grace_period_source {
+public:
+    void defer(callback fn) override { open_.push_back(std::move(fn)); }
+    void flush() override;
+    size_t pending() const override;
+    void synchronize() override {
+        flush();
+        complete_all();
+    }
+
+    // Ends the oldest started grace period and runs its callbacks. False if none was started.
+    bool complete_one();
+    void complete_all();
+    size_t started() const noexcept { return started_.size(); }
+    uint64_t grace_periods() const noexcept { return count_; }
+
+private:
+    std::vector<callback> open_;
+    std::deque<std::vector<callback>> started_;
+    uint64_t count_ = 0;
+};
+
+} // namespace vcplane
