@@ -338,19 +338,38 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
             r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
             continue;
         }
-        r.only_keys(
-            *ct, path,
-            {"device", "mac", "media", "mtu", "bandwidth_bps", "rx_descriptors", "tx_descriptors"});
+        r.only_keys(*ct, path,
+                    {"device", "mac", "devargs", "media", "mtu", "bandwidth_bps", "rx_descriptors",
+                     "tx_descriptors"});
         connection_config c;
         c.name = name;
         c.origin = r.origin(*ct, path);
         auto device = r.string(*ct, "device", path, false);
         auto mac_text = r.string(*ct, "mac", path, false);
+        if (auto devargs = r.string(*ct, "devargs", path, false)) {
+            // The device is the first field of its arguments ("net_null9,size=64").
+            const std::string named = devargs->substr(0, devargs->find(','));
+            const toml::node& at = *ct->get("devargs");
+            if (named.empty()) {
+                r.problem(at, path + ".devargs", "names no device (e.g. \"net_null9\")");
+            } else if (mac_text) {
+                r.problem(at, path + ".devargs",
+                          "a port vcplane probes itself is named by devargs, not by mac");
+            } else if (device && *device != named) {
+                r.problem(at, path + ".devargs",
+                          fmt::format("names device '{}' but device is '{}'", named, *device));
+            } else {
+                c.devargs = *devargs;
+                device = named;
+            }
+        }
         if (device && mac_text) {
             r.problem(*ct->get("mac"), path + ".mac", "give either device or mac, not both");
         } else if (device) {
             c.device = *device;
-            c.device_origin = r.origin(*ct->get("device"), path + ".device");
+            const bool named_by_device = ct->contains("device");
+            c.device_origin = r.origin(*ct->get(named_by_device ? "device" : "devargs"),
+                                       path + (named_by_device ? ".device" : ".devargs"));
             if (device->empty()) {
                 r.problem(c.device_origin, "the device name is empty");
             }
@@ -363,7 +382,7 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
                                       "02:00:5e:10:00:01)",
                                       *mac_text));
             }
-        } else if (!ct->contains("device") && !ct->contains("mac")) {
+        } else if (!ct->contains("device") && !ct->contains("mac") && !ct->contains("devargs")) {
             r.problem(*ct, path + ".device",
                       "missing (name the port by device = \"0000:3b:00.0\" or "
                       "\"net_af_packet0\", or by mac = \"...\")");

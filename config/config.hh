@@ -49,6 +49,7 @@ struct connection_config {
     std::string name;
     std::string device;             // DPDK device name (PCI address or vdev name) ...
     std::optional<mac_address> mac; // ... or the port's MAC address
+    std::string devargs;            // set: vcplane probes the device itself (CM connect)
     media_kind media = media_kind::mpls;
     uint32_t mtu = 1500;
     uint64_t bandwidth_bps = 0; // 0: not stated

@@ -9,14 +9,17 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "control/control_plane.hh"
 #include "control/event_loop.hh"
 #include "control/log.hh"
 #include "control/metrics.hh"
-#include "control/switch_state.hh"
-#include "dataplane/worker.hh"
+#include "control/status_snapshot.hh"
+#include "dataplane/rcu.hh"
 #include "port/eal.hh"
+#include "port/hotplug.hh"
 #include "port/ports.hh"
 #include "port/preflight.hh"
 
@@ -44,150 +47,173 @@ std::string port_list() {
     return out.empty() ? "none" : out;
 }
 
-struct claimed_port {
-    const connection_config* config;
-    uint16_t port;
-};
-
-// Finds the port of every connection. Reports every connection whose port is missing, each
-// with the key that names it, and returns nullopt if any is.
-std::optional<std::vector<claimed_port>> resolve_ports(const vcplane_config& cfg) {
-    std::vector<claimed_port> out;
-    bool ok = true;
-    for (const auto& c : cfg.connections) {
-        std::optional<uint16_t> p =
-            c.mac ? find_port_by_mac(*c.mac) : find_port_by_device(c.device);
-        if (!p) {
-            const std::string what =
-                c.mac ? fmt::format("no DPDK port has MAC {}", format_mac(*c.mac))
-                      : fmt::format("no DPDK port named '{}'", c.device);
-            log::error("{}: {} (ports present: {}); fix: add it to eal.vdevs or eal.pci_allow "
-                       "(bound to vfio-pci), or correct the name",
-                       c.device_origin.where(), what, port_list());
-            ok = false;
-            continue;
-        }
-        out.push_back({&c, *p});
-    }
-    if (!ok) {
-        return std::nullopt;
-    }
-    for (uint16_t p : present_ports()) {
-        bool claimed = false;
-        for (const auto& c : out) {
-            claimed = claimed || c.port == p;
-        }
-        if (!claimed) {
-            log::notice("port {} ({}): unmanaged: no connection in the config claims it",
-                        port_device_name(p), format_mac(port_mac(p)));
-        }
-    }
-    return out;
+std::optional<uint16_t> configured_port(const connection_config& c) {
+    return c.mac ? find_port_by_mac(*c.mac) : find_port_by_device(c.device);
 }
 
-void warn_numa(const std::vector<claimed_port>& ports, const std::vector<unsigned>& lcores) {
-    for (const auto& c : ports) {
-        const int port_socket = rte_eth_dev_socket_id(c.port);
+// Every connection the config names by device or MAC must be there at start (devargs ones
+// are probed by vcplane itself). Reports each missing one with the key that names it.
+bool check_ports_present(const vcplane_config& cfg) {
+    bool ok = true;
+    for (const auto& c : cfg.connections) {
+        if (!c.devargs.empty() || configured_port(c)) {
+            continue;
+        }
+        const std::string what = c.mac ? fmt::format("no DPDK port has MAC {}", format_mac(*c.mac))
+                                       : fmt::format("no DPDK port named '{}'", c.device);
+        log::error("{}: {} (ports present: {}); fix: add it to eal.vdevs or eal.pci_allow "
+                   "(bound to vfio-pci), or correct the name",
+                   c.device_origin.where(), what, port_list());
+        ok = false;
+    }
+    return ok;
+}
+
+void warn_numa(const vcplane_config& cfg) {
+    for (const auto& c : cfg.connections) {
+        const auto port = configured_port(c);
+        const int port_socket = port ? rte_eth_dev_socket_id(*port) : -1;
         if (port_socket < 0) {
             continue;
         }
-        for (size_t i = 1; i < lcores.size(); ++i) {
-            const int s = int(rte_lcore_to_socket_id(lcores[i]));
+        for (size_t i = 1; i < cfg.eal.lcores.size(); ++i) {
+            const int s = int(rte_lcore_to_socket_id(cfg.eal.lcores[i]));
             if (s != port_socket) {
                 log::warning("preflight warning: connection '{}' sits on NUMA node {} but worker "
                              "lcore {} on node {}: every frame crosses the interconnect; fix: "
                              "choose worker lcores on node {}",
-                             c.config->name, port_socket, lcores[i], s, port_socket);
+                             c.name, port_socket, cfg.eal.lcores[i], s, port_socket);
             }
         }
     }
 }
 
+// Ports hot-plugged later draw on this many ports' worth of spare buffers.
+constexpr unsigned spare_ports = 2;
+
 class running_switch {
 public:
+    running_switch(const vcplane_config& cfg, event_loop& loop)
+        : cfg_(cfg)
+        , loop_(loop) {}
     ~running_switch() { stop(); }
 
-    int start(const vcplane_config& cfg) {
-        auto resolved = resolve_ports(cfg);
-        if (!resolved) {
+    int start() {
+        if (!check_ports_present(cfg_)) {
             return exit_failure;
         }
-        warn_numa(*resolved, cfg.eal.lcores);
-        const unsigned workers = unsigned(cfg.eal.lcores.size() - 1);
+        warn_numa(cfg_);
+        const unsigned workers = unsigned(cfg_.eal.lcores.size() - 1);
         std::vector<port_plan> plans;
-        for (const auto& c : *resolved) {
-            plans.push_back(port_plan{c.port, c.config->name, uint16_t(workers), uint16_t(workers),
-                                      c.config->rx_descriptors, c.config->tx_descriptors,
-                                      c.config->mtu});
+        for (const auto& c : cfg_.connections) {
+            plans.push_back(port_plan{0, c.name, uint16_t(workers), uint16_t(workers),
+                                      c.rx_descriptors, c.tx_descriptors, c.mtu});
+        }
+        for (unsigned i = 0; i < spare_ports; ++i) {
+            plans.push_back(
+                port_plan{0, "spare", uint16_t(workers), uint16_t(workers), 1024, 1024, 1500});
         }
         try {
-            const pool_plan pp = plan_mbuf_pool(plans, workers, unsigned(cfg.eal.lcores.size()));
+            const pool_plan pp = plan_mbuf_pool(plans, workers, unsigned(cfg_.eal.lcores.size()));
             pool_ = create_mbuf_pool("vcplane_mbufs", pp,
-                                     int(rte_lcore_to_socket_id(cfg.eal.lcores[1])));
+                                     int(rte_lcore_to_socket_id(cfg_.eal.lcores[1])));
             log::info("mbuf pool: {} buffers of {} bytes", pp.mbufs, pp.data_room);
-            for (const auto& plan : plans) {
-                start_port(plan, pool_);
-                started_.push_back(plan.port);
-            }
-            for (const auto& c : *resolved) {
-                state_.add_connection(c.config->name, port_device_name(c.port), c.port,
-                                      c.config->media, port_mac(c.port), c.config->mtu);
-            }
-            for (const auto& call : cfg.calls) {
-                state_.make_call(call);
-            }
         } catch (const std::exception& e) {
             log::error("{}", e.what());
             return exit_failure;
         }
-        for (unsigned i = 0; i < workers; ++i) {
-            auto w = std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i));
-            for (const auto& c : *resolved) {
-                w->add_rx_queue(c.port, uint16_t(i));
-            }
-            workers_.push_back(std::move(w));
-        }
+        // The control thread calls call_rcu; it is a QSBR thread that stays offline.
+        rcu_register_thread();
+        rcu_thread_offline();
+        rcu_registered_ = true;
+        gp_ = std::make_unique<rcu_grace_periods>();
+        plane_ = std::make_unique<control_plane>(
+            cfg_, *gp_, pool_, workers,
+            [this](std::function<void()> fn) { loop_.post(std::move(fn)); });
+        // Workers run from the start: they poll what the plane publishes to them.
         launch_.resize(workers);
         for (unsigned i = 0; i < workers; ++i) {
-            launch_[i] = launch_args{workers_[i].get(), &stop_flag_};
-            const unsigned lcore = cfg.eal.lcores[i + 1];
+            launch_[i] = launch_args{plane_->workers()[i].get(), &stop_flag_};
+            const unsigned lcore = cfg_.eal.lcores[i + 1];
             if (int rc = rte_eal_remote_launch(worker_lcore_main, &launch_[i], lcore); rc != 0) {
                 log::error("cannot launch worker {} on lcore {}: {}", i, lcore, rte_strerror(-rc));
                 return exit_failure;
             }
+            launched_ = true;
         }
-        launched_ = true;
-        if (cfg.metrics.enabled) {
+        events_ = std::make_unique<device_events>();
+        loop_.watch(gp_->event_fd(), [this](uint32_t) { gp_->run_completed(); });
+        loop_.watch(events_->event_fd(), [this](uint32_t) {
+            for (const auto& e : events_->take()) {
+                plane_->handle(e);
+            }
+        });
+        plane_->start();
+        snapshot_.set(plane_->snapshot(true));
+        loop_.set_idle_hook([this] {
+            plane_->flush();
+            snapshot_.set(plane_->snapshot(false));
+        });
+        timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        itimerspec every_second{{1, 0}, {1, 0}};
+        timerfd_settime(timer_fd_, 0, &every_second, nullptr);
+        loop_.watch(timer_fd_, [this](uint32_t) {
+            uint64_t n;
+            [[maybe_unused]] ssize_t rc = read(timer_fd_, &n, sizeof(n));
+            snapshot_.set(plane_->snapshot(true));
+        });
+        if (cfg_.metrics.enabled) {
             try {
                 metrics_ = std::make_unique<metrics_server>(
-                    cfg.metrics.listen, std::make_shared<dataplane_metrics>(workers_, state_));
+                    cfg_.metrics.listen,
+                    std::make_shared<dataplane_metrics>(plane_->workers(), snapshot_));
             } catch (const std::exception& e) {
                 log::error("{}", e.what());
                 return exit_failure;
             }
         }
-        log::notice(
-            "forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
-            state_.connections().size(), state_.calls().size(), state_.party_count(), workers,
-            cfg.metrics.enabled ? fmt::format("; metrics on http://{}/metrics", cfg.metrics.listen)
-                                : std::string());
+        const auto& st = plane_->state();
+        log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
+                    st.connections().size(), st.calls().size(), st.party_count(), workers,
+                    cfg_.metrics.enabled
+                        ? fmt::format("; metrics on http://{}/metrics", cfg_.metrics.listen)
+                        : std::string());
         return exit_ok;
     }
 
-    // Teardown in dependency order: nothing may be freed while something that reads it runs.
+    // Teardown in dependency order: nothing is freed while something that reads it runs.
     void stop() noexcept {
-        metrics_.reset(); // the scrape thread reads workers and state
+        metrics_.reset(); // the scrape thread reads the workers' counters
+        if (plane_) {
+            loop_.set_idle_hook([this] { plane_->flush(); });
+            // Calls close through their call managers while the workers still run, so that
+            // grace periods complete and every completion is delivered.
+            plane_->stop([this] { loop_.run_once(100); });
+        }
         if (launched_) {
             stop_flag_.store(true, std::memory_order_relaxed);
             rte_eal_mp_wait_lcore();
             launched_ = false;
         }
-        workers_.clear(); // frees frames left in TX buffers
-        for (uint16_t p : started_) {
-            stop_port(p);
+        if (timer_fd_ >= 0) {
+            loop_.unwatch(timer_fd_);
+            close(timer_fd_);
+            timer_fd_ = -1;
         }
-        started_.clear();
-        // state_ (the tables) is freed by its destructor: no worker runs any more.
+        if (events_) {
+            loop_.unwatch(events_->event_fd());
+            events_.reset();
+        }
+        loop_.set_idle_hook(nullptr);
+        plane_.reset(); // frees the tables: no worker runs any more
+        if (gp_) {
+            loop_.unwatch(gp_->event_fd());
+            gp_.reset(); // waits for grace periods in flight and runs what is left
+        }
+        if (rcu_registered_) {
+            rcu_unregister_thread();
+            rcu_registered_ = false;
+        }
         if (pool_ != nullptr) {
             rte_mempool_free(pool_);
             pool_ = nullptr;
@@ -195,13 +221,18 @@ public:
     }
 
 private:
+    const vcplane_config& cfg_;
+    event_loop& loop_;
     rte_mempool* pool_ = nullptr;
-    std::vector<uint16_t> started_;
-    switch_state state_;
-    std::vector<std::unique_ptr<worker>> workers_;
+    bool rcu_registered_ = false;
+    std::unique_ptr<rcu_grace_periods> gp_;
+    std::unique_ptr<control_plane> plane_;
+    std::unique_ptr<device_events> events_;
     std::vector<launch_args> launch_;
     std::atomic<bool> stop_flag_{false};
     bool launched_ = false;
+    int timer_fd_ = -1;
+    snapshot_cell snapshot_;
     std::unique_ptr<metrics_server> metrics_;
 };
 
@@ -231,8 +262,9 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
     }
     int status = exit_ok;
     {
-        running_switch sw;
-        status = sw.start(cfg);
+        event_loop loop;
+        running_switch sw(cfg, loop);
+        status = sw.start();
         if (status == exit_ok) {
             sigset_t set;
             sigemptyset(&set);
@@ -240,7 +272,6 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
             sigaddset(&set, SIGINT);
             sigaddset(&set, SIGHUP);
             const int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-            event_loop loop;
             loop.watch(sfd, [&](uint32_t) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == ssize_t(sizeof(si))) {
@@ -254,6 +285,7 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
                 }
             });
             loop.run();
+            loop.unwatch(sfd);
             close(sfd);
         }
         sw.stop();

@@ -35,25 +35,33 @@ void event_loop::unwatch(int fd) {
     handlers_.erase(fd);
 }
 
+void event_loop::run_once(int timeout_ms) {
+    while (!posted_.empty()) {
+        auto fn = std::move(posted_.front());
+        posted_.pop_front();
+        fn();
+    }
+    epoll_event events[16];
+    const int n = epoll_wait(epoll_fd_, events, 16, posted_.empty() ? timeout_ms : 0);
+    if (n < 0 && errno != EINTR) {
+        throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+    }
+    for (int i = 0; i < n; ++i) {
+        auto it = handlers_.find(events[i].data.fd);
+        if (it != handlers_.end()) {
+            handler h = it->second; // copy: the handler may unwatch its own fd
+            h(events[i].events);
+        }
+    }
+    if (idle_) {
+        idle_();
+    }
+}
+
 void event_loop::run() {
     running_ = true;
-    epoll_event events[16];
     while (running_) {
-        const int n = epoll_wait(epoll_fd_, events, 16, -1);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
-        }
-        for (int i = 0; i < n && running_; ++i) {
-            auto it = handlers_.find(events[i].data.fd);
-            if (it != handlers_.end()) {
-                // Copy: the handler may unwatch its own fd.
-                handler h = it->second;
-                h(events[i].events);
-            }
-        }
+        run_once();
     }
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // The control thread's event loop: epoll over file descriptors, each with a handler that runs
 // on the control thread. DPDK callbacks (interrupt thread) and RCU completions reach it
-// through eventfds, never by acting on their own threads.
+// through eventfds, never by acting on their own threads. post() queues work for the loop
+// from the control thread itself (completions that must not run inside the call that caused
+// them). After every iteration the idle hook runs (grace-period flush, status snapshot).
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 
@@ -20,13 +23,19 @@ public:
 
     void watch(int fd, handler h); // EPOLLIN
     void unwatch(int fd);
-    void run(); // until stop()
+    void post(std::function<void()> fn) { posted_.push_back(std::move(fn)); }
+    void set_idle_hook(std::function<void()> fn) { idle_ = std::move(fn); }
+
+    void run();                         // until stop()
+    void run_once(int timeout_ms = -1); // one iteration: posted work, then events
     void stop() noexcept { running_ = false; }
 
 private:
     int epoll_fd_;
     bool running_ = false;
     std::map<int, handler> handlers_;
+    std::deque<std::function<void()>> posted_;
+    std::function<void()> idle_;
 };
 
 } // namespace vcplane

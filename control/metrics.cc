@@ -39,9 +39,9 @@ void add_gauge(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric
 } // namespace
 
 dataplane_metrics::dataplane_metrics(const std::vector<std::unique_ptr<worker>>& workers,
-                                     const switch_state& state)
+                                     const snapshot_cell& status)
     : workers_(workers)
-    , state_(state)
+    , status_(status)
     , tsc_hz_(double(rte_get_tsc_hz())) {}
 
 std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
@@ -76,32 +76,36 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     auto link_up =
         family("vcplane_port_link_up", "1 when the port's link is up.", MetricType::Gauge);
 
-    for (const auto& c : state_.connections()) {
+    const auto snap = status_.get();
+    auto port_state =
+        family("vcplane_port_info",
+               "Every DPDK port with its connection (empty when unmanaged) and state; value 1.",
+               MetricType::Gauge);
+    for (const auto& p : snap->ports) {
+        add_gauge(port_state,
+                  {{"connection", p.connection}, {"device", p.device}, {"state", p.state}}, 1);
+        if (p.connection.empty()) {
+            continue;
+        }
         uint64_t rp = 0, rb = 0, tp = 0, tb = 0;
         for (const auto& w : workers_) {
-            const port_counters& pc = w->counters().port[c.port];
+            const port_counters& pc = w->counters().port[p.port];
             rp += pc.rx_packets.read();
             rb += pc.rx_bytes.read();
             tp += pc.tx_packets.read();
             tb += pc.tx_bytes.read();
         }
-        std::vector<prometheus::ClientMetric::Label> labels{{"connection", c.name},
-                                                            {"device", c.device}};
+        std::vector<prometheus::ClientMetric::Label> labels{{"connection", p.connection},
+                                                            {"device", p.device}};
         add_counter(rx_packets, labels, double(rp));
         add_counter(rx_bytes, labels, double(rb));
         add_counter(tx_packets, labels, double(tp));
         add_counter(tx_bytes, labels, double(tb));
-        rte_eth_stats st{};
-        if (rte_eth_stats_get(c.port, &st) == 0) {
-            add_counter(rx_missed, labels, double(st.imissed));
-            add_counter(rx_errors, labels, double(st.ierrors));
-            add_counter(tx_errors, labels, double(st.oerrors));
-            add_counter(rx_nombuf, labels, double(st.rx_nombuf));
-        }
-        rte_eth_link link{};
-        if (rte_eth_link_get_nowait(c.port, &link) == 0) {
-            add_gauge(link_up, labels, link.link_status == RTE_ETH_LINK_UP ? 1 : 0);
-        }
+        add_counter(rx_missed, labels, double(p.rx_missed));
+        add_counter(rx_errors, labels, double(p.rx_errors));
+        add_counter(tx_errors, labels, double(p.tx_errors));
+        add_counter(rx_nombuf, labels, double(p.rx_nombuf));
+        add_gauge(link_up, labels, p.link_up ? 1 : 0);
     }
 
     auto drops = family("vcplane_dropped_packets_total", "Frames the workers dropped, by reason.",
@@ -126,16 +130,41 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         add_counter(idle, labels, double(w->counters().idle_cycles.read()) / tsc_hz_);
     }
 
-    auto objects = family("vcplane_objects", "Provisioned objects, by kind.", MetricType::Gauge);
-    add_gauge(objects, {{"kind", "connection"}}, double(state_.connections().size()));
-    add_gauge(objects, {{"kind", "call"}}, double(state_.calls().size()));
-    add_gauge(objects, {{"kind", "party"}}, double(state_.party_count()));
+    auto objects = family("vcplane_objects", "Live objects, by kind.", MetricType::Gauge);
+    size_t connections = 0;
+    for (const auto& p : snap->ports) {
+        connections += !p.connection.empty();
+    }
+    add_gauge(objects, {{"kind", "connection"}}, double(connections));
+    add_gauge(objects, {{"kind", "unmanaged_port"}}, double(snap->ports.size() - connections));
+    add_gauge(objects, {{"kind", "call"}}, double(snap->calls));
+    add_gauge(objects, {{"kind", "party"}}, double(snap->parties));
+    add_gauge(objects, {{"kind", "call_waiting"}}, double(snap->calls_waiting));
+
+    auto nmr_family = family("vcplane_nmr_registrations",
+                             "NMR registrations and bindings of the call-management NPI, by state.",
+                             MetricType::Gauge);
+    add_gauge(nmr_family, {{"object", "client"}, {"state", "registered"}},
+              double(snap->nmr.clients));
+    add_gauge(nmr_family, {{"object", "provider"}, {"state", "registered"}},
+              double(snap->nmr.providers));
+    add_gauge(nmr_family, {{"object", "registration"}, {"state", "deregistering"}},
+              double(snap->nmr.deregistering));
+    add_gauge(nmr_family, {{"object", "binding"}, {"state", "attached"}},
+              double(snap->nmr.attached));
+    add_gauge(nmr_family, {{"object", "binding"}, {"state", "detaching"}},
+              double(snap->nmr.detaching));
+    auto pending =
+        family("vcplane_grace_period_pending_operations",
+               "Deferred operations waiting for an RCU grace period.", MetricType::Gauge);
+    add_gauge(pending, {}, double(snap->grace_pending));
 
     return {std::move(info),       std::move(rx_packets), std::move(rx_bytes),
             std::move(tx_packets), std::move(tx_bytes),   std::move(rx_missed),
             std::move(rx_errors),  std::move(tx_errors),  std::move(rx_nombuf),
             std::move(link_up),    std::move(drops),      std::move(busy),
-            std::move(idle),       std::move(objects)};
+            std::move(idle),       std::move(objects),    std::move(port_state),
+            std::move(nmr_family), std::move(pending)};
 }
 
 metrics_server::metrics_server(const std::string& listen,

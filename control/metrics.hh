@@ -4,9 +4,8 @@
 // than bump its own counters, and a scrape costs the workers nothing.
 //
 // Threading: Collect() runs on the exposer's HTTP thread. It reads worker counters (safe by
-// construction, dataplane/counters.hh) and the switch_state, which does not change while the
-// exposer runs in this version (provisioning is done before the exposer starts; runtime
-// changes will publish a snapshot for the scrape to read).
+// construction, dataplane/counters.hh) and the status snapshot the control thread publishes
+// (control/status_snapshot.hh); it never touches control-thread state or ethdev.
 
 #include <memory>
 #include <prometheus/collectable.h>
@@ -14,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "control/switch_state.hh"
+#include "control/status_snapshot.hh"
 #include "dataplane/worker.hh"
 
 namespace vcplane {
@@ -22,12 +21,12 @@ namespace vcplane {
 class dataplane_metrics : public prometheus::Collectable {
 public:
     dataplane_metrics(const std::vector<std::unique_ptr<worker>>& workers,
-                      const switch_state& state);
+                      const snapshot_cell& status);
     std::vector<prometheus::MetricFamily> Collect() const override;
 
 private:
     const std::vector<std::unique_ptr<worker>>& workers_;
-    const switch_state& state_;
+    const snapshot_cell& status_;
     double tsc_hz_;
 };
 

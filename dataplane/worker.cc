@@ -26,13 +26,23 @@ worker::~worker() {
         rte_pktmbuf_free_bulk(b.pkts, b.count);
         b.count = 0;
     }
+    delete rx_queues_; // the worker has stopped: nobody reads it
+}
+
+rx_queue_list* worker::publish_rx_queues(rx_queue_list* next) noexcept {
+    rx_queue_list* old = rx_queues_;
+    rcu_assign_pointer(rx_queues_, next);
+    return old;
 }
 
 bool worker::add_rx_queue(uint16_t port, uint16_t queue) {
-    if (rx_queue_count_ == rx_queues_.size()) {
+    auto* next = new rx_queue_list(rx_queues_ != nullptr ? *rx_queues_ : rx_queue_list{});
+    if (next->count == next->queues.size()) {
+        delete next;
         return false;
     }
-    rx_queues_[rx_queue_count_++] = rx_queue_ref{port, queue};
+    next->queues[next->count++] = rx_queue_ref{port, queue};
+    delete publish_rx_queues(next);
     return true;
 }
 
@@ -55,8 +65,10 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
 unsigned worker::poll_once() noexcept {
     unsigned total = 0;
     rte_mbuf* pkts[rx_burst_size];
-    for (uint16_t q = 0; q < rx_queue_count_; ++q) {
-        const rx_queue_ref rxq = rx_queues_[q];
+    const rx_queue_list* list = rcu_dereference(rx_queues_);
+    const uint16_t queues = list != nullptr ? list->count : 0;
+    for (uint16_t q = 0; q < queues; ++q) {
+        const rx_queue_ref rxq = list->queues[q];
         const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
         if (n == 0) {
             continue;

@@ -31,6 +31,13 @@ struct rx_queue_ref {
     uint16_t queue;
 };
 
+// The RX queues a worker polls: immutable once published (dataplane/rcu.hh). Ports come and
+// go at run time by publishing a new list and retiring the old one after a grace period.
+struct rx_queue_list {
+    uint16_t count = 0;
+    std::array<rx_queue_ref, max_rx_queues_per_worker> queues{};
+};
+
 class worker {
 public:
     // replica_pool: where copies for all but the last party come from.
@@ -41,7 +48,11 @@ public:
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
-    // Control thread, before launch. Returns false when the worker has no room left.
+    // Control thread. Publishes a new list of RX queues and returns the old one, which the
+    // caller frees after a grace period (or at once, before launch and after stop).
+    rx_queue_list* publish_rx_queues(rx_queue_list* next) noexcept;
+    const rx_queue_list* rx_queues() const noexcept { return rx_queues_; }
+    // Before launch only: adds one queue to the current list. False when it is full.
     bool add_rx_queue(uint16_t port, uint16_t queue);
 
     // One pass over every RX queue, then every buffered TX packet flushed. Returns the number
@@ -75,9 +86,8 @@ private:
     rte_mempool* replica_pool_;
     unsigned id_;
     uint16_t tx_queue_;
-    uint16_t rx_queue_count_ = 0;
-    uint64_t tx_pending_ = 0; // bit p: tx_[p] holds packets
-    std::array<rx_queue_ref, max_rx_queues_per_worker> rx_queues_{};
+    uint64_t tx_pending_ = 0;            // bit p: tx_[p] holds packets
+    rx_queue_list* rx_queues_ = nullptr; // RCU-published by the control thread
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
 };
 

@@ -46,8 +46,13 @@ void eal_start(const std::vector<std::string>& args) {
     }
     argv.push_back(nullptr);
     if (rte_eal_init(static_cast<int>(copies.size()), argv.data()) < 0) {
-        throw std::runtime_error(
-            fmt::format("EAL initialisation failed: {}", rte_strerror(rte_errno)));
+        // EAL does not always set rte_errno; its own messages above say what went wrong.
+        const std::string why =
+            rte_errno != 0 ? rte_strerror(rte_errno) : "see the EAL lines above";
+        throw std::runtime_error(fmt::format(
+            "EAL initialisation failed: {}; a common cause: another DPDK process with the same "
+            "eal.file_prefix is running",
+            why));
     }
 }
 

@@ -1,0 +1,247 @@
+#include "control/connection_manager.hh"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "control/log.hh"
+
+namespace vcplane::cm {
+
+const char* result_name(result r) {
+    switch (r) {
+    case result::success: return "SUCCESS";
+    case result::invalid_connection: return "INVALID_CONNECTION";
+    case result::invalid_parameter: return "INVALID_PARAMETER";
+    case result::connection_not_acquired: return "CONNECTION_NOT_ACQUIRED";
+    case result::connection_already_exists: return "CONNECTION_ALREADY_EXISTS";
+    case result::connection_does_not_exist: return "CONNECTION_DOES_NOT_EXIST";
+    case result::out_of_memory: return "OUT_OF_MEMORY";
+    case result::not_supported: return "NOT_SUPPORTED";
+    case result::unexpected: return "UNEXPECTED";
+    }
+    return "UNKNOWN";
+}
+
+const char* state_name(state s) {
+    switch (s) {
+    case state::disconnected: return "disconnected";
+    case state::disconnected_unavailable: return "disconnected_unavailable";
+    case state::connecting: return "connecting";
+    case state::connected: return "connected";
+    case state::disconnecting: return "disconnecting";
+    }
+    return "unknown";
+}
+
+const connection* connection_manager::find(const std::string& name) const {
+    for (const auto& c : connections_) {
+        if (c.name == name) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+const connection* connection_manager::find_by_device(const std::string& device) const {
+    for (const auto& c : connections_) {
+        if (c.port.device == device) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+const connection* connection_manager::adapter_arrived(const adapter& a) {
+    if (find_by_device(a.device) != nullptr) {
+        return find_by_device(a.device); // managed already
+    }
+    std::erase_if(unmanaged_, [&](const auto& u) { return u.port.device == a.device; });
+    std::string reasons;
+    for (csp* c : csps_) {
+        std::string name;
+        const result r = c->claim_connection(a, name);
+        if (r == result::success) {
+            if (name.empty() || find(name) != nullptr) {
+                // A CSP that hands out an empty or taken name has not really claimed it.
+                reasons += fmt::format("{}{}: claimed it as '{}', which is unusable",
+                                       reasons.empty() ? "" : "; ", c->name(), name);
+                continue;
+            }
+            connections_.push_back(connection{name, a, state::connected, c, true});
+            log::notice("port {} ({}): claimed by the {} CSP as connection '{}'", a.device,
+                        format_mac(a.mac), c->name(), name);
+            const connection& made = connections_.back();
+            if (listener_.up) {
+                listener_.up(made);
+            }
+            return find(name);
+        }
+        // Every non-success means "not claimed, ask the next CSP" (contracts.md §2.5).
+        reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", c->name(), result_name(r));
+    }
+    if (csps_.empty()) {
+        reasons = "no connection service provider is registered";
+    }
+    unmanaged_.push_back(unmanaged_adapter{a, reasons});
+    log::notice("port {} ({}): unmanaged ({})", a.device, format_mac(a.mac), reasons);
+    return nullptr;
+}
+
+void connection_manager::adapter_removed(const std::string& device) {
+    std::erase_if(unmanaged_, [&](const auto& u) { return u.port.device == device; });
+    auto it = std::find_if(connections_.begin(), connections_.end(),
+                           [&](const auto& c) { return c.port.device == device; });
+    if (it == connections_.end()) {
+        return;
+    }
+    const connection gone = *it;
+    connections_.erase(it);
+    log::notice("connection '{}' ({}): adapter removed", gone.name, device);
+    if (listener_.down) {
+        listener_.down(gone, true);
+    }
+}
+
+void connection_manager::adapter_link(const std::string& device, bool up) {
+    for (auto& c : connections_) {
+        if (c.port.device != device) {
+            continue;
+        }
+        const state next = up ? state::connected : state::disconnected_unavailable;
+        if (c.st == next) {
+            return;
+        }
+        c.st = next;
+        log::notice("connection '{}': link {}", c.name, up ? "up" : "down");
+        if (listener_.link) {
+            listener_.link(c);
+        }
+        return;
+    }
+}
+
+result connection_manager::connect(const std::string& name) {
+    if (find(name) != nullptr) {
+        return result::connection_already_exists;
+    }
+    result last = result::connection_does_not_exist;
+    for (csp* c : csps_) {
+        adapter a;
+        const result r = c->connect(name, a);
+        if (r == result::success) {
+            std::erase_if(unmanaged_, [&](const auto& u) { return u.port.device == a.device; });
+            connections_.push_back(connection{name, a, state::connected, c, false});
+            log::notice("connection '{}' ({}): connected by the {} CSP", name, a.device, c->name());
+            if (listener_.up) {
+                listener_.up(connections_.back());
+            }
+            return r;
+        }
+        if (r != result::connection_does_not_exist && r != result::invalid_connection) {
+            last = r;
+        }
+    }
+    return last;
+}
+
+result connection_manager::disconnect(const std::string& name) {
+    auto it = std::find_if(connections_.begin(), connections_.end(),
+                           [&](const auto& c) { return c.name == name; });
+    if (it == connections_.end()) {
+        return result::connection_does_not_exist;
+    }
+    if (it->out_of_band) {
+        // The CSP refuses for it; asking costs nothing and keeps the contract visible.
+        const result r = it->owner->disconnect(name);
+        if (r == result::not_supported) {
+            return r;
+        }
+    }
+    it->st = state::disconnecting;
+    const connection gone = *it;
+    // Tear down what runs on it first: after disconnect returns the port must be unused.
+    if (listener_.down) {
+        listener_.down(gone, false);
+    }
+    const result r = gone.out_of_band ? result::success : gone.owner->disconnect(name);
+    std::erase_if(connections_, [&](const auto& c) { return c.name == name; });
+    log::notice("connection '{}': disconnected ({})", name, result_name(r));
+    return r;
+}
+
+config_csp::config_csp(const vcplane_config& cfg, std::function<bool(const std::string&)> in_use,
+                       port_ops ports)
+    : cfg_(cfg)
+    , name_in_use_(std::move(in_use))
+    , ports_(std::move(ports)) {}
+
+const connection_config* config_csp::find(const std::string& connection) const {
+    return cfg_.find_connection(connection);
+}
+
+result config_csp::claim_connection(const adapter& a, std::string& connection) {
+    if (a.device.empty()) {
+        return result::invalid_parameter;
+    }
+    for (const auto& c : cfg_.connections) {
+        const bool mine = c.mac ? *c.mac == a.mac : c.device == a.device;
+        if (!mine) {
+            continue;
+        }
+        if (!c.devargs.empty()) {
+            // Ours to connect, not to claim: it appeared because we probed it.
+            return result::invalid_connection;
+        }
+        if (name_in_use_(c.name)) {
+            return result::connection_already_exists;
+        }
+        connection = c.name;
+        return result::success;
+    }
+    return result::invalid_connection; // not one of the config's
+}
+
+result config_csp::connect(const std::string& connection, adapter& out) {
+    const connection_config* c = find(connection);
+    if (c == nullptr) {
+        return result::connection_does_not_exist;
+    }
+    if (c->devargs.empty()) {
+        // Its port comes up out of band and is claimed; this CSP cannot create it.
+        return result::not_supported;
+    }
+    if (!ports_.probe) {
+        return result::unexpected;
+    }
+    std::string error;
+    auto a = ports_.probe(c->devargs, &error);
+    if (!a) {
+        log::error("{}: {}", c->device_origin.where(), error);
+        return result::unexpected;
+    }
+    out = *a;
+    connected_.emplace_back(connection, *a);
+    return result::success;
+}
+
+result config_csp::disconnect(const std::string& connection) {
+    if (find(connection) == nullptr) {
+        return result::connection_does_not_exist;
+    }
+    auto it = std::find_if(connected_.begin(), connected_.end(),
+                           [&](const auto& e) { return e.first == connection; });
+    if (it == connected_.end()) {
+        // Claimed out of band: the port's lifetime belongs to whoever brought it up.
+        return result::not_supported;
+    }
+    std::string error;
+    const bool ok = !ports_.remove || ports_.remove(it->second, &error);
+    connected_.erase(it);
+    if (!ok) {
+        log::error("connection '{}': removing its device failed: {}", connection, error);
+        return result::unexpected;
+    }
+    return result::success;
+}
+
+} // namespace vcplane::cm

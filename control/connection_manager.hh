@@ -1,0 +1,159 @@
+#pragma once
+// The Connection Manager and its Connection Service Providers (reference/contracts.md §2).
+//
+// An adapter is a DPDK port, named by its device name. Every adapter that appears (at start
+// or hot-plugged) and that no CSP manages is offered to each registered CSP in registration
+// order until one returns success with a connection name (CmCspClaimConnection); that makes
+// it a connection. An adapter nobody claims stays visible as unmanaged, with each CSP's
+// answer as the reason. The claim loop is the only way a port becomes a connection.
+//
+// A connection claimed out of band belongs to whoever brought its port up: the CSP refuses
+// the CM's disconnect with NOT_SUPPORTED. A connection the CM connected itself (connect())
+// can be disconnected; disconnect is synchronous and returns only when no worker can see the
+// port any more. Link changes and removals reach the CM on the control thread
+// (adapter_link, adapter_removed), and the CM tells its listener.
+//
+// Control thread only.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hh"
+
+namespace vcplane::cm {
+
+// CM_RESULT. The numbers are one Windows build's (contracts.md §2.6); vcplane keeps them
+// stable across its own releases.
+enum class result : uint32_t {
+    success = 0,
+    invalid_connection = 13003,
+    invalid_parameter = 13006,
+    connection_not_acquired = 13018,
+    connection_already_exists = 13021,
+    connection_does_not_exist = 13022,
+    out_of_memory = 13027,
+    not_supported = 13030,
+    unexpected = 13032,
+};
+const char* result_name(result r);
+
+// CM_CONNECTION_STATE, the subset a port can be in.
+enum class state : uint32_t {
+    disconnected = 0,
+    disconnected_unavailable = 1, // link down
+    connecting = 100,
+    connected = 200,
+    disconnecting = 400,
+};
+const char* state_name(state s);
+
+struct adapter {
+    std::string device; // DPDK device name: the adapter's name
+    uint16_t port = 0;
+    mac_address mac{};
+};
+
+class csp {
+public:
+    virtual ~csp() = default;
+    virtual const char* name() const = 0;
+    // CmCspClaimConnection. "Not mine" is invalid_connection; a CSP that never claims
+    // out-of-band adapters returns not_supported. On success, connection holds the name.
+    virtual result claim_connection(const adapter& a, std::string& connection) = 0;
+    // CmCspConnect: synchronous. The CSP brings the port up (e.g. probes its device) and
+    // returns it in `out`.
+    virtual result connect(const std::string& connection, adapter& out) = 0;
+    // CmCspDisconnect: synchronous; when it returns, no worker can see the port.
+    virtual result disconnect(const std::string& connection) = 0;
+};
+
+struct connection {
+    std::string name;
+    adapter port;
+    state st = state::disconnected;
+    csp* owner = nullptr;
+    bool out_of_band = false; // claimed, not connected by the CM
+};
+
+struct unmanaged_adapter {
+    adapter port;
+    std::string reason;
+};
+
+// Who hears about connections: the daemon starts the port and its call manager on up, and
+// tears them down on down.
+struct listener {
+    std::function<void(const connection&)> up;
+    std::function<void(const connection&, bool removed)> down; // removed: the port is gone
+    std::function<void(const connection&)> link;               // link state changed
+};
+
+class connection_manager {
+public:
+    explicit connection_manager(listener l)
+        : listener_(std::move(l)) {}
+
+    void register_csp(csp& c) { csps_.push_back(&c); }
+
+    // An adapter appeared. Runs the claim loop; returns the connection, or nullopt when
+    // nobody claimed it (then it is listed in unmanaged()).
+    const connection* adapter_arrived(const adapter& a);
+    // The adapter is gone (hot removal): its connection goes down and is forgotten.
+    void adapter_removed(const std::string& device);
+    void adapter_link(const std::string& device, bool up);
+
+    // CM-initiated connect: asks each CSP in turn until one connects it.
+    result connect(const std::string& connection);
+    // CM-initiated disconnect (CmCspDisconnect). Whatever the CSP answers, the connection is
+    // disconnected afterwards, except that a refused (not_supported) one stays as it was.
+    result disconnect(const std::string& connection);
+
+    const connection* find(const std::string& name) const;
+    const connection* find_by_device(const std::string& device) const;
+    const std::vector<connection>& connections() const { return connections_; }
+    const std::vector<unmanaged_adapter>& unmanaged() const { return unmanaged_; }
+
+private:
+    listener listener_;
+    std::vector<csp*> csps_;
+    std::vector<connection> connections_;
+    std::vector<unmanaged_adapter> unmanaged_;
+};
+
+// How a CSP creates and removes ports (port/hotplug in the daemon, fakes in unit tests).
+struct port_ops {
+    // Probe a device; the adapter, or nullopt with the error.
+    std::function<std::optional<adapter>(const std::string& devargs, std::string* error)> probe;
+    // Remove the device of an adapter (its port is stopped and unused by then).
+    std::function<bool(const adapter&, std::string* error)> remove;
+};
+
+// The CSP of the config file. It claims the adapters the config lists (by device name or MAC)
+// and gives them the configured names; those came up out of band (EAL probed them at start,
+// or an operator hot-plugged them) and it refuses to disconnect them. Connections with
+// `devargs` are different: the CM connects them through this CSP, which probes the device
+// itself, and may disconnect them, which removes the device.
+class config_csp : public csp {
+public:
+    // name_in_use: is a connection name taken already (by any CSP)?
+    config_csp(const vcplane_config& cfg, std::function<bool(const std::string&)> name_in_use,
+               port_ops ports);
+
+    const char* name() const override { return "config"; }
+    result claim_connection(const adapter& a, std::string& connection) override;
+    result connect(const std::string& connection, adapter& out) override;
+    result disconnect(const std::string& connection) override;
+
+    const connection_config* find(const std::string& connection) const;
+
+private:
+    const vcplane_config& cfg_;
+    std::function<bool(const std::string&)> name_in_use_;
+    port_ops ports_;
+    std::vector<std::pair<std::string, adapter>> connected_; // by this CSP, not claimed
+};
+
+} // namespace vcplane::cm

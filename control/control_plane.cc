@@ -1,0 +1,259 @@
+#include "control/control_plane.hh"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <rte_ethdev.h>
+
+#include "control/log.hh"
+#include "port/ports.hh"
+
+namespace vcplane {
+
+control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp, rte_mempool* pool,
+                             unsigned workers, nmr::registrar::post_fn post)
+    : cfg_(cfg)
+    , gp_(gp)
+    , pool_(pool)
+    , reg_(std::move(post))
+    , cm_(cm::listener{[this](const cm::connection& c) { up(c); },
+                       [this](const cm::connection& c, bool removed) { down(c, removed); },
+                       [](const cm::connection&) {}})
+    , csp_(
+          cfg, [this](const std::string& name) { return cm_.find(name) != nullptr; },
+          cm::port_ops{
+              [this](const std::string& devargs, std::string* error) -> std::optional<cm::adapter> {
+                  probe_result r = probe_device(devargs);
+                  if (!r.port) {
+                      *error = r.error;
+                      return std::nullopt;
+                  }
+                  return adapter_of(*r.port);
+              },
+              [](const cm::adapter& a, std::string* error) {
+                  return remove_device(a.port, error);
+              }})
+    , provisioner_(cfg, state_, reg_) {
+    for (unsigned i = 0; i < workers; ++i) {
+        workers_.push_back(std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i)));
+    }
+    cm_.register_csp(csp_);
+}
+
+control_plane::~control_plane() = default;
+
+cm::adapter control_plane::adapter_of(uint16_t port) const {
+    return cm::adapter{port_device_name(port), port, port_mac(port)};
+}
+
+void control_plane::start() {
+    provisioner_.register_client();
+    for (const auto& c : cfg_.connections) {
+        if (!c.devargs.empty()) {
+            const cm::result r = cm_.connect(c.name);
+            if (r != cm::result::success) {
+                log::error("{}: connection '{}' could not be connected: {}",
+                           c.device_origin.where(), c.name, cm::result_name(r));
+            }
+        }
+    }
+    for (uint16_t p : present_ports()) {
+        if (cm_.find_by_device(port_device_name(p)) == nullptr) {
+            cm_.adapter_arrived(adapter_of(p));
+        }
+    }
+}
+
+void control_plane::up(const cm::connection& c) {
+    const connection_config* cc = csp_.find(c.name);
+    if (cc == nullptr) {
+        log::error("connection '{}' has no configuration", c.name);
+        return;
+    }
+    const uint16_t queues = uint16_t(workers_.size());
+    try {
+        start_port(port_plan{c.port.port, c.name, queues, queues, cc->rx_descriptors,
+                             cc->tx_descriptors, cc->mtu},
+                   pool_);
+    } catch (const std::exception& e) {
+        log::error("{}", e.what());
+        return;
+    }
+    started_ports_.push_back(c.port.port);
+    state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu);
+    publish_rx_queues();
+    auto mgr = std::make_unique<call_manager>(c.name, state_, gp_, reg_);
+    call_manager& m = *mgr;
+    call_managers_[c.name] = std::move(mgr);
+    m.register_provider(); // the provisioner attaches and makes its calls on it
+    provisioner_.connection_up();
+}
+
+void control_plane::publish_rx_queues() {
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        auto* next = new rx_queue_list{};
+        for (const auto& c : state_.connections()) {
+            if (next->count < next->queues.size()) {
+                next->queues[next->count++] = rx_queue_ref{c.port, uint16_t(i)};
+            }
+        }
+        rx_queue_list* old = workers_[i]->publish_rx_queues(next);
+        gp_.defer([old] { delete old; });
+    }
+}
+
+void control_plane::down(const cm::connection& c, bool) {
+    // 1. Parties of other calls that leave through this connection.
+    for (auto& [name, m] : call_managers_) {
+        if (name != c.name) {
+            m->egress_gone(c.name);
+        }
+    }
+    // 2. Its own call manager: every bound client is detached, closing its calls on it.
+    auto it = call_managers_.find(c.name);
+    if (it != call_managers_.end()) {
+        call_manager* m = it->second.get();
+        leaving_.push_back(std::move(it->second));
+        call_managers_.erase(it);
+        m->deregister(
+            [this, m] { std::erase_if(leaving_, [m](const auto& p) { return p.get() == m; }); });
+    }
+    // 3. The workers stop polling it, and nothing points at it any more.
+    std::unique_ptr<connection_entry> entry = state_.remove_connection(c.name);
+    publish_rx_queues();
+    // 4. One grace period (blocking: port teardown is synchronous by contract, and rare):
+    //    afterwards no worker polls the port, holds its VCs, or has its frames in a TX
+    //    buffer (workers flush every buffer before each quiescent state).
+    gp_.flush();
+    gp_.synchronize();
+    entry.reset();
+    auto p = std::find(started_ports_.begin(), started_ports_.end(), c.port.port);
+    if (p != started_ports_.end()) {
+        started_ports_.erase(p);
+        rte_eth_dev_stop(c.port.port);
+    }
+    log::notice("connection '{}' ({}): down; the port is unused", c.name, c.port.device);
+}
+
+probe_result control_plane::attach_port(const std::string& devargs) {
+    probe_result r = probe_device(devargs);
+    if (r.port) {
+        cm_.adapter_arrived(adapter_of(*r.port));
+    }
+    return r;
+}
+
+bool control_plane::detach_port(const std::string& device, std::string* error) {
+    uint16_t port;
+    if (rte_eth_dev_get_port_by_name(device.c_str(), &port) != 0) {
+        if (error != nullptr) {
+            *error = fmt::format("no port named '{}'", device);
+        }
+        return false;
+    }
+    const cm::connection* c = cm_.find_by_device(device);
+    if (c != nullptr && !c->out_of_band) {
+        // Connected by the CM: the CM disconnects it, which removes the device.
+        return cm_.disconnect(c->name) == cm::result::success;
+    }
+    cm_.adapter_removed(device); // tears the connection down, if there is one
+    return remove_device(port, error);
+}
+
+cm::result control_plane::disconnect(const std::string& connection) {
+    return cm_.disconnect(connection);
+}
+
+void control_plane::handle(const device_event& e) {
+    switch (e.what) {
+    case device_event::kind::added:
+        if (rte_eth_dev_is_valid_port(e.port) &&
+            cm_.find_by_device(port_device_name(e.port)) == nullptr) {
+            cm_.adapter_arrived(adapter_of(e.port));
+        }
+        break;
+    case device_event::kind::removed: {
+        const std::string device = port_device_name(e.port);
+        std::string error;
+        if (!detach_port(device, &error)) {
+            log::error("port {}: removal failed: {}", device, error);
+        }
+        break;
+    }
+    case device_event::kind::link: {
+        rte_eth_link link{};
+        if (rte_eth_link_get_nowait(e.port, &link) == 0) {
+            cm_.adapter_link(port_device_name(e.port), link.link_status == RTE_ETH_LINK_UP);
+        }
+        break;
+    }
+    }
+}
+
+std::shared_ptr<const status_snapshot> control_plane::snapshot(bool with_ethdev) const {
+    auto s = std::make_shared<status_snapshot>();
+    for (const auto& c : cm_.connections()) {
+        s->ports.push_back(port_snapshot{c.name, c.port.device, c.port.port, cm::state_name(c.st),
+                                         "", false, 0, 0, 0, 0});
+    }
+    for (const auto& u : cm_.unmanaged()) {
+        s->ports.push_back(port_snapshot{"", u.port.device, u.port.port, "unmanaged", u.reason,
+                                         false, 0, 0, 0, 0});
+    }
+    for (auto& p : s->ports) {
+        port_snapshot& cached = ethdev_cache_[p.port];
+        if (with_ethdev && rte_eth_dev_is_valid_port(p.port)) {
+            rte_eth_stats st{};
+            if (rte_eth_stats_get(p.port, &st) == 0) {
+                cached.rx_missed = st.imissed;
+                cached.rx_errors = st.ierrors;
+                cached.tx_errors = st.oerrors;
+                cached.rx_nombuf = st.rx_nombuf;
+            }
+            rte_eth_link link{};
+            cached.link_up =
+                rte_eth_link_get_nowait(p.port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+        }
+        p.rx_missed = cached.rx_missed;
+        p.rx_errors = cached.rx_errors;
+        p.tx_errors = cached.tx_errors;
+        p.rx_nombuf = cached.rx_nombuf;
+        p.link_up = cached.link_up;
+    }
+    s->calls = state_.calls().size();
+    s->parties = state_.party_count();
+    s->calls_waiting = provisioner_.calls_waiting();
+    s->nmr = reg_.counts();
+    s->grace_pending = gp_.pending();
+    return s;
+}
+
+void control_plane::stop(const std::function<void()>& pump) {
+    provisioner_.deregister_and_wait(pump);
+    // Every call manager deregisters; their clients are gone, so this completes at once.
+    for (auto& [name, m] : call_managers_) {
+        call_manager* raw = m.get();
+        leaving_.push_back(std::move(m));
+        raw->deregister([this, raw] {
+            std::erase_if(leaving_, [raw](const auto& p) { return p.get() == raw; });
+        });
+    }
+    call_managers_.clear();
+    while (!leaving_.empty()) {
+        pump();
+    }
+    // No worker may poll or transmit on a port once it is stopped.
+    std::vector<std::unique_ptr<connection_entry>> entries;
+    while (!state_.connections().empty()) {
+        entries.push_back(state_.remove_connection(state_.connections().front().name));
+    }
+    publish_rx_queues();
+    gp_.flush();
+    gp_.synchronize();
+    entries.clear();
+    for (uint16_t p : started_ports_) {
+        stop_port(p);
+    }
+    started_ports_.clear();
+}
+
+} // namespace vcplane

@@ -1,0 +1,89 @@
+#pragma once
+// The control plane of a running switch: everything the control thread owns, wired the way
+// DESIGN §5 says.
+//
+//   ports --(claim loop)--> connection_manager --up--> port started, published to workers,
+//                                                       call_manager registered (NMR provider)
+//   provisioner (NMR client) --attaches--> call managers --make_call--> VCs in the tables
+//
+// A port that goes away (hot removal, detach, disconnect) is torn down in the reverse order:
+// parties leaving through it are dropped from other calls, its call manager deregisters
+// (closing the calls on it), the workers stop polling it, and after a grace period the port
+// is stopped; only then may its device be removed.
+//
+// Control thread only. The caller runs the loop: it watches grace_periods().event_fd() (for
+// rcu_grace_periods) and device_events, calls handle() for device events and flush() at the
+// end of every loop iteration.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/call_manager.hh"
+#include "control/connection_manager.hh"
+#include "control/grace_period.hh"
+#include "control/nmr.hh"
+#include "control/status_snapshot.hh"
+#include "control/switch_state.hh"
+#include "dataplane/worker.hh"
+#include "port/hotplug.hh"
+
+namespace vcplane {
+
+class control_plane {
+public:
+    // post: run a function later on the control thread (NMR completions). The plane makes
+    // `workers` workers (not launched: the caller runs them on its lcores).
+    control_plane(const vcplane_config& cfg, grace_period_source& gp, rte_mempool* pool,
+                  unsigned workers, nmr::registrar::post_fn post);
+    ~control_plane();
+    control_plane(const control_plane&) = delete;
+    control_plane& operator=(const control_plane&) = delete;
+
+    // Registers the provisioner, connects the config's devargs connections and offers every
+    // port present to the Connection Manager.
+    void start();
+    // Tears everything down; pump runs the control loop once (for completions).
+    void stop(const std::function<void()>& pump);
+
+    // Hot-plug by the operator: probe a device (its port then goes through the claim loop),
+    // or remove one (its connection, if any, is torn down first).
+    probe_result attach_port(const std::string& devargs);
+    bool detach_port(const std::string& device, std::string* error);
+    cm::result disconnect(const std::string& connection);
+    void handle(const device_event& e);
+
+    void flush() { gp_.flush(); }
+    // with_ethdev: also read link state and ethdev stats (a timer does, about once a second).
+    std::shared_ptr<const status_snapshot> snapshot(bool with_ethdev) const;
+
+    const switch_state& state() const { return state_; }
+    const cm::connection_manager& connections() const { return cm_; }
+    const nmr::registrar& registrar() const { return reg_; }
+    const provisioner& config_provisioner() const { return provisioner_; }
+    const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
+
+private:
+    void up(const cm::connection& c);
+    void down(const cm::connection& c, bool removed);
+    void publish_rx_queues();
+    cm::adapter adapter_of(uint16_t port) const;
+
+    const vcplane_config& cfg_;
+    grace_period_source& gp_;
+    rte_mempool* pool_;
+    nmr::registrar reg_;
+    switch_state state_;
+    std::vector<std::unique_ptr<worker>> workers_; // after state_: they read its table
+    cm::connection_manager cm_;
+    cm::config_csp csp_;
+    provisioner provisioner_;
+    std::map<std::string, std::unique_ptr<call_manager>> call_managers_;
+    std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
+    std::vector<uint16_t> started_ports_;
+    mutable std::map<uint16_t, port_snapshot> ethdev_cache_; // last ethdev reading per port
+};
+
+} // namespace vcplane

@@ -1,0 +1,51 @@
+#pragma once
+// What the metrics scrape (another thread) may know about the control plane: a snapshot the
+// control thread rebuilds after every loop iteration and on a one-second timer, swapped in
+// under a mutex. The scrape never reads control-thread state or calls into ethdev itself.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "control/nmr.hh"
+
+namespace vcplane {
+
+struct port_snapshot {
+    std::string connection; // empty: unmanaged
+    std::string device;
+    uint16_t port = 0;
+    std::string state;  // connection state, or "unmanaged"
+    std::string reason; // why unmanaged
+    bool link_up = false;
+    uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
+};
+
+struct status_snapshot {
+    std::vector<port_snapshot> ports;
+    size_t calls = 0;
+    size_t parties = 0;
+    size_t calls_waiting = 0;
+    nmr::registrar_counts nmr;
+    size_t grace_pending = 0;
+};
+
+class snapshot_cell {
+public:
+    void set(std::shared_ptr<const status_snapshot> s) {
+        std::lock_guard<std::mutex> g(lock_);
+        current_ = std::move(s);
+    }
+    std::shared_ptr<const status_snapshot> get() const {
+        std::lock_guard<std::mutex> g(lock_);
+        return current_ ? current_ : std::make_shared<const status_snapshot>();
+    }
+
+private:
+    mutable std::mutex lock_;
+    std::shared_ptr<const status_snapshot> current_;
+};
+
+} // namespace vcplane
