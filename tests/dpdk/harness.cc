@@ -35,7 +35,7 @@ rte_mempool* shared_pool() {
     return pool;
 }
 
-ring_port make_ring_port(const std::string& name, unsigned tx_capacity) {
+ring_port make_ring_port(const std::string& name, unsigned tx_capacity, bool start) {
     ring_port p{};
     p.rx = rte_ring_create((name + "_rx").c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     p.tx = rte_ring_create((name + "_tx").c_str(), tx_capacity, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -47,7 +47,9 @@ ring_port make_ring_port(const std::string& name, unsigned tx_capacity) {
         throw std::runtime_error("rte_eth_from_rings: " + std::string(rte_strerror(rte_errno)));
     }
     p.port = uint16_t(id);
-    start_port(port_plan{p.port, name, 1, 1, 512, 512, 1500}, shared_pool());
+    if (start) {
+        start_port(port_plan{p.port, name, 1, 1, 512, 512, 1500}, shared_pool());
+    }
     p.mac = port_mac(p.port);
     return p;
 }

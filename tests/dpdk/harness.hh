@@ -25,8 +25,9 @@ struct ring_port {
 void start_eal();
 rte_mempool* shared_pool(); // 8191 mbufs, created on first use
 
-// A ring port with RX/TX rings of the given capacity, started through start_port().
-ring_port make_ring_port(const std::string& name, unsigned tx_capacity = 4096);
+// A ring port with RX/TX rings of the given capacity, started through start_port() unless
+// `start` is false (then whoever claims it starts it).
+ring_port make_ring_port(const std::string& name, unsigned tx_capacity = 4096, bool start = true);
 
 struct mpls_frame_spec {
     mac_address dst{0x02, 0, 0, 0, 0, 0xfe};
