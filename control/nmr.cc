@@ -87,8 +87,8 @@ bool registrar::binding_alive(handle h) const {
     return find_binding(h) != nullptr;
 }
 
-status registrar::register_client(client& c, const registration_instance& inst, void* ctx,
-                                  handle* out) {
+status registrar::add_registration(client* c, provider* p, const registration_instance& inst,
+                                   void* ctx, handle* out) {
     if (inst.npi == nullptr || inst.module == nullptr || out == nullptr) {
         return status::invalid_parameter;
     }
@@ -102,51 +102,37 @@ status registrar::register_client(client& c, const registration_instance& inst, 
     }
     registration& r = registrations_[slot];
     r.state = registration::phase::active;
-    r.is_client = true;
-    r.c = &c;
-    r.p = nullptr;
+    r.is_client = c != nullptr;
+    r.c = c;
+    r.p = p;
     r.inst = inst;
     r.context = ctx;
     *out = handle{slot, r.generation};
-    // The client decides: offer it every provider of its NPI that is registered already.
+    // Pair it with every active peer of the same NPI. The client decides in both cases: a new
+    // client is offered every provider registered already, a new provider every client.
     for (uint32_t i = 0; i < registrations_.size(); ++i) {
-        const registration& p = registrations_[i];
-        if (p.state == registration::phase::active && !p.is_client && *p.inst.npi == *inst.npi) {
+        const registration& peer = registrations_[i];
+        if (peer.state != registration::phase::active || peer.is_client == r.is_client ||
+            !(*peer.inst.npi == *inst.npi)) {
+            continue;
+        }
+        if (r.is_client) {
             attach(slot, i);
+        } else {
+            attach(i, slot);
         }
     }
     return status::success;
 }
 
+status registrar::register_client(client& c, const registration_instance& inst, void* ctx,
+                                  handle* out) {
+    return add_registration(&c, nullptr, inst, ctx, out);
+}
+
 status registrar::register_provider(provider& p, const registration_instance& inst, void* ctx,
                                     handle* out) {
-    if (inst.npi == nullptr || inst.module == nullptr || out == nullptr) {
-        return status::invalid_parameter;
-    }
-    uint32_t slot;
-    if (!free_registrations_.empty()) {
-        slot = free_registrations_.back();
-        free_registrations_.pop_back();
-    } else {
-        slot = uint32_t(registrations_.size());
-        registrations_.emplace_back();
-    }
-    registration& r = registrations_[slot];
-    r.state = registration::phase::active;
-    r.is_client = false;
-    r.c = nullptr;
-    r.p = &p;
-    r.inst = inst;
-    r.context = ctx;
-    *out = handle{slot, r.generation};
-    // A new provider: every client of the NPI gets to decide whether to attach to it.
-    for (uint32_t i = 0; i < registrations_.size(); ++i) {
-        const registration& c = registrations_[i];
-        if (c.state == registration::phase::active && c.is_client && *c.inst.npi == *inst.npi) {
-            attach(i, slot);
-        }
-    }
-    return status::success;
+    return add_registration(nullptr, &p, inst, ctx, out);
 }
 
 void registrar::attach(uint32_t client_slot, uint32_t provider_slot) {

@@ -145,6 +145,8 @@ public:
 private:
     struct registration;
     struct binding;
+    status add_registration(client* c, provider* p, const registration_instance& inst, void* ctx,
+                            handle* out);
     registration* find(handle h);
     binding* find_binding(handle h);
     const binding* find_binding(handle h) const;
