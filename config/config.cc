@@ -502,7 +502,9 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
             r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
             continue;
         }
-        r.only_keys(*ct, path, {"connection", "label", "vid", "parties"});
+        r.only_keys(
+            *ct, path,
+            {"connection", "label", "vid", "parties", "sustained_rate", "peak_rate", "burst"});
         call_config call;
         call.name = name;
         call.origin = r.origin(*ct, path);
@@ -519,6 +521,29 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
                           fmt::format("{} {} on connection '{}' is already used by calls.{}", which,
                                       call.key, in->name, it->second));
             }
+        }
+        constexpr int64_t max_rate = int64_t(1) << 40; // bytes/s: far beyond any port
+        if (auto v = r.integer(*ct, "sustained_rate", path, false, 1, max_rate)) {
+            call.contract.sustained_rate = uint64_t(*v);
+        }
+        if (auto v = r.integer(*ct, "peak_rate", path, false, 1, max_rate)) {
+            call.contract.peak_rate = uint64_t(*v);
+        }
+        if (auto v = r.integer(*ct, "burst", path, false, 64, max_rate)) {
+            call.contract.burst = uint64_t(*v);
+        }
+        if (call.contract.sustained_rate == 0) {
+            for (const char* k : {"peak_rate", "burst"}) {
+                if (ct->contains(k)) {
+                    r.problem(*ct->get(k), reader::join(path, k),
+                              "needs sustained_rate (the contract's committed rate, bytes/s)");
+                }
+            }
+        } else if (call.contract.peak_rate != 0 &&
+                   call.contract.peak_rate < call.contract.sustained_rate) {
+            r.problem(*ct->get("peak_rate"), path + ".peak_rate",
+                      fmt::format("{} is below sustained_rate {} (peak >= sustained)",
+                                  call.contract.peak_rate, call.contract.sustained_rate));
         }
         const toml::node* pn = ct->get("parties");
         const toml::array* parties = pn ? pn->as_array() : nullptr;

@@ -67,10 +67,18 @@ struct party_config {
     config_origin origin;
 };
 
+// A call's traffic contract: rates in bytes per second of Ethernet frames, burst in bytes.
+struct traffic_contract {
+    uint64_t sustained_rate = 0; // 0: no contract
+    uint64_t peak_rate = 0;      // 0: same as sustained
+    uint64_t burst = 0;          // 0: 10 ms of the sustained rate (at least two full frames)
+};
+
 struct call_config {
     std::string name;
     std::string connection; // ingress connection
     uint32_t key = 0;       // label or VID that selects the VC on the ingress connection
+    traffic_contract contract;
     std::vector<party_config> parties;
     config_origin origin;
 };

@@ -1,16 +1,38 @@
 #pragma once
-// The call-management NPI: how clients (the config provisioner, control sessions) reach the
-// call manager of a connection (DESIGN §5.2–5.3). Bound through the NMR registrar: each
-// connection's call manager registers as a provider with its connection name as the
-// NPI-specific characteristic, clients attach, and from then on the two call each other's
-// dispatch tables, passing the PEER's binding context first.
+// The call-management NPI: CoNDIS call management (reference/contracts.md §4) as the typed
+// dispatch tables through which clients (the config provisioner, control sessions) reach the
+// call manager of a connection. Bound through the NMR registrar: each connection's call manager
+// registers as a provider with its connection name as the NPI-specific characteristic; clients
+// attach; then each side calls the other's dispatch table with the PEER's binding context.
 //
-// Statuses are NDIS_STATUS values (reference/contracts.md §0.1). Operations that must wait for
-// the workers return pending and complete exactly once, later, on the control thread, through
-// the client's dispatch (close_call_complete, ...). A call through a binding that is detaching
-// or gone is refused with nointerface before it reaches the provider (call_through()).
+// Statuses are NDIS_STATUS values (contracts.md §0.1, plus STATUS_INVALID_HANDLE and
+// STATUS_INVALID_PARAMETER for stale handles and malformed requests).
+//
+//   create_vc   SUCCESS | RESOURCES                                     synchronous, never pends
+//   delete_vc   SUCCESS | NOT_ACCEPTED (active) | CLOSING (close pending)
+//               | FAILURE (not its creator) | INVALID_HANDLE               synchronous
+//   make_call   SUCCESS | RESOURCES (overbooked, table full) | NOT_SUPPORTED (media)
+//               | INVALID_PARAMETER | FAILURE (label in use, VC busy) | INVALID_HANDLE
+//   add_party   SUCCESS | RESOURCES | NOT_SUPPORTED | INVALID_PARAMETER
+//               | FAILURE (not a multipoint call) | INVALID_HANDLE
+//   drop_party  PENDING -> drop_party_complete | FAILURE (last party: close the call)
+//               | INVALID_DATA (media has no close data) | INVALID_PARAMETER (data > MTU)
+//               | INVALID_HANDLE
+//   close_call  PENDING -> close_call_complete | FAILURE (more than one party left)
+//               | CLOSING (closing already) | INVALID_DATA | INVALID_PARAMETER | INVALID_HANDLE
+//
+// make_call and add_party never pend: publishing a VC or a party array needs no grace period.
+// drop_party and close_call always pend: the party's (the VC's) state may be in use by a worker
+// until a grace period has passed; then close data is sent (so it is the last frame the party
+// gets), the state is freed, and the completion runs exactly once, on the control thread.
+//
+// Handles are never reused: a party handle dies the moment drop_party is called (or with a
+// failed request, or an incoming drop), a VC handle when delete_vc succeeds (or, for a VC the
+// call manager created, when close_call_complete has run). A dead handle gets INVALID_HANDLE.
+// A request through a binding that is detaching or gone gets NOINTERFACE (call_through()).
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -27,6 +49,7 @@ enum class status : uint32_t {
     not_accepted = 0x00010003,
     failure = 0xC0000001,
     invalid_handle = 0xC0000008,
+    invalid_parameter = 0xC000000D,
     resources = 0xC000009A,
     not_supported = 0xC00000BB,
     nointerface = 0xC00002B9,
@@ -35,7 +58,18 @@ enum class status : uint32_t {
 };
 const char* status_name(status s);
 
-using call_handle = uint64_t; // never reused: a stale handle is recognised, not misapplied
+using vc_handle = uint64_t;
+using party_handle = uint64_t;
+using call_handle = vc_handle;
+
+// The traffic contract of a call (FLOWSPEC subset): rates in bytes per second of Ethernet
+// frames (without FCS), burst in bytes. sustained_rate 0 means no contract.
+struct flowspec {
+    uint64_t sustained_rate = 0; // TokenRate -> trTCM CIR
+    uint64_t peak_rate = 0;      // PeakBandwidth -> PIR (0: same as sustained)
+    uint64_t burst =
+        0; // TokenBucketSize -> CBS and PBS (0: one second of sustained... see call_manager)
+};
 
 struct party_spec {
     std::string name;
@@ -46,32 +80,45 @@ struct party_spec {
 
 struct call_spec {
     std::string name;
-    uint32_t key = 0; // label or VID on the provider's (ingress) connection
-    std::vector<party_spec> parties;
+    uint32_t key = 0;       // label or VID on the provider's (ingress) connection
+    bool multipoint = true; // false: point-to-point, no party handles, no add_party
+    flowspec flow;
 };
 
-// The provider's dispatch table (what clients call).
 class provider_dispatch {
 public:
     virtual ~provider_dispatch() = default;
-    virtual status make_call(void* provider_binding, const call_spec& spec, void* client_call_ctx,
-                             call_handle* out) = 0;
-    virtual status close_call(void* provider_binding, call_handle call) = 0;
+    virtual status create_vc(void* provider_binding, void* client_vc_ctx, vc_handle* out) = 0;
+    virtual status delete_vc(void* provider_binding, vc_handle vc) = 0;
+    // vc == 0: the call manager creates the VC itself (and deletes it once the call closed);
+    // *out_vc gets the VC either way. *out_party: the first party (0 for point-to-point).
+    virtual status make_call(void* provider_binding, vc_handle vc, const call_spec& call,
+                             const party_spec& first, void* client_vc_ctx, void* client_party_ctx,
+                             vc_handle* out_vc, party_handle* out_party) = 0;
+    virtual status add_party(void* provider_binding, vc_handle vc, const party_spec& party,
+                             void* client_party_ctx, party_handle* out) = 0;
+    virtual status drop_party(void* provider_binding, party_handle party,
+                              std::span<const uint8_t> close_data) = 0;
+    virtual status close_call(void* provider_binding, vc_handle vc, party_handle last,
+                              std::span<const uint8_t> close_data) = 0;
+    // Why the last request of this binding failed, for operators and clients.
+    virtual std::string last_error(void* provider_binding) const = 0;
 };
 
-// The client's dispatch table (what the call manager calls back).
 class client_dispatch {
 public:
     virtual ~client_dispatch() = default;
-    virtual void close_call_complete(void* client_binding, status s, call_handle call,
-                                     void* client_call_ctx) = 0;
-    // The call manager closed the call itself (its connection went away); the VC is gone
-    // and the handle is dead when this arrives. The client must not close it again.
-    virtual void incoming_close_call(void* client_binding, status reason, call_handle call,
-                                     void* client_call_ctx) = 0;
-    // A party was dropped by the call manager (its egress connection went away).
-    virtual void incoming_drop_party(void* client_binding, status reason, call_handle call,
-                                     const std::string& party, void* client_call_ctx) = 0;
+    virtual void drop_party_complete(void* client_binding, status s, party_handle party,
+                                     void* client_party_ctx) = 0;
+    virtual void close_call_complete(void* client_binding, status s, vc_handle vc,
+                                     party_handle last, void* client_vc_ctx) = 0;
+    // The call manager tore the call down (its connection went away or down). The VC is
+    // deactivated when this arrives; a client-created VC must then be deleted by the client.
+    virtual void incoming_close_call(void* client_binding, status reason, vc_handle vc,
+                                     void* client_vc_ctx) = 0;
+    // A party was dropped by the call manager (its egress went away); its handle is dead.
+    virtual void incoming_drop_party(void* client_binding, status reason, party_handle party,
+                                     void* client_party_ctx) = 0;
 };
 
 // A client's view of one attached call manager.

@@ -4,28 +4,32 @@
 #include <fmt/format.h>
 
 #include "control/log.hh"
+#include "dataplane/wire.hh"
 
 namespace vcplane {
 
-using callmgmt::call_handle;
+using callmgmt::party_handle;
+using callmgmt::vc_handle;
 using cstatus = callmgmt::status;
+using phase = vc_phase;
 
 struct call_manager::binding {
     nmr::handle handle;
     void* client_binding;
     callmgmt::client_dispatch* client;
     std::string client_name;
-    std::map<call_handle, void*> calls; // open calls -> client's call context
-    unsigned pending = 0;               // completions not yet delivered
+    std::string last_error;
+    unsigned pending = 0; // completions not yet delivered
     bool detaching = false;
 };
 
 call_manager::call_manager(std::string connection, switch_state& state, grace_period_source& gp,
-                           nmr::registrar& reg)
+                           nmr::registrar& reg, close_data_sender send_close_data)
     : connection_(std::move(connection))
     , state_(state)
     , gp_(gp)
     , reg_(reg)
+    , send_close_data_(std::move(send_close_data))
     , module_{"call-manager/" + connection_} {}
 
 call_manager::~call_manager() = default;
@@ -43,6 +47,19 @@ void call_manager::deregister(std::function<void()> done) {
     reg_.on_deregister_complete(registration_, std::move(done));
 }
 
+size_t call_manager::active_calls() const {
+    return size_t(std::count_if(vcs_.begin(), vcs_.end(),
+                                [](const auto& e) { return e.second.state == phase::active; }));
+}
+
+size_t call_manager::active_parties() const {
+    size_t n = 0;
+    for (const auto& [id, r] : vcs_) {
+        n += r.state == phase::active ? r.parties.size() : 0;
+    }
+    return n;
+}
+
 nmr::status call_manager::attach_client(nmr::handle h, void*, const nmr::registration_instance& c,
                                         void* client_binding, const void* client_dispatch,
                                         void** provider_binding, const void** provider_dispatch) {
@@ -54,7 +71,7 @@ nmr::status call_manager::attach_client(nmr::handle h, void*, const nmr::registr
                     client_binding,
                     static_cast<callmgmt::client_dispatch*>(const_cast<void*>(client_dispatch)),
                     c.module->name,
-                    {},
+                    "",
                     0,
                     false};
     *provider_binding = b;
@@ -72,111 +89,429 @@ void call_manager::end_op(binding& b) {
     }
 }
 
-// Unpublish now; free, tell the client and finish after the grace period.
-void call_manager::retire_call(binding& b, call_handle id, bool incoming) {
-    void* ctx = b.calls.at(id);
-    b.calls.erase(id);
-    owner_.erase(id);
-    retired_call r = state_.unpublish_call(id);
-    begin_op(b);
-    gp_.defer([this, &b, id, ctx, r, incoming]() mutable {
-        r.free();
-        if (incoming) {
-            b.client->incoming_close_call(b.client_binding, cstatus::closing, id, ctx);
+nmr::status call_manager::detach_client(void* pb) {
+    auto& b = *static_cast<binding*>(pb);
+    b.detaching = true;
+    for (auto& [id, r] : vcs_) {
+        if (r.owner == &b && r.state == phase::active) {
+            retire(r, 0, {}, true);
+        }
+    }
+    return b.pending == 0 ? nmr::status::success : nmr::status::pending;
+}
+
+void call_manager::cleanup_binding_context(void* pb) {
+    auto* b = static_cast<binding*>(pb);
+    // Everything the client still had here is deactivated by now: its VCs go with it.
+    std::erase_if(vcs_, [b](const auto& e) { return e.second.owner == b; });
+    delete b;
+}
+
+cstatus call_manager::fail(binding& b, cstatus s, std::string why) {
+    b.last_error = std::move(why);
+    log::info("call manager '{}': {} refused: {}", connection_, callmgmt::status_name(s),
+              b.last_error);
+    return s;
+}
+
+std::string call_manager::last_error(void* pb) const {
+    return static_cast<binding*>(pb)->last_error;
+}
+
+call_manager::vc_record* call_manager::owned_vc(binding& b, vc_handle id) {
+    auto it = vcs_.find(id);
+    return it != vcs_.end() && it->second.owner == &b ? &it->second : nullptr;
+}
+
+cstatus call_manager::create_vc(void* pb, void* client_vc_ctx, vc_handle* out) {
+    auto& b = *static_cast<binding*>(pb);
+    if (out == nullptr) {
+        return fail(b, cstatus::invalid_parameter, "no place for the VC handle");
+    }
+    const vc_handle id = state_.next_handle();
+    vcs_.emplace(id, vc_record{id, &b, false, client_vc_ctx, phase::created, {}, {}, nullptr});
+    *out = id;
+    return cstatus::success;
+}
+
+cstatus call_manager::delete_vc(void* pb, vc_handle id) {
+    auto& b = *static_cast<binding*>(pb);
+    vc_record* r = owned_vc(b, id);
+    if (r == nullptr) {
+        return fail(b, cstatus::invalid_handle, fmt::format("no VC {} of this client here", id));
+    }
+    if (r->cm_created) {
+        return fail(b, cstatus::failure, "the call manager created this VC and deletes it");
+    }
+    if (r->state == phase::active) {
+        return fail(b, cstatus::not_accepted, "the VC still carries a call: close it first");
+    }
+    if (r->state == phase::closing) {
+        return fail(b, cstatus::closing, "the VC's close is still pending");
+    }
+    vcs_.erase(id);
+    return cstatus::success;
+}
+
+cstatus call_manager::make_call(void* pb, vc_handle vh, const callmgmt::call_spec& call,
+                                const callmgmt::party_spec& first, void* client_vc_ctx,
+                                void* client_party_ctx, vc_handle* out_vc,
+                                party_handle* out_party) {
+    auto& b = *static_cast<binding*>(pb);
+    const connection_state* in = state_.find_connection(connection_);
+    if (in == nullptr || out_vc == nullptr || out_party == nullptr) {
+        return fail(b, cstatus::failure, "the connection is going away");
+    }
+    if (vh != 0) {
+        vc_record* r = owned_vc(b, vh);
+        if (r == nullptr) {
+            return fail(b, cstatus::invalid_handle,
+                        fmt::format("no VC {} of this client here", vh));
+        }
+        if (r->state == phase::closing) {
+            return fail(b, cstatus::closing, "the VC's previous call is still closing");
+        }
+        if (r->state == phase::active) {
+            return fail(b, cstatus::failure, "the VC carries a call already");
+        }
+    }
+    const key_range range = key_range_for(in->media);
+    const char* key_name = in->media == media_kind::mpls ? "label" : "vid";
+    if (call.key < range.min || call.key > range.max) {
+        return fail(b, cstatus::invalid_parameter,
+                    fmt::format("{} {} is out of range ({}..{})", key_name, call.key, range.min,
+                                range.max));
+    }
+    if (state_.key_in_use(*in, call.key)) {
+        return fail(b, cstatus::failure,
+                    fmt::format("{} {} on '{}' is in use", key_name, call.key, connection_));
+    }
+    const callmgmt::flowspec& flow = call.flow;
+    if (flow.sustained_rate == 0 && (flow.peak_rate != 0 || flow.burst != 0)) {
+        return fail(b, cstatus::invalid_parameter, "a peak rate or burst needs a sustained rate");
+    }
+    if (flow.peak_rate != 0 && flow.peak_rate < flow.sustained_rate) {
+        return fail(b, cstatus::invalid_parameter,
+                    fmt::format("peak rate {} is below the sustained rate {} (bytes/s)",
+                                flow.peak_rate, flow.sustained_rate));
+    }
+    if (auto e = state_.check_party(*in, first)) {
+        return fail(b, e->status, e->why);
+    }
+    callmgmt::call_spec accepted = call;
+    if (accepted.flow.sustained_rate != 0 && accepted.flow.burst == 0) {
+        // No burst given: 10 ms of the sustained rate, and at least two full frames.
+        accepted.flow.burst =
+            std::max<uint64_t>(accepted.flow.sustained_rate / 100, 2 * (in->mtu + 18));
+    }
+    const uint64_t bps = accepted.flow.sustained_rate * 8;
+    if (!state_.book(first.connection, bps)) {
+        const connection_state* out = state_.find_connection(first.connection);
+        return fail(b, cstatus::resources,
+                    fmt::format("'{}' would be overbooked: {} of {} bit/s booked, {} more asked",
+                                first.connection, state_.booked(first.connection),
+                                out ? out->bandwidth_bps : 0, bps));
+    }
+    table_error error;
+    party_set* set = state_.build_parties(*in, {first}, &error);
+    vc* circuit = set != nullptr ? state_.new_vc(call.key, set, accepted.flow, &error) : nullptr;
+    if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
+        if (circuit != nullptr) {
+            error = {cstatus::resources, "the label table is full"};
+            switch_state::free_vc(circuit);
         } else {
-            b.client->close_call_complete(b.client_binding, cstatus::success, id, ctx);
+            party_set::destroy(set);
+        }
+        state_.release(first.connection, bps);
+        return fail(b, error.status, error.why);
+    }
+    if (vh == 0) {
+        vh = state_.next_handle();
+        vcs_.emplace(vh, vc_record{vh, &b, true, client_vc_ctx, phase::created, {}, {}, nullptr});
+    }
+    vc_record& r = vcs_.at(vh);
+    const party_handle ph = state_.next_handle();
+    r.state = phase::active;
+    r.call = accepted;
+    r.parties = {party_record{ph, first, client_party_ctx}};
+    r.circuit = circuit;
+    party_index_[ph] = vh;
+    *out_vc = vh;
+    *out_party = call.multipoint ? ph : 0;
+    log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_, key_name, call.key,
+              b.client_name);
+    return cstatus::success;
+}
+
+cstatus call_manager::add_party(void* pb, vc_handle vh, const callmgmt::party_spec& party,
+                                void* client_party_ctx, party_handle* out) {
+    auto& b = *static_cast<binding*>(pb);
+    vc_record* r = owned_vc(b, vh);
+    if (r == nullptr || out == nullptr) {
+        return fail(b, cstatus::invalid_handle, fmt::format("no VC {} of this client here", vh));
+    }
+    if (r->state != phase::active) {
+        return fail(b, r->state == phase::closing ? cstatus::closing : cstatus::failure,
+                    "the VC carries no call");
+    }
+    if (!r->call.multipoint) {
+        return fail(b, cstatus::failure, "a point-to-point call has no parties to add");
+    }
+    const connection_state* in = state_.find_connection(connection_);
+    if (auto e = state_.check_party(*in, party)) {
+        return fail(b, e->status, e->why);
+    }
+    for (const auto& p : r->parties) {
+        if (p.spec.name == party.name) {
+            return fail(
+                b, cstatus::invalid_parameter,
+                fmt::format("call '{}' has a party '{}' already", r->call.name, party.name));
+        }
+    }
+    if (!state_.book(party.connection, booking(*r))) {
+        return fail(b, cstatus::resources,
+                    fmt::format("'{}' would be overbooked", party.connection));
+    }
+    std::vector<callmgmt::party_spec> specs;
+    for (const auto& p : r->parties) {
+        specs.push_back(p.spec);
+    }
+    specs.push_back(party);
+    table_error error;
+    party_set* next = state_.build_parties(*in, specs, &error);
+    if (next == nullptr) {
+        state_.release(party.connection, booking(*r));
+        return fail(b, error.status, error.why);
+    }
+    party_set* old = r->circuit->parties;
+    rcu_assign_pointer(r->circuit->parties, next);
+    gp_.defer([old] { party_set::destroy(old); });
+    const party_handle ph = state_.next_handle();
+    r->parties.push_back(party_record{ph, party, client_party_ctx});
+    party_index_[ph] = vh;
+    *out = ph;
+    return cstatus::success;
+}
+
+cstatus call_manager::check_close_data(binding& b, const party_record& p,
+                                       std::span<const uint8_t> data) {
+    if (data.empty()) {
+        return cstatus::success;
+    }
+    const connection_state* out = state_.find_connection(p.spec.connection);
+    if (out == nullptr || out->media != media_kind::mpls) {
+        // Only MPLS has an associated channel to carry data with the termination.
+        return fail(b, cstatus::invalid_data,
+                    fmt::format("party '{}' leaves through a VLAN connection, which cannot carry "
+                                "close data",
+                                p.spec.name));
+    }
+    if (data.size() + wire::gach_overhead > out->mtu) {
+        return fail(b, cstatus::invalid_parameter,
+                    fmt::format("{} bytes of close data do not fit the MTU {} of '{}' (at most {})",
+                                data.size(), out->mtu, out->name, out->mtu - wire::gach_overhead));
+    }
+    return cstatus::success;
+}
+
+void call_manager::release_bookings(const vc_record& r) {
+    for (const auto& p : r.parties) {
+        state_.release(p.spec.connection, booking(r));
+    }
+}
+
+bool call_manager::republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving) {
+    const connection_state* in = state_.find_connection(connection_);
+    std::vector<callmgmt::party_spec> specs;
+    for (size_t i = 0; i < r.parties.size(); ++i) {
+        if (std::find(leaving.begin(), leaving.end(), i) == leaving.end()) {
+            specs.push_back(r.parties[i].spec);
+        }
+    }
+    table_error error;
+    party_set* next = in != nullptr ? state_.build_parties(*in, specs, &error) : nullptr;
+    if (next == nullptr) {
+        b.last_error = error.why;
+        return false;
+    }
+    party_set* old = r.circuit->parties;
+    rcu_assign_pointer(r.circuit->parties, next);
+    gp_.defer([old] { party_set::destroy(old); });
+    return true;
+}
+
+cstatus call_manager::drop_party(void* pb, party_handle ph, std::span<const uint8_t> close_data) {
+    auto& b = *static_cast<binding*>(pb);
+    auto idx = party_index_.find(ph);
+    vc_record* r = idx != party_index_.end() ? owned_vc(b, idx->second) : nullptr;
+    if (r == nullptr || r->state != phase::active || !r->call.multipoint) {
+        return fail(b, cstatus::invalid_handle, fmt::format("no party {} of this client here", ph));
+    }
+    if (r->parties.size() == 1) {
+        return fail(
+            b, cstatus::failure,
+            fmt::format("party is the last of call '{}': close the call instead", r->call.name));
+    }
+    const size_t at = size_t(std::find_if(r->parties.begin(), r->parties.end(),
+                                          [ph](const auto& p) { return p.id == ph; }) -
+                             r->parties.begin());
+    const party_record leaving = r->parties[at];
+    if (cstatus s = check_close_data(b, leaving, close_data); s != cstatus::success) {
+        return s;
+    }
+    if (!republish_without(b, *r, {at})) {
+        return fail(b, cstatus::resources, b.last_error);
+    }
+    // The handle is dead from here on; the party's state lives until the grace period ends.
+    r->parties.erase(r->parties.begin() + long(at));
+    party_index_.erase(ph);
+    state_.release(leaving.spec.connection, booking(*r));
+    begin_op(b);
+    std::vector<uint8_t> data(close_data.begin(), close_data.end());
+    gp_.defer([this, &b, leaving, data = std::move(data)] {
+        // The party sees no more data copies now: the close data is the last frame it gets.
+        if (!data.empty() && send_close_data_) {
+            if (const connection_state* out = state_.find_connection(leaving.spec.connection)) {
+                send_close_data_(*out, leaving.spec, data);
+            }
+        }
+        b.client->drop_party_complete(b.client_binding, cstatus::success, leaving.id,
+                                      leaving.client_ctx);
+        end_op(b);
+    });
+    return cstatus::pending;
+}
+
+cstatus call_manager::close_call(void* pb, vc_handle vh, party_handle last,
+                                 std::span<const uint8_t> close_data) {
+    auto& b = *static_cast<binding*>(pb);
+    vc_record* r = owned_vc(b, vh);
+    if (r == nullptr) {
+        return fail(b, cstatus::invalid_handle, fmt::format("no VC {} of this client here", vh));
+    }
+    if (r->state == phase::closing) {
+        return fail(b, cstatus::closing, "the call is closing already");
+    }
+    if (r->state != phase::active) {
+        return fail(b, cstatus::failure, "the VC carries no call");
+    }
+    if (r->call.multipoint && r->parties.size() > 1) {
+        return fail(b, cstatus::failure,
+                    fmt::format("call '{}' has {} parties: drop all but the last first",
+                                r->call.name, r->parties.size()));
+    }
+    if (last != (r->call.multipoint ? r->parties[0].id : 0)) {
+        return fail(b, cstatus::invalid_handle,
+                    r->call.multipoint ? "the party handle is not the call's last party"
+                                       : "a point-to-point call takes no party handle");
+    }
+    if (cstatus s = check_close_data(b, r->parties[0], close_data); s != cstatus::success) {
+        return s;
+    }
+    retire(*r, last, std::vector<uint8_t>(close_data.begin(), close_data.end()), false);
+    return cstatus::pending;
+}
+
+void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> close_data,
+                          bool incoming) {
+    binding& b = *r.owner;
+    const connection_state* in = state_.find_connection(connection_);
+    if (in != nullptr) {
+        state_.unpublish_vc(*in, r.call.key);
+    }
+    release_bookings(r);
+    for (const auto& p : r.parties) {
+        party_index_.erase(p.id);
+    }
+    r.state = phase::closing;
+    vc* circuit = r.circuit;
+    r.circuit = nullptr;
+    const callmgmt::party_spec last_party =
+        r.parties.empty() ? callmgmt::party_spec{} : r.parties.front().spec;
+    const vc_handle vh = r.id;
+    begin_op(b);
+    gp_.defer([this, &b, vh, last, last_party, circuit, data = std::move(close_data), incoming] {
+        switch_state::free_vc(circuit);
+        if (!data.empty() && send_close_data_) {
+            if (const connection_state* out = state_.find_connection(last_party.connection)) {
+                send_close_data_(*out, last_party, data);
+            }
+        }
+        vc_record& rec = vcs_.at(vh);
+        rec.state = phase::created; // deactivated: reusable, or deleted by its creator
+        rec.parties.clear();
+        void* ctx = rec.client_ctx;
+        const bool cm_created = rec.cm_created;
+        if (incoming) {
+            b.client->incoming_close_call(b.client_binding, cstatus::closing, vh, ctx);
+        } else {
+            b.client->close_call_complete(b.client_binding, cstatus::success, vh, last, ctx);
+        }
+        if (cm_created) {
+            vcs_.erase(vh); // ours to delete, now that the client has its completion
         }
         end_op(b);
     });
 }
 
-nmr::status call_manager::detach_client(void* provider_binding) {
-    auto& b = *static_cast<binding*>(provider_binding);
-    b.detaching = true;
-    std::vector<call_handle> open;
-    for (const auto& [id, ctx] : b.calls) {
-        open.push_back(id);
-    }
-    for (call_handle id : open) {
-        retire_call(b, id, true);
-    }
-    return b.pending == 0 ? nmr::status::success : nmr::status::pending;
-}
-
-void call_manager::cleanup_binding_context(void* provider_binding) {
-    delete static_cast<binding*>(provider_binding);
-}
-
-cstatus call_manager::make_call(void* provider_binding, const callmgmt::call_spec& spec,
-                                void* client_call_ctx, call_handle* out) {
-    auto& b = *static_cast<binding*>(provider_binding);
-    if (b.detaching || out == nullptr) {
-        return cstatus::failure;
-    }
-    try {
-        const call_state& c = state_.make_call(connection_, spec);
-        b.calls.emplace(c.id, client_call_ctx);
-        owner_.emplace(c.id, &b);
-        *out = c.id;
-        log::info("call '{}' on '{}' made by {} ({} parties)", spec.name, connection_,
-                  b.client_name, spec.parties.size());
-        return cstatus::success;
-    } catch (const std::bad_alloc&) {
-        return cstatus::resources;
-    } catch (const std::invalid_argument& e) {
-        log::warning("make call refused: {}", e.what());
-        return cstatus::failure;
-    }
-}
-
-cstatus call_manager::close_call(void* provider_binding, call_handle id) {
-    auto& b = *static_cast<binding*>(provider_binding);
-    if (b.calls.count(id) == 0) {
-        return cstatus::invalid_handle; // never made, closed already, or someone else's
-    }
-    retire_call(b, id, false);
-    return cstatus::pending;
-}
-
 void call_manager::egress_gone(const std::string& gone) {
-    std::vector<call_handle> ids;
-    for (const auto& [id, b] : owner_) {
-        ids.push_back(id);
-    }
-    for (call_handle id : ids) {
-        const call_state* c = state_.find_call(id);
-        if (c == nullptr) {
+    for (auto& [vh, r] : vcs_) {
+        if (r.state != phase::active) {
             continue;
         }
-        std::vector<callmgmt::party_spec> keep, dropped;
-        for (const auto& p : c->parties) {
-            (p.connection == gone ? dropped : keep).push_back(p);
+        std::vector<size_t> leaving;
+        for (size_t i = 0; i < r.parties.size(); ++i) {
+            if (r.parties[i].spec.connection == gone) {
+                leaving.push_back(i);
+            }
         }
-        if (dropped.empty()) {
+        if (leaving.empty()) {
             continue;
         }
-        binding& b = *owner_.at(id);
-        if (keep.empty()) {
+        binding& b = *r.owner;
+        if (leaving.size() == r.parties.size()) {
             // The last party cannot be dropped: the call closes instead.
-            log::notice("call '{}': every party left through '{}'; closing it", c->name, gone);
-            retire_call(b, id, true);
+            log::notice("call '{}': every party left through '{}'; closing it", r.call.name, gone);
+            retire(r, 0, {}, true);
             continue;
         }
-        void* ctx = b.calls.at(id);
-        const std::string call_name = c->name;
-        retired_call old = state_.replace_parties(id, keep);
+        if (!republish_without(b, r, leaving)) {
+            log::error("call '{}': cannot drop the parties leaving through '{}' ({}); closing it",
+                       r.call.name, gone, b.last_error);
+            retire(r, 0, {}, true);
+            continue;
+        }
+        std::vector<party_record> dropped;
+        for (auto it = leaving.rbegin(); it != leaving.rend(); ++it) {
+            dropped.push_back(r.parties[*it]);
+            state_.release(r.parties[*it].spec.connection, booking(r));
+            party_index_.erase(r.parties[*it].id);
+            r.parties.erase(r.parties.begin() + long(*it));
+        }
+        log::notice("call '{}': dropped {} part{} leaving through '{}'", r.call.name,
+                    dropped.size(), dropped.size() == 1 ? "y" : "ies", gone);
         begin_op(b);
-        gp_.defer([this, &b, id, ctx, old, dropped]() mutable {
-            old.free();
-            for (const auto& p : dropped) {
-                b.client->incoming_drop_party(b.client_binding, cstatus::closing, id, p.name, ctx);
+        gp_.defer([this, &b, dropped] {
+            for (auto it = dropped.rbegin(); it != dropped.rend(); ++it) {
+                b.client->incoming_drop_party(b.client_binding, cstatus::closing, it->id,
+                                              it->client_ctx);
             }
             end_op(b);
         });
-        log::notice("call '{}': dropped {} part{} leaving through '{}'", call_name, dropped.size(),
-                    dropped.size() == 1 ? "y" : "ies", gone);
     }
 }
+
+void call_manager::ingress_down() {
+    for (auto& [vh, r] : vcs_) {
+        if (r.state == phase::active) {
+            log::notice("call '{}': its connection '{}' is down; closing it", r.call.name,
+                        connection_);
+            retire(r, 0, {}, true);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 struct provisioner::binding {
     callmgmt::provider_ref provider;
@@ -214,15 +549,13 @@ nmr::status provisioner::attach_provider(nmr::handle h, void*,
     auto* b = new binding{};
     b->provider.binding = h;
     b->provider.connection = *connection;
-    void* pctx = nullptr;
     const void* pdisp = nullptr;
     const nmr::status s = reg_.client_attach_provider(
-        h, b, static_cast<callmgmt::client_dispatch*>(this), &pctx, &pdisp);
+        h, b, static_cast<callmgmt::client_dispatch*>(this), &b->provider.provider_binding, &pdisp);
     if (s != nmr::status::success) {
         delete b; // on failure the client frees its own context
         return s;
     }
-    b->provider.provider_binding = pctx;
     b->provider.dispatch = static_cast<callmgmt::provider_dispatch*>(const_cast<void*>(pdisp));
     by_connection_[*connection] = b;
     make_ready_calls();
@@ -240,12 +573,18 @@ void provisioner::cleanup_binding_context(void* client_binding) {
     delete static_cast<binding*>(client_binding);
 }
 
-size_t provisioner::calls_waiting() const {
-    return cfg_.calls.size() - made_.size();
-}
-
 void provisioner::connection_up() {
     make_ready_calls();
+    for (const auto& call : cfg_.calls) {
+        auto it = made_.find(call.name);
+        if (it != made_.end()) {
+            add_missing_parties(call, it->second);
+        }
+    }
+}
+
+static callmgmt::party_spec party_of(const party_config& p) {
+    return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
 }
 
 void provisioner::make_ready_calls() {
@@ -254,49 +593,84 @@ void provisioner::make_ready_calls() {
             continue;
         }
         auto it = by_connection_.find(call.connection);
-        std::string missing = it == by_connection_.end() ? call.connection : "";
+        const party_config* first = nullptr;
         for (const auto& p : call.parties) {
-            if (missing.empty() && state_.find_connection(p.connection) == nullptr) {
-                missing = p.connection;
+            if (first == nullptr && state_.find_connection(p.connection) != nullptr) {
+                first = &p;
             }
         }
-        if (!missing.empty()) {
+        if (it == by_connection_.end() || first == nullptr) {
             if (reported_waiting_.insert(call.name).second) {
-                log::notice("call '{}' waits for connection '{}'", call.name, missing);
+                log::notice("call '{}' waits for connection '{}'", call.name,
+                            it == by_connection_.end() ? call.connection
+                                                       : call.parties.front().connection);
             }
             continue;
         }
-        callmgmt::call_spec spec{call.name, call.key, {}};
-        for (const auto& p : call.parties) {
-            spec.parties.push_back(callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop});
+        callmgmt::call_spec spec{
+            call.name,
+            call.key,
+            true,
+            {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
+        made_call m{call.connection, 0, {}};
+        callmgmt::party_handle ph = 0;
+        const auto s = callmgmt::call_through(
+            reg_, it->second->provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+                return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
+            });
+        if (s != callmgmt::status::success) {
+            log::error(
+                "{}: call '{}' could not be made: {} ({})", call.origin.where(), call.name,
+                callmgmt::status_name(s),
+                it->second->provider.dispatch->last_error(it->second->provider.provider_binding));
+            continue;
         }
-        callmgmt::call_handle h = 0;
-        const auto s = callmgmt::call_through(reg_, it->second->provider,
-                                              [&](callmgmt::provider_dispatch& d, void* pctx) {
-                                                  return d.make_call(pctx, spec, nullptr, &h);
-                                              });
+        m.parties[first->name] = ph;
+        reported_waiting_.erase(call.name);
+        add_missing_parties(call, m);
+        made_[call.name] = std::move(m);
+    }
+}
+
+void provisioner::add_missing_parties(const call_config& call, made_call& m) {
+    auto it = by_connection_.find(m.connection);
+    if (it == by_connection_.end()) {
+        return;
+    }
+    for (const auto& p : call.parties) {
+        if (m.parties.count(p.name) != 0 || state_.find_connection(p.connection) == nullptr) {
+            continue;
+        }
+        callmgmt::party_handle ph = 0;
+        const auto s = callmgmt::call_through(
+            reg_, it->second->provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+                return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
+            });
         if (s == callmgmt::status::success) {
-            made_[call.name] = h;
-            reported_waiting_.erase(call.name);
+            m.parties[p.name] = ph;
         } else {
-            log::error("{}: call '{}' could not be made: {}", call.origin.where(), call.name,
-                       callmgmt::status_name(s));
+            log::error(
+                "{}: party '{}' of call '{}' could not be added: {} ({})", p.origin.where(), p.name,
+                call.name, callmgmt::status_name(s),
+                it->second->provider.dispatch->last_error(it->second->provider.provider_binding));
         }
     }
 }
 
-void provisioner::close_call_complete(void* client_binding, callmgmt::status, callmgmt::call_handle,
-                                      void*) {
-    auto* b = static_cast<binding*>(client_binding);
+void provisioner::drop_party_complete(void*, callmgmt::status, callmgmt::party_handle, void*) {}
+
+void provisioner::close_call_complete(void* cb, callmgmt::status, callmgmt::vc_handle,
+                                      callmgmt::party_handle, void*) {
+    auto* b = static_cast<binding*>(cb);
     if (--b->pending == 0 && b->detaching) {
         reg_.client_detach_provider_complete(b->provider.binding);
     }
 }
 
-void provisioner::incoming_close_call(void*, callmgmt::status reason, callmgmt::call_handle call,
+void provisioner::incoming_close_call(void*, callmgmt::status reason, callmgmt::vc_handle vc,
                                       void*) {
     for (auto it = made_.begin(); it != made_.end(); ++it) {
-        if (it->second == call) {
+        if (it->second.vc == vc) {
             if (!leaving_) {
                 log::notice("call '{}' was closed by its call manager ({}); it is made again "
                             "when its connections are back",
@@ -308,11 +682,17 @@ void provisioner::incoming_close_call(void*, callmgmt::status reason, callmgmt::
     }
 }
 
-void provisioner::incoming_drop_party(void*, callmgmt::status, callmgmt::call_handle call,
-                                      const std::string& party, void*) {
-    for (const auto& [name, h] : made_) {
-        if (h == call) {
-            log::notice("call '{}': party '{}' was dropped by its call manager", name, party);
+void provisioner::incoming_drop_party(void*, callmgmt::status, callmgmt::party_handle party,
+                                      void*) {
+    for (auto& [name, m] : made_) {
+        for (auto it = m.parties.begin(); it != m.parties.end(); ++it) {
+            if (it->second == party) {
+                log::notice("call '{}': party '{}' was dropped by its call manager; it is added "
+                            "again when its connection is back",
+                            name, it->first);
+                m.parties.erase(it);
+                return;
+            }
         }
     }
 }

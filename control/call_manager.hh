@@ -1,22 +1,27 @@
 #pragma once
-// The call manager of one connection: the provider of the call-management NPI for calls whose
-// ingress is that connection (DESIGN §5.2–5.3). Clients reach it only through an NMR binding.
+// The call manager of one connection: the provider of the call-management NPI
+// (control/call_management.hh) for calls whose ingress is that connection. Clients reach it
+// only through an NMR binding; it publishes VCs and party arrays into the tables and retires
+// them after grace periods (DESIGN §4–5, reference/contracts.md §4).
 //
-//   make_call   publishes the VC and its party array: SUCCESS (software only, no wait).
-//   close_call  unpublishes the VC: PENDING; after the grace period the VC and its parties
-//               are freed and close_call_complete reaches the client, exactly once.
+// VC states: created (by create_vc, or deactivated after a close) -> active (make_call) ->
+// closing (close_call, until its grace period passed) -> created again. Only the creator
+// deletes a VC; a VC the call manager created for make_call(vc = 0) is deleted by it once the
+// close completed.
 //
 // When its connection goes away the call manager deregisters: each bound client is detached,
-// which closes that client's calls here (incoming_close_call after the grace period) and
-// returns PENDING until those completions ran. When another connection goes away, parties
-// that leave through it are dropped (incoming_drop_party), or the call is closed if no party
-// would remain.
+// which closes that client's calls here (incoming_close_call after the grace period); the
+// detach is PENDING until those completions ran. When another connection goes away or down,
+// parties leaving through it are dropped (incoming_drop_party), and a call that would be left
+// without a party is closed instead (the last-party rule).
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "control/call_management.hh"
 #include "control/grace_period.hh"
@@ -25,21 +30,34 @@
 
 namespace vcplane {
 
+// A VC's state in its call manager: created (or deactivated after a close), carrying a call,
+// or closing (its grace period has not passed).
+enum class vc_phase { created, active, closing };
+
 class call_manager final : public nmr::provider, public callmgmt::provider_dispatch {
 public:
+    // Sends close data to a party (a G-ACh frame on MPLS). Runs after the party's grace period.
+    using close_data_sender =
+        std::function<void(const connection_state& egress, const callmgmt::party_spec& party,
+                           std::span<const uint8_t> data)>;
+
     call_manager(std::string connection, switch_state& state, grace_period_source& gp,
-                 nmr::registrar& reg);
+                 nmr::registrar& reg, close_data_sender send_close_data);
     ~call_manager() override;
 
     nmr::status register_provider();
     // Deregisters (closing every call of every client here); done runs on the control thread
     // once the deregistration is complete.
     void deregister(std::function<void()> done);
-    // Connection `gone` is going away: drop the parties of calls here that leave through it.
+    // Connection `gone` went away or down: drop the parties that leave through it.
     void egress_gone(const std::string& gone);
+    // This call manager's own connection lost its link: close every call entering through it.
+    void ingress_down();
 
     const std::string& connection() const { return connection_; }
-    size_t call_count() const { return owner_.size(); }
+    size_t active_calls() const;
+    size_t active_parties() const;
+    size_t vc_count() const { return vcs_.size(); }
 
     // nmr::provider
     nmr::status attach_client(nmr::handle binding, void* provider_context,
@@ -50,28 +68,68 @@ public:
     void cleanup_binding_context(void* provider_binding) override;
 
     // callmgmt::provider_dispatch
-    callmgmt::status make_call(void* provider_binding, const callmgmt::call_spec& spec,
-                               void* client_call_ctx, callmgmt::call_handle* out) override;
-    callmgmt::status close_call(void* provider_binding, callmgmt::call_handle call) override;
+    callmgmt::status create_vc(void* pb, void* client_vc_ctx, callmgmt::vc_handle* out) override;
+    callmgmt::status delete_vc(void* pb, callmgmt::vc_handle vc) override;
+    callmgmt::status make_call(void* pb, callmgmt::vc_handle vc, const callmgmt::call_spec& call,
+                               const callmgmt::party_spec& first, void* client_vc_ctx,
+                               void* client_party_ctx, callmgmt::vc_handle* out_vc,
+                               callmgmt::party_handle* out_party) override;
+    callmgmt::status add_party(void* pb, callmgmt::vc_handle vc, const callmgmt::party_spec& party,
+                               void* client_party_ctx, callmgmt::party_handle* out) override;
+    callmgmt::status drop_party(void* pb, callmgmt::party_handle party,
+                                std::span<const uint8_t> close_data) override;
+    callmgmt::status close_call(void* pb, callmgmt::vc_handle vc, callmgmt::party_handle last,
+                                std::span<const uint8_t> close_data) override;
+    std::string last_error(void* pb) const override;
 
 private:
     struct binding;
+    struct party_record {
+        callmgmt::party_handle id;
+        callmgmt::party_spec spec;
+        void* client_ctx;
+    };
+    struct vc_record {
+        callmgmt::vc_handle id;
+        binding* owner;
+        bool cm_created;
+        void* client_ctx;
+        vc_phase state = vc_phase::created;
+        callmgmt::call_spec call;
+        std::vector<party_record> parties;
+        vc* circuit = nullptr; // published while active
+    };
+
+    callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
+    vc_record* owned_vc(binding& b, callmgmt::vc_handle id);
+    callmgmt::status check_close_data(binding& b, const party_record& p,
+                                      std::span<const uint8_t> data);
+    uint64_t booking(const vc_record& r) const { return r.call.flow.sustained_rate * 8; }
+    void release_bookings(const vc_record& r);
+    // Republishes r's party array without `leaving`; returns false (and changes nothing)
+    // when the new array cannot be built.
+    bool republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving);
+    // Unpublishes an active call; after the grace period: frees it, sends close data, tells
+    // the client (close_call_complete, or incoming_close_call when `incoming`).
+    void retire(vc_record& r, callmgmt::party_handle last, std::vector<uint8_t> close_data,
+                bool incoming);
     void begin_op(binding& b);
     void end_op(binding& b);
-    void retire_call(binding& b, callmgmt::call_handle id, bool incoming);
 
     std::string connection_;
     switch_state& state_;
     grace_period_source& gp_;
     nmr::registrar& reg_;
+    close_data_sender send_close_data_;
     nmr::module_id module_;
     nmr::handle registration_;
-    std::map<callmgmt::call_handle, binding*> owner_; // open calls and who made them
+    std::map<callmgmt::vc_handle, vc_record> vcs_;
+    std::map<callmgmt::party_handle, callmgmt::vc_handle> party_index_;
 };
 
 // The config file's client of every call manager: makes the calls the config provisions as
-// soon as their ingress call manager is attached and every party's connection is up. A call
-// that its connection's removal closed is made again when the connection comes back.
+// soon as their ingress and every party's egress connection are up, re-adds parties whose
+// connection comes back, and makes a call again when its ingress connection returns.
 class provisioner final : public nmr::client, public callmgmt::client_dispatch {
 public:
     provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg);
@@ -80,11 +138,11 @@ public:
     nmr::status register_client();
     // Shutdown: deregister and wait (pump runs the control loop once).
     void deregister_and_wait(const std::function<void()>& pump);
-    // A connection came up: calls that were waiting for it may be made now.
+    // A connection came up: calls and parties waiting for it are made now.
     void connection_up();
 
     size_t calls_made() const { return made_.size(); }
-    size_t calls_waiting() const;
+    size_t calls_waiting() const { return cfg_.calls.size() - made_.size(); }
 
     // nmr::client
     nmr::status attach_provider(nmr::handle binding, void* client_context,
@@ -93,17 +151,24 @@ public:
     void cleanup_binding_context(void* client_binding) override;
 
     // callmgmt::client_dispatch
-    void close_call_complete(void* client_binding, callmgmt::status s, callmgmt::call_handle call,
-                             void* client_call_ctx) override;
-    void incoming_close_call(void* client_binding, callmgmt::status reason,
-                             callmgmt::call_handle call, void* client_call_ctx) override;
-    void incoming_drop_party(void* client_binding, callmgmt::status reason,
-                             callmgmt::call_handle call, const std::string& party,
-                             void* client_call_ctx) override;
+    void drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle party,
+                             void* client_party_ctx) override;
+    void close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_handle vc,
+                             callmgmt::party_handle last, void* client_vc_ctx) override;
+    void incoming_close_call(void* cb, callmgmt::status reason, callmgmt::vc_handle vc,
+                             void* client_vc_ctx) override;
+    void incoming_drop_party(void* cb, callmgmt::status reason, callmgmt::party_handle party,
+                             void* client_party_ctx) override;
 
 private:
     struct binding;
+    struct made_call {
+        std::string connection;
+        callmgmt::vc_handle vc;
+        std::map<std::string, callmgmt::party_handle> parties; // by party name
+    };
     void make_ready_calls();
+    void add_missing_parties(const call_config& cfg, made_call& m);
 
     const vcplane_config& cfg_;
     const switch_state& state_;
@@ -111,7 +176,7 @@ private:
     nmr::module_id module_{"provisioner/config"};
     nmr::handle registration_;
     std::map<std::string, binding*> by_connection_;
-    std::map<std::string, callmgmt::call_handle> made_; // call name -> handle
+    std::map<std::string, made_call> made_; // by call name
     std::set<std::string> reported_waiting_;
     bool leaving_ = false; // deregistering: the calls close because we go, not the ports
 };

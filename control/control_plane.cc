@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 
 #include "control/log.hh"
+#include "dataplane/wire.hh"
 #include "port/ports.hh"
 
 namespace vcplane {
@@ -15,9 +16,10 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     , gp_(gp)
     , pool_(pool)
     , reg_(std::move(post))
+    , state_(workers)
     , cm_(cm::listener{[this](const cm::connection& c) { up(c); },
                        [this](const cm::connection& c, bool removed) { down(c, removed); },
-                       [](const cm::connection&) {}})
+                       [this](const cm::connection& c) { link(c); }})
     , csp_(
           cfg, [this](const std::string& name) { return cm_.find(name) != nullptr; },
           cm::port_ops{
@@ -33,13 +35,35 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
                   return remove_device(a.port, error);
               }})
     , provisioner_(cfg, state_, reg_) {
+    // Frames of the control thread (close data) travel to worker 0 through this ring.
+    static unsigned serial = 0;
+    control_ring_ = rte_ring_create(fmt::format("vcp_ctl{}", serial++).c_str(), 1024, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (control_ring_ == nullptr) {
+        throw std::runtime_error("cannot create the control ring");
+    }
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i)));
+    }
+    if (!workers_.empty()) {
+        workers_[0]->set_control_ring(control_ring_);
     }
     cm_.register_csp(csp_);
 }
 
-control_plane::~control_plane() = default;
+control_plane::~control_plane() {
+    // The workers have stopped: frames still in the ring are ours to free.
+    void* m;
+    while (rte_ring_sc_dequeue(control_ring_, &m) == 0) {
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    }
+    rte_ring_free(control_ring_);
+}
+
+call_manager* control_plane::find_call_manager(const std::string& connection) const {
+    auto it = call_managers_.find(connection);
+    return it == call_managers_.end() ? nullptr : it->second.get();
+}
 
 cm::adapter control_plane::adapter_of(uint16_t port) const {
     return cm::adapter{port_device_name(port), port, port_mac(port)};
@@ -79,13 +103,52 @@ void control_plane::up(const cm::connection& c) {
         return;
     }
     started_ports_.push_back(c.port.port);
-    state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu);
+    state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu,
+                          cc->bandwidth_bps);
     publish_rx_queues();
-    auto mgr = std::make_unique<call_manager>(c.name, state_, gp_, reg_);
+    auto mgr = std::make_unique<call_manager>(
+        c.name, state_, gp_, reg_,
+        [this](const connection_state& out, const callmgmt::party_spec& p,
+               std::span<const uint8_t> data) { send_close_data(out, p, data); });
     call_manager& m = *mgr;
     call_managers_[c.name] = std::move(mgr);
     m.register_provider(); // the provisioner attaches and makes its calls on it
     provisioner_.connection_up();
+}
+
+void control_plane::send_close_data(const connection_state& out, const callmgmt::party_spec& p,
+                                    std::span<const uint8_t> data) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    const size_t len = wire::ether_header_len + wire::gach_overhead + data.size();
+    char* frame = m != nullptr ? rte_pktmbuf_append(m, uint16_t(len)) : nullptr;
+    if (frame != nullptr) {
+        wire::write_gach_frame(reinterpret_cast<uint8_t*>(frame), p.next_hop.data(), out.mac.data(),
+                               p.key, data.data(), data.size());
+        m->port = out.port;
+    }
+    // Worker 0 transmits it (control/control_plane.hh: the control ring).
+    if (frame == nullptr || rte_ring_sp_enqueue(control_ring_, m) != 0) {
+        rte_pktmbuf_free(m);
+        log::warning("close data for party '{}' on '{}' could not be sent (no buffer, or the "
+                     "control ring is full)",
+                     p.name, out.name);
+        ++close_data_failures_;
+    }
+}
+
+void control_plane::link(const cm::connection& c) {
+    if (c.st == cm::state::connected) {
+        provisioner_.connection_up(); // parties and calls waiting for it come back
+        return;
+    }
+    // Link down: parties leaving through it are dropped, calls entering through it closed.
+    for (auto& [name, m] : call_managers_) {
+        if (name == c.name) {
+            m->ingress_down();
+        } else {
+            m->egress_gone(c.name);
+        }
+    }
 }
 
 void control_plane::publish_rx_queues() {
@@ -219,8 +282,10 @@ std::shared_ptr<const status_snapshot> control_plane::snapshot(bool with_ethdev)
         p.rx_nombuf = cached.rx_nombuf;
         p.link_up = cached.link_up;
     }
-    s->calls = state_.calls().size();
-    s->parties = state_.party_count();
+    for (const auto& [name, m] : call_managers_) {
+        s->calls += m->active_calls();
+        s->parties += m->active_parties();
+    }
     s->calls_waiting = provisioner_.calls_waiting();
     s->nmr = reg_.counts();
     s->grace_pending = gp_.pending();

@@ -64,11 +64,16 @@ public:
     const nmr::registrar& registrar() const { return reg_; }
     const provisioner& config_provisioner() const { return provisioner_; }
     const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
+    // The call manager of a connection (nullptr if none), for tests and status.
+    call_manager* find_call_manager(const std::string& connection) const;
 
 private:
     void up(const cm::connection& c);
     void down(const cm::connection& c, bool removed);
+    void link(const cm::connection& c);
     void publish_rx_queues();
+    void send_close_data(const connection_state& out, const callmgmt::party_spec& p,
+                         std::span<const uint8_t> data);
     cm::adapter adapter_of(uint16_t port) const;
 
     const vcplane_config& cfg_;
@@ -83,6 +88,8 @@ private:
     std::map<std::string, std::unique_ptr<call_manager>> call_managers_;
     std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
     std::vector<uint16_t> started_ports_;
+    uint64_t close_data_failures_ = 0;
+    rte_ring* control_ring_ = nullptr; // close-data frames, control thread -> worker 0
     mutable std::map<uint16_t, port_snapshot> ethdev_cache_; // last ethdev reading per port
 };
 

@@ -172,9 +172,9 @@ public:
                 return exit_failure;
             }
         }
-        const auto& st = plane_->state();
+        const auto snap = plane_->snapshot(false);
         log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
-                    st.connections().size(), st.calls().size(), st.party_count(), workers,
+                    plane_->state().connections().size(), snap->calls, snap->parties, workers,
                     cfg_.metrics.enabled
                         ? fmt::format("; metrics on http://{}/metrics", cfg_.metrics.listen)
                         : std::string());

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <new>
+#include <rte_cycles.h>
 #include <stdexcept>
 
 namespace vcplane {
@@ -14,6 +16,7 @@ const char* callmgmt::status_name(status s) {
     case status::not_accepted: return "NOT_ACCEPTED";
     case status::failure: return "FAILURE";
     case status::invalid_handle: return "INVALID_HANDLE";
+    case status::invalid_parameter: return "INVALID_PARAMETER";
     case status::resources: return "RESOURCES";
     case status::not_supported: return "NOT_SUPPORTED";
     case status::nointerface: return "NOINTERFACE";
@@ -21,23 +24,6 @@ const char* callmgmt::status_name(status s) {
     case status::invalid_data: return "INVALID_DATA";
     }
     return "UNKNOWN";
-}
-
-void retired_call::free() noexcept {
-    if (circuit != nullptr) {
-        party_set::destroy(circuit->parties);
-        delete circuit;
-    }
-    party_set::destroy(parties);
-    circuit = nullptr;
-    parties = nullptr;
-}
-
-switch_state::~switch_state() {
-    for (auto& [id, c] : calls_) {
-        retired_call{c.circuit, nullptr}.free();
-    }
-    // connection_entry objects (and their key tables) go with entries_.
 }
 
 const connection_state* switch_state::find_connection(const std::string& name) const noexcept {
@@ -49,32 +35,10 @@ const connection_state* switch_state::find_connection(const std::string& name) c
     return nullptr;
 }
 
-const call_state* switch_state::find_call(callmgmt::call_handle id) const noexcept {
-    auto it = calls_.find(id);
-    return it == calls_.end() ? nullptr : &it->second;
-}
-
-const call_state* switch_state::find_call(const std::string& name) const noexcept {
-    for (const auto& [id, c] : calls_) {
-        if (c.name == name) {
-            return &c;
-        }
-    }
-    return nullptr;
-}
-
-size_t switch_state::party_count() const noexcept {
-    size_t n = 0;
-    for (const auto& [id, c] : calls_) {
-        n += c.parties.size();
-    }
-    return n;
-}
-
 const connection_state& switch_state::add_connection(const std::string& name,
                                                      const std::string& device, uint16_t port,
                                                      media_kind media, const mac_address& mac,
-                                                     uint32_t mtu) {
+                                                     uint32_t mtu, uint64_t bandwidth_bps) {
     if (find_connection(name) != nullptr) {
         throw std::invalid_argument(fmt::format("connection '{}' exists already", name));
     }
@@ -84,7 +48,8 @@ const connection_state& switch_state::add_connection(const std::string& name,
     auto entry = std::make_unique<connection_entry>(media, port, mac.data());
     connections_.reserve(connections_.size() + 1);
     entries_.reserve(entries_.size() + 1);
-    connections_.push_back(connection_state{name, device, port, media, mac, mtu, entry.get()});
+    connections_.push_back(
+        connection_state{name, device, port, media, mac, mtu, bandwidth_bps, entry.get()});
     rcu_assign_pointer(table_.by_port[port], entry.get());
     entries_.push_back(std::move(entry));
     return connections_.back();
@@ -105,33 +70,52 @@ std::unique_ptr<connection_entry> switch_state::remove_connection(const std::str
     return out;
 }
 
-party_set* switch_state::build_parties(const connection_state& in, const std::string& call,
-                                       const std::vector<callmgmt::party_spec>& specs) const {
-    if (specs.empty()) {
-        throw std::invalid_argument(fmt::format("call '{}': no party", call));
+std::optional<table_error> switch_state::check_party(const connection_state& in,
+                                                     const callmgmt::party_spec& p) const {
+    using callmgmt::status;
+    const connection_state* out = find_connection(p.connection);
+    if (out == nullptr) {
+        return table_error{status::invalid_parameter,
+                           fmt::format("party '{}': no connection '{}'", p.name, p.connection)};
     }
-    if (specs.size() > max_parties_per_call) {
-        throw std::invalid_argument(fmt::format("call '{}': {} parties, at most {}", call,
-                                                specs.size(), max_parties_per_call));
+    if (out->media != in.media) {
+        // A label cannot become a VLAN tag by a header rewrite alone.
+        return table_error{status::not_supported,
+                           fmt::format("party '{}': egress '{}' carries {} but the call's "
+                                       "ingress '{}' carries {}",
+                                       p.name, out->name, media_name(out->media), in.name,
+                                       media_name(in.media))};
+    }
+    const key_range r = key_range_for(out->media);
+    if (p.key < r.min || p.key > r.max) {
+        return table_error{status::invalid_parameter,
+                           fmt::format("party '{}': {} {} is out of range ({}..{})", p.name,
+                                       out->media == media_kind::mpls ? "label" : "vid", p.key,
+                                       r.min, r.max)};
+    }
+    if (p.next_hop == mac_address{}) {
+        return table_error{status::invalid_parameter,
+                           fmt::format("party '{}': 00:00:00:00:00:00 is not a next hop", p.name)};
+    }
+    return std::nullopt;
+}
+
+party_set* switch_state::build_parties(const connection_state& in,
+                                       const std::vector<callmgmt::party_spec>& specs,
+                                       table_error* error) const {
+    if (specs.empty() || specs.size() > max_parties_per_call) {
+        *error = {callmgmt::status::resources,
+                  fmt::format("{} parties (a call has 1..{})", specs.size(), max_parties_per_call)};
+        return nullptr;
     }
     std::vector<party> parties;
+    parties.reserve(specs.size());
     for (const auto& p : specs) {
+        if (auto e = check_party(in, p)) {
+            *error = *e;
+            return nullptr;
+        }
         const connection_state* out = find_connection(p.connection);
-        if (out == nullptr) {
-            throw std::invalid_argument(fmt::format("call '{}' party '{}': no connection '{}'",
-                                                    call, p.name, p.connection));
-        }
-        const key_range r = key_range_for(out->media);
-        if (p.key < r.min || p.key > r.max) {
-            throw std::invalid_argument(
-                fmt::format("call '{}' party '{}': key {} out of range", call, p.name, p.key));
-        }
-        if (out->media != in.media) {
-            // A label cannot become a VLAN tag by a header rewrite alone.
-            throw std::invalid_argument(fmt::format(
-                "call '{}' party '{}': egress '{}' is {} but ingress '{}' is {}", call, p.name,
-                out->name, media_name(out->media), in.name, media_name(in.media)));
-        }
         party w{};
         std::memcpy(w.dst_mac, p.next_hop.data(), 6);
         std::memcpy(w.src_mac, out->mac.data(), 6);
@@ -141,77 +125,90 @@ party_set* switch_state::build_parties(const connection_state& in, const std::st
     }
     party_set* set = party_set::create(parties);
     if (set == nullptr) {
-        throw std::bad_alloc();
+        *error = {callmgmt::status::resources, "out of memory for the party array"};
     }
     return set;
 }
 
-const call_state& switch_state::make_call(const std::string& ingress,
-                                          const callmgmt::call_spec& spec) {
-    const connection_state* in = find_connection(ingress);
-    if (in == nullptr) {
-        throw std::invalid_argument(
-            fmt::format("call '{}': no connection '{}'", spec.name, ingress));
+vc* switch_state::new_vc(uint32_t key, party_set* parties, const callmgmt::flowspec& flow,
+                         table_error* error) {
+    auto* v = new (std::nothrow) vc{key, next_vc_id_++, parties, nullptr, nullptr};
+    if (v == nullptr) {
+        *error = {callmgmt::status::resources, "out of memory for the VC"};
+        return nullptr;
     }
-    if (find_call(spec.name) != nullptr) {
-        throw std::invalid_argument(fmt::format("call '{}' exists already", spec.name));
+    ++live_vcs_;
+    if (flow.sustained_rate == 0) {
+        return v;
     }
-    const key_range range = key_range_for(in->media);
-    if (spec.key < range.min || spec.key > range.max) {
-        throw std::invalid_argument(fmt::format("call '{}': key {} out of range {}..{}", spec.name,
-                                                spec.key, range.min, range.max));
+    if (rte_get_tsc_hz() == 0) {
+        // Meters count in TSC cycles, known once EAL runs.
+        *error = {callmgmt::status::not_supported, "traffic contracts need a running EAL"};
+        delete v;
+        --live_vcs_;
+        return nullptr;
     }
-    if (in->entry->keys.get(spec.key) != nullptr) {
-        throw std::invalid_argument(fmt::format("call '{}': {} {} on '{}' is in use", spec.name,
-                                                in->media == media_kind::mpls ? "label" : "vid",
-                                                spec.key, in->name));
+    // Each worker meters the share of the VC's traffic it receives against the full contract:
+    // with one RX queue per worker per port, a VC's traffic arrives on one worker unless RSS
+    // spreads it (documented in the README).
+    rte_meter_trtcm_params params{};
+    params.cir = flow.sustained_rate;
+    params.pir = flow.peak_rate != 0 ? flow.peak_rate : flow.sustained_rate;
+    params.cbs = flow.burst;
+    params.pbs = flow.burst;
+    auto* profile = new (std::nothrow) rte_meter_trtcm_profile{};
+    auto* states = new (std::nothrow) vc_worker_state[workers_];
+    if (profile == nullptr || states == nullptr ||
+        rte_meter_trtcm_profile_config(profile, &params) != 0) {
+        *error = {callmgmt::status::resources, "cannot configure the traffic-contract meter"};
+        delete profile;
+        delete[] states;
+        delete v;
+        --live_vcs_;
+        return nullptr;
     }
-    party_set* set = build_parties(*in, spec.name, spec.parties);
-    auto* circuit = new vc{spec.key, next_vc_id_++, set};
-    if (!in->entry->keys.publish(spec.key, circuit)) {
-        retired_call{circuit, nullptr}.free();
-        throw std::bad_alloc();
+    for (unsigned i = 0; i < workers_; ++i) {
+        rte_meter_trtcm_config(&states[i].meter, profile);
     }
-    const callmgmt::call_handle id = next_call_++;
-    auto [it, fresh] =
-        calls_.emplace(id, call_state{id, spec.name, in->name, spec.key, spec.parties, circuit});
-    return it->second;
+    v->meter_profile = profile;
+    v->per_worker = states;
+    return v;
 }
 
-const call_state& switch_state::make_call(const call_config& cfg) {
-    callmgmt::call_spec spec{cfg.name, cfg.key, {}};
-    for (const auto& p : cfg.parties) {
-        spec.parties.push_back(callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop});
+bool switch_state::book(const std::string& connection, uint64_t bps) {
+    const connection_state* c = find_connection(connection);
+    if (c == nullptr) {
+        return false;
     }
-    return make_call(cfg.connection, spec);
+    uint64_t& booked = booked_bps_[connection];
+    if (c->bandwidth_bps != 0 && (bps > c->bandwidth_bps || booked > c->bandwidth_bps - bps)) {
+        return false;
+    }
+    booked += bps;
+    return true;
 }
 
-retired_call switch_state::unpublish_call(callmgmt::call_handle id) {
-    auto it = calls_.find(id);
-    if (it == calls_.end()) {
-        return {};
+void switch_state::release(const std::string& connection, uint64_t bps) noexcept {
+    auto it = booked_bps_.find(connection);
+    if (it != booked_bps_.end()) {
+        it->second -= std::min(it->second, bps);
     }
-    const connection_state* in = find_connection(it->second.connection);
-    if (in != nullptr) {
-        in->entry->keys.unpublish(it->second.key);
-    }
-    retired_call r{it->second.circuit, nullptr};
-    calls_.erase(it);
-    return r;
 }
 
-retired_call switch_state::replace_parties(callmgmt::call_handle id,
-                                           std::vector<callmgmt::party_spec> parties) {
-    auto it = calls_.find(id);
-    if (it == calls_.end()) {
-        return {};
+uint64_t switch_state::booked(const std::string& connection) const noexcept {
+    auto it = booked_bps_.find(connection);
+    return it == booked_bps_.end() ? 0 : it->second;
+}
+
+void switch_state::free_vc(vc* v) noexcept {
+    if (v == nullptr) {
+        return;
     }
-    const connection_state* in = find_connection(it->second.connection);
-    party_set* next = build_parties(*in, it->second.name, parties);
-    party_set* old = it->second.circuit->parties;
-    rcu_assign_pointer(it->second.circuit->parties, next);
-    it->second.parties = std::move(parties);
-    return retired_call{nullptr, old};
+    --live_vcs_;
+    party_set::destroy(v->parties);
+    delete v->meter_profile;
+    delete[] v->per_worker;
+    delete v;
 }
 
 } // namespace vcplane

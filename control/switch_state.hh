@@ -1,14 +1,15 @@
 #pragma once
-// What the control thread knows about the running switch: the connections it claimed, the
-// calls and parties made on them, and the forwarding table it publishes them into. The
-// control thread is the only writer of the forwarding table (dataplane/rcu.hh).
+// The forwarding tables as the control thread builds them, and the connections they hang off.
+// The control thread is the only writer (dataplane/rcu.hh). Call managers own the VCs; this
+// class gives them the building blocks: party arrays, VCs with their meters, publishing.
 //
 // Removing anything is two steps: unpublish now (what the workers see changes at once), free
-// later, after a grace period. Functions that unpublish hand back what must be freed.
+// later, after a grace period.
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,72 +26,77 @@ struct connection_state {
     media_kind media;
     mac_address mac;
     uint32_t mtu;
+    uint64_t bandwidth_bps;  // 0: not stated, no admission control
     connection_entry* entry; // what the workers see for this port
 };
 
-struct call_state {
-    callmgmt::call_handle id;
-    std::string name;
-    std::string connection; // ingress
-    uint32_t key;
-    std::vector<callmgmt::party_spec> parties;
-    vc* circuit; // what the workers see for this call
-};
-
-// A VC or a party array unpublished and waiting for its grace period.
-struct retired_call {
-    vc* circuit = nullptr;
-    party_set* parties = nullptr;
-    void free() noexcept;
+// A request the tables cannot take, with the contract status that says why.
+struct table_error {
+    callmgmt::status status;
+    std::string why;
 };
 
 class switch_state {
 public:
-    switch_state() = default;
-    // Frees every table object directly: the caller guarantees that no worker runs any more.
-    ~switch_state();
+    explicit switch_state(unsigned workers = 1)
+        : workers_(workers) {}
+    ~switch_state() = default; // connection entries; VCs belong to their owners
     switch_state(const switch_state&) = delete;
     switch_state& operator=(const switch_state&) = delete;
 
     forwarding_table& table() noexcept { return table_; }
     const forwarding_table& table() const noexcept { return table_; }
+    unsigned workers() const noexcept { return workers_; }
 
     // Publish a claimed port as a connection. Throws std::invalid_argument on a clash.
     const connection_state& add_connection(const std::string& name, const std::string& device,
                                            uint16_t port, media_kind media, const mac_address& mac,
-                                           uint32_t mtu);
-    // Unpublish; the entry is freed by the caller after a grace period. Calls on it must be
-    // gone already.
+                                           uint32_t mtu, uint64_t bandwidth_bps = 0);
+    // Unpublish; the entry is freed by the caller after a grace period. VCs on it must be
+    // unpublished already.
     std::unique_ptr<connection_entry> remove_connection(const std::string& name);
-
-    // Build the VC and its party array and publish them. Throws std::invalid_argument with
-    // the reason when the call cannot be made (unknown connection, key in use, ...).
-    const call_state& make_call(const std::string& ingress, const callmgmt::call_spec& spec);
-    // Convenience for provisioning straight from the config (tests, the daemon at start).
-    const call_state& make_call(const call_config& cfg);
-    // Unpublish a call's VC; the VC and its parties are freed after a grace period.
-    retired_call unpublish_call(callmgmt::call_handle id);
-    // Publish a new party array for a call (a subset of its parties); the old one is returned.
-    retired_call replace_parties(callmgmt::call_handle id,
-                                 std::vector<callmgmt::party_spec> parties);
-
-    const std::vector<connection_state>& connections() const noexcept { return connections_; }
-    const std::map<callmgmt::call_handle, call_state>& calls() const noexcept { return calls_; }
     const connection_state* find_connection(const std::string& name) const noexcept;
-    const call_state* find_call(callmgmt::call_handle id) const noexcept;
-    const call_state* find_call(const std::string& name) const noexcept;
-    size_t party_count() const noexcept;
+    const std::vector<connection_state>& connections() const noexcept { return connections_; }
+
+    // Checks a party against its egress connection and the call's ingress media.
+    std::optional<table_error> check_party(const connection_state& in,
+                                           const callmgmt::party_spec& p) const;
+    // An immutable party array (all parties checked). nullptr + error when it cannot be built.
+    party_set* build_parties(const connection_state& in,
+                             const std::vector<callmgmt::party_spec>& parties,
+                             table_error* error) const;
+    // A VC with its traffic-contract meter (one state per worker). nullptr + error.
+    vc* new_vc(uint32_t key, party_set* parties, const callmgmt::flowspec& flow,
+               table_error* error);
+    static void free_vc(vc* v) noexcept; // with its party array and meters
+    static size_t live_vcs() noexcept { return live_vcs_; }
+
+    bool key_in_use(const connection_state& in, uint32_t key) const noexcept {
+        return in.entry->keys.get(key) != nullptr;
+    }
+    bool publish_vc(const connection_state& in, vc* v) { return in.entry->keys.publish(v->key, v); }
+
+    // Admission control: bandwidth booked on an egress connection, in bits per second. A
+    // booking that would exceed the connection's bandwidth_bps is refused.
+    bool book(const std::string& connection, uint64_t bps);
+    void release(const std::string& connection, uint64_t bps) noexcept;
+    uint64_t booked(const std::string& connection) const noexcept;
+
+    // Handles for VCs and parties, never reused while the process lives.
+    uint64_t next_handle() noexcept { return next_handle_++; }
+    vc* unpublish_vc(const connection_state& in, uint32_t key) noexcept {
+        return in.entry->keys.unpublish(key);
+    }
 
 private:
-    party_set* build_parties(const connection_state& in, const std::string& call,
-                             const std::vector<callmgmt::party_spec>& parties) const;
-
+    unsigned workers_;
     forwarding_table table_;
     std::vector<connection_state> connections_;
     std::vector<std::unique_ptr<connection_entry>> entries_;
-    std::map<callmgmt::call_handle, call_state> calls_;
-    callmgmt::call_handle next_call_ = 1;
     uint32_t next_vc_id_ = 0;
+    uint64_t next_handle_ = 1;
+    static inline size_t live_vcs_ = 0; // control thread only
+    std::map<std::string, uint64_t> booked_bps_;
 };
 
 } // namespace vcplane

@@ -32,15 +32,17 @@ enum class drop_reason : uint8_t {
     no_connection,   // arrived on a port that no connection claims
     no_mbuf,         // the mempool had no buffer for a replica
     tx_full,         // the egress TX queue did not take the packet
+    policed,         // red in its VC's traffic-contract meter (trTCM)
     count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
 
 inline const char* drop_reason_name(drop_reason r) {
-    constexpr const char* names[drop_reason_count] = {
-        "truncated",   "wrong_ethertype", "reserved_key", "unknown_key",
-        "ttl_expired", "no_connection",   "no_mbuf",      "tx_full",
+    constexpr const char* names[] = {
+        "truncated",     "wrong_ethertype", "reserved_key", "unknown_key", "ttl_expired",
+        "no_connection", "no_mbuf",         "tx_full",      "policed",
     };
+    static_assert(sizeof(names) / sizeof(names[0]) == drop_reason_count);
     return names[size_t(r)];
 }
 

@@ -11,12 +11,14 @@ party_set* party_set::create(std::span<const party> parties) {
         return nullptr;
     }
     auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()));
+    ++live_;
     std::uninitialized_copy(parties.begin(), parties.end(), set->data());
     return set;
 }
 
 void party_set::destroy(party_set* set) noexcept {
     if (set != nullptr) {
+        --live_;
         set->~party_set();
         ::operator delete(set);
     }

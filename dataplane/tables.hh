@@ -16,6 +16,9 @@
 #include <span>
 
 #include <rte_config.h>
+#include <rte_meter.h>
+
+#include "dataplane/counters.hh"
 
 #include "config/media.hh"
 #include "dataplane/rcu.hh"
@@ -36,6 +39,9 @@ public:
     static party_set* create(std::span<const party> parties);
     static void destroy(party_set* set) noexcept;
 
+    // Party arrays alive in the process (control thread only: they are made and freed there).
+    static size_t live() noexcept { return live_; }
+
     uint32_t size() const noexcept { return count_; }
     const party& operator[](uint32_t i) const noexcept { return data()[i]; }
     const party* begin() const noexcept { return data(); }
@@ -49,14 +55,26 @@ private:
 
     uint32_t count_;
     uint32_t reserved_ = 0;
+    static inline size_t live_ = 0;
 };
 static_assert(sizeof(party_set) % alignof(party) == 0);
+
+// What one worker keeps for one VC: its share of the traffic-contract meter and counters.
+// Written by that worker only (the meter's state changes with every packet it checks).
+struct alignas(RTE_CACHE_LINE_SIZE) vc_worker_state {
+    rte_meter_trtcm meter;
+    counter policed;
+};
 
 // A virtual circuit as the workers see it.
 struct vc {
     uint32_t key;       // label or VID on the ingress connection
     uint32_t id;        // stable slot for per-VC counters
     party_set* parties; // RCU-published; never null once the vc is published
+    // The traffic contract: null when the call has none. Each worker meters its own share
+    // (per_worker[worker id]) against the same profile.
+    rte_meter_trtcm_profile* meter_profile = nullptr;
+    vc_worker_state* per_worker = nullptr;
 };
 
 // Key (MPLS label or VLAN ID) -> vc, for one ingress connection.

@@ -62,4 +62,29 @@ inline void write_macs(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6
     std::memcpy(frame + 6, src, 6);
 }
 
+// Close data on the MPLS Generic Associated Channel (RFC 5586): the party's label (S=0), the
+// GAL (label 13, S=1, TTL 1), a 4-byte ACH with an experimental channel type, then the data.
+inline constexpr uint32_t gal_label = 13;
+inline constexpr uint16_t ach_channel_close_data = 0xFFF8; // experimental range (RFC 5586 §10)
+inline constexpr size_t gach_overhead = mpls_entry_len * 2 + 4; // below the Ethernet header
+inline constexpr uint8_t gach_party_ttl = 255;
+
+// Writes the whole frame into out (which holds at least ether_header_len + gach_overhead +
+// len bytes) and returns its length.
+inline size_t write_gach_frame(uint8_t* out, const uint8_t dst[6], const uint8_t src[6],
+                               uint32_t party_label, const uint8_t* data, size_t len) {
+    write_macs(out, dst, src);
+    store_be16(out + ethertype_offset, ethertype_mpls);
+    uint8_t* p = out + ether_header_len;
+    store_be32(p, make_mpls_entry(party_label, 0, false, gach_party_ttl));
+    store_be32(p + 4, make_mpls_entry(gal_label, 0, true, 1));
+    // ACH: first nibble 0001, version 0, reserved 0, then the channel type.
+    store_be16(p + 8, 0x1000);
+    store_be16(p + 10, ach_channel_close_data);
+    if (len != 0) {
+        std::memcpy(p + gach_overhead, data, len);
+    }
+    return ether_header_len + gach_overhead + len;
+}
+
 } // namespace vcplane::wire

@@ -88,6 +88,7 @@ unsigned worker::poll_once() noexcept {
             counters_.drop(drop_reason::no_connection, n);
             continue;
         }
+        const uint64_t now = rte_rdtsc(); // one clock reading serves the burst's meters
         for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
         }
@@ -95,7 +96,15 @@ unsigned worker::poll_once() noexcept {
             if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
-            classify(*conn, pkts[i]);
+            classify(*conn, pkts[i], now);
+        }
+    }
+    if (control_ring_ != nullptr) [[unlikely]] {
+        void* frames[8];
+        const unsigned n = rte_ring_sc_dequeue_burst(control_ring_, frames, 8, nullptr);
+        for (unsigned i = 0; i < n; ++i) {
+            auto* m = static_cast<rte_mbuf*>(frames[i]);
+            transmit(m->port, m);
         }
     }
     flush_all();
@@ -107,7 +116,22 @@ void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
     counters_.drop(r);
 }
 
-void worker::classify(const connection_entry& conn, rte_mbuf* m) noexcept {
+// The VC's traffic contract: red frames are dropped, green and yellow go on. The meter counts
+// the Ethernet frame without FCS (rte_meter itself is agnostic; vcplane's rates are L2 rates).
+bool worker::conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
+    if (v.meter_profile == nullptr) {
+        return true;
+    }
+    vc_worker_state& mine = v.per_worker[id_];
+    if (rte_meter_trtcm_color_blind_check(&mine.meter, v.meter_profile, now,
+                                          rte_pktmbuf_pkt_len(m)) != RTE_COLOR_RED) {
+        return true;
+    }
+    mine.policed.add(1);
+    return false;
+}
+
+void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
     if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
@@ -136,6 +160,10 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m) noexcept {
             drop(m, drop_reason::ttl_expired);
             return;
         }
+        if (!conforms(*v, m, now)) {
+            drop(m, drop_reason::policed);
+            return;
+        }
         replicate(m, *rcu_dereference(v->parties), [raw](uint8_t* frame, const party& p) {
             wire::store_be32(frame + wire::ether_header_len, wire::swap_mpls_entry(raw, p.out_key));
         });
@@ -153,6 +181,10 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m) noexcept {
         const vc* v = conn.keys.lookup(vid);
         if (v == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
+            return;
+        }
+        if (!conforms(*v, m, now)) {
+            drop(m, drop_reason::policed);
             return;
         }
         replicate(m, *rcu_dereference(v->parties), [tci](uint8_t* frame, const party& p) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
@@ -63,6 +64,11 @@ public:
     // state after every pass, unregister. Returns when stop is observed.
     void run(const std::atomic<bool>& stop) noexcept;
 
+    // Frames the control thread wants sent (close data), each with m->port set to its egress
+    // port: a single-producer/single-consumer ring the worker drains every pass and transmits
+    // on its own TX queues, so the control thread needs no queue of its own. Before launch.
+    void set_control_ring(rte_ring* r) noexcept { control_ring_ = r; }
+
     const worker_counters& counters() const noexcept { return counters_; }
     unsigned id() const noexcept { return id_; }
     uint16_t tx_queue() const noexcept { return tx_queue_; }
@@ -73,7 +79,8 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
-    void classify(const connection_entry& conn, rte_mbuf* m) noexcept;
+    void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
+    bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>
     void replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept;
     void transmit(uint16_t port, rte_mbuf* m) noexcept;
@@ -88,6 +95,7 @@ private:
     uint16_t tx_queue_;
     uint64_t tx_pending_ = 0;            // bit p: tx_[p] holds packets
     rx_queue_list* rx_queues_ = nullptr; // RCU-published by the control thread
+    rte_ring* control_ring_ = nullptr;
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
 };
 

@@ -77,19 +77,31 @@ protected:
             drain(*p);
         }
         worker_.reset();
+        for (auto& [conn, v] : published_) {
+            state_->unpublish_vc(*state_->find_connection(conn), v->key);
+            switch_state::free_vc(v); // no worker runs: no grace period to wait for
+        }
         state_.reset();
         // Every mbuf the test or the worker took is back: nothing leaked on any path.
         EXPECT_EQ(rte_mempool_avail_count(shared_pool()), pool_free_before_);
     }
 
-    void call(const std::string& name, const std::string& conn, uint32_t key,
+    // Publishes a VC straight into the tables (the call manager's bookkeeping is tested
+    // elsewhere; here only what the workers see matters).
+    void call(const std::string&, const std::string& conn, uint32_t key,
               std::vector<party_config> parties) {
-        call_config c;
-        c.name = name;
-        c.connection = conn;
-        c.key = key;
-        c.parties = std::move(parties);
-        state_->make_call(c);
+        std::vector<callmgmt::party_spec> specs;
+        for (const auto& p : parties) {
+            specs.push_back(callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop});
+        }
+        const connection_state& in = *state_->find_connection(conn);
+        table_error error;
+        party_set* set = state_->build_parties(in, specs, &error);
+        ASSERT_NE(set, nullptr) << error.why;
+        vc* v = state_->new_vc(key, set, {}, &error);
+        ASSERT_NE(v, nullptr) << error.why;
+        ASSERT_TRUE(state_->publish_vc(in, v));
+        published_.push_back({conn, v});
     }
 
     void poll() {
@@ -120,6 +132,7 @@ protected:
     ports* P = nullptr;
     std::unique_ptr<switch_state> state_;
     std::unique_ptr<worker> worker_;
+    std::vector<std::pair<std::string, vc*>> published_;
     unsigned pool_free_before_ = 0;
 };
 

@@ -1,8 +1,9 @@
-// Call managers bound through the NMR, with a manual grace-period source: close_call is
-// PENDING and completes exactly once after the grace period; a connection's removal detaches
-// its clients (closing their calls); parties leaving through a removed connection are dropped;
-// the provisioner makes the config's calls when their connections are up, and again when they
-// come back (reference/contracts.md §1.5, §5.6).
+// CoNDIS call management through NMR-bound call managers, with a manual grace-period source
+// (reference/contracts.md §4, invariants of §5.6): every request completes exactly once and
+// never with PENDING; drop and close pend until the grace period and only then free state and
+// send close data; handles die at their invalidation points; the last-party rule; the delete
+// rules; bad input gets its status and changes nothing; removal of connections drops parties
+// and closes calls; the provisioner re-makes what comes back.
 
 #include <deque>
 #include <gmock/gmock.h>
@@ -15,8 +16,17 @@
 namespace vcplane {
 namespace {
 
-using callmgmt::call_handle;
+using callmgmt::party_handle;
+using callmgmt::vc_handle;
+using ::testing::ElementsAre;
 using cstatus = callmgmt::status;
+
+struct sent_close_data {
+    std::string connection;
+    std::string party;
+    uint32_t key;
+    std::vector<uint8_t> data;
+};
 
 struct harness {
     std::deque<std::function<void()>> posted;
@@ -24,7 +34,10 @@ struct harness {
     manual_grace_periods gp;
     switch_state state;
     std::map<std::string, std::unique_ptr<call_manager>> cms;
+    std::vector<sent_close_data> close_data;
     uint16_t next_port = 0;
+    size_t parties_before = party_set::live();
+    size_t vcs_before = switch_state::live_vcs();
 
     void run_posted() {
         while (!posted.empty()) {
@@ -38,9 +51,14 @@ struct harness {
         gp.complete_all();
         run_posted();
     }
-    void up(const std::string& name) {
-        state.add_connection(name, name, next_port++, media_kind::mpls, {2, 0, 0, 0, 0, 1}, 1500);
-        cms[name] = std::make_unique<call_manager>(name, state, gp, reg);
+    void up(const std::string& name, media_kind media = media_kind::mpls, uint32_t mtu = 1500) {
+        state.add_connection(name, name, next_port++, media, {2, 0, 0, 0, 0, 1}, mtu);
+        cms[name] = std::make_unique<call_manager>(
+            name, state, gp, reg,
+            [this](const connection_state& out, const callmgmt::party_spec& p,
+                   std::span<const uint8_t> data) {
+                close_data.push_back({out.name, p.name, p.key, {data.begin(), data.end()}});
+            });
         cms[name]->register_provider();
     }
     // What control_plane::down does, minus the ports.
@@ -62,25 +80,27 @@ struct harness {
             m->deregister([] {});
         }
         grace_period();
+        // Every per-VC and per-party object is freed.
+        EXPECT_EQ(party_set::live(), parties_before);
+        EXPECT_EQ(switch_state::live_vcs(), vcs_before);
     }
 };
 
-// A client that records every completion, for checking exactly-once.
+// A client that records every completion and checks exactly-once and never-PENDING.
 class test_client : public nmr::client, public callmgmt::client_dispatch {
 public:
     explicit test_client(harness& h)
-        : h_(h) {}
+        : h_(h) {
+        nmr::registration_instance inst;
+        inst.npi = &callmgmt::npi;
+        inst.module = &id_;
+        h_.reg.register_client(*this, inst, this, &reg_);
+    }
     // A client leaves by deregistering: the call managers close what it still has.
     ~test_client() override {
         if (h_.reg.deregister_client(reg_) == nmr::status::pending) {
             h_.reg.wait_for_deregister_complete(reg_, [this] { h_.grace_period(); });
         }
-    }
-    void register_client() {
-        nmr::registration_instance inst;
-        inst.npi = &callmgmt::npi;
-        inst.module = &id_;
-        h_.reg.register_client(*this, inst, this, &reg_);
     }
     nmr::status attach_provider(nmr::handle b, void*,
                                 const nmr::registration_instance& p) override {
@@ -96,39 +116,61 @@ public:
         }
         return s;
     }
-    nmr::status detach_provider(void*) override {
-        ++detaches;
-        return nmr::status::success;
-    }
+    nmr::status detach_provider(void*) override { return nmr::status::success; }
     void cleanup_binding_context(void*) override { ++cleanups; }
 
-    void close_call_complete(void*, cstatus s, call_handle c, void*) override {
-        EXPECT_NE(s, cstatus::pending);
-        completions[c].push_back("close_complete:" + std::string(callmgmt::status_name(s)));
+    void record(uint64_t handle, std::string what, cstatus s) {
+        EXPECT_NE(s, cstatus::pending) << what; // no completion ever carries PENDING
+        events[handle].push_back(what + ":" + callmgmt::status_name(s));
     }
-    void incoming_close_call(void*, cstatus s, call_handle c, void*) override {
-        completions[c].push_back("incoming_close:" + std::string(callmgmt::status_name(s)));
+    void drop_party_complete(void*, cstatus s, party_handle p, void*) override {
+        record(p, "drop_complete", s);
     }
-    void incoming_drop_party(void*, cstatus, call_handle c, const std::string& party,
-                             void*) override {
-        completions[c].push_back("incoming_drop:" + party);
+    void close_call_complete(void*, cstatus s, vc_handle v, party_handle last, void*) override {
+        record(v, "close_complete(" + std::to_string(last) + ")", s);
+    }
+    void incoming_close_call(void*, cstatus s, vc_handle v, void*) override {
+        record(v, "incoming_close", s);
+    }
+    void incoming_drop_party(void*, cstatus s, party_handle p, void*) override {
+        record(p, "incoming_drop", s);
     }
 
-    cstatus make(const std::string& conn, const callmgmt::call_spec& spec, call_handle* out) {
-        return callmgmt::call_through(h_.reg, providers.at(conn),
-                                      [&](callmgmt::provider_dispatch& d, void* pctx) {
-                                          return d.make_call(pctx, spec, nullptr, out);
-                                      });
+    template <typename F>
+    cstatus call(const std::string& conn, F&& f) {
+        return callmgmt::call_through(h_.reg, providers.at(conn), std::forward<F>(f));
     }
-    cstatus close(const std::string& conn, call_handle c) {
-        return callmgmt::call_through(
-            h_.reg, providers.at(conn),
-            [&](callmgmt::provider_dispatch& d, void* pctx) { return d.close_call(pctx, c); });
+    cstatus create(const std::string& conn, vc_handle* out) {
+        return call(conn, [&](auto& d, void* pb) { return d.create_vc(pb, nullptr, out); });
+    }
+    cstatus remove(const std::string& conn, vc_handle v) {
+        return call(conn, [&](auto& d, void* pb) { return d.delete_vc(pb, v); });
+    }
+    cstatus make(const std::string& conn, vc_handle v, const callmgmt::call_spec& c,
+                 const callmgmt::party_spec& first, vc_handle* out_vc, party_handle* out_party) {
+        return call(conn, [&](auto& d, void* pb) {
+            return d.make_call(pb, v, c, first, nullptr, nullptr, out_vc, out_party);
+        });
+    }
+    cstatus add(const std::string& conn, vc_handle v, const callmgmt::party_spec& p,
+                party_handle* out) {
+        return call(conn, [&](auto& d, void* pb) { return d.add_party(pb, v, p, nullptr, out); });
+    }
+    cstatus drop(const std::string& conn, party_handle p, std::vector<uint8_t> data = {}) {
+        return call(conn, [&](auto& d, void* pb) { return d.drop_party(pb, p, data); });
+    }
+    cstatus close(const std::string& conn, vc_handle v, party_handle last,
+                  std::vector<uint8_t> data = {}) {
+        return call(conn, [&](auto& d, void* pb) { return d.close_call(pb, v, last, data); });
+    }
+    std::string error(const std::string& conn) {
+        const auto& p = providers.at(conn);
+        return p.dispatch->last_error(p.provider_binding);
     }
 
     std::map<std::string, callmgmt::provider_ref> providers;
-    std::map<call_handle, std::vector<std::string>> completions;
-    int detaches = 0, cleanups = 0;
+    std::map<uint64_t, std::vector<std::string>> events;
+    int cleanups = 0;
 
 private:
     harness& h_;
@@ -136,86 +178,250 @@ private:
     nmr::handle reg_;
 };
 
-callmgmt::call_spec spec(const std::string& name, uint32_t key,
-                         std::vector<std::pair<std::string, std::string>> parties) {
-    callmgmt::call_spec s{name, key, {}};
-    uint32_t out = 5000;
-    for (const auto& [pname, conn] : parties) {
-        s.parties.push_back(callmgmt::party_spec{pname, conn, out++, {2, 0, 0, 0, 1, 1}});
-    }
-    return s;
+callmgmt::party_spec party(const std::string& name, const std::string& conn, uint32_t key,
+                           uint8_t mac_last = 1) {
+    return callmgmt::party_spec{name, conn, key, {2, 0, 0, 0, 1, mac_last}};
 }
 
-TEST(call_manager, make_call_publishes_and_close_call_completes_once_after_the_grace_period) {
+callmgmt::call_spec call(const std::string& name, uint32_t key, bool multipoint = true) {
+    return callmgmt::call_spec{name, key, multipoint, {}};
+}
+
+const vc* published(harness& h, const std::string& conn, uint32_t key) {
+    return h.state.find_connection(conn)->entry->keys.lookup(key);
+}
+
+TEST(call_manager, create_and_delete_vc_are_synchronous_and_the_handle_dies_with_delete) {
+    harness h;
+    h.up("in");
+    test_client c(h);
+    vc_handle v = 0;
+    ASSERT_EQ(c.create("in", &v), cstatus::success);
+    EXPECT_NE(v, 0u);
+    EXPECT_EQ(c.remove("in", v), cstatus::success);
+    EXPECT_EQ(c.remove("in", v), cstatus::invalid_handle);
+    EXPECT_EQ(c.remove("in", 424242), cstatus::invalid_handle);
+}
+
+TEST(call_manager, delete_is_not_accepted_while_active_and_closing_while_the_close_is_pending) {
     harness h;
     h.up("in");
     h.up("out");
     test_client c(h);
-    c.register_client();
-    ASSERT_EQ(c.providers.size(), 2u);
-    call_handle id = 0;
-    ASSERT_EQ(c.make("in", spec("x", 100, {{"a", "out"}}), &id), cstatus::success);
-    const connection_entry* in = h.state.find_connection("in")->entry;
-    EXPECT_NE(in->keys.lookup(100), nullptr);
+    vc_handle v = 0, got = 0;
+    party_handle p = 0;
+    ASSERT_EQ(c.create("in", &v), cstatus::success);
+    ASSERT_EQ(c.make("in", v, call("x", 100, false), party("a", "out", 2000), &got, &p),
+              cstatus::success);
+    EXPECT_EQ(got, v);
+    EXPECT_EQ(p, 0u); // point-to-point: no party handle
+    ASSERT_NE(published(h, "in", 100), nullptr);
+    EXPECT_EQ(c.remove("in", v), cstatus::not_accepted);
 
-    EXPECT_EQ(c.close("in", id), cstatus::pending);
-    EXPECT_EQ(in->keys.lookup(100), nullptr); // unpublished at once
-    EXPECT_TRUE(c.completions[id].empty());   // but completed only after the grace period
-    h.gp.flush();
-    EXPECT_TRUE(c.completions[id].empty());
-    h.gp.complete_all();
-    EXPECT_THAT(c.completions[id], ::testing::ElementsAre("close_complete:SUCCESS"));
+    EXPECT_EQ(c.close("in", v, 0), cstatus::pending);
+    EXPECT_EQ(published(h, "in", 100), nullptr); // unusable for transfers at once
+    EXPECT_EQ(c.remove("in", v), cstatus::closing);
+    EXPECT_EQ(c.close("in", v, 0), cstatus::closing);
+    EXPECT_TRUE(c.events[v].empty()); // completes only after the grace period
     h.grace_period();
-    EXPECT_EQ(c.completions[id].size(), 1u); // exactly once
-    EXPECT_TRUE(h.state.calls().empty());
-    // The handle died at close: using it again is refused, nothing happens.
-    EXPECT_EQ(c.close("in", id), cstatus::invalid_handle);
-    EXPECT_EQ(c.close("in", 987654), cstatus::invalid_handle);
+    EXPECT_THAT(c.events[v], ElementsAre("close_complete(0):SUCCESS"));
+    h.grace_period();
+    EXPECT_EQ(c.events[v].size(), 1u); // exactly once
+
+    // Deactivated: the creator may reuse it for another call, then delete it.
+    ASSERT_EQ(c.make("in", v, call("y", 101, false), party("a", "out", 2000), &got, &p),
+              cstatus::success);
+    EXPECT_EQ(c.close("in", v, 0), cstatus::pending);
+    h.grace_period();
+    EXPECT_EQ(c.remove("in", v), cstatus::success);
+    EXPECT_EQ(c.close("in", v, 0), cstatus::invalid_handle);
 }
 
-TEST(call_manager, one_grace_period_serves_many_closes) {
+TEST(call_manager, a_vc_the_call_manager_created_is_deleted_by_it_after_the_close) {
     harness h;
     h.up("in");
     h.up("out");
     test_client c(h);
-    c.register_client();
-    std::vector<call_handle> ids(50);
-    for (uint32_t i = 0; i < 50; ++i) {
-        ASSERT_EQ(c.make("in", spec("c" + std::to_string(i), 100 + i, {{"a", "out"}}), &ids[i]),
+    vc_handle v = 0;
+    party_handle p = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &p), cstatus::success);
+    EXPECT_NE(p, 0u);
+    EXPECT_EQ(c.remove("in", v), cstatus::failure); // only the creator deletes
+    EXPECT_EQ(c.close("in", v, p), cstatus::pending);
+    h.grace_period();
+    EXPECT_THAT(c.events[v], ElementsAre("close_complete(" + std::to_string(p) + "):SUCCESS"));
+    EXPECT_EQ(c.remove("in", v), cstatus::invalid_handle); // gone with the completion
+    EXPECT_EQ(h.cms["in"]->vc_count(), 0u);
+}
+
+TEST(call_manager, parties_join_and_leave_a_live_call_with_the_last_party_rule) {
+    harness h;
+    h.up("in");
+    h.up("out1");
+    h.up("out2");
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0, d = 0;
+    ASSERT_EQ(c.make("in", 0, call("fan", 100), party("a", "out1", 2001), &v, &a),
+              cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("b", "out2", 2002), &b), cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("d", "out1", 2003), &d), cstatus::success);
+    const vc* circuit = published(h, "in", 100);
+    ASSERT_NE(circuit, nullptr);
+    ASSERT_EQ(circuit->parties->size(), 3u);
+    EXPECT_EQ((*circuit->parties)[1].out_key, 2002u);
+    EXPECT_EQ((*circuit->parties)[1].tx_port, h.state.find_connection("out2")->port);
+
+    // Drop: PENDING, the handle dies at once, the party array is republished at once.
+    EXPECT_EQ(c.drop("in", b), cstatus::pending);
+    EXPECT_EQ(circuit->parties->size(), 2u);
+    EXPECT_EQ(c.drop("in", b), cstatus::invalid_handle);
+    EXPECT_TRUE(c.events[b].empty());
+    h.grace_period();
+    EXPECT_THAT(c.events[b], ElementsAre("drop_complete:SUCCESS"));
+
+    // Closing with more than one party fails; so does closing with a party that is not last.
+    EXPECT_EQ(c.close("in", v, a), cstatus::failure);
+    EXPECT_EQ(c.drop("in", d), cstatus::pending);
+    h.grace_period();
+    // The last party is never dropped: FAILURE, and nothing changes.
+    EXPECT_EQ(c.drop("in", a), cstatus::failure);
+    EXPECT_EQ(circuit->parties->size(), 1u);
+    EXPECT_EQ(c.close("in", v, d), cstatus::invalid_handle); // d is dead
+    EXPECT_EQ(c.close("in", v, a), cstatus::pending);
+    h.grace_period();
+    EXPECT_THAT(c.events[v], ElementsAre("close_complete(" + std::to_string(a) + "):SUCCESS"));
+    EXPECT_EQ(c.drop("in", a), cstatus::invalid_handle);
+}
+
+TEST(call_manager, one_grace_period_serves_many_drops) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle first = 0;
+    ASSERT_EQ(c.make("in", 0, call("fan", 100), party("p0", "out", 2000), &v, &first),
+              cstatus::success);
+    std::vector<party_handle> ps(64);
+    for (uint32_t i = 0; i < ps.size(); ++i) {
+        ASSERT_EQ(c.add("in", v, party("p" + std::to_string(i + 1), "out", 3000 + i), &ps[i]),
                   cstatus::success);
     }
-    for (call_handle id : ids) {
-        EXPECT_EQ(c.close("in", id), cstatus::pending);
+    for (party_handle p : ps) {
+        ASSERT_EQ(c.drop("in", p), cstatus::pending);
     }
     h.gp.flush();
     EXPECT_EQ(h.gp.started(), 1u);
     h.gp.complete_all();
     EXPECT_EQ(h.gp.grace_periods(), 1u);
-    for (call_handle id : ids) {
-        EXPECT_EQ(c.completions[id].size(), 1u);
+    for (party_handle p : ps) {
+        EXPECT_EQ(c.events[p].size(), 1u);
     }
 }
 
-TEST(call_manager, bad_calls_are_refused_and_change_nothing) {
+TEST(call_manager, close_data_goes_out_after_the_grace_period_as_the_last_thing_the_party_gets) {
+    harness h;
+    h.up("in");
+    h.up("out", media_kind::mpls, 100);
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("in", 0, call("fan", 100), party("a", "out", 2001), &v, &a), cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("b", "out", 2002), &b), cstatus::success);
+    // More than the MTU allows (100 - 12 bytes of G-ACh headers): refused, nothing changes.
+    EXPECT_EQ(c.drop("in", b, std::vector<uint8_t>(89, 'x')), cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("do not fit the MTU 100"));
+    EXPECT_EQ(published(h, "in", 100)->parties->size(), 2u);
+
+    EXPECT_EQ(c.drop("in", b, std::vector<uint8_t>(88, 'y')), cstatus::pending);
+    EXPECT_TRUE(h.close_data.empty()); // not while a worker may still send copies to b
+    h.grace_period();
+    ASSERT_EQ(h.close_data.size(), 1u);
+    EXPECT_EQ(h.close_data[0].party, "b");
+    EXPECT_EQ(h.close_data[0].key, 2002u);
+    EXPECT_EQ(h.close_data[0].data.size(), 88u);
+    EXPECT_THAT(c.events[b], ElementsAre("drop_complete:SUCCESS"));
+
+    EXPECT_EQ(c.close("in", v, a, {'b', 'y', 'e'}), cstatus::pending);
+    h.grace_period();
+    ASSERT_EQ(h.close_data.size(), 2u);
+    EXPECT_EQ(h.close_data[1].party, "a");
+    EXPECT_EQ(h.close_data[1].data, (std::vector<uint8_t>{'b', 'y', 'e'}));
+}
+
+TEST(call_manager, vlan_cannot_carry_close_data) {
+    harness h;
+    h.up("vin", media_kind::vlan);
+    h.up("vout", media_kind::vlan);
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("vin", 0, call("v", 10), party("a", "vout", 20), &v, &a), cstatus::success);
+    ASSERT_EQ(c.add("vin", v, party("b", "vout", 21), &b), cstatus::success);
+    EXPECT_EQ(c.drop("vin", b, {1}), cstatus::invalid_data);
+    EXPECT_EQ(published(h, "vin", 10)->parties->size(), 2u);
+    EXPECT_EQ(c.drop("vin", b), cstatus::pending); // without data it is fine
+    h.grace_period();
+    EXPECT_EQ(c.close("vin", v, a, {1}), cstatus::invalid_data);
+    EXPECT_EQ(c.close("vin", v, a), cstatus::pending);
+    h.grace_period();
+    EXPECT_TRUE(h.close_data.empty());
+}
+
+TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
     harness h;
     h.up("in");
     h.up("out");
+    h.up("vout", media_kind::vlan);
     test_client c(h);
-    c.register_client();
-    call_handle id = 0;
-    ASSERT_EQ(c.make("in", spec("x", 100, {{"a", "out"}}), &id), cstatus::success);
-    call_handle other = 0;
-    EXPECT_EQ(c.make("in", spec("y", 100, {{"a", "out"}}), &other),
-              cstatus::failure); // label in use
-    EXPECT_EQ(c.make("in", spec("x", 101, {{"a", "out"}}), &other),
-              cstatus::failure); // name in use
-    EXPECT_EQ(c.make("in", spec("z", 102, {{"a", "nowhere"}}), &other), cstatus::failure);
-    EXPECT_EQ(c.make("in", spec("z", 7, {{"a", "out"}}), &other), cstatus::failure); // reserved
-    EXPECT_EQ(c.make("in", spec("z", 103, {}), &other), cstatus::failure);
-    EXPECT_EQ(h.state.calls().size(), 1u);
-    // A call is closed through the call manager that made it, nowhere else.
-    EXPECT_EQ(c.close("out", id), cstatus::invalid_handle);
-    EXPECT_EQ(h.state.calls().size(), 1u);
+    vc_handle v = 0, x = 0;
+    party_handle a = 0, p = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    const size_t parties = party_set::live(), vcs = switch_state::live_vcs();
+
+    EXPECT_EQ(c.make("in", 0, call("y", 100), party("a", "out", 2000), &x, &p), cstatus::failure);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("label 100 on 'in' is in use"));
+    EXPECT_EQ(c.make("in", 0, call("y", 15), party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.make("in", 0, call("y", 1048576), party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "out", 3), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.make("in", 0, call("y", 101), callmgmt::party_spec{"a", "out", 2000, mac_address{}},
+                     &x, &p),
+              cstatus::invalid_parameter); // a malformed (zero) MAC
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "nowhere", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "vout", 20), &x, &p),
+              cstatus::not_supported); // a label cannot become a VLAN tag
+    auto bad_flow = call("y", 101);
+    bad_flow.flow = {2000, 1000, 0}; // peak below sustained
+    EXPECT_EQ(c.make("in", 0, bad_flow, party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    bad_flow.flow = {0, 1000, 0}; // a peak without a sustained rate
+    EXPECT_EQ(c.make("in", 0, bad_flow, party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.add("in", v, party("a", "out", 2001), &p), cstatus::invalid_parameter); // name
+    EXPECT_EQ(c.add("in", 999, party("b", "out", 2001), &p), cstatus::invalid_handle);
+    EXPECT_EQ(c.drop("in", 999), cstatus::invalid_handle);
+    EXPECT_EQ(c.close("in", 999, 0), cstatus::invalid_handle);
+    EXPECT_EQ(c.close("in", v, 0), cstatus::invalid_handle); // multipoint: the last party's handle
+    // A call is handled by the call manager of its ingress, nowhere else.
+    EXPECT_EQ(c.close("out", v, a), cstatus::invalid_handle);
+    vc_handle p2p = 0;
+    ASSERT_EQ(c.make("in", 0, call("p2p", 102, false), party("a", "out", 2000), &p2p, &p),
+              cstatus::success);
+    EXPECT_EQ(c.add("in", p2p, party("b", "out", 2001), &p), cstatus::failure);
+    EXPECT_EQ(c.close("in", p2p, a), cstatus::invalid_handle);
+    EXPECT_EQ(c.close("in", p2p, 0), cstatus::pending);
+    h.grace_period();
+
+    EXPECT_EQ(party_set::live(), parties);
+    EXPECT_EQ(switch_state::live_vcs(), vcs);
+    EXPECT_EQ(published(h, "in", 100)->parties->size(), 1u);
+    EXPECT_EQ(published(h, "in", 101), nullptr);
+    EXPECT_EQ(h.cms["in"]->active_calls(), 1u);
 }
 
 TEST(call_manager, removing_a_connection_detaches_its_clients_and_closes_their_calls) {
@@ -223,26 +429,30 @@ TEST(call_manager, removing_a_connection_detaches_its_clients_and_closes_their_c
     h.up("in");
     h.up("out");
     test_client c(h);
-    c.register_client();
-    call_handle id = 0;
-    ASSERT_EQ(c.make("in", spec("x", 100, {{"a", "out"}}), &id), cstatus::success);
+    vc_handle v = 0, mine = 0, got = 0;
+    party_handle a = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    ASSERT_EQ(c.create("in", &mine), cstatus::success);
+    ASSERT_EQ(c.make("in", mine, call("y", 101, false), party("b", "out", 2001), &got, &a),
+              cstatus::success);
     const nmr::handle binding = c.providers.at("in").binding;
 
     bool deregistered = false;
     h.cms["in"]->deregister([&] { deregistered = true; });
-    // The provider's detach is PENDING while the call's close waits for its grace period.
+    // The provider's detach is PENDING while the calls' closes wait for their grace period.
     EXPECT_EQ(h.reg.counts().detaching, 1u);
     EXPECT_FALSE(h.reg.binding_usable(binding));
-    call_handle other = 0;
-    EXPECT_EQ(c.make("in", spec("y", 101, {{"a", "out"}}), &other), cstatus::nointerface);
+    vc_handle other = 0;
+    EXPECT_EQ(c.make("in", 0, call("z", 102), party("a", "out", 2000), &other, &a),
+              cstatus::nointerface);
     EXPECT_EQ(c.cleanups, 0);
     h.state.remove_connection("in");
     h.grace_period();
-    EXPECT_THAT(c.completions[id], ::testing::ElementsAre("incoming_close:CLOSING"));
+    EXPECT_THAT(c.events[v], ElementsAre("incoming_close:CLOSING"));
+    EXPECT_THAT(c.events[mine], ElementsAre("incoming_close:CLOSING"));
     EXPECT_EQ(c.cleanups, 1); // after both sides finished
     EXPECT_TRUE(deregistered);
     EXPECT_FALSE(h.reg.binding_alive(binding));
-    EXPECT_TRUE(h.state.calls().empty());
     h.cms.erase("in");
 }
 
@@ -252,20 +462,37 @@ TEST(call_manager, parties_leaving_through_a_removed_connection_are_dropped_the_
     h.up("out1");
     h.up("out2");
     test_client c(h);
-    c.register_client();
-    call_handle multi = 0, single = 0;
-    ASSERT_EQ(
-        c.make("in", spec("multi", 100, {{"a", "out1"}, {"b", "out2"}, {"c", "out1"}}), &multi),
-        cstatus::success);
-    ASSERT_EQ(c.make("in", spec("single", 101, {{"d", "out2"}}), &single), cstatus::success);
+    vc_handle multi = 0, single = 0;
+    party_handle a = 0, b = 0, d = 0, e = 0;
+    ASSERT_EQ(c.make("in", 0, call("multi", 100), party("a", "out1", 2001), &multi, &a),
+              cstatus::success);
+    ASSERT_EQ(c.add("in", multi, party("b", "out2", 2002), &b), cstatus::success);
+    ASSERT_EQ(c.add("in", multi, party("d", "out1", 2003), &d), cstatus::success);
+    ASSERT_EQ(c.make("in", 0, call("single", 101), party("e", "out2", 2004), &single, &e),
+              cstatus::success);
     h.down("out2");
-    EXPECT_THAT(c.completions[multi], ::testing::ElementsAre("incoming_drop:b"));
-    EXPECT_THAT(c.completions[single], ::testing::ElementsAre("incoming_close:CLOSING"));
-    const call_state* m = h.state.find_call(multi);
+    EXPECT_THAT(c.events[b], ElementsAre("incoming_drop:CLOSING"));
+    EXPECT_THAT(c.events[single], ElementsAre("incoming_close:CLOSING"));
+    EXPECT_EQ(c.drop("in", b), cstatus::invalid_handle); // dead since the incoming drop
+    const vc* m = published(h, "in", 100);
     ASSERT_NE(m, nullptr);
-    ASSERT_EQ(m->parties.size(), 2u);
-    EXPECT_EQ(m->circuit->parties->size(), 2u);
-    EXPECT_EQ(h.state.find_call(single), nullptr);
+    EXPECT_EQ(m->parties->size(), 2u);
+    EXPECT_EQ(published(h, "in", 101), nullptr);
+    EXPECT_EQ(h.cms["in"]->active_parties(), 2u);
+}
+
+TEST(call_manager, link_down_on_the_ingress_closes_its_calls) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    h.cms["in"]->ingress_down();
+    h.grace_period();
+    EXPECT_THAT(c.events[v], ElementsAre("incoming_close:CLOSING"));
+    EXPECT_EQ(h.cms["in"]->active_calls(), 0u);
 }
 
 vcplane_config provisioned() {
@@ -281,10 +508,12 @@ device = "out2"
 connection = "in"
 label = 1000
 [[calls.feed.parties]]
+name = "one"
 connection = "out1"
 label = 2001
 next_hop = "02:00:00:00:00:01"
 [[calls.feed.parties]]
+name = "two"
 connection = "out2"
 label = 2002
 next_hop = "02:00:00:00:00:02"
@@ -292,31 +521,35 @@ next_hop = "02:00:00:00:00:02"
                                "p.toml");
 }
 
-TEST(provisioner, makes_each_call_once_its_connections_are_up_and_again_when_they_return) {
+TEST(provisioner, makes_calls_when_connections_are_up_and_again_when_they_return) {
     const auto cfg = provisioned();
     harness h;
     provisioner p(cfg, h.state, h.reg);
     p.register_client();
     h.up("in");
-    EXPECT_EQ(p.calls_made(), 0u); // waits for out1 and out2
+    EXPECT_EQ(p.calls_made(), 0u); // no party connection yet
     h.up("out1");
     p.connection_up();
-    EXPECT_EQ(p.calls_made(), 0u);
-    h.up("out2");
-    p.connection_up();
     ASSERT_EQ(p.calls_made(), 1u);
-    EXPECT_NE(h.state.find_call("feed"), nullptr);
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 1u);
+    h.up("out2");
+    p.connection_up(); // the missing party joins the live call
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 2u);
 
-    h.down("in");
+    h.down("out2"); // its party is dropped ...
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 1u);
+    h.up("out2");
+    p.connection_up(); // ... and added again when it is back
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 2u);
+
+    h.down("in"); // the call closes with its ingress ...
     EXPECT_EQ(p.calls_made(), 0u);
-    EXPECT_EQ(h.state.find_call("feed"), nullptr);
-    h.up("in"); // the call manager comes back: the provisioner attaches and makes it again
-    EXPECT_EQ(p.calls_made(), 1u);
-    ASSERT_NE(h.state.find_call("feed"), nullptr);
-    EXPECT_EQ(h.state.find_call("feed")->parties.size(), 2u);
+    h.up("in"); // ... and is made again when it returns
+    ASSERT_EQ(p.calls_made(), 1u);
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 2u);
 
     p.deregister_and_wait([&] { h.grace_period(); });
-    EXPECT_TRUE(h.state.calls().empty());
+    EXPECT_EQ(published(h, "in", 1000), nullptr);
     EXPECT_EQ(h.reg.counts().clients, 0u);
 }
 

@@ -1,6 +1,8 @@
 // The forwarding tables without EAL: the two-level key index and the party arrays.
 
 #include <gtest/gtest.h>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "dataplane/tables.hh"
@@ -79,6 +81,16 @@ TEST(party_set, holds_a_copy_of_the_parties_in_order) {
     }
     party_set::destroy(s);
     party_set::destroy(nullptr);
+}
+
+TEST(drop_reason, every_reason_has_its_own_name) {
+    std::set<std::string> names;
+    for (size_t r = 0; r < drop_reason_count; ++r) {
+        const char* n = drop_reason_name(drop_reason(r));
+        ASSERT_NE(n, nullptr) << r;
+        EXPECT_TRUE(names.insert(n).second) << n;
+    }
+    EXPECT_EQ(names.count("policed"), 1u);
 }
 
 } // namespace
