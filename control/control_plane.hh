@@ -62,6 +62,7 @@ public:
     const switch_state& state() const { return state_; }
     const cm::connection_manager& connections() const { return cm_; }
     const nmr::registrar& registrar() const { return reg_; }
+    nmr::registrar& registrar() { return reg_; } // clients register through it
     const provisioner& config_provisioner() const { return provisioner_; }
     const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
     // The call manager of a connection (nullptr if none), for tests and status.

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "control/call_manager.hh"
+#include "tests/support/call_client.hh"
 
 namespace vcplane {
 namespace {
@@ -86,106 +87,15 @@ struct harness {
     }
 };
 
-// A client that records every completion and checks exactly-once and never-PENDING.
-class test_client : public nmr::client, public callmgmt::client_dispatch {
+// The recording client of tests/support, pumping this harness's grace periods.
+class test_client : public test::call_client {
 public:
     explicit test_client(harness& h)
-        : h_(h) {
-        nmr::registration_instance inst;
-        inst.npi = &callmgmt::npi;
-        inst.module = &id_;
-        h_.reg.register_client(*this, inst, this, &reg_);
-    }
-    // A client leaves by deregistering: the call managers close what it still has.
-    ~test_client() override {
-        if (h_.reg.deregister_client(reg_) == nmr::status::pending) {
-            h_.reg.wait_for_deregister_complete(reg_, [this] { h_.grace_period(); });
-        }
-    }
-    nmr::status attach_provider(nmr::handle b, void*,
-                                const nmr::registration_instance& p) override {
-        callmgmt::provider_ref ref;
-        ref.binding = b;
-        ref.connection = *static_cast<const std::string*>(p.npi_specific);
-        const void* d = nullptr;
-        const nmr::status s = h_.reg.client_attach_provider(
-            b, this, static_cast<callmgmt::client_dispatch*>(this), &ref.provider_binding, &d);
-        if (s == nmr::status::success) {
-            ref.dispatch = static_cast<callmgmt::provider_dispatch*>(const_cast<void*>(d));
-            providers[ref.connection] = ref;
-        }
-        return s;
-    }
-    nmr::status detach_provider(void*) override { return nmr::status::success; }
-    void cleanup_binding_context(void*) override { ++cleanups; }
-
-    void record(uint64_t handle, std::string what, cstatus s) {
-        EXPECT_NE(s, cstatus::pending) << what; // no completion ever carries PENDING
-        events[handle].push_back(what + ":" + callmgmt::status_name(s));
-    }
-    void drop_party_complete(void*, cstatus s, party_handle p, void*) override {
-        record(p, "drop_complete", s);
-    }
-    void close_call_complete(void*, cstatus s, vc_handle v, party_handle last, void*) override {
-        record(v, "close_complete(" + std::to_string(last) + ")", s);
-    }
-    void incoming_close_call(void*, cstatus s, vc_handle v, void*) override {
-        record(v, "incoming_close", s);
-    }
-    void incoming_drop_party(void*, cstatus s, party_handle p, void*) override {
-        record(p, "incoming_drop", s);
-    }
-
-    template <typename F>
-    cstatus call(const std::string& conn, F&& f) {
-        return callmgmt::call_through(h_.reg, providers.at(conn), std::forward<F>(f));
-    }
-    cstatus create(const std::string& conn, vc_handle* out) {
-        return call(conn, [&](auto& d, void* pb) { return d.create_vc(pb, nullptr, out); });
-    }
-    cstatus remove(const std::string& conn, vc_handle v) {
-        return call(conn, [&](auto& d, void* pb) { return d.delete_vc(pb, v); });
-    }
-    cstatus make(const std::string& conn, vc_handle v, const callmgmt::call_spec& c,
-                 const callmgmt::party_spec& first, vc_handle* out_vc, party_handle* out_party) {
-        return call(conn, [&](auto& d, void* pb) {
-            return d.make_call(pb, v, c, first, nullptr, nullptr, out_vc, out_party);
-        });
-    }
-    cstatus add(const std::string& conn, vc_handle v, const callmgmt::party_spec& p,
-                party_handle* out) {
-        return call(conn, [&](auto& d, void* pb) { return d.add_party(pb, v, p, nullptr, out); });
-    }
-    cstatus drop(const std::string& conn, party_handle p, std::vector<uint8_t> data = {}) {
-        return call(conn, [&](auto& d, void* pb) { return d.drop_party(pb, p, data); });
-    }
-    cstatus close(const std::string& conn, vc_handle v, party_handle last,
-                  std::vector<uint8_t> data = {}) {
-        return call(conn, [&](auto& d, void* pb) { return d.close_call(pb, v, last, data); });
-    }
-    std::string error(const std::string& conn) {
-        const auto& p = providers.at(conn);
-        return p.dispatch->last_error(p.provider_binding);
-    }
-
-    std::map<std::string, callmgmt::provider_ref> providers;
-    std::map<uint64_t, std::vector<std::string>> events;
-    int cleanups = 0;
-
-private:
-    harness& h_;
-    nmr::module_id id_{"test-client"};
-    nmr::handle reg_;
+        : call_client(h.reg, [&h] { h.grace_period(); }) {}
 };
 
-callmgmt::party_spec party(const std::string& name, const std::string& conn, uint32_t key,
-                           uint8_t mac_last = 1) {
-    return callmgmt::party_spec{name, conn, key, {2, 0, 0, 0, 1, mac_last}};
-}
-
-callmgmt::call_spec call(const std::string& name, uint32_t key, bool multipoint = true) {
-    return callmgmt::call_spec{name, key, multipoint, {}};
-}
+using test::call;
+using test::party;
 
 const vc* published(harness& h, const std::string& conn, uint32_t key) {
     return h.state.find_connection(conn)->entry->keys.lookup(key);

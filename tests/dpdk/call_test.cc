@@ -1,0 +1,262 @@
+// Calls changing under a running worker, through the real control plane and real grace
+// periods (issue 4): parties added to and dropped from a multipoint call that carries
+// sequence-numbered traffic, other calls closed meanwhile; every remaining party gets every
+// frame exactly once, a dropped party nothing after its completion, close data arrives as a
+// well-formed G-ACh frame, and every per-VC and per-party object is freed at the end. Also the
+// traffic-contract meter and admission control on a live worker.
+
+#include <atomic>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <map>
+#include <poll.h>
+#include <rte_launch.h>
+
+#include "control/control_plane.hh"
+#include "dataplane/wire.hh"
+#include "tests/dpdk/harness.hh"
+#include "tests/support/call_client.hh"
+
+namespace vcplane::test {
+namespace {
+
+// Ports of one test: ring ports named <prefix>_in, _p1 .. _p4 (closing a port releases it,
+// so every test makes its own).
+std::string config_text(const std::string& prefix) {
+    return fmt::format(R"([eal]
+lcores = [0, 1]
+[connections.in]
+device = "net_ring_{0}_in"
+[connections.p1]
+device = "net_ring_{0}_p1"
+[connections.p2]
+device = "net_ring_{0}_p2"
+[connections.p3]
+device = "net_ring_{0}_p3"
+[connections.p4]
+device = "net_ring_{0}_p4"
+bandwidth_bps = 1_000_000
+)",
+                       prefix);
+}
+
+struct launch {
+    worker* w;
+    std::atomic<bool>* stop;
+};
+
+class live_calls : public ::testing::Test {
+protected:
+    void SetUp() override {
+        start_eal();
+        rcu_register_thread();
+        rcu_thread_offline();
+        static int serial = 0;
+        prefix_ = fmt::format("ct{}", serial++);
+        for (const char* n : {"in", "p1", "p2", "p3", "p4"}) {
+            ports_[n] = make_ring_port(prefix_ + "_" + n, 16384, false);
+        }
+        pool_before_ = rte_mempool_avail_count(shared_pool());
+        parties_before_ = party_set::live();
+        vcs_before_ = switch_state::live_vcs();
+        cfg_ = parse_config_string(config_text(prefix_), "calls.toml");
+        gp_ = std::make_unique<rcu_grace_periods>();
+        plane_ = std::make_unique<control_plane>(
+            cfg_, *gp_, shared_pool(), 1,
+            [this](std::function<void()> fn) { posted_.push_back(std::move(fn)); });
+        plane_->start();
+        args_ = launch{plane_->workers()[0].get(), &stop_};
+        ASSERT_EQ(rte_eal_remote_launch(
+                      [](void* a) {
+                          auto* l = static_cast<launch*>(a);
+                          l->w->run(*l->stop);
+                          return 0;
+                      },
+                      &args_, 1),
+                  0);
+        client_ = std::make_unique<call_client>(plane_->registrar(), [this] { pump(); });
+        ASSERT_EQ(client_->providers.size(), 5u);
+    }
+
+    void TearDown() override {
+        client_.reset(); // closes whatever the test left open
+        plane_->stop([this] { pump(); });
+        stop_ = true;
+        EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+        for (auto& [n, p] : ports_) {
+            drain(p);
+            rte_ring_free(p.rx);
+            rte_ring_free(p.tx);
+        }
+        plane_.reset();
+        gp_.reset();
+        // Every per-VC and per-party object, and every buffer, is back.
+        EXPECT_EQ(party_set::live(), parties_before_);
+        EXPECT_EQ(switch_state::live_vcs(), vcs_before_);
+        EXPECT_EQ(rte_mempool_avail_count(shared_pool()), pool_before_);
+        rcu_unregister_thread();
+    }
+
+    void pump() {
+        gp_->flush();
+        pollfd p{gp_->event_fd(), POLLIN, 0};
+        if (poll(&p, 1, 5) == 1) {
+            gp_->run_completed();
+        }
+        while (!posted_.empty()) {
+            auto fn = std::move(posted_.front());
+            posted_.pop_front();
+            fn();
+        }
+    }
+
+    ring_port& port(const std::string& n) { return ports_.at(n); }
+
+    // Frames received by a port, kept across drains.
+    std::map<std::string, std::vector<std::vector<uint8_t>>> got_;
+    void collect() {
+        for (const char* n : {"p1", "p2", "p3", "p4"}) {
+            for (auto& f : drain(port(n))) {
+                got_[n].push_back(std::move(f));
+            }
+        }
+    }
+    // Sends frames seq [from, to) with `label` and waits until the worker has moved them.
+    void send(uint32_t label, uint32_t from, uint32_t to) {
+        std::vector<std::vector<uint8_t>> batch;
+        for (uint32_t s = from; s < to; ++s) {
+            batch.push_back(mpls_frame({.label = label, .seq = s}));
+        }
+        inject(port("in"), batch);
+        for (int i = 0; i < 200 && rte_ring_count(port("in").rx) != 0; ++i) {
+            pump();
+        }
+        pump();
+        collect();
+    }
+    static std::vector<uint32_t> seqs(const std::vector<std::vector<uint8_t>>& frames,
+                                      uint32_t label) {
+        std::vector<uint32_t> out;
+        for (const auto& f : frames) {
+            if (wire::mpls_entry{wire::load_be32(f.data() + 14)}.label() == label &&
+                wire::mpls_entry{wire::load_be32(f.data() + 14)}.bottom()) {
+                out.push_back(wire::load_be32(f.data() + 18));
+            }
+        }
+        return out;
+    }
+    static std::vector<uint32_t> range(uint32_t from, uint32_t to) {
+        std::vector<uint32_t> v;
+        for (uint32_t s = from; s < to; ++s) {
+            v.push_back(s);
+        }
+        return v;
+    }
+
+    vcplane_config cfg_;
+    std::string prefix_;
+    std::map<std::string, ring_port> ports_;
+    std::unique_ptr<rcu_grace_periods> gp_;
+    std::deque<std::function<void()>> posted_;
+    std::unique_ptr<control_plane> plane_;
+    std::unique_ptr<call_client> client_;
+    std::atomic<bool> stop_{false};
+    launch args_{};
+    unsigned pool_before_ = 0;
+    size_t parties_before_ = 0, vcs_before_ = 0;
+};
+
+TEST_F(live_calls, parties_come_and_go_while_traffic_flows_and_nobody_else_loses_a_frame) {
+    auto& c = *client_;
+    callmgmt::vc_handle m = 0, other = 0;
+    callmgmt::party_handle p1 = 0, p2 = 0, p3 = 0, p4 = 0, o = 0;
+    ASSERT_EQ(c.make("in", 0, call("main", 1000), party("one", "p1", 2001, 1), &m, &p1),
+              callmgmt::status::success);
+    ASSERT_EQ(c.add("in", m, party("two", "p2", 2002, 2), &p2), callmgmt::status::success);
+    ASSERT_EQ(c.add("in", m, party("three", "p3", 2003, 3), &p3), callmgmt::status::success);
+    ASSERT_EQ(c.make("in", 0, call("other", 1001, false), party("x", "p4", 3001, 4), &other, &o),
+              callmgmt::status::success);
+
+    send(1000, 0, 1000);
+    send(1001, 0, 100);
+    ASSERT_EQ(c.add("in", m, party("four", "p4", 2004, 4), &p4), callmgmt::status::success);
+    send(1000, 1000, 2000);
+    const std::vector<uint8_t> bye = {'b', 'y', 'e', ' ', 't', 'w', 'o'};
+    ASSERT_EQ(c.drop("in", p2, bye), callmgmt::status::pending);
+    send(1000, 2000, 2500);
+    ASSERT_TRUE(c.wait_for(p2));
+    EXPECT_THAT(c.events[p2], ::testing::ElementsAre("drop_complete:SUCCESS"));
+    const size_t p2_at_completion = got_["p2"].size();
+    ASSERT_EQ(c.close("in", other, 0, {'e', 'n', 'd'}), callmgmt::status::pending);
+    send(1000, 2500, 4000);
+    ASSERT_TRUE(c.wait_for(other));
+    send(1001, 100, 200); // the closed call's label is unknown now
+
+    // Unaffected parties: every frame, exactly once, in order.
+    EXPECT_EQ(seqs(got_["p1"], 2001), range(0, 4000));
+    EXPECT_EQ(seqs(got_["p3"], 2003), range(0, 4000));
+    // The added party: every frame from the moment it joined, none before.
+    EXPECT_EQ(seqs(got_["p4"], 2004), range(1000, 4000));
+    // The dropped party: a prefix without gaps, then nothing after its completion but the
+    // close data, which is its last frame.
+    const auto two = seqs(got_["p2"], 2002);
+    ASSERT_GE(two.size(), 2000u);
+    EXPECT_EQ(two, range(0, uint32_t(two.size())));
+    EXPECT_EQ(got_["p2"].size(), p2_at_completion);
+    const auto& close_frame = got_["p2"].back();
+    std::vector<uint8_t> want(wire::ether_header_len + wire::gach_overhead + bye.size());
+    const mac_address nh{2, 0, 0, 0, 1, 2};
+    wire::write_gach_frame(want.data(), nh.data(), port("p2").mac.data(), 2002, bye.data(),
+                           bye.size());
+    EXPECT_EQ(close_frame, want);
+    // The closed point-to-point call: its frames until the close, then its close data.
+    EXPECT_EQ(seqs(got_["p4"], 3001), range(0, 100));
+    const auto& end = got_["p4"].back();
+    EXPECT_EQ(wire::mpls_entry{wire::load_be32(end.data() + 14)}.label(), 3001u);
+    EXPECT_EQ(wire::mpls_entry{wire::load_be32(end.data() + 18)}.label(), wire::gal_label);
+    EXPECT_EQ(wire::load_be16(end.data() + 24), wire::ach_channel_close_data);
+    EXPECT_EQ(std::string(end.begin() + 26, end.end()), "end");
+
+    // Tear the rest down through the contract: drop to the last party, close, all freed.
+    ASSERT_EQ(c.drop("in", p4), callmgmt::status::pending);
+    ASSERT_EQ(c.drop("in", p3), callmgmt::status::pending);
+    EXPECT_EQ(c.drop("in", p1), callmgmt::status::failure); // the last party
+    ASSERT_EQ(c.close("in", m, p1), callmgmt::status::pending);
+    ASSERT_TRUE(c.wait_for(m));
+    EXPECT_EQ(plane_->find_call_manager("in")->vc_count(), 0u);
+    EXPECT_EQ(party_set::live(), parties_before_);
+    EXPECT_EQ(switch_state::live_vcs(), vcs_before_);
+}
+
+TEST_F(live_calls, a_traffic_contract_polices_the_excess_and_admission_refuses_overbooking) {
+    auto& c = *client_;
+    callmgmt::vc_handle v = 0, w = 0;
+    callmgmt::party_handle a = 0, b = 0;
+    // 64-byte frames at 100 kB/s with a burst of ten frames: a sudden 1000 mostly go red.
+    ASSERT_EQ(c.make("in", 0, call("metered", 1000, true, {100'000, 100'000, 640}),
+                     party("a", "p4", 2001, 4), &v, &a),
+              callmgmt::status::success);
+    send(1000, 0, 1000);
+    const size_t passed = seqs(got_["p4"], 2001).size();
+    EXPECT_GE(passed, 5u);
+    EXPECT_LE(passed, 40u);
+    const vc* circuit = plane_->state().find_connection("in")->entry->keys.lookup(1000);
+    ASSERT_NE(circuit, nullptr);
+    EXPECT_EQ(circuit->per_worker[0].policed.read(), 1000 - passed);
+    EXPECT_EQ(plane_->workers()[0]->counters().drops[size_t(drop_reason::policed)].read(),
+              1000 - passed);
+
+    // p4 has 1 Mbit/s; 'metered' booked 800 kbit/s of it.
+    ASSERT_EQ(c.make("in", 0, call("second", 1001, true, {50'000, 0, 0}), party("b", "p4", 2002, 4),
+                     &w, &b),
+              callmgmt::status::resources);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'p4' would be overbooked"));
+    ASSERT_EQ(c.close("in", v, a), callmgmt::status::pending); // releases the booking
+    ASSERT_EQ(c.make("in", 0, call("second", 1001, true, {50'000, 0, 0}), party("b", "p4", 2002, 4),
+                     &w, &b),
+              callmgmt::status::success);
+}
+
+} // namespace
+} // namespace vcplane::test
