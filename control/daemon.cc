@@ -122,7 +122,8 @@ public:
             log::error("{}", e.what());
             return exit_failure;
         }
-        // The control thread calls call_rcu; it is a QSBR thread that stays offline.
+        // The control thread publishes with rcu_assign_pointer and never reads under RCU; it is
+        // registered (so that a stray read-side use would be legal) and stays offline.
         rcu_register_thread();
         rcu_thread_offline();
         rcu_registered_ = true;

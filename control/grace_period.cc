@@ -12,32 +12,21 @@
 
 namespace vcplane {
 
-// One grace period's worth of deferred work. The rcu_head is reached through a small
-// standard-layout node so that container_of stays well defined.
-struct rcu_grace_periods::batch {
-    struct node_type {
-        rcu_head head;
-        batch* self;
-    } node;
-    rcu_grace_periods* owner;
-    std::vector<callback> fns;
-    std::chrono::steady_clock::time_point started;
-};
-
-rcu_grace_periods::rcu_grace_periods()
-    : event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+rcu_grace_periods::rcu_grace_periods() : event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (event_fd_ < 0) {
         throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     }
+    helper_ = std::thread([this] { helper_main(); });
 }
 
 rcu_grace_periods::~rcu_grace_periods() {
     flush();
-    if (in_flight_ != 0) {
-        rcu_thread_online();
-        rcu_barrier(); // every queued call_rcu callback has run
-        rcu_thread_offline();
+    {
+        std::lock_guard<std::mutex> g(lock_);
+        stopping_ = true; // the helper finishes every submitted batch first
     }
+    wake_.notify_one();
+    helper_.join();
     run_completed();
     close(event_fd_);
 }
@@ -51,45 +40,50 @@ void rcu_grace_periods::flush() {
     if (open_.empty()) {
         return;
     }
-    auto* b = new batch{{{}, nullptr}, this, std::move(open_), std::chrono::steady_clock::now()};
-    b->node.self = b;
+    {
+        std::lock_guard<std::mutex> g(lock_);
+        submitted_.push_back(batch{std::move(open_), std::chrono::steady_clock::now()});
+    }
     open_.clear();
-    ++in_flight_;
-    // call_rcu wants an online QSBR thread; online for this call only.
-    rcu_thread_online();
-    call_rcu(&b->node.head, &rcu_grace_periods::on_grace_period);
-    rcu_thread_offline();
+    wake_.notify_one();
 }
 
-// Runs on liburcu's call_rcu thread: hand the batch back to the control thread, do nothing else.
-void rcu_grace_periods::on_grace_period(::rcu_head* head) {
-    auto* n = reinterpret_cast<batch::node_type*>(head);
-    batch* b = n->self;
-    {
-        std::lock_guard<std::mutex> g(b->owner->done_lock_);
-        b->owner->done_.push_back(b);
+// The helper: one synchronize_rcu() for everything submitted before it started.
+void rcu_grace_periods::helper_main() {
+    std::unique_lock<std::mutex> g(lock_);
+    for (;;) {
+        wake_.wait(g, [this] { return stopping_ || !submitted_.empty(); });
+        if (submitted_.empty()) {
+            return; // stopping, and nothing left
+        }
+        std::deque<batch> taken;
+        taken.swap(submitted_);
+        g.unlock();
+        synchronize_rcu();
+        g.lock();
+        for (auto& b : taken) {
+            done_.push_back(std::move(b));
+        }
+        const uint64_t one = 1;
+        [[maybe_unused]] ssize_t rc = write(event_fd_, &one, sizeof(one));
     }
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t rc = write(b->owner->event_fd_, &one, sizeof(one));
 }
 
 void rcu_grace_periods::run_completed() {
     uint64_t count;
     [[maybe_unused]] ssize_t rc = read(event_fd_, &count, sizeof(count));
-    std::vector<batch*> ready;
+    std::vector<batch> ready;
     {
-        std::lock_guard<std::mutex> g(done_lock_);
+        std::lock_guard<std::mutex> g(lock_);
         ready.swap(done_);
     }
     const auto now = std::chrono::steady_clock::now();
-    for (batch* b : ready) {
-        --in_flight_;
-        latencies_.push_back(std::chrono::duration<double>(now - b->started).count());
-        for (auto& fn : b->fns) {
+    for (auto& b : ready) {
+        latencies_.push_back(std::chrono::duration<double>(now - b.started).count());
+        for (auto& fn : b.fns) {
             --pending_;
             fn();
         }
-        delete b;
     }
 }
 
@@ -99,13 +93,7 @@ std::vector<double> rcu_grace_periods::take_latencies() {
     return out;
 }
 
-size_t rcu_grace_periods::pending() const {
-    return pending_;
-}
-
-void rcu_grace_periods::synchronize() {
-    synchronize_rcu();
-}
+void rcu_grace_periods::synchronize() { synchronize_rcu(); }
 
 void manual_grace_periods::flush() {
     if (!open_.empty()) {

@@ -11,14 +11,15 @@
 // Two sources: rcu_grace_periods (liburcu QSBR call_rcu; completions come back through an
 // eventfd the control loop watches) and manual_grace_periods (tests advance time by hand).
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <vector>
-
-struct rcu_head; // liburcu
 
 namespace vcplane {
 
@@ -37,16 +38,21 @@ public:
     virtual void synchronize() = 0;
 };
 
-// liburcu QSBR. The owning thread must be registered with rcu_register_thread() and kept
-// offline (rcu_thread_offline) except inside flush(), so it never holds up a grace period.
+// liburcu QSBR, waited for by a helper thread of its own: flush() hands the batch over, the
+// helper calls synchronize_rcu() once for every batch that is waiting (batches queue up while a
+// grace period runs, and the next synchronize_rcu serves them all), and completions come back
+// through an eventfd the control loop watches. (liburcu's call_rcu thread would do the same but
+// sleeps 10 ms between batches; a grace period here takes microseconds when workers are busy.)
+// The owning (control) thread needs no RCU registration; if it is registered it must stay
+// offline, so that it never holds up a grace period.
 class rcu_grace_periods final : public grace_period_source {
 public:
     rcu_grace_periods();
-    ~rcu_grace_periods() override; // waits for in-flight grace periods, runs what is due
+    ~rcu_grace_periods() override; // waits for batches in flight and runs what is due
 
     void defer(callback fn) override;
     void flush() override;
-    size_t pending() const override;
+    size_t pending() const override { return pending_; }
     void synchronize() override;
 
     int event_fd() const noexcept { return event_fd_; }
@@ -56,16 +62,22 @@ public:
     std::vector<double> take_latencies();
 
 private:
-    struct batch;
-    static void on_grace_period(::rcu_head* head);
+    struct batch {
+        std::vector<callback> fns;
+        std::chrono::steady_clock::time_point started;
+    };
+    void helper_main();
 
     int event_fd_;
     std::vector<callback> open_;
-    size_t in_flight_ = 0; // batches handed to call_rcu, not yet run
-    size_t pending_ = 0;   // deferred functions not yet run
-    std::mutex done_lock_; // shared with the call_rcu thread; never taken by workers
-    std::vector<batch*> done_;
+    size_t pending_ = 0; // deferred functions not yet run (control thread only)
+    std::mutex lock_;    // shared with the helper thread; never taken by workers
+    std::condition_variable wake_;
+    std::deque<batch> submitted_;
+    std::vector<batch> done_;
+    bool stopping_ = false;
     std::vector<double> latencies_;
+    std::thread helper_;
 };
 
 // For unit tests: grace periods end when the test says so.

@@ -1,0 +1,352 @@
+// Churn benchmark (issue 4): add-party + drop-party pairs per second on the control thread
+// while a worker forwards, with the drop's completion latency, the grace-period latency, and the
+// loss seen by the parties of an unaffected call. The reference, measured in the same run with
+// the same set-up, is the same loop without churn: the ratio of the worker's forwarding rate with
+// churn to without it shows what churn costs the dataplane.
+//
+//   churn_bench [--seconds S] [--pairs-per-round N] [--no-background]
+//
+// Set-up: real EAL (lcore 0 control, lcore 1 worker), ring ports in/a/b/sink, and (unless
+// --no-background) a net_null port whose endless zero frames keep the worker polling at full
+// speed (they are dropped at classification). The control thread injects sequence-numbered
+// frames of the unaffected call (label 1000 -> parties a, b) between rounds of churn on another
+// call (label 2000 -> parties on 'sink'), runs grace-period completions, and checks every frame
+// that a and b receive.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <fmt/format.h>
+#include <poll.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <unistd.h>
+
+#include "control/control_plane.hh"
+#include "control/log.hh"
+#include "dataplane/wire.hh"
+#include "port/eal.hh"
+#include "port/ports.hh"
+#include "tests/support/call_client.hh"
+
+using namespace vcplane;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct ring_pair {
+    rte_ring* rx;
+    rte_ring* tx;
+};
+
+ring_pair ring_port(const std::string& name) {
+    ring_pair p{rte_ring_create((name + "_r").c_str(), 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ),
+                rte_ring_create((name + "_t").c_str(), 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ)};
+    if (p.rx == nullptr || p.tx == nullptr || rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, 0) < 0) {
+        throw std::runtime_error("ring port " + name);
+    }
+    return p;
+}
+
+double percentile(std::vector<double> v, double q) {
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+}
+
+struct result {
+    double seconds = 0;
+    uint64_t pairs = 0;
+    uint64_t injected = 0;
+    uint64_t received[2] = {0, 0};
+    uint64_t out_of_order = 0;
+    uint64_t forwarded = 0; // frames the worker transmitted (all ports)
+    uint64_t received_all = 0; // frames the worker received (all ports, the load included)
+    uint64_t drops[drop_reason_count] = {};
+    std::vector<double> drop_latency;
+    std::vector<double> grace_latency;
+};
+
+struct launch_args {
+    worker* w;
+    std::atomic<bool>* stop;
+};
+
+result run(control_plane& plane, rcu_grace_periods& gp, std::deque<std::function<void()>>& posted,
+           ring_pair in, ring_pair a, ring_pair b, ring_pair sink, rte_mempool* pool,
+           double seconds, unsigned pairs_per_round, bool churn, double rate) {
+    result r;
+    const auto pump = [&] {
+        gp.flush();
+        pollfd p{gp.event_fd(), POLLIN, 0};
+        if (poll(&p, 1, 0) == 1) {
+            gp.run_completed();
+        }
+        while (!posted.empty()) {
+            auto fn = std::move(posted.front());
+            posted.pop_front();
+            fn();
+        }
+    };
+    test::call_client client(plane.registrar(), pump);
+    callmgmt::vc_handle steady = 0, churned = 0;
+    callmgmt::party_handle pa = 0, pb = 0, anchor = 0;
+    if (client.make("in", 0, test::call("steady", 1000), test::party("a", "a", 2001), &steady,
+                    &pa) != callmgmt::status::success ||
+        client.add("in", steady, test::party("b", "b", 2002), &pb) != callmgmt::status::success ||
+        client.make("in", 0, test::call("churned", 2000), test::party("anchor", "sink", 3000),
+                    &churned, &anchor) != callmgmt::status::success) {
+        throw std::runtime_error("cannot make the benchmark's calls");
+    }
+    std::map<callmgmt::party_handle, clock_type::time_point> in_flight;
+    uint32_t next_seq = 0;
+    uint32_t expect[2] = {0, 0};
+    ring_pair outs[2] = {a, b};
+    const worker_counters& wc = plane.workers()[0]->counters();
+    uint64_t tx_before = 0, rx_before = 0, drops_before[drop_reason_count];
+    for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+        tx_before += wc.port[p].tx_packets.read();
+        rx_before += wc.port[p].rx_packets.read();
+    }
+    for (size_t d = 0; d < drop_reason_count; ++d) {
+        drops_before[d] = wc.drops[d].read();
+    }
+    gp.take_latencies();
+    const auto start = clock_type::now();
+    const auto end = start + std::chrono::duration<double>(seconds);
+    rte_mbuf* burst[32];
+    uint32_t party_serial = 0;
+    while (clock_type::now() < end) {
+        // Sequence-numbered frames for the unaffected call, paced at `rate` in both runs.
+        const double due =
+            rate * std::chrono::duration<double>(clock_type::now() - start).count();
+        if (double(r.injected) + 32 <= due && rte_ring_free_count(in.rx) >= 32 &&
+            rte_pktmbuf_alloc_bulk(pool, burst, 32) == 0) {
+            for (auto* m : burst) {
+                auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 64));
+                std::memset(f, 0, 64);
+                const uint8_t dst[6] = {2, 0, 0, 0, 0, 0xfe}, src[6] = {2, 0, 0, 0, 0, 1};
+                wire::write_macs(f, dst, src);
+                wire::store_be16(f + 12, wire::ethertype_mpls);
+                wire::store_be32(f + 14, wire::make_mpls_entry(1000, 0, true, 64));
+                wire::store_be32(f + 18, next_seq++);
+            }
+            rte_ring_sp_enqueue_bulk(in.rx, reinterpret_cast<void**>(burst), 32, nullptr);
+            r.injected += 32;
+        }
+        // Churn on the other call: add a party, drop it again.
+        for (unsigned i = 0; churn && i < pairs_per_round; ++i) {
+            callmgmt::party_handle p = 0;
+            const auto s = client.add("in", churned,
+                                      test::party("c" + std::to_string(party_serial++), "sink",
+                                                  4000 + (party_serial % 100000)),
+                                      &p);
+            if (s != callmgmt::status::success) {
+                throw std::runtime_error("add_party: " + client.error("in"));
+            }
+            in_flight[p] = clock_type::now();
+            if (client.drop("in", p) != callmgmt::status::pending) {
+                throw std::runtime_error("drop_party: " + client.error("in"));
+            }
+            ++r.pairs;
+        }
+        pump();
+        for (auto it = in_flight.begin(); it != in_flight.end();) {
+            if (!client.events[it->first].empty()) {
+                r.drop_latency.push_back(
+                    std::chrono::duration<double>(clock_type::now() - it->second).count());
+                client.events.erase(it->first);
+                it = in_flight.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        // What the unaffected parties got.
+        for (int k = 0; k < 2; ++k) {
+            void* objs[256];
+            unsigned n;
+            while ((n = rte_ring_sc_dequeue_burst(outs[k].tx, objs, 256, nullptr)) != 0) {
+                for (unsigned i = 0; i < n; ++i) {
+                    auto* m = static_cast<rte_mbuf*>(objs[i]);
+                    const uint32_t seq = wire::load_be32(rte_pktmbuf_mtod(m, uint8_t*) + 18);
+                    r.out_of_order += seq != expect[k];
+                    expect[k] = seq + 1;
+                    ++r.received[k];
+                    rte_pktmbuf_free(m);
+                }
+            }
+        }
+        void* junk[256];
+        unsigned n;
+        while ((n = rte_ring_sc_dequeue_burst(sink.tx, junk, 256, nullptr)) != 0) {
+            rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(junk), n);
+        }
+    }
+    r.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    uint64_t tx_after = 0, rx_after = 0;
+    for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+        tx_after += wc.port[p].tx_packets.read();
+        rx_after += wc.port[p].rx_packets.read();
+    }
+    r.forwarded = tx_after - tx_before;
+    r.received_all = rx_after - rx_before;
+    for (size_t d = 0; d < drop_reason_count; ++d) {
+        r.drops[d] = wc.drops[d].read() - drops_before[d];
+    }
+    // Let the last frames and completions arrive.
+    for (int i = 0; i < 2000 && (!in_flight.empty() || r.received[0] < r.injected ||
+                                 r.received[1] < r.injected);
+         ++i) {
+        pump();
+        for (auto it = in_flight.begin(); it != in_flight.end();) {
+            it = client.events[it->first].empty() ? std::next(it) : in_flight.erase(it);
+        }
+        for (int k = 0; k < 2; ++k) {
+            void* objs[256];
+            unsigned m;
+            while ((m = rte_ring_sc_dequeue_burst(outs[k].tx, objs, 256, nullptr)) != 0) {
+                for (unsigned i = 0; i < m; ++i) {
+                    auto* mb = static_cast<rte_mbuf*>(objs[i]);
+                    const uint32_t seq = wire::load_be32(rte_pktmbuf_mtod(mb, uint8_t*) + 18);
+                    r.out_of_order += seq != expect[k];
+                    expect[k] = seq + 1;
+                    ++r.received[k];
+                    rte_pktmbuf_free(mb);
+                }
+            }
+        }
+        usleep(500);
+    }
+    r.grace_latency = gp.take_latencies();
+    return r;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"churn_bench: add+drop party pairs per second under forwarding load"};
+    double seconds = 5;
+    unsigned pairs_per_round = 64;
+    bool no_background = false;
+    double rate = 500000;
+    app.add_option("--seconds", seconds, "measuring time per run");
+    app.add_option("--pairs-per-round", pairs_per_round, "add+drop pairs between two polls");
+    app.add_flag("--no-background", no_background, "no net_null load on the worker");
+    app.add_option("--rate", rate, "frames per second of the unaffected call (both runs)");
+    CLI11_PARSE(app, argc, argv);
+    log::set_threshold(log::level::warning);
+
+    std::vector<std::string> eal = {"churn_bench", "-l", "0-1", "--no-huge", "-m", "1024",
+                                    "--no-pci", "--no-shconf", "--file-prefix",
+                                    "churn" + std::to_string(getpid()), "--log-level=error"};
+    if (!no_background) {
+        eal.push_back("--vdev=net_null0");
+    }
+    eal_start(eal);
+    rcu_register_thread();
+    rcu_thread_offline();
+    rte_mempool* pool = rte_pktmbuf_pool_create("bench", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ring_pair in = ring_port("in"), a = ring_port("a"), b = ring_port("b"), sink = ring_port("sink");
+
+    std::string cfg_text = R"([eal]
+lcores = [0, 1]
+[connections.in]
+device = "net_ring_in"
+[connections.a]
+device = "net_ring_a"
+[connections.b]
+device = "net_ring_b"
+[connections.sink]
+device = "net_ring_sink"
+)";
+    if (!no_background) {
+        cfg_text += "[connections.load]\ndevice = \"net_null0\"\n";
+    }
+    const auto cfg = parse_config_string(cfg_text, "churn.toml");
+    std::deque<std::function<void()>> posted;
+    rcu_grace_periods gp;
+    control_plane plane(cfg, gp, pool, 1, [&](std::function<void()> fn) { posted.push_back(fn); });
+    plane.start();
+    std::atomic<bool> stop{false};
+    launch_args args{plane.workers()[0].get(), &stop};
+    rte_eal_remote_launch(
+        [](void* p) {
+            auto* l = static_cast<launch_args*>(p);
+            l->w->run(*l->stop);
+            return 0;
+        },
+        &args, 1);
+
+    const result ref = run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, false, rate);
+    const result churn = run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, true, rate);
+
+    plane.stop([&] {
+        gp.flush();
+        pollfd p{gp.event_fd(), POLLIN, 0};
+        if (poll(&p, 1, 10) == 1) {
+            gp.run_completed();
+        }
+        while (!posted.empty()) {
+            auto fn = std::move(posted.front());
+            posted.pop_front();
+            fn();
+        }
+    });
+    stop = true;
+    rte_eal_mp_wait_lcore();
+
+    const auto per_s = [](const result& r, uint64_t n) { return double(n) / r.seconds; };
+    std::printf("churn_bench: %.1f s per run, %u pairs per round, unaffected call paced at %.0f "
+                "frames/s, background load %s\n",
+                seconds, pairs_per_round, rate, no_background ? "off" : "net_null at full speed");
+    std::printf("%-40s %14s %14s\n", "", "reference", "with churn");
+    std::printf("%-40s %14s %14.0f\n", "add+drop pairs per second", "-",
+                per_s(churn, churn.pairs));
+    std::printf("%-40s %14.0f %14.0f\n", "worker frames received/s (all ports)",
+                per_s(ref, ref.received_all), per_s(churn, churn.received_all));
+    std::printf("%-40s %14s %14.3f\n", "  ratio churn/reference", "",
+                per_s(churn, churn.received_all) / per_s(ref, ref.received_all));
+    std::printf("%-40s %14.0f %14.0f\n", "unaffected call: frames injected/s",
+                per_s(ref, ref.injected), per_s(churn, churn.injected));
+    std::printf("%-40s %14.0f %14.0f\n", "worker frames transmitted/s", per_s(ref, ref.forwarded),
+                per_s(churn, churn.forwarded));
+    for (int k = 0; k < 2; ++k) {
+        std::printf("unaffected party %c: frames lost %18lld %14lld\n", 'a' + k,
+                    (long long)(ref.injected - ref.received[k]),
+                    (long long)(churn.injected - churn.received[k]));
+    }
+    std::printf("%-40s %14llu %14llu\n", "out-of-order or duplicate frames",
+                (unsigned long long)ref.out_of_order, (unsigned long long)churn.out_of_order);
+    for (size_t d = 0; d < drop_reason_count; ++d) {
+        if (d == size_t(drop_reason::wrong_ethertype) || (ref.drops[d] == 0 && churn.drops[d] == 0)) {
+            continue; // wrong_ethertype: the net_null load, dropped on purpose
+        }
+        std::printf("worker drops %-27s %14llu %14llu\n", drop_reason_name(drop_reason(d)),
+                    (unsigned long long)ref.drops[d], (unsigned long long)churn.drops[d]);
+    }
+    std::printf("%-40s %14s %14.1f\n", "drop completion latency p50 (us)", "-",
+                percentile(churn.drop_latency, 0.5) * 1e6);
+    std::printf("%-40s %14s %14.1f\n", "drop completion latency p99 (us)", "-",
+                percentile(churn.drop_latency, 0.99) * 1e6);
+    std::printf("%-40s %14.1f %14.1f\n", "grace period p50 (us)",
+                percentile(ref.grace_latency, 0.5) * 1e6, percentile(churn.grace_latency, 0.5) * 1e6);
+    std::printf("%-40s %14.1f %14.1f\n", "grace period p99 (us)",
+                percentile(ref.grace_latency, 0.99) * 1e6,
+                percentile(churn.grace_latency, 0.99) * 1e6);
+    std::printf("%-40s %14zu %14zu\n", "grace periods", ref.grace_latency.size(),
+                churn.grace_latency.size());
+    const bool lossless = churn.received[0] == churn.injected && churn.received[1] == churn.injected &&
+                          churn.out_of_order == 0;
+    std::printf("verdict: %s\n", lossless ? "zero loss, zero duplicates on the unaffected call"
+                                          : "LOSS or DUPLICATES on the unaffected call");
+    return lossless ? 0 : 1;
+}
