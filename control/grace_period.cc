@@ -12,7 +12,8 @@
 
 namespace vcplane {
 
-rcu_grace_periods::rcu_grace_periods() : event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+rcu_grace_periods::rcu_grace_periods()
+    : event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (event_fd_ < 0) {
         throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     }
@@ -93,7 +94,9 @@ std::vector<double> rcu_grace_periods::take_latencies() {
     return out;
 }
 
-void rcu_grace_periods::synchronize() { synchronize_rcu(); }
+void rcu_grace_periods::synchronize() {
+    synchronize_rcu();
+}
 
 void manual_grace_periods::flush() {
     if (!open_.empty()) {

@@ -49,7 +49,8 @@ struct ring_pair {
 ring_pair ring_port(const std::string& name) {
     ring_pair p{rte_ring_create((name + "_r").c_str(), 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ),
                 rte_ring_create((name + "_t").c_str(), 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ)};
-    if (p.rx == nullptr || p.tx == nullptr || rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, 0) < 0) {
+    if (p.rx == nullptr || p.tx == nullptr ||
+        rte_eth_from_rings(name.c_str(), &p.rx, 1, &p.tx, 1, 0) < 0) {
         throw std::runtime_error("ring port " + name);
     }
     return p;
@@ -69,7 +70,7 @@ struct result {
     uint64_t injected = 0;
     uint64_t received[2] = {0, 0};
     uint64_t out_of_order = 0;
-    uint64_t forwarded = 0; // frames the worker transmitted (all ports)
+    uint64_t forwarded = 0;    // frames the worker transmitted (all ports)
     uint64_t received_all = 0; // frames the worker received (all ports, the load included)
     uint64_t drops[drop_reason_count] = {};
     std::vector<double> drop_latency;
@@ -127,8 +128,7 @@ result run(control_plane& plane, rcu_grace_periods& gp, std::deque<std::function
     uint32_t party_serial = 0;
     while (clock_type::now() < end) {
         // Sequence-numbered frames for the unaffected call, paced at `rate` in both runs.
-        const double due =
-            rate * std::chrono::duration<double>(clock_type::now() - start).count();
+        const double due = rate * std::chrono::duration<double>(clock_type::now() - start).count();
         if (double(r.injected) + 32 <= due && rte_ring_free_count(in.rx) >= 32 &&
             rte_pktmbuf_alloc_bulk(pool, burst, 32) == 0) {
             for (auto* m : burst) {
@@ -245,17 +245,27 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
 
-    std::vector<std::string> eal = {"churn_bench", "-l", "0-1", "--no-huge", "-m", "1024",
-                                    "--no-pci", "--no-shconf", "--file-prefix",
-                                    "churn" + std::to_string(getpid()), "--log-level=error"};
+    std::vector<std::string> eal = {"churn_bench",
+                                    "-l",
+                                    "0-1",
+                                    "--no-huge",
+                                    "-m",
+                                    "1024",
+                                    "--no-pci",
+                                    "--no-shconf",
+                                    "--file-prefix",
+                                    "churn" + std::to_string(getpid()),
+                                    "--log-level=error"};
     if (!no_background) {
         eal.push_back("--vdev=net_null0");
     }
     eal_start(eal);
     rcu_register_thread();
     rcu_thread_offline();
-    rte_mempool* pool = rte_pktmbuf_pool_create("bench", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    ring_pair in = ring_port("in"), a = ring_port("a"), b = ring_port("b"), sink = ring_port("sink");
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("bench", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    ring_pair in = ring_port("in"), a = ring_port("a"), b = ring_port("b"),
+              sink = ring_port("sink");
 
     std::string cfg_text = R"([eal]
 lcores = [0, 1]
@@ -286,8 +296,10 @@ device = "net_ring_sink"
         },
         &args, 1);
 
-    const result ref = run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, false, rate);
-    const result churn = run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, true, rate);
+    const result ref =
+        run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, false, rate);
+    const result churn =
+        run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, true, rate);
 
     plane.stop([&] {
         gp.flush();
@@ -309,8 +321,7 @@ device = "net_ring_sink"
                 "frames/s, background load %s\n",
                 seconds, pairs_per_round, rate, no_background ? "off" : "net_null at full speed");
     std::printf("%-40s %14s %14s\n", "", "reference", "with churn");
-    std::printf("%-40s %14s %14.0f\n", "add+drop pairs per second", "-",
-                per_s(churn, churn.pairs));
+    std::printf("%-40s %14s %14.0f\n", "add+drop pairs per second", "-", per_s(churn, churn.pairs));
     std::printf("%-40s %14.0f %14.0f\n", "worker frames received/s (all ports)",
                 per_s(ref, ref.received_all), per_s(churn, churn.received_all));
     std::printf("%-40s %14s %14.3f\n", "  ratio churn/reference", "",
@@ -327,7 +338,8 @@ device = "net_ring_sink"
     std::printf("%-40s %14llu %14llu\n", "out-of-order or duplicate frames",
                 (unsigned long long)ref.out_of_order, (unsigned long long)churn.out_of_order);
     for (size_t d = 0; d < drop_reason_count; ++d) {
-        if (d == size_t(drop_reason::wrong_ethertype) || (ref.drops[d] == 0 && churn.drops[d] == 0)) {
+        if (d == size_t(drop_reason::wrong_ethertype) ||
+            (ref.drops[d] == 0 && churn.drops[d] == 0)) {
             continue; // wrong_ethertype: the net_null load, dropped on purpose
         }
         std::printf("worker drops %-27s %14llu %14llu\n", drop_reason_name(drop_reason(d)),
@@ -338,14 +350,15 @@ device = "net_ring_sink"
     std::printf("%-40s %14s %14.1f\n", "drop completion latency p99 (us)", "-",
                 percentile(churn.drop_latency, 0.99) * 1e6);
     std::printf("%-40s %14.1f %14.1f\n", "grace period p50 (us)",
-                percentile(ref.grace_latency, 0.5) * 1e6, percentile(churn.grace_latency, 0.5) * 1e6);
+                percentile(ref.grace_latency, 0.5) * 1e6,
+                percentile(churn.grace_latency, 0.5) * 1e6);
     std::printf("%-40s %14.1f %14.1f\n", "grace period p99 (us)",
                 percentile(ref.grace_latency, 0.99) * 1e6,
                 percentile(churn.grace_latency, 0.99) * 1e6);
     std::printf("%-40s %14zu %14zu\n", "grace periods", ref.grace_latency.size(),
                 churn.grace_latency.size());
-    const bool lossless = churn.received[0] == churn.injected && churn.received[1] == churn.injected &&
-                          churn.out_of_order == 0;
+    const bool lossless = churn.received[0] == churn.injected &&
+                          churn.received[1] == churn.injected && churn.out_of_order == 0;
     std::printf("verdict: %s\n", lossless ? "zero loss, zero duplicates on the unaffected call"
                                           : "LOSS or DUPLICATES on the unaffected call");
     return lossless ? 0 : 1;

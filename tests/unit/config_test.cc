@@ -217,6 +217,43 @@ TEST(config, eal_needs_a_worker_and_memory_without_hugepages) {
     EXPECT_THAT(only_problem(""), HasSubstr("eal: missing"));
 }
 
+TEST(config, traffic_contracts_are_read_and_checked) {
+    std::string text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13,
+                 "label = 1000\nsustained_rate = 125_000\npeak_rate = 250_000\nburst = 3000\n");
+    const auto cfg = parse_config_string(text, "vcplane.toml");
+    EXPECT_EQ(cfg.calls[0].contract.sustained_rate, 125000u);
+    EXPECT_EQ(cfg.calls[0].contract.peak_rate, 250000u);
+    EXPECT_EQ(cfg.calls[0].contract.burst, 3000u);
+
+    text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13,
+                 "label = 1000\nsustained_rate = 2000\npeak_rate = 1000\n");
+    EXPECT_THAT(only_problem(text), HasSubstr("calls.feed-a.peak_rate: 1000 is below "
+                                              "sustained_rate 2000 (peak >= sustained)"));
+    text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13, "label = 1000\nburst = 3000\n");
+    EXPECT_THAT(only_problem(text), HasSubstr("calls.feed-a.burst: needs sustained_rate"));
+    text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13, "label = 1000\nsustained_rate = 0\n");
+    EXPECT_THAT(only_problem(text), HasSubstr("calls.feed-a.sustained_rate: 0 is out of range"));
+}
+
+TEST(config, devargs_name_the_device_vcplane_probes_itself) {
+    const auto cfg = parse_config_string(
+        base + "[connections.probed]\ndevargs = \"net_null9,size=64\"\n", "vcplane.toml");
+    const auto* c = cfg.find_connection("probed");
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->device, "net_null9");
+    EXPECT_EQ(c->devargs, "net_null9,size=64");
+    EXPECT_THAT(only_problem(base + "[connections.probed]\ndevargs = \"net_null9\"\n"
+                                    "device = \"net_null8\"\n"),
+                HasSubstr("connections.probed.devargs: names device 'net_null9' but device is "
+                          "'net_null8'"));
+    EXPECT_THAT(only_problem(base + "[connections.probed]\ndevargs = \",x=1\"\n"),
+                HasSubstr("connections.probed.devargs: names no device"));
+}
+
 TEST(config, a_call_needs_parties) {
     EXPECT_THAT(only_problem(base + "[calls.c]\nconnection = \"in\"\nlabel = 100\n"),
                 HasSubstr("calls.c.parties: missing (a call needs at least one party)"));
