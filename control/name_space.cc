@@ -1,0 +1,260 @@
+#include "control/name_space.hh"
+
+#include <algorithm>
+
+namespace vcplane::nsp {
+
+const char* wsa_name(wsa e) {
+    switch (e) {
+    case wsa::no_error: return "NO_ERROR";
+    case wsa::invalid_handle: return "WSA_INVALID_HANDLE";
+    case wsa::not_enough_memory: return "WSA_NOT_ENOUGH_MEMORY";
+    case wsa::access_denied: return "WSAEACCES";
+    case wsa::fault: return "WSAEFAULT";
+    case wsa::invalid: return "WSAEINVAL";
+    case wsa::not_supported: return "WSAEOPNOTSUPP";
+    case wsa::no_more: return "WSA_E_NO_MORE";
+    case wsa::cancelled: return "WSA_E_CANCELLED";
+    case wsa::service_not_found: return "WSASERVICE_NOT_FOUND";
+    case wsa::no_data: return "WSANO_DATA";
+    }
+    return "UNKNOWN";
+}
+
+bool wildcard_match(const std::string& p, const std::string& t) {
+    // Iterative glob with backtracking to the last '*'.
+    size_t pi = 0, ti = 0, star = std::string::npos, mark = 0;
+    while (ti < t.size()) {
+        if (pi < p.size() && p[pi] == '*') {
+            star = pi++;
+            mark = ti;
+        } else if (pi < p.size() && p[pi] == t[ti]) {
+            ++pi;
+            ++ti;
+        } else if (star != std::string::npos) {
+            pi = star + 1;
+            ti = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (pi < p.size() && p[pi] == '*') {
+        ++pi;
+    }
+    return pi == p.size();
+}
+
+name_space::name_space(std::function<std::vector<nlohmann::json>()> names, quotas q)
+    : names_(std::move(names))
+    , quotas_(q) {}
+
+size_t name_space::services_of(session_id s) const {
+    return size_t(std::count_if(services_.begin(), services_.end(),
+                                [s](const auto& e) { return e.second.owner == s; }));
+}
+
+wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::string& name,
+                            const std::vector<std::string>& addresses, const std::string& comment) {
+    if (name.empty() || name.find('*') != std::string::npos || (flags & ~service_multiple) != 0) {
+        return wsa::invalid;
+    }
+    const bool multiple = (flags & service_multiple) != 0;
+    auto it = services_.find(name);
+    if (it != services_.end() && it->second.owner != s) {
+        return wsa::access_denied; // another session's service
+    }
+    switch (op) {
+    case set_op::register_service: {
+        if (addresses.size() > quotas_.addresses_per_service) {
+            return wsa::not_enough_memory;
+        }
+        if (it == services_.end()) {
+            if (services_of(s) >= quotas_.services_per_session) {
+                return wsa::not_enough_memory;
+            }
+            services_[name] = service{addresses, comment, s, true};
+            return wsa::no_error;
+        }
+        service& svc = it->second;
+        if (multiple) { // add the given addresses
+            for (const auto& a : addresses) {
+                if (std::find(svc.addresses.begin(), svc.addresses.end(), a) ==
+                    svc.addresses.end()) {
+                    if (svc.addresses.size() >= quotas_.addresses_per_service) {
+                        return wsa::not_enough_memory;
+                    }
+                    svc.addresses.push_back(a);
+                }
+            }
+        } else { // overwrite: only the given addresses
+            svc.addresses = addresses;
+        }
+        svc.comment = comment.empty() ? svc.comment : comment;
+        svc.registered = true;
+        return wsa::no_error;
+    }
+    case set_op::deregister: {
+        if (it == services_.end()) {
+            return wsa::service_not_found;
+        }
+        service& svc = it->second;
+        if (multiple) {
+            std::erase_if(svc.addresses, [&](const std::string& a) {
+                return std::find(addresses.begin(), addresses.end(), a) != addresses.end();
+            });
+            svc.registered = !svc.addresses.empty(); // DEREGISTERED only if none is left
+        } else {
+            svc.addresses.clear();
+            svc.registered = false;
+        }
+        return wsa::no_error; // the object stays either way
+    }
+    case set_op::remove: {
+        if (it == services_.end()) {
+            return wsa::service_not_found;
+        }
+        if (!multiple) {
+            services_.erase(it);
+            return wsa::no_error;
+        }
+        // The given addresses must match registered ones exactly.
+        for (const auto& a : addresses) {
+            if (std::find(it->second.addresses.begin(), it->second.addresses.end(), a) ==
+                it->second.addresses.end()) {
+                return wsa::invalid;
+            }
+        }
+        std::erase_if(it->second.addresses, [&](const std::string& a) {
+            return std::find(addresses.begin(), addresses.end(), a) != addresses.end();
+        });
+        if (it->second.addresses.empty()) {
+            services_.erase(it);
+        }
+        return wsa::no_error;
+    }
+    }
+    return wsa::invalid;
+}
+
+wsa name_space::lookup_begin(session_id s, const std::string& query, const std::string& kind,
+                             lookup_handle* out) {
+    static const std::set<std::string> kinds = {"", "connection", "call", "party", "service"};
+    if (query.empty() || kinds.count(kind) == 0 || out == nullptr) {
+        return wsa::invalid;
+    }
+    if (lookups_of(s) >= quotas_.lookups_per_session) {
+        return wsa::not_enough_memory;
+    }
+    // Begin only makes the cursor (it cannot be cancelled, so it must be quick).
+    const lookup_handle h = next_handle_++;
+    cursors_[h] = cursor{s, query, kind, std::nullopt, 0, false, 0, 0, false};
+    *out = h;
+    return wsa::no_error;
+}
+
+std::vector<nlohmann::json> name_space::matching(const cursor& c) const {
+    std::vector<nlohmann::json> out;
+    if (c.kind.empty() || c.kind != "service") {
+        for (auto& n : names_()) {
+            if ((c.kind.empty() || n.value("kind", "") == c.kind) &&
+                wildcard_match(c.query, n.value("name", ""))) {
+                out.push_back(std::move(n));
+            }
+        }
+    }
+    if (c.kind.empty() || c.kind == "service") {
+        for (const auto& [name, svc] : services_) {
+            if (wildcard_match(c.query, name)) {
+                out.push_back({{"name", name},
+                               {"kind", "service"},
+                               {"registered", svc.registered},
+                               {"addresses", svc.addresses},
+                               {"comment", svc.comment}});
+            }
+        }
+    }
+    return out;
+}
+
+wsa name_space::lookup_next(session_id s, lookup_handle h, size_t buffer, uint32_t flags) {
+    auto it = cursors_.find(h);
+    if (it == cursors_.end() || it->second.owner != s) {
+        return wsa::invalid_handle;
+    }
+    if (it->second.in_flight) {
+        return wsa::invalid; // one NextEx at a time per lookup
+    }
+    it->second.in_flight = true;
+    it->second.in_flight_buffer = buffer;
+    it->second.in_flight_flags = flags;
+    return wsa::no_error;
+}
+
+std::optional<name_space::next_result> name_space::complete_next(session_id s, lookup_handle h) {
+    auto it = cursors_.find(h);
+    if (it == cursors_.end() || it->second.owner != s || !it->second.in_flight) {
+        return std::nullopt;
+    }
+    cursor& c = it->second;
+    c.in_flight = false;
+    if (c.cancelled) {
+        // lookup_end came while this NextEx was in flight: the handle is gone now.
+        cursors_.erase(it);
+        return next_result{wsa::cancelled, {}, 0};
+    }
+    if (!c.results) {
+        c.results = matching(c);
+        if (c.results->empty()) {
+            return next_result{wsa::service_not_found, {}, 0};
+        }
+    }
+    if ((c.in_flight_flags & lup_flushprevious) != 0 && c.next < c.results->size()) {
+        ++c.next; // discard the result that did not fit last time
+    }
+    if (c.next >= c.results->size()) {
+        return next_result{wsa::no_more, {}, 0};
+    }
+    const nlohmann::json& r = (*c.results)[c.next];
+    const size_t size = r.dump().size();
+    if (size > c.in_flight_buffer) {
+        return next_result{wsa::fault, {}, size}; // stays for a retry with a bigger buffer
+    }
+    ++c.next;
+    return next_result{wsa::no_error, r, size};
+}
+
+wsa name_space::lookup_end(session_id s, lookup_handle h) {
+    auto it = cursors_.find(h);
+    if (it == cursors_.end() || it->second.owner != s || it->second.cancelled) {
+        return wsa::invalid_handle;
+    }
+    if (it->second.in_flight) {
+        it->second.cancelled = true; // the NextEx in flight completes cancelled, then it goes
+    } else {
+        cursors_.erase(it);
+    }
+    return wsa::no_error;
+}
+
+void name_space::end_session(session_id s) {
+    for (auto it = cursors_.begin(); it != cursors_.end();) {
+        if (it->second.owner == s) {
+            it = cursors_.erase(it); // nobody listens for a cancelled NextEx any more
+        } else {
+            ++it;
+        }
+    }
+    std::erase_if(services_, [s](const auto& e) { return e.second.owner == s; });
+}
+
+size_t name_space::lookups() const {
+    return cursors_.size();
+}
+
+size_t name_space::lookups_of(session_id s) const {
+    return size_t(std::count_if(cursors_.begin(), cursors_.end(), [s](const auto& e) {
+        return e.second.owner == s && !e.second.cancelled;
+    }));
+}
+
+} // namespace vcplane::nsp

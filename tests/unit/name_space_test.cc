@@ -1,0 +1,195 @@
+// The NSPv2 namespace (reference/contracts.md §3.4): SetServiceEx's table, lookups with
+// cursors, the buffer protocol, End racing NextEx, quotas and the end of a session.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "control/name_space.hh"
+
+namespace vcplane::nsp {
+namespace {
+
+using nlohmann::json;
+
+std::vector<json> switch_names() {
+    return {json{{"name", "uplink0"}, {"kind", "connection"}},
+            json{{"name", "feed-a"}, {"kind", "call"}},
+            json{{"name", "feed-a/leaf0"}, {"kind", "party"}},
+            json{{"name", "feed-b"}, {"kind", "call"}}};
+}
+
+struct ns_fixture : ::testing::Test {
+    name_space ns{switch_names, quotas{4, 3, 4}};
+
+    // Begin + every NextEx until the end, as a client with a big buffer would.
+    std::vector<std::string> lookup(session_id s, const std::string& q,
+                                    const std::string& kind = "") {
+        lookup_handle h = 0;
+        EXPECT_EQ(ns.lookup_begin(s, q, kind, &h), wsa::no_error);
+        std::vector<std::string> names;
+        for (;;) {
+            EXPECT_EQ(ns.lookup_next(s, h, 1 << 20, 0), wsa::no_error);
+            auto r = ns.complete_next(s, h);
+            if (r->status != wsa::no_error) {
+                EXPECT_TRUE(r->status == wsa::no_more || r->status == wsa::service_not_found);
+                break;
+            }
+            names.push_back(r->result["name"]);
+        }
+        EXPECT_EQ(ns.lookup_end(s, h), wsa::no_error);
+        return names;
+    }
+    json service(const std::string& name) {
+        lookup_handle h = 0;
+        ns.lookup_begin(1, name, "service", &h);
+        ns.lookup_next(1, h, 1 << 20, 0);
+        auto r = ns.complete_next(1, h);
+        ns.lookup_end(1, h);
+        return r->status == wsa::no_error ? r->result : json();
+    }
+};
+
+TEST(wildcard, matches_runs_and_literals) {
+    EXPECT_TRUE(wildcard_match("*", ""));
+    EXPECT_TRUE(wildcard_match("feed-*", "feed-a"));
+    EXPECT_TRUE(wildcard_match("*a*", "feed-a/leaf0"));
+    EXPECT_TRUE(wildcard_match("f*d-?", "feed-?"));
+    EXPECT_FALSE(wildcard_match("feed-*", "uplink0"));
+    EXPECT_FALSE(wildcard_match("feed", "feed-a"));
+    EXPECT_TRUE(wildcard_match("**x", "abx"));
+}
+
+TEST_F(ns_fixture, lookups_find_switch_names_and_services_by_wildcard_and_kind) {
+    ASSERT_EQ(ns.set_service(1, set_op::register_service, 0, "feed-svc", {"10.0.0.1:9000"}, "x"),
+              wsa::no_error);
+    EXPECT_THAT(lookup(1, "feed-*"),
+                ::testing::ElementsAre("feed-a", "feed-a/leaf0", "feed-b", "feed-svc"));
+    EXPECT_THAT(lookup(1, "feed-*", "call"), ::testing::ElementsAre("feed-a", "feed-b"));
+    EXPECT_THAT(lookup(2, "*", "service"), ::testing::ElementsAre("feed-svc"));
+    EXPECT_TRUE(lookup(1, "nothing*").empty());
+}
+
+TEST_F(ns_fixture, set_service_follows_the_table) {
+    // REGISTER/0: create, then overwrite with only the given addresses.
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s", {"a", "b"}, ""), wsa::no_error);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s", {"c"}, ""), wsa::no_error);
+    EXPECT_EQ(service("s")["addresses"], json({"c"}));
+    // REGISTER/MULTIPLE: add.
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, service_multiple, "s", {"a", "c"}, ""),
+              wsa::no_error);
+    EXPECT_EQ(service("s")["addresses"], json({"c", "a"}));
+    // DEREGISTER/MULTIPLE: remove the given ones; still registered while any is left.
+    EXPECT_EQ(ns.set_service(1, set_op::deregister, service_multiple, "s", {"c"}, ""),
+              wsa::no_error);
+    EXPECT_EQ(service("s")["registered"], true);
+    EXPECT_EQ(ns.set_service(1, set_op::deregister, service_multiple, "s", {"a"}, ""),
+              wsa::no_error);
+    EXPECT_EQ(service("s")["registered"], false); // none left: deregistered, object kept
+    EXPECT_EQ(ns.services(), 1u);
+    // DEREGISTER/0: all addresses, object kept.
+    ns.set_service(1, set_op::register_service, 0, "s", {"a"}, "");
+    EXPECT_EQ(ns.set_service(1, set_op::deregister, 0, "s", {}, ""), wsa::no_error);
+    EXPECT_EQ(service("s")["addresses"], json::array());
+    EXPECT_EQ(ns.services(), 1u);
+    // DELETE/MULTIPLE: exact addresses only; the object goes with its last address.
+    ns.set_service(1, set_op::register_service, 0, "s", {"a", "b"}, "");
+    EXPECT_EQ(ns.set_service(1, set_op::remove, service_multiple, "s", {"zz"}, ""), wsa::invalid);
+    EXPECT_EQ(ns.set_service(1, set_op::remove, service_multiple, "s", {"a"}, ""), wsa::no_error);
+    EXPECT_EQ(ns.services(), 1u);
+    EXPECT_EQ(ns.set_service(1, set_op::remove, service_multiple, "s", {"b"}, ""), wsa::no_error);
+    EXPECT_EQ(ns.services(), 0u);
+    // DELETE/0 removes the object; absent objects are not found.
+    ns.set_service(1, set_op::register_service, 0, "s", {"a"}, "");
+    EXPECT_EQ(ns.set_service(1, set_op::remove, 0, "s", {}, ""), wsa::no_error);
+    EXPECT_EQ(ns.set_service(1, set_op::remove, 0, "s", {}, ""), wsa::service_not_found);
+    EXPECT_EQ(ns.set_service(1, set_op::deregister, 0, "s", {}, ""), wsa::service_not_found);
+}
+
+TEST_F(ns_fixture, bad_requests_and_other_sessions_services_are_refused) {
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "", {}, ""), wsa::invalid);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "a*", {}, ""), wsa::invalid);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0x80, "a", {}, ""), wsa::invalid);
+    ns.set_service(1, set_op::register_service, 0, "mine", {"x"}, "");
+    EXPECT_EQ(ns.set_service(2, set_op::remove, 0, "mine", {}, ""), wsa::access_denied);
+    lookup_handle h = 0;
+    EXPECT_EQ(ns.lookup_begin(1, "", "", &h), wsa::invalid);
+    EXPECT_EQ(ns.lookup_begin(1, "*", "nonsense", &h), wsa::invalid);
+    EXPECT_EQ(ns.lookup_next(1, 999, 100, 0), wsa::invalid_handle);
+    EXPECT_EQ(ns.lookup_end(1, 999), wsa::invalid_handle);
+    ASSERT_EQ(ns.lookup_begin(1, "*", "", &h), wsa::no_error);
+    EXPECT_EQ(ns.lookup_next(2, h, 100, 0), wsa::invalid_handle); // another session's cursor
+    EXPECT_EQ(ns.lookup_end(2, h), wsa::invalid_handle);
+}
+
+TEST_F(ns_fixture, a_small_buffer_gets_wsaefault_with_the_size_and_the_result_waits) {
+    lookup_handle h = 0;
+    ASSERT_EQ(ns.lookup_begin(1, "feed-a", "call", &h), wsa::no_error);
+    ns.lookup_next(1, h, 4, 0);
+    auto r = ns.complete_next(1, h);
+    ASSERT_EQ(r->status, wsa::fault);
+    const size_t needed = r->needed;
+    EXPECT_EQ(needed, json({{"name", "feed-a"}, {"kind", "call"}}).dump().size());
+    ns.lookup_next(1, h, needed, 0);
+    r = ns.complete_next(1, h);
+    ASSERT_EQ(r->status, wsa::no_error);
+    EXPECT_EQ(r->result["name"], "feed-a");
+    ns.lookup_next(1, h, needed, 0);
+    EXPECT_EQ(ns.complete_next(1, h)->status, wsa::no_more);
+    ns.lookup_end(1, h);
+
+    // LUP_FLUSHPREVIOUS drops the result that did not fit and moves on.
+    ASSERT_EQ(ns.lookup_begin(1, "feed-*", "call", &h), wsa::no_error);
+    ns.lookup_next(1, h, 4, 0);
+    EXPECT_EQ(ns.complete_next(1, h)->status, wsa::fault);
+    ns.lookup_next(1, h, 1000, lup_flushprevious);
+    r = ns.complete_next(1, h);
+    EXPECT_EQ(r->result["name"], "feed-b");
+}
+
+TEST_F(ns_fixture, end_racing_next_cancels_it_and_the_handle_dies) {
+    lookup_handle h = 0;
+    ASSERT_EQ(ns.lookup_begin(1, "*", "", &h), wsa::no_error);
+    ASSERT_EQ(ns.lookup_next(1, h, 1000, 0), wsa::no_error);
+    EXPECT_EQ(ns.lookup_next(1, h, 1000, 0), wsa::invalid); // one at a time
+    EXPECT_EQ(ns.lookup_end(1, h), wsa::no_error);          // arrives while NextEx is in flight
+    EXPECT_EQ(ns.complete_next(1, h)->status, wsa::cancelled);
+    EXPECT_EQ(ns.lookup_end(1, h), wsa::invalid_handle);
+    EXPECT_EQ(ns.lookups(), 0u);
+}
+
+TEST_F(ns_fixture, quotas_give_not_enough_memory) {
+    std::vector<lookup_handle> hs(4);
+    for (auto& h : hs) {
+        ASSERT_EQ(ns.lookup_begin(1, "*", "", &h), wsa::no_error);
+    }
+    lookup_handle extra = 0;
+    EXPECT_EQ(ns.lookup_begin(1, "*", "", &extra), wsa::not_enough_memory);
+    EXPECT_EQ(ns.lookup_begin(2, "*", "", &extra), wsa::no_error); // per session
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(ns.set_service(1, set_op::register_service, 0, "s" + std::to_string(i), {}, ""),
+                  wsa::no_error);
+    }
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s9", {}, ""), wsa::not_enough_memory);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s0", {"1", "2", "3", "4", "5"}, ""),
+              wsa::not_enough_memory);
+}
+
+TEST_F(ns_fixture, the_end_of_a_session_frees_every_lookup_and_service_it_held) {
+    lookup_handle a = 0, b = 0, other = 0;
+    ns.lookup_begin(1, "*", "", &a);
+    ns.lookup_begin(1, "*", "", &b);
+    ns.lookup_next(1, b, 100, 0); // in flight when the session ends
+    ns.lookup_begin(2, "*", "", &other);
+    ns.set_service(1, set_op::register_service, 0, "gone", {"x"}, "");
+    ns.set_service(2, set_op::register_service, 0, "kept", {"y"}, "");
+    ns.end_session(1);
+    ns.end_session(1); // idempotent
+    EXPECT_EQ(ns.lookups(), 1u);
+    EXPECT_EQ(ns.lookups_of(1), 0u);
+    EXPECT_FALSE(ns.complete_next(1, b).has_value());
+    EXPECT_EQ(ns.services(), 1u);
+    EXPECT_EQ(service("kept")["name"], "kept");
+}
+
+} // namespace
+} // namespace vcplane::nsp
