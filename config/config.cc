@@ -634,6 +634,50 @@ void read_metrics(reader& r, const toml::table& root, metrics_config& m) {
     }
 }
 
+void read_control(reader& r, const toml::table& root, control_config& c) {
+    const toml::table* t = r.table(root, "control", "");
+    if (t == nullptr) {
+        return;
+    }
+    r.only_keys(*t, "control",
+                {"enabled", "socket", "owner", "group", "mode", "allowed_users", "allowed_groups",
+                 "max_sessions", "max_message_bytes", "max_queued_replies"});
+    c.enabled = r.boolean(*t, "enabled", "control").value_or(true);
+    if (auto s = r.string(*t, "socket", "control", false)) {
+        if (s->empty() || (*s)[0] != '/' || s->size() > 107) {
+            r.problem(*t->get("socket"), "control.socket",
+                      fmt::format("'{}' is not an absolute path of at most 107 bytes", *s));
+        } else {
+            c.socket = *s;
+        }
+    }
+    c.owner = r.string(*t, "owner", "control", false).value_or("");
+    c.group = r.string(*t, "group", "control", false).value_or("");
+    if (auto m = r.string(*t, "mode", "control", false)) {
+        const bool octal = !m->empty() && m->size() <= 4 &&
+                           std::all_of(m->begin(), m->end(), [](char ch) { return ch >= '0' && ch <= '7'; });
+        if (!octal) {
+            r.problem(*t->get("mode"), "control.mode",
+                      fmt::format("'{}' is not an octal mode like \"0660\"", *m));
+        } else {
+            c.mode = uint32_t(std::stoul(*m, nullptr, 8));
+        }
+    }
+    if (t->contains("allowed_users")) {
+        c.allowed_users = r.strings(*t, "allowed_users", "control");
+    }
+    c.allowed_groups = r.strings(*t, "allowed_groups", "control");
+    if (auto v = r.integer(*t, "max_sessions", "control", false, 1, 65536)) {
+        c.max_sessions = uint32_t(*v);
+    }
+    if (auto v = r.integer(*t, "max_message_bytes", "control", false, 1024, 1 << 20)) {
+        c.max_message_bytes = uint32_t(*v);
+    }
+    if (auto v = r.integer(*t, "max_queued_replies", "control", false, 16, 1 << 20)) {
+        c.max_queued_replies = uint32_t(*v);
+    }
+}
+
 } // namespace
 
 vcplane_config parse_config_string(std::string_view text, const std::string& source_name) {
@@ -650,13 +694,14 @@ vcplane_config parse_config_string(std::string_view text, const std::string& sou
                          e.source().begin.column, e.description())});
     }
     reader r(source_name);
-    r.only_keys(root, "", {"eal", "connections", "calls", "metrics"});
+    r.only_keys(root, "", {"eal", "connections", "calls", "metrics", "control"});
     vcplane_config cfg;
     cfg.source = source_name;
     read_eal(r, root, cfg.eal);
     read_connections(r, root, cfg);
     read_calls(r, root, cfg);
     read_metrics(r, root, cfg.metrics);
+    read_control(r, root, cfg.control);
     if (!r.problems().empty()) {
         throw config_error(r.problems());
     }

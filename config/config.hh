@@ -83,6 +83,21 @@ struct call_config {
     config_origin origin;
 };
 
+// The control socket (Unix domain, SOCK_SEQPACKET): who may connect, and the bounds that keep
+// one client from stalling the control thread.
+struct control_config {
+    bool enabled = true;
+    std::string socket = "/run/vcplane/control.sock";
+    std::string owner;                  // empty: the daemon's user
+    std::string group;                  // empty: the daemon's group
+    uint32_t mode = 0660;
+    std::vector<std::string> allowed_users{"root"};
+    std::vector<std::string> allowed_groups;
+    uint32_t max_sessions = 1024;
+    uint32_t max_message_bytes = 65536;
+    uint32_t max_queued_replies = 1024; // a client that does not read is disconnected beyond it
+};
+
 struct metrics_config {
     bool enabled = true;
     std::string listen = "127.0.0.1:9469";
@@ -94,6 +109,7 @@ struct vcplane_config {
     std::vector<connection_config> connections;
     std::vector<call_config> calls;
     metrics_config metrics;
+    control_config control;
 
     const connection_config* find_connection(std::string_view name) const;
     size_t party_count() const;

@@ -52,6 +52,22 @@ size_t call_manager::active_calls() const {
                                 [](const auto& e) { return e.second.state == phase::active; }));
 }
 
+std::vector<call_manager::call_info> call_manager::calls() const {
+    std::vector<call_info> out;
+    for (const auto& [id, r] : vcs_) {
+        if (r.state != phase::active) {
+            continue;
+        }
+        call_info c{id,          r.call.name, r.call.key, r.owner->client_name, r.call.multipoint,
+                    r.call.flow, {}};
+        for (const auto& p : r.parties) {
+            c.parties.emplace_back(r.call.multipoint ? p.id : 0, p.spec);
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
 size_t call_manager::active_parties() const {
     size_t n = 0;
     for (const auto& [id, r] : vcs_) {

@@ -55,6 +55,16 @@ public:
     void ingress_down();
 
     const std::string& connection() const { return connection_; }
+    struct call_info {
+        callmgmt::vc_handle vc;
+        std::string name;
+        uint32_t key;
+        std::string owner; // the client's module name
+        bool multipoint;
+        callmgmt::flowspec flow;
+        std::vector<std::pair<callmgmt::party_handle, callmgmt::party_spec>> parties;
+    };
+    std::vector<call_info> calls() const; // the active ones
     size_t active_calls() const;
     size_t active_parties() const;
     size_t vc_count() const { return vcs_.size(); }

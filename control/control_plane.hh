@@ -67,6 +67,9 @@ public:
     const std::vector<std::unique_ptr<worker>>& workers() const { return workers_; }
     // The call manager of a connection (nullptr if none), for tests and status.
     call_manager* find_call_manager(const std::string& connection) const;
+    const std::map<std::string, std::unique_ptr<call_manager>>& call_managers() const {
+        return call_managers_;
+    }
 
 private:
     void up(const cm::connection& c);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control/control_plane.hh"
+#include "control/control_server.hh"
 #include "control/event_loop.hh"
 #include "control/log.hh"
 #include "control/metrics.hh"
@@ -153,7 +154,7 @@ public:
         snapshot_.set(plane_->snapshot(true));
         loop_.set_idle_hook([this] {
             plane_->flush();
-            snapshot_.set(plane_->snapshot(false));
+            publish_snapshot(false);
         });
         timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         itimerspec every_second{{1, 0}, {1, 0}};
@@ -161,13 +162,21 @@ public:
         loop_.watch(timer_fd_, [this](uint32_t) {
             uint64_t n;
             [[maybe_unused]] ssize_t rc = read(timer_fd_, &n, sizeof(n));
-            snapshot_.set(plane_->snapshot(true));
+            publish_snapshot(true);
         });
         if (cfg_.metrics.enabled) {
             try {
                 metrics_ = std::make_unique<metrics_server>(
                     cfg_.metrics.listen,
                     std::make_shared<dataplane_metrics>(plane_->workers(), snapshot_));
+            } catch (const std::exception& e) {
+                log::error("{}", e.what());
+                return exit_failure;
+            }
+        }
+        if (cfg_.control.enabled) {
+            try {
+                server_ = std::make_unique<control_server>(cfg_.control, loop_, *plane_);
             } catch (const std::exception& e) {
                 log::error("{}", e.what());
                 return exit_failure;
@@ -185,6 +194,11 @@ public:
     // Teardown in dependency order: nothing is freed while something that reads it runs.
     void stop() noexcept {
         metrics_.reset(); // the scrape thread reads the workers' counters
+        if (server_) {
+            // Every session runs down while the call managers and workers still run.
+            server_->close_all([this] { loop_.run_once(100); });
+            server_.reset();
+        }
         if (plane_) {
             loop_.set_idle_hook([this] { plane_->flush(); });
             // Calls close through their call managers while the workers still run, so that
@@ -222,6 +236,16 @@ public:
     }
 
 private:
+    void publish_snapshot(bool with_ethdev) {
+        auto snap = std::const_pointer_cast<status_snapshot>(plane_->snapshot(with_ethdev));
+        if (server_) {
+            snap->sessions = server_->sessions();
+            snap->lookups = server_->names().lookups();
+            snap->services = server_->names().services();
+        }
+        snapshot_.set(std::move(snap));
+    }
+
     const vcplane_config& cfg_;
     event_loop& loop_;
     rte_mempool* pool_ = nullptr;
@@ -235,6 +259,7 @@ private:
     int timer_fd_ = -1;
     snapshot_cell snapshot_;
     std::unique_ptr<metrics_server> metrics_;
+    std::unique_ptr<control_server> server_;
 };
 
 } // namespace

@@ -20,14 +20,21 @@ event_loop::~event_loop() {
     close(epoll_fd_);
 }
 
-void event_loop::watch(int fd, handler h) {
+void event_loop::watch(int fd, handler h, uint32_t events) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = events;
     ev.data.fd = fd;
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
         throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
     }
     handlers_[fd] = std::move(h);
+}
+
+void event_loop::modify(int fd, uint32_t events) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
 }
 
 void event_loop::unwatch(int fd) {

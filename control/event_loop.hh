@@ -21,7 +21,8 @@ public:
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
 
-    void watch(int fd, handler h); // EPOLLIN
+    void watch(int fd, handler h, uint32_t events = 0x001 /* EPOLLIN */);
+    void modify(int fd, uint32_t events); // e.g. add EPOLLOUT while output is queued
     void unwatch(int fd);
     void post(std::function<void()> fn) { posted_.push_back(std::move(fn)); }
     void set_idle_hook(std::function<void()> fn) { idle_ = std::move(fn); }

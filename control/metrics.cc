@@ -140,6 +140,9 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     add_gauge(objects, {{"kind", "call"}}, double(snap->calls));
     add_gauge(objects, {{"kind", "party"}}, double(snap->parties));
     add_gauge(objects, {{"kind", "call_waiting"}}, double(snap->calls_waiting));
+    add_gauge(objects, {{"kind", "session"}}, double(snap->sessions));
+    add_gauge(objects, {{"kind", "lookup"}}, double(snap->lookups));
+    add_gauge(objects, {{"kind", "service"}}, double(snap->services));
 
     auto nmr_family = family("vcplane_nmr_registrations",
                              "NMR registrations and bindings of the call-management NPI, by state.",

@@ -30,6 +30,9 @@ struct status_snapshot {
     size_t calls_waiting = 0;
     nmr::registrar_counts nmr;
     size_t grace_pending = 0;
+    size_t sessions = 0;
+    size_t lookups = 0;
+    size_t services = 0;
 };
 
 class snapshot_cell {

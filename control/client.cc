@@ -1,0 +1,89 @@
+#include "control/client.hh"
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace vcplane {
+
+using nlohmann::json;
+
+control_client::control_client(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    if (fd_ < 0 || connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        const std::string why = std::strerror(errno);
+        if (fd_ >= 0) {
+            close(fd_);
+        }
+        throw client_error(
+            fmt::format("cannot connect to {}: {} (is vcplaned running?)", path, why));
+    }
+}
+
+control_client::~control_client() {
+    if (fd_ >= 0) {
+        close(fd_);
+    }
+}
+
+bool control_client::pending(const json& reply) {
+    return reply.value("status", "") == "PENDING";
+}
+
+void control_client::send_raw(const std::string& m) {
+    if (send(fd_, m.data(), m.size(), MSG_NOSIGNAL) != ssize_t(m.size())) {
+        throw client_error(fmt::format("send: {}", std::strerror(errno)));
+    }
+}
+
+std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    const int r = poll(&p, 1, int(timeout.count()));
+    if (r == 0) {
+        throw client_error("the daemon did not answer in time");
+    }
+    std::vector<char> buf(1 << 20);
+    const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) {
+        throw client_error("the daemon closed the connection");
+    }
+    return std::string(buf.data(), size_t(n));
+}
+
+json control_client::call(const std::string& op, json args, std::chrono::milliseconds timeout) {
+    const uint64_t id = next_id_++;
+    json req = std::move(args);
+    req["id"] = id;
+    req["op"] = op;
+    send_raw(req.dump());
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        json m =
+            json::parse(receive_raw(std::max(left, std::chrono::milliseconds(0))), nullptr, false);
+        if (m.is_discarded()) {
+            throw client_error("the daemon sent something that is not JSON");
+        }
+        if (m.contains("event")) {
+            events_.push_back(std::move(m));
+            continue;
+        }
+        if (m.contains("id") && m["id"].is_number_unsigned() && m["id"].get<uint64_t>() == id) {
+            return m;
+        }
+        if (m.contains("id") && m["id"].is_null()) {
+            return m; // refused before the request was read (WSAEACCES, limits)
+        }
+        // A late reply to an earlier request: not ours, keep waiting.
+    }
+}
+
+} // namespace vcplane

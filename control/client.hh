@@ -1,0 +1,49 @@
+#pragma once
+// The client side of the control protocol (control/control_server.hh): connects to the
+// control socket, sends requests with fresh ids and waits for the matching reply. Events
+// (incoming close/drop) that arrive meanwhile are kept in events(). Used by vcplanectl and the
+// tests; applications can use it to avoid speaking the raw protocol.
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vcplane {
+
+class client_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class control_client {
+public:
+    // Throws client_error when the socket cannot be reached.
+    explicit control_client(const std::string& socket_path);
+    ~control_client();
+    control_client(const control_client&) = delete;
+    control_client& operator=(const control_client&) = delete;
+
+    // Sends {"id": fresh, "op": op, ...args} and returns the reply. Throws client_error if the
+    // daemon closes the connection or does not answer within the timeout.
+    nlohmann::json call(const std::string& op, nlohmann::json args = nlohmann::json::object(),
+                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    // Raw access for tests: send bytes as one message, read one message.
+    void send_raw(const std::string& message);
+    std::string receive_raw(std::chrono::milliseconds timeout);
+
+    std::vector<nlohmann::json>& events() { return events_; }
+    int fd() const { return fd_; }
+
+    static bool ok(const nlohmann::json& reply) { return reply.value("code", -1) == 0; }
+    static bool pending(const nlohmann::json& reply);
+
+private:
+    int fd_ = -1;
+    uint64_t next_id_ = 1;
+    std::vector<nlohmann::json> events_;
+};
+
+} // namespace vcplane

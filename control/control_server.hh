@@ -1,0 +1,62 @@
+#pragma once
+// The control socket and its client sessions (DESIGN §5.4, §6; reference/contracts.md §3).
+//
+// Transport: a Unix domain SOCK_SEQPACKET socket (one message = one JSON object, at most
+// control.max_message_bytes). Peers are checked with SO_PEERCRED against control.allowed_users
+// and allowed_groups; anyone else gets one WSAEACCES reply and is disconnected.
+//
+// Protocol (protocol described in full in README.md, "Control protocol"):
+//   request  {"id": N, "op": "...", ...arguments}
+//   reply    {"id": N, "status": "NAME", "code": N, "message": "...", ...results}
+//   event    {"event": "...", ...}          (incoming close/drop, unsolicited)
+// Every request gets exactly one reply. A request that pends (drop_party, close_call,
+// lookup_next) is answered when it completes, like WSAProviderCompleteAsyncCall.
+//
+// Sessions: "hello" is NSPv2Startup (nesting: every hello needs a goodbye), "goodbye" is
+// NSPv2Cleanup (the last one releases everything the session owns and closes the connection).
+// A peer that disappears without its last goodbye gets a Rundown: every lookup it held is ended
+// and every call it made is closed through its call managers; the session is freed when those
+// completions have run. Each session is an NMR client of the call-management NPI.
+//
+// Bounds: at most control.max_sessions sessions; a client that does not read its replies is
+// disconnected (Rundown) once control.max_queued_replies are waiting for it. Control thread only.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.hh"
+#include "control/control_plane.hh"
+#include "control/event_loop.hh"
+#include "control/name_space.hh"
+
+namespace vcplane {
+
+class control_server {
+public:
+    // Throws std::runtime_error (naming control.socket) when it cannot listen.
+    control_server(const control_config& cfg, event_loop& loop, control_plane& plane);
+    ~control_server(); // runs down every session still open
+
+    size_t sessions() const { return sessions_.size(); }
+    const nsp::name_space& names() const { return names_; }
+    // Ends every session (shutdown); pump runs the loop until their teardown completed.
+    void close_all(const std::function<void()>& pump);
+
+private:
+    class session;
+    void accept_one();
+    void forget(uint64_t id); // after a session's teardown completed
+
+    const control_config& cfg_;
+    event_loop& loop_;
+    control_plane& plane_;
+    nsp::name_space names_;
+    int listen_fd_ = -1;
+    uint64_t next_session_ = 1;
+    std::map<uint64_t, std::unique_ptr<session>> sessions_;
+    std::vector<std::unique_ptr<session>> ending_; // running down, freed on completion
+};
+
+} // namespace vcplane

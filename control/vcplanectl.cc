@@ -1,0 +1,282 @@
+// vcplanectl: the operator's and the scripts' client of vcplaned's control socket.
+//
+// One-shot commands open a session, do one thing, and say goodbye:
+//   vcplanectl status | connections | calls | names QUERY [--kind K]
+//   vcplanectl port attach DEVARGS | port detach DEVICE | disconnect CONNECTION | reload
+// Calls belong to the session that made them (NSPv2): they are torn down when it ends. To make
+// and keep calls, hold a session open:
+//   vcplanectl shell        reads one command per line from stdin, e.g.
+//     make CONNECTION NAME LABEL PARTY@CONNECTION:LABEL:MAC [--p2p] [--rate B/s]
+//     add VC PARTY@CONNECTION:LABEL:MAC | drop PARTY [DATA] | close VC [PARTY] [DATA]
+//     register NAME [ADDRESS...] | lookup QUERY | status | calls | connections | quit
+// Human tables by default, --json for scripts. Exit status 0 on success; otherwise non-zero
+// with the status name and a one-line explanation on stderr.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+#include <sstream>
+
+#include "config/config.hh"
+#include "control/client.hh"
+
+using namespace vcplane;
+using nlohmann::json;
+
+namespace {
+
+bool as_json = false;
+
+int report(const json& r) {
+    if (as_json) {
+        std::printf("%s\n", r.dump().c_str());
+    }
+    if (control_client::ok(r)) {
+        return 0;
+    }
+    std::fprintf(stderr, "vcplanectl: %s (%s %lld): %s\n", r.value("status", "?").c_str(),
+                 r.value("family", "?").c_str(), (long long)r.value("code", -1LL),
+                 r.value("message", "").c_str());
+    return 1;
+}
+
+void print_table(const std::vector<std::string>& head,
+                 const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> w(head.size());
+    for (size_t i = 0; i < head.size(); ++i) {
+        w[i] = head[i].size();
+        for (const auto& r : rows) {
+            w[i] = std::max(w[i], r[i].size());
+        }
+    }
+    const auto line = [&](const std::vector<std::string>& r) {
+        for (size_t i = 0; i < r.size(); ++i) {
+            std::printf("%-*s%s", int(w[i]), r[i].c_str(), i + 1 < r.size() ? "  " : "\n");
+        }
+    };
+    line(head);
+    for (const auto& r : rows) {
+        line(r);
+    }
+}
+
+std::string s(const json& j, const char* k) {
+    if (!j.contains(k)) {
+        return "";
+    }
+    return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
+}
+
+int show(const std::string& what, const json& r) {
+    if (as_json || !control_client::ok(r)) {
+        return report(r);
+    }
+    if (what == "status") {
+        print_table({"version", "connections", "unmanaged", "calls", "parties", "sessions",
+                     "lookups", "services"},
+                    {{s(r, "version"), s(r, "connections"), s(r, "unmanaged_ports"), s(r, "calls"),
+                      s(r, "parties"), s(r, "sessions"), s(r, "lookups"), s(r, "services")}});
+    } else if (what == "connections") {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& c : r["connections"]) {
+            rows.push_back({s(c, "name"), s(c, "device"), s(c, "mac"), s(c, "state"),
+                            c.value("claimed", false) ? "claimed" : "connected by vcplane"});
+        }
+        for (const auto& u : r["unmanaged"]) {
+            rows.push_back({"-", s(u, "device"), s(u, "mac"), "unmanaged", s(u, "reason")});
+        }
+        print_table({"connection", "device", "mac", "state", "how"}, rows);
+    } else if (what == "calls") {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& c : r["calls"]) {
+            for (const auto& p : c["parties"]) {
+                rows.push_back({s(c, "name"), s(c, "vc"), s(c, "connection"), s(c, "key"),
+                                s(c, "owner"), s(p, "name"), s(p, "party"), s(p, "connection"),
+                                s(p, "key"), s(p, "next_hop")});
+            }
+        }
+        print_table(
+            {"call", "vc", "in", "key", "owner", "party", "handle", "out", "out-key", "next-hop"},
+            rows);
+    } else {
+        std::printf("%s\n", r.dump(2).c_str());
+    }
+    return 0;
+}
+
+json party_arg(const std::string& spec) {
+    // NAME@CONNECTION:LABEL:MAC (the MAC has colons of its own)
+    const auto at = spec.find('@');
+    const auto c1 = spec.find(':', at == std::string::npos ? 0 : at);
+    const auto c2 = c1 == std::string::npos ? c1 : spec.find(':', c1 + 1);
+    if (at == std::string::npos || c1 == std::string::npos || c2 == std::string::npos) {
+        throw client_error(fmt::format("'{}' is not NAME@CONNECTION:LABEL:MAC", spec));
+    }
+    return json{{"name", spec.substr(0, at)},
+                {"connection", spec.substr(at + 1, c1 - at - 1)},
+                {"key", std::stoul(spec.substr(c1 + 1, c2 - c1 - 1))},
+                {"next_hop", spec.substr(c2 + 1)}};
+}
+
+// One shell line; returns the exit status it would have.
+int shell_line(control_client& c, const std::string& line) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    for (std::string t; in >> t;) {
+        w.push_back(t);
+    }
+    if (w.empty()) {
+        return 0;
+    }
+    const std::string& cmd = w[0];
+    json r;
+    if (cmd == "status" || cmd == "calls" || cmd == "connections") {
+        return show(cmd, c.call(cmd));
+    } else if (cmd == "make" && w.size() >= 5) {
+        json a{{"connection", w[1]},
+               {"name", w[2]},
+               {"key", std::stoul(w[3])},
+               {"party", party_arg(w[4])}};
+        for (size_t i = 5; i < w.size(); ++i) {
+            if (w[i] == "--p2p") {
+                a["multipoint"] = false;
+            } else if (w[i] == "--rate" && i + 1 < w.size()) {
+                a["sustained_rate"] = std::stoull(w[++i]);
+            }
+        }
+        r = c.call("make_call", a);
+    } else if (cmd == "add" && w.size() == 3) {
+        r = c.call("add_party", {{"vc", std::stoull(w[1])}, {"party", party_arg(w[2])}});
+    } else if (cmd == "drop" && w.size() >= 2) {
+        json a{{"party", std::stoull(w[1])}};
+        if (w.size() > 2) {
+            a["close_data"] = w[2];
+        }
+        r = c.call("drop_party", a);
+    } else if (cmd == "close" && w.size() >= 2) {
+        json a{{"vc", std::stoull(w[1])}};
+        if (w.size() > 2) {
+            a["party"] = std::stoull(w[2]);
+        }
+        if (w.size() > 3) {
+            a["close_data"] = w[3];
+        }
+        r = c.call("close_call", a);
+    } else if (cmd == "register" && w.size() >= 2) {
+        r = c.call("set_service",
+                   {{"name", w[1]},
+                    {"operation", "register"},
+                    {"addresses", std::vector<std::string>(w.begin() + 2, w.end())}});
+    } else if (cmd == "lookup" && w.size() == 2) {
+        r = c.call("lookup_begin", {{"query", w[1]}});
+        if (control_client::ok(r)) {
+            std::printf("lookup %s\n", s(r, "lookup").c_str());
+        }
+    } else {
+        std::fprintf(stderr, "vcplanectl: unknown shell command '%s'\n", line.c_str());
+        return 2;
+    }
+    if (!as_json && control_client::ok(r)) {
+        r.erase("id");
+        std::printf("%s\n", r.dump().c_str());
+        std::fflush(stdout);
+        return 0;
+    }
+    const int rc = report(r);
+    std::fflush(stdout);
+    return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"vcplanectl: control vcplaned over its control socket"};
+    std::string socket_path = control_config{}.socket;
+    app.add_option("-s,--socket", socket_path, "the control socket");
+    app.add_flag("--json", as_json, "print replies as JSON");
+    app.require_subcommand(1);
+    auto* status = app.add_subcommand("status", "counts of everything");
+    auto* conns = app.add_subcommand("connections", "ports, connections and unmanaged ports");
+    auto* calls = app.add_subcommand("calls", "calls and their parties");
+    auto* names = app.add_subcommand("names", "look names up in the namespace");
+    std::string query, kind;
+    names->add_option("query", query, "name with * wildcards")->required();
+    names->add_option("--kind", kind, "connection, call, party or service");
+    auto* port = app.add_subcommand("port", "hot-plug a port");
+    port->require_subcommand(1);
+    std::string devargs, device;
+    port->add_subcommand("attach", "probe a device")->add_option("devargs", devargs)->required();
+    port->add_subcommand("detach", "remove a device")->add_option("device", device)->required();
+    auto* disc = app.add_subcommand("disconnect", "disconnect a connection vcplane connected");
+    std::string connection;
+    disc->add_option("connection", connection)->required();
+    auto* reload = app.add_subcommand("reload", "reload the config file");
+    auto* shell = app.add_subcommand("shell", "hold a session; commands from stdin");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        control_client c(socket_path);
+        json hello = c.call("hello");
+        if (!control_client::ok(hello)) {
+            return report(hello);
+        }
+        int rc = 0;
+        if (status->parsed()) {
+            rc = show("status", c.call("status"));
+        } else if (conns->parsed()) {
+            rc = show("connections", c.call("connections"));
+        } else if (calls->parsed()) {
+            rc = show("calls", c.call("calls"));
+        } else if (names->parsed()) {
+            json b = c.call("lookup_begin", {{"query", query}, {"kind", kind}});
+            if (!control_client::ok(b)) {
+                return report(b);
+            }
+            std::vector<std::vector<std::string>> rows;
+            json all = json::array();
+            for (;;) {
+                json n = c.call("lookup_next", {{"lookup", b["lookup"]}});
+                if (!control_client::ok(n)) {
+                    if (n.value("status", "") != "WSA_E_NO_MORE" &&
+                        n.value("status", "") != "WSASERVICE_NOT_FOUND") {
+                        rc = report(n);
+                    }
+                    break;
+                }
+                all.push_back(n["result"]);
+                rows.push_back({s(n["result"], "name"), s(n["result"], "kind")});
+            }
+            c.call("lookup_end", {{"lookup", b["lookup"]}});
+            if (as_json) {
+                std::printf("%s\n", all.dump().c_str());
+            } else if (rc == 0) {
+                print_table({"name", "kind"}, rows);
+            }
+        } else if (port->parsed()) {
+            rc = !devargs.empty() ? show("port", c.call("port_attach", {{"devargs", devargs}}))
+                                  : show("port", c.call("port_detach", {{"device", device}}));
+        } else if (disc->parsed()) {
+            rc = show("disconnect", c.call("disconnect", {{"connection", connection}}));
+        } else if (reload->parsed()) {
+            rc = report(c.call("reload"));
+        } else if (shell->parsed()) {
+            std::printf("ready session %s\n", s(hello, "session").c_str());
+            std::fflush(stdout);
+            for (std::string line; std::getline(std::cin, line);) {
+                if (line == "quit") {
+                    break;
+                }
+                rc = shell_line(c, line) != 0 ? 1 : rc;
+            }
+        }
+        c.call("goodbye");
+        return rc;
+    } catch (const client_error& e) {
+        std::fprintf(stderr, "vcplanectl: %s\n", e.what());
+        return 3;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vcplanectl: %s\n", e.what());
+        return 2;
+    }
+}
