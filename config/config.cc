@@ -654,8 +654,9 @@ void read_control(reader& r, const toml::table& root, control_config& c) {
     c.owner = r.string(*t, "owner", "control", false).value_or("");
     c.group = r.string(*t, "group", "control", false).value_or("");
     if (auto m = r.string(*t, "mode", "control", false)) {
-        const bool octal = !m->empty() && m->size() <= 4 &&
-                           std::all_of(m->begin(), m->end(), [](char ch) { return ch >= '0' && ch <= '7'; });
+        const bool octal =
+            !m->empty() && m->size() <= 4 &&
+            std::all_of(m->begin(), m->end(), [](char ch) { return ch >= '0' && ch <= '7'; });
         if (!octal) {
             r.problem(*t->get("mode"), "control.mode",
                       fmt::format("'{}' is not an octal mode like \"0660\"", *m));

@@ -88,8 +88,8 @@ struct call_config {
 struct control_config {
     bool enabled = true;
     std::string socket = "/run/vcplane/control.sock";
-    std::string owner;                  // empty: the daemon's user
-    std::string group;                  // empty: the daemon's group
+    std::string owner; // empty: the daemon's user
+    std::string group; // empty: the daemon's group
     uint32_t mode = 0660;
     std::vector<std::string> allowed_users{"root"};
     std::vector<std::string> allowed_groups;

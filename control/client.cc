@@ -62,7 +62,16 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
     json req = std::move(args);
     req["id"] = id;
     req["op"] = op;
-    send_raw(req.dump());
+    try {
+        send_raw(req.dump());
+    } catch (const client_error&) {
+        // Refused at the door (WSAEACCES, limits): the daemon said why before it hung up.
+        json m = json::parse(receive_raw(std::chrono::milliseconds(100)), nullptr, false);
+        if (!m.is_discarded() && m.contains("id") && m["id"].is_null()) {
+            return m;
+        }
+        throw;
+    }
     const auto end = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -871,6 +872,13 @@ control_server::~control_server() {
     for (auto& [id, s] : sessions_) {
         s->end(true);
     }
+    while (!lingering_.empty()) {
+        end_linger(lingering_.front().first);
+    }
+    if (linger_timer_ >= 0) {
+        loop_.unwatch(linger_timer_);
+        close(linger_timer_);
+    }
     if (listen_fd_ >= 0) {
         loop_.unwatch(listen_fd_);
         close(listen_fd_);
@@ -903,10 +911,10 @@ void control_server::accept_one() {
         ucred who{};
         socklen_t len = sizeof(who);
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &who, &len);
-        const auto refuse = [fd](json r, const std::string& why) {
+        const auto refuse = [this, fd](json r, const std::string& why) {
             const std::string m = unaddressed(r).dump();
             [[maybe_unused]] ssize_t n = send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-            close(fd);
+            linger_close(fd);
             log::notice("control: {}", why);
         };
         if (!allowed(who, cfg_)) {
@@ -929,6 +937,48 @@ void control_server::accept_one() {
         sessions_[id] = std::move(s);
         loop_.watch(fd, [raw](uint32_t ev) { raw->on_events(ev); });
     }
+}
+
+// Closing a socket with unread input resets the peer, and the refusal it has not read yet is
+// lost. So: no more output (the peer reads the refusal, then EOF), input discarded, and the
+// socket closed when the peer closes it, or after two seconds.
+void control_server::linger_close(int fd) {
+    shutdown(fd, SHUT_WR);
+    lingering_.emplace_back(fd, std::chrono::steady_clock::now());
+    loop_.watch(fd, [this, fd](uint32_t) {
+        char sink[512];
+        ssize_t n;
+        while ((n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0) {
+        }
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            end_linger(fd);
+        }
+    });
+    if (linger_timer_ < 0) {
+        linger_timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        itimerspec every{{1, 0}, {1, 0}};
+        timerfd_settime(linger_timer_, 0, &every, nullptr);
+        loop_.watch(linger_timer_, [this](uint32_t) {
+            uint64_t ticks;
+            [[maybe_unused]] ssize_t r = read(linger_timer_, &ticks, sizeof(ticks));
+            const auto old = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+            std::vector<int> due;
+            for (const auto& [fd, since] : lingering_) {
+                if (since < old) {
+                    due.push_back(fd);
+                }
+            }
+            for (int fd : due) {
+                end_linger(fd);
+            }
+        });
+    }
+}
+
+void control_server::end_linger(int fd) {
+    loop_.unwatch(fd);
+    close(fd);
+    std::erase_if(lingering_, [fd](const auto& e) { return e.first == fd; });
 }
 
 void control_server::forget(uint64_t id) {

@@ -21,6 +21,7 @@
 // Bounds: at most control.max_sessions sessions; a client that does not read its replies is
 // disconnected (Rundown) once control.max_queued_replies are waiting for it. Control thread only.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -48,6 +49,8 @@ private:
     class session;
     void accept_one();
     void forget(uint64_t id); // after a session's teardown completed
+    void linger_close(int fd);
+    void end_linger(int fd);
 
     const control_config& cfg_;
     event_loop& loop_;
@@ -56,7 +59,8 @@ private:
     int listen_fd_ = -1;
     uint64_t next_session_ = 1;
     std::map<uint64_t, std::unique_ptr<session>> sessions_;
-    std::vector<std::unique_ptr<session>> ending_; // running down, freed on completion
+    std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused
+    int linger_timer_ = -1;
 };
 
 } // namespace vcplane

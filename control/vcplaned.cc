@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "config/config.hh"
 #include "control/daemon.hh"
@@ -21,6 +22,13 @@ int main(int argc, char** argv) {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+    // Every control session is a file descriptor: allow as many as the hard limit does.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     CLI::App app{"vcplaned " VCPLANE_VERSION
                  ": connection-oriented packet switch (MPLS/VLAN virtual circuits on DPDK)"};

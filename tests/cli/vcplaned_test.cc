@@ -33,6 +33,9 @@ file_prefix = "vcplane-cli-{}"
 [metrics]
 listen = "127.0.0.1:{}"
 
+[control]
+socket = "/tmp/vcplane-cli-{}.sock"
+
 [connections.in]
 device = "net_null0"
 
@@ -47,7 +50,7 @@ connection = "out"
 label = 2000
 next_hop = "{}"
 )",
-                       getpid(), metrics_port, device_of_out, next_hop);
+                       getpid(), metrics_port, metrics_port, device_of_out, next_hop);
 }
 
 bool is_root() {
@@ -67,7 +70,7 @@ TEST(vcplaned, check_refuses_a_label_out_of_range_naming_the_key) {
     const auto path = write_temp_file("label.toml", text);
     const auto [status, out] = run({vcplaned, "--check", path});
     EXPECT_EQ(status, 2);
-    EXPECT_THAT(out, HasSubstr(path + ":22: calls.feed.parties[0].label: 1048576 is not an MPLS "
+    EXPECT_THAT(out, HasSubstr(path + ":25: calls.feed.parties[0].label: 1048576 is not an MPLS "
                                       "label (16..1048575)"));
     EXPECT_THAT(out, HasSubstr("nothing started"));
 }
@@ -95,7 +98,7 @@ TEST(vcplaned, a_config_that_names_a_missing_port_starts_nothing) {
     const auto path = write_temp_file("missing.toml", null_config(free_tcp_port(), "net_null7"));
     const auto [status, out] = run({vcplaned, "--config", path});
     EXPECT_EQ(status, 1) << out;
-    EXPECT_THAT(out, HasSubstr(path + ":15: connections.out.device: no DPDK port named "
+    EXPECT_THAT(out, HasSubstr(path + ":18: connections.out.device: no DPDK port named "
                                       "'net_null7' (ports present: net_null0"));
     EXPECT_THAT(out, HasSubstr("fix:"));
     EXPECT_THAT(out, Not(HasSubstr("forwarding:")));

@@ -1,0 +1,262 @@
+// The control socket of a real vcplaned, through real client connections: sessions and their
+// nesting, bad input of every kind, many idle connections, a client that never reads, a user
+// the config does not allow, and the rundown of a client process killed with SIGKILL.
+
+#include <csignal>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "control/client.hh"
+#include "tests/cli/process.hh"
+
+namespace vcplane::test {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+const std::string vcplaned = VCPLANED_PATH;
+const std::string vcplanectl = VCPLANECTL_PATH;
+
+class control_socket : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) {
+            GTEST_SKIP() << "needs root to start EAL";
+        }
+        rlimit files{};
+        getrlimit(RLIMIT_NOFILE, &files);
+        files.rlim_cur = std::min<rlim_t>(files.rlim_max, 8192);
+        setrlimit(RLIMIT_NOFILE, &files);
+        socket_ = fmt::format("/tmp/vcplane-ctl-{}.sock", getpid());
+        const uint16_t port = free_tcp_port();
+        const std::string cfg = fmt::format(R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = ["net_null0", "net_null1"]
+file_prefix = "vcplane-ctl-{0}"
+[metrics]
+listen = "127.0.0.1:{1}"
+[control]
+socket = "{2}"
+mode = "0666"
+max_queued_replies = 16
+[connections.in]
+device = "net_null0"
+[connections.out]
+device = "net_null1"
+[calls.feed]
+connection = "in"
+label = 1000
+[[calls.feed.parties]]
+connection = "out"
+label = 2000
+next_hop = "02:00:00:00:00:02"
+)",
+                                            getpid(), port, socket_);
+        daemon_ = std::make_unique<process>(
+            std::vector<std::string>{vcplaned, "--config", write_temp_file("ctl.toml", cfg)});
+        ASSERT_TRUE(daemon_->wait_for_output("forwarding:", 30s)) << daemon_->output();
+    }
+    void TearDown() override {
+        if (daemon_) {
+            daemon_->signal(SIGTERM);
+            EXPECT_EQ(daemon_->wait(30s), 0) << daemon_->output(); // ASan: also no leaks
+        }
+    }
+    json status() {
+        control_client c(socket_);
+        c.call("hello");
+        json s = c.call("status");
+        c.call("goodbye");
+        return s;
+    }
+    // Waits until the daemon reports `sessions` sessions (the asker's own included).
+    bool sessions_become(size_t n) {
+        for (int i = 0; i < 100; ++i) {
+            if (status()["sessions"] == n) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    std::string socket_;
+    std::unique_ptr<process> daemon_;
+};
+
+TEST_F(control_socket, hello_and_goodbye_nest_and_the_last_goodbye_closes_the_session) {
+    control_client c(socket_);
+    EXPECT_EQ(c.call("status")["status"], "WSANOTINITIALISED"); // Startup comes first
+    json h = c.call("hello");
+    ASSERT_TRUE(control_client::ok(h)) << h;
+    EXPECT_EQ(h["startups"], 1);
+    EXPECT_EQ(c.call("hello")["startups"], 2);
+    EXPECT_EQ(c.call("goodbye")["startups"], 1);
+    EXPECT_TRUE(control_client::ok(c.call("status"))); // still in session
+    EXPECT_EQ(c.call("goodbye")["startups"], 0);
+    EXPECT_THROW(c.call("status", {}, 2s), client_error); // Cleanup closed the connection
+}
+
+TEST_F(control_socket, bad_input_gets_a_clear_error_and_the_session_goes_on) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const auto raw = [&](const std::string& m) {
+        c.send_raw(m);
+        return json::parse(c.receive_raw(5s));
+    };
+    json r = raw(std::string("garbage\x00\xff", 9));
+    EXPECT_EQ(r["status"], "WSAEINVAL");
+    EXPECT_TRUE(r["id"].is_null());
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("not a JSON object"));
+    r = raw(R"({"id": 1, "op": "sta)"); // truncated
+    EXPECT_EQ(r["status"], "WSAEINVAL");
+    r = raw(std::string(70000, '{')); // over max_message_bytes
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("exceeds the limit of 65536"));
+    r = raw(R"({"id": "seven", "op": "status"})");
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("'id' must be an unsigned integer"));
+    r = raw(R"({"id": 2, "op": "frobnicate"})");
+    EXPECT_EQ(r["status"], "WSAEOPNOTSUPP");
+    EXPECT_EQ(r["id"], 2);
+    r = raw(R"({"id": 3, "op": "make_call", "connection": 5})");
+    EXPECT_EQ(r["status"], "WSAEINVAL");
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("'connection' must be a string"));
+    r = raw(R"({"id": 4, "op": "make_call", "connection": "in", "name": "x", "label": 100,
+                "party": {"name": "p", "connection": "out", "label": 200, "next_hop": "zz"}})");
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("'zz' is not a MAC address"));
+    r = raw(R"({"id": 5, "op": "make_call", "connection": "in", "name": "x", "label": 1000,
+                "party": {"name": "p", "connection": "out", "label": 200,
+                          "next_hop": "02:00:00:00:00:09"}})");
+    EXPECT_EQ(r["status"], "FAILURE"); // label 1000 is the config's call
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("label 1000 on 'in' is in use"));
+    r = raw(R"({"id": 6, "op": "drop_party", "party": 999999})");
+    EXPECT_EQ(r["status"], "INVALID_HANDLE"); // a stale or unknown handle
+    r = raw(R"({"id": 7, "op": "lookup_next", "lookup": 424242})");
+    EXPECT_EQ(r["status"], "WSA_INVALID_HANDLE");
+    // Nothing was lost: the session and the daemon serve on, the config's call is intact.
+    json s = c.call("status");
+    EXPECT_TRUE(control_client::ok(s));
+    EXPECT_EQ(s["calls"], 1);
+    c.call("goodbye");
+}
+
+TEST_F(control_socket, a_thousand_idle_connections_cost_nothing_and_go_away) {
+    std::vector<int> idle;
+    for (int i = 0; i < 1000; ++i) {
+        const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", socket_.c_str());
+        ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << i;
+        idle.push_back(fd);
+    }
+    EXPECT_TRUE(sessions_become(1001));
+    for (int fd : idle) {
+        close(fd);
+    }
+    EXPECT_TRUE(sessions_become(1));
+}
+
+TEST_F(control_socket, a_client_that_never_reads_is_disconnected_and_others_are_served) {
+    control_client greedy(socket_);
+    ASSERT_TRUE(control_client::ok(greedy.call("hello")));
+    bool cut = false;
+    try {
+        for (int i = 0; i < 20000 && !cut; ++i) {
+            greedy.send_raw(json{{"id", 100 + i}, {"op", "status"}}.dump());
+        }
+    } catch (const client_error&) {
+        cut = true; // the daemon hung up on it
+    }
+    EXPECT_TRUE(sessions_become(1)) << "the greedy session should be gone";
+    EXPECT_TRUE(control_client::ok(status()));
+    EXPECT_THAT(daemon_->output(), HasSubstr("replies unread; disconnecting it"));
+}
+
+TEST_F(control_socket, a_user_the_config_does_not_allow_is_refused) {
+    const pid_t child = fork();
+    if (child == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) {
+            _exit(10);
+        }
+        try {
+            control_client c(socket_);
+            json r = c.call("hello", json::object(), 5s);
+            if (r["status"] != "WSAEACCES" || !r["id"].is_null()) {
+                _exit(11);
+            }
+            try {
+                c.receive_raw(5s);
+            } catch (const client_error&) {
+                _exit(0); // and nothing more: the connection is closed
+            }
+            _exit(12);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "refused client: %s\n", e.what());
+            _exit(13);
+        }
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_THAT(daemon_->output(), HasSubstr("refused pid"));
+    EXPECT_TRUE(sessions_become(1));
+}
+
+TEST_F(control_socket, a_killed_client_is_run_down_and_everything_it_owned_is_freed) {
+    // A real client process: makes a call, adds a party, registers a service, holds a lookup.
+    const std::string fifo = fmt::format("/tmp/vcplane-ctl-{}.in", getpid());
+    mkfifo(fifo.c_str(), 0600);
+    process shell(
+        {"/bin/sh", "-c", fmt::format("exec {} -s {} shell < {}", vcplanectl, socket_, fifo)});
+    const int in = open(fifo.c_str(), O_WRONLY);
+    const std::string script = "make in held 1500 one@out:2500:02:00:00:00:00:09\n"
+                               "register held-svc 192.0.2.1:7000\n"
+                               "lookup *\n";
+    ASSERT_EQ(write(in, script.data(), script.size()), ssize_t(script.size()));
+    ASSERT_TRUE(shell.wait_for_output("\"lookup\":", 10s)) << shell.output();
+    const std::string vc = [&] {
+        const std::string out = shell.output();
+        const auto at = out.find("\"vc\":");
+        return out.substr(at + 5, out.find_first_of(",}", at) - at - 5);
+    }();
+    ASSERT_TRUE(shell.wait_for_output("ready session", 1s));
+    // The shell holds its session: add a party to its call, so it owns two.
+    const std::string add = "add " + vc + " two@out:2501:02:00:00:00:00:0a\n";
+    ASSERT_EQ(write(in, add.data(), add.size()), ssize_t(add.size()));
+    ASSERT_TRUE(shell.wait_for_output("\"party\":", 10s));
+    json s = status();
+    EXPECT_EQ(s["calls"], 2);
+    EXPECT_EQ(s["parties"], 3);
+    EXPECT_EQ(s["lookups"], 1);
+    EXPECT_EQ(s["services"], 1);
+
+    shell.signal(SIGKILL);
+    shell.wait(5s);
+    close(in);
+    unlink(fifo.c_str());
+    // Rundown: its call closed through the call manager, its lookup ended, its service gone.
+    ASSERT_TRUE(sessions_become(1));
+    s = status();
+    EXPECT_EQ(s["calls"], 1); // the config's call is untouched
+    EXPECT_EQ(s["parties"], 1);
+    EXPECT_EQ(s["lookups"], 0);
+    EXPECT_EQ(s["services"], 0);
+    EXPECT_EQ(s["grace_pending"], 0);
+    EXPECT_THAT(daemon_->output(), ::testing::Not(HasSubstr("error")));
+}
+
+} // namespace
+} // namespace vcplane::test
