@@ -3,15 +3,18 @@
 // others. Needs root and iproute2; skipped, with the reason, without them.
 
 #include <cstdlib>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
 #include "config/config.hh"
+#include "control/client.hh"
 #include "dataplane/wire.hh"
 #include "tests/cli/process.hh"
 
@@ -20,6 +23,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
+using nlohmann::json;
 
 const std::string vcplaned = VCPLANED_PATH;
 const std::string wire_tool = WIRE_PATH;
@@ -217,6 +221,78 @@ next_hop = "{}"
     EXPECT_EQ(metric_value(m, "vcplane_dropped_packets_total{reason=\"ttl_expired\"}"), 1);
     EXPECT_EQ(metric_value(m, fmt::format("vcplane_port_rx_packets_total{{connection=\"src\"")), 9);
     EXPECT_EQ(metric_value(m, fmt::format("vcplane_port_tx_packets_total{{connection=\"b\"")), 7);
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait(20s), 0) << d.output();
+}
+
+TEST(end_to_end, a_killed_client_loses_its_call_and_nobody_else_loses_a_frame) {
+    if (auto why = skip_reason(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    const std::string mac_src = "02:76:63:02:00:01", mac_a = "02:76:63:02:00:0a",
+                      mac_b = "02:76:63:02:00:0b";
+    topology t({{"src", mac_src}, {"a", mac_a}, {"b", mac_b}});
+    const std::string sock = fmt::format("/tmp/vcplane-e2e-{}.sock", getpid());
+    const std::string cfg = fmt::format(R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = ["net_af_packet0,iface={}", "net_af_packet1,iface={}", "net_af_packet2,iface={}"]
+file_prefix = "vcplane-e2e2-{}"
+[metrics]
+enabled = false
+[control]
+socket = "{}"
+[connections.src]
+device = "net_af_packet0"
+[connections.a]
+device = "net_af_packet1"
+[connections.b]
+device = "net_af_packet2"
+[calls.feed]
+connection = "src"
+label = 1000
+[[calls.feed.parties]]
+connection = "a"
+label = 2001
+next_hop = "{}"
+)",
+                                        t.ns("src"), t.ns("a"), t.ns("b"), getpid(), sock, mac_a);
+    process d({vcplaned, "--config", write_temp_file("e2e-kill.toml", cfg)});
+    ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
+
+    // A client session with a call of its own, to party b.
+    const std::string fifo = fmt::format("/tmp/vcplane-e2e-{}.in", getpid());
+    mkfifo(fifo.c_str(), 0600);
+    process shell(
+        {"/bin/sh", "-c", fmt::format("exec {} -s {} shell < {}", VCPLANECTL_PATH, sock, fifo)});
+    const int in = open(fifo.c_str(), O_WRONLY);
+    const std::string make = fmt::format("make src mine 1001 b@b:3001:{}\n", mac_b);
+    ASSERT_EQ(write(in, make.data(), make.size()), ssize_t(make.size()));
+    ASSERT_TRUE(shell.wait_for_output("\"vc\":", 10s)) << shell.output();
+
+    // 3000 frames on the config's call over three seconds; the client dies after one.
+    receiver ra(t, "a", 3000);
+    ASSERT_TRUE(ra.wait_ready());
+    process sender({"/usr/sbin/ip", "netns", "exec", t.ns("src"), wire_tool, "send", "--iface",
+                    "eth0", "--src", mac_src, "--label", "1000", "--count", "3000", "--interval-ms",
+                    "1"});
+    std::this_thread::sleep_for(1s);
+    shell.signal(SIGKILL);
+    shell.wait(5s);
+    close(in);
+    unlink(fifo.c_str());
+    EXPECT_EQ(sender.wait(30s), 0);
+    const auto frames = ra.frames();
+    EXPECT_EQ(frames.size(), 3000u); // every frame of the other call arrived
+
+    // The rundown closed the killed client's call: its label is unknown now.
+    control_client c(sock);
+    c.call("hello");
+    json st = c.call("status");
+    EXPECT_EQ(st["calls"], 1) << st;
+    EXPECT_EQ(st["sessions"], 1) << st;
+    c.call("goodbye");
     d.signal(SIGTERM);
     EXPECT_EQ(d.wait(20s), 0) << d.output();
 }
