@@ -70,9 +70,14 @@ const connection* connection_manager::adapter_arrived(const adapter& a) {
             connections_.push_back(connection{name, a, state::connected, c, true});
             log::notice("port {} ({}): claimed by the {} CSP as connection '{}'", a.device,
                         format_mac(a.mac), c->name(), name);
-            const connection& made = connections_.back();
-            if (listener_.up) {
-                listener_.up(made);
+            const connection made = connections_.back();
+            const std::string error = listener_.up ? listener_.up(made) : std::string();
+            if (!error.empty()) {
+                std::erase_if(connections_, [&](const auto& x) { return x.name == name; });
+                unmanaged_.push_back(
+                    unmanaged_adapter{a, fmt::format("claimed by {} as '{}' but not started: {}",
+                                                     c->name(), name, error)});
+                return nullptr;
             }
             return find(name);
         }
@@ -132,8 +137,14 @@ result connection_manager::connect(const std::string& name) {
             std::erase_if(unmanaged_, [&](const auto& u) { return u.port.device == a.device; });
             connections_.push_back(connection{name, a, state::connected, c, false});
             log::notice("connection '{}' ({}): connected by the {} CSP", name, a.device, c->name());
-            if (listener_.up) {
-                listener_.up(connections_.back());
+            const connection made = connections_.back();
+            const std::string error = listener_.up ? listener_.up(made) : std::string();
+            if (!error.empty()) {
+                std::erase_if(connections_, [&](const auto& x) { return x.name == name; });
+                unmanaged_.push_back(
+                    unmanaged_adapter{a, fmt::format("connected by {} as '{}' but not started: {}",
+                                                     c->name(), name, error)});
+                return result::unexpected;
             }
             return r;
         }

@@ -86,7 +86,9 @@ struct unmanaged_adapter {
 // Who hears about connections: the daemon starts the port and its call manager on up, and
 // tears them down on down.
 struct listener {
-    std::function<void(const connection&)> up;
+    // Brings the connection's data path up; a non-empty string is why it could not (the CM then
+    // forgets the connection and lists its adapter as unmanaged with that reason).
+    std::function<std::string(const connection&)> up;
     std::function<void(const connection&, bool removed)> down; // removed: the port is gone
     std::function<void(const connection&)> link;               // link state changed
 };

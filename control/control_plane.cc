@@ -17,7 +17,7 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     , pool_(pool)
     , reg_(std::move(post))
     , state_(workers)
-    , cm_(cm::listener{[this](const cm::connection& c) { up(c); },
+    , cm_(cm::listener{[this](const cm::connection& c) { return up(c); },
                        [this](const cm::connection& c, bool removed) { down(c, removed); },
                        [this](const cm::connection& c) { link(c); }})
     , csp_(
@@ -87,11 +87,11 @@ void control_plane::start() {
     }
 }
 
-void control_plane::up(const cm::connection& c) {
+std::string control_plane::up(const cm::connection& c) {
     const connection_config* cc = csp_.find(c.name);
     if (cc == nullptr) {
         log::error("connection '{}' has no configuration", c.name);
-        return;
+        return "no configuration";
     }
     const uint16_t queues = uint16_t(workers_.size());
     try {
@@ -100,7 +100,7 @@ void control_plane::up(const cm::connection& c) {
                    pool_);
     } catch (const std::exception& e) {
         log::error("{}", e.what());
-        return;
+        return e.what();
     }
     started_ports_.push_back(c.port.port);
     state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu,
@@ -114,6 +114,7 @@ void control_plane::up(const cm::connection& c) {
     call_managers_[c.name] = std::move(mgr);
     m.register_provider(); // the provisioner attaches and makes its calls on it
     provisioner_.connection_up();
+    return "";
 }
 
 void control_plane::send_close_data(const connection_state& out, const callmgmt::party_spec& p,

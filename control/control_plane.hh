@@ -72,7 +72,7 @@ public:
     }
 
 private:
-    void up(const cm::connection& c);
+    std::string up(const cm::connection& c); // "" or why the data path could not start
     void down(const cm::connection& c, bool removed);
     void link(const cm::connection& c);
     void publish_rx_queues();

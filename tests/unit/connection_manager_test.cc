@@ -15,8 +15,12 @@ using ::testing::HasSubstr;
 
 struct recorder {
     std::vector<std::string> events;
+    std::string fail_up; // the connection whose data path fails to start
     listener make() {
-        return listener{[this](const connection& c) { events.push_back("up " + c.name); },
+        return listener{[this](const connection& c) {
+                            events.push_back("up " + c.name);
+                            return c.name == fail_up ? std::string("no queues") : std::string();
+                        },
                         [this](const connection& c, bool removed) {
                             events.push_back((removed ? "removed " : "down ") + c.name);
                         },
@@ -112,6 +116,18 @@ TEST(connection_manager, a_name_already_taken_is_not_a_claim) {
     EXPECT_THAT(cm.unmanaged().at(0).reason, HasSubstr("dup: claimed it as 'uplink0'"));
     EXPECT_THAT(cm.unmanaged().at(0).reason, HasSubstr("empty: claimed it as ''"));
     EXPECT_EQ(cm.connections().size(), 1u);
+}
+
+TEST(connection_manager, a_claimed_port_that_cannot_start_is_unmanaged_with_the_reason) {
+    recorder r;
+    r.fail_up = "uplink0";
+    connection_manager cm(r.make());
+    scripted_csp yes("yes", result::success, "uplink0");
+    cm.register_csp(yes);
+    EXPECT_EQ(cm.adapter_arrived(port("p0")), nullptr);
+    EXPECT_EQ(cm.find("uplink0"), nullptr);
+    ASSERT_EQ(cm.unmanaged().size(), 1u);
+    EXPECT_EQ(cm.unmanaged()[0].reason, "claimed by yes as 'uplink0' but not started: no queues");
 }
 
 TEST(connection_manager, no_csp_means_unmanaged) {
