@@ -67,8 +67,7 @@ using call_handle = vc_handle;
 struct flowspec {
     uint64_t sustained_rate = 0; // TokenRate -> trTCM CIR
     uint64_t peak_rate = 0;      // PeakBandwidth -> PIR (0: same as sustained)
-    uint64_t burst =
-        0; // TokenBucketSize -> CBS and PBS (0: one second of sustained... see call_manager)
+    uint64_t burst = 0;          // TokenBucketSize -> CBS and PBS (0: 10 ms of sustained)
 };
 
 struct party_spec {

@@ -133,7 +133,6 @@ void control_plane::send_close_data(const connection_state& out, const callmgmt:
         log::warning("close data for party '{}' on '{}' could not be sent (no buffer, or the "
                      "control ring is full)",
                      p.name, out.name);
-        ++close_data_failures_;
     }
 }
 
@@ -150,6 +149,14 @@ void control_plane::link(const cm::connection& c) {
             m->egress_gone(c.name);
         }
     }
+}
+
+// Deregisters a call manager (closing its clients' calls); it is freed once that completed.
+void control_plane::retire(std::unique_ptr<call_manager> m) {
+    call_manager* raw = m.get();
+    leaving_.push_back(std::move(m));
+    raw->deregister(
+        [this, raw] { std::erase_if(leaving_, [raw](const auto& p) { return p.get() == raw; }); });
 }
 
 void control_plane::publish_rx_queues() {
@@ -175,11 +182,8 @@ void control_plane::down(const cm::connection& c, bool) {
     // 2. Its own call manager: every bound client is detached, closing its calls on it.
     auto it = call_managers_.find(c.name);
     if (it != call_managers_.end()) {
-        call_manager* m = it->second.get();
-        leaving_.push_back(std::move(it->second));
+        retire(std::move(it->second));
         call_managers_.erase(it);
-        m->deregister(
-            [this, m] { std::erase_if(leaving_, [m](const auto& p) { return p.get() == m; }); });
     }
     // 3. The workers stop polling it, and nothing points at it any more.
     std::unique_ptr<connection_entry> entry = state_.remove_connection(c.name);
@@ -253,7 +257,7 @@ void control_plane::handle(const device_event& e) {
     }
 }
 
-std::shared_ptr<const status_snapshot> control_plane::snapshot(bool with_ethdev) const {
+std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const {
     auto s = std::make_shared<status_snapshot>();
     for (const auto& c : cm_.connections()) {
         s->ports.push_back(port_snapshot{c.name, c.port.device, c.port.port, cm::state_name(c.st),
@@ -297,11 +301,7 @@ void control_plane::stop(const std::function<void()>& pump) {
     provisioner_.deregister_and_wait(pump);
     // Every call manager deregisters; their clients are gone, so this completes at once.
     for (auto& [name, m] : call_managers_) {
-        call_manager* raw = m.get();
-        leaving_.push_back(std::move(m));
-        raw->deregister([this, raw] {
-            std::erase_if(leaving_, [raw](const auto& p) { return p.get() == raw; });
-        });
+        retire(std::move(m));
     }
     call_managers_.clear();
     while (!leaving_.empty()) {

@@ -57,7 +57,7 @@ public:
 
     void flush() { gp_.flush(); }
     // with_ethdev: also read link state and ethdev stats (a timer does, about once a second).
-    std::shared_ptr<const status_snapshot> snapshot(bool with_ethdev) const;
+    std::shared_ptr<status_snapshot> snapshot(bool with_ethdev) const;
 
     const switch_state& state() const { return state_; }
     const cm::connection_manager& connections() const { return cm_; }
@@ -75,6 +75,7 @@ private:
     std::string up(const cm::connection& c); // "" or why the data path could not start
     void down(const cm::connection& c, bool removed);
     void link(const cm::connection& c);
+    void retire(std::unique_ptr<call_manager> m);
     void publish_rx_queues();
     void send_close_data(const connection_state& out, const callmgmt::party_spec& p,
                          std::span<const uint8_t> data);
@@ -92,7 +93,6 @@ private:
     std::map<std::string, std::unique_ptr<call_manager>> call_managers_;
     std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
     std::vector<uint16_t> started_ports_;
-    uint64_t close_data_failures_ = 0;
     rte_ring* control_ring_ = nullptr; // close-data frames, control thread -> worker 0
     mutable std::map<uint16_t, port_snapshot> ethdev_cache_; // last ethdev reading per port
 };

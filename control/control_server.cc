@@ -35,6 +35,11 @@ struct bad_request : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A VC or party handle this session does not hold (never had, or dead): INVALID_HANDLE.
+struct stale_handle : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // A reply to a request whose id could not be read.
 json unaddressed(const json& r) {
     json out{{"id", nullptr}};
@@ -138,11 +143,10 @@ std::vector<uint8_t> close_data_of(const json& req) {
 
 class control_server::session : public nmr::client, public callmgmt::client_dispatch {
 public:
-    session(control_server& srv, uint64_t id, int fd, uid_t uid)
+    session(control_server& srv, uint64_t id, int fd)
         : srv_(srv)
         , id_(id)
         , fd_(fd)
-        , uid_(uid)
         , module_{fmt::format("session/{}", id)} {}
 
     ~session() override {
@@ -251,18 +255,19 @@ public:
             reply(it->second, std::move(r));
             pending_closes_.erase(it);
         }
-        vc_connection_.erase(v);
+        call_gone(v);
         op_done(cb);
     }
     void incoming_close_call(void*, callmgmt::status reason, callmgmt::vc_handle v,
                              void*) override {
-        vc_connection_.erase(v);
+        call_gone(v);
         send_event({{"event", "incoming_close_call"},
                     {"vc", v},
                     {"status", callmgmt::status_name(reason)}});
     }
     void incoming_drop_party(void*, callmgmt::status reason, callmgmt::party_handle p,
                              void*) override {
+        party_vc_.erase(p);
         send_event({{"event", "incoming_drop_party"},
                     {"party", p},
                     {"status", callmgmt::status_name(reason)}});
@@ -355,6 +360,8 @@ private:
         } catch (const bad_request& e) {
             reply(id, wsa_reply(wsa::invalid,
                                 fmt::format("{}: {}", op.empty() ? "request" : op, e.what())));
+        } catch (const stale_handle& e) {
+            reply(id, ndis_reply(callmgmt::status::invalid_handle, e.what()));
         } catch (const json::exception& e) {
             reply(id, wsa_reply(wsa::invalid, fmt::format("{}: {}", op, e.what())));
         }
@@ -419,9 +426,17 @@ private:
     binding& provider_of_vc(callmgmt::vc_handle v) {
         auto it = vc_connection_.find(v);
         if (it == vc_connection_.end()) {
-            throw bad_request(fmt::format("no VC {} of this session", v));
+            throw stale_handle(fmt::format("no VC {} of this session", v));
         }
         return provider_for(it->second);
+    }
+    // The call manager's answer has arrived: the VC's call is gone. A VC the session created
+    // stays (deactivated, for reuse or delete_vc); one the call manager created is gone too.
+    void call_gone(callmgmt::vc_handle v) {
+        std::erase_if(party_vc_, [v](const auto& e) { return e.second == v; });
+        if (created_vcs_.count(v) == 0) {
+            vc_connection_.erase(v);
+        }
     }
     template <typename F>
     callmgmt::status through(binding& b, F&& f) {
@@ -533,6 +548,7 @@ private:
                 return failed(b, s);
             }
             vc_connection_[v] = b.ref.connection;
+            created_vcs_.insert(v);
             json r = ndis_reply(s);
             r["vc"] = v;
             return r;
@@ -543,6 +559,7 @@ private:
             const auto s = through(b, [&](auto& d, void* pb) { return d.delete_vc(pb, v); });
             if (s == callmgmt::status::success) {
                 vc_connection_.erase(v);
+                created_vcs_.erase(v);
             }
             return s == callmgmt::status::success ? ndis_reply(s) : failed(b, s);
         }
@@ -556,7 +573,7 @@ private:
             const callmgmt::party_spec first = party_of(req);
             const uint64_t on_vc = num(req, "vc", false);
             if (on_vc != 0 && vc_connection_.count(on_vc) == 0) {
-                throw bad_request(fmt::format("no VC {} of this session", on_vc));
+                throw stale_handle(fmt::format("no VC {} of this session", on_vc));
             }
             callmgmt::vc_handle v = 0;
             callmgmt::party_handle p = 0;
@@ -567,6 +584,9 @@ private:
                 return failed(b, s);
             }
             vc_connection_[v] = b.ref.connection;
+            if (p != 0) {
+                party_vc_[p] = v; // the party the call was made with, for drop_party
+            }
             json r = ndis_reply(s);
             r["vc"] = v;
             r["party"] = p;
@@ -590,10 +610,10 @@ private:
         if (op == "drop_party") {
             const uint64_t p = num(req, "party");
             auto pv = party_vc_.find(p);
-            binding& b = pv != party_vc_.end() ? provider_of_vc(pv->second)
-                                               : provider_for(str(req, "connection", false).empty()
-                                                                  ? first_connection()
-                                                                  : str(req, "connection"));
+            if (pv == party_vc_.end()) {
+                throw stale_handle(fmt::format("no party {} of this session", p));
+            }
+            binding& b = provider_of_vc(pv->second);
             const auto data = close_data_of(req);
             const auto s = through(b, [&](auto& d, void* pb) { return d.drop_party(pb, p, data); });
             if (s != callmgmt::status::pending) {
@@ -710,14 +730,9 @@ private:
         return wsa_reply(wsa::not_supported, fmt::format("unknown operation '{}'", op));
     }
 
-    std::string first_connection() const {
-        return bindings_.empty() ? std::string() : bindings_.begin()->first;
-    }
-
     control_server& srv_;
     uint64_t id_;
     int fd_;
-    uid_t uid_;
     nmr::module_id module_;
     nmr::handle registration_;
     bool registered_ = false;
@@ -728,6 +743,7 @@ private:
     std::map<std::string, binding*> bindings_;
     std::map<callmgmt::vc_handle, std::string> vc_connection_;
     std::map<callmgmt::party_handle, callmgmt::vc_handle> party_vc_;
+    std::set<callmgmt::vc_handle> created_vcs_; // by create_vc: outlive their calls
     std::map<callmgmt::party_handle, uint64_t> pending_drops_;
     std::map<callmgmt::vc_handle, uint64_t> pending_closes_;
 };
@@ -932,7 +948,7 @@ void control_server::accept_one() {
             continue;
         }
         const uint64_t id = next_session_++;
-        auto s = std::make_unique<session>(*this, id, fd, who.uid);
+        auto s = std::make_unique<session>(*this, id, fd);
         session* raw = s.get();
         sessions_[id] = std::move(s);
         loop_.watch(fd, [raw](uint32_t ev) { raw->on_events(ev); });

@@ -237,7 +237,7 @@ public:
 
 private:
     void publish_snapshot(bool with_ethdev) {
-        auto snap = std::const_pointer_cast<status_snapshot>(plane_->snapshot(with_ethdev));
+        auto snap = plane_->snapshot(with_ethdev);
         if (server_) {
             snap->sessions = server_->sessions();
             snap->lookups = server_->names().lookups();

@@ -8,8 +8,9 @@
 // control thread, never inside defer() or flush(), so a PENDING operation completes exactly
 // once and never before its caller has seen PENDING.
 //
-// Two sources: rcu_grace_periods (liburcu QSBR call_rcu; completions come back through an
-// eventfd the control loop watches) and manual_grace_periods (tests advance time by hand).
+// Two sources: rcu_grace_periods (a helper thread runs liburcu QSBR's synchronize_rcu per batch;
+// completions come back through an eventfd the control loop watches) and manual_grace_periods
+// (tests advance time by hand).
 
 #include <chrono>
 #include <condition_variable>

@@ -1,3 +1,5 @@
+// Building and changing the tables: control thread only (the workers only read them, through
+// the inline lookups in tables.hh), so allocating here is allowed.
 #include "dataplane/tables.hh"
 
 #include <cstring>

@@ -26,24 +26,13 @@ worker::~worker() {
         rte_pktmbuf_free_bulk(b.pkts, b.count);
         b.count = 0;
     }
-    delete rx_queues_; // the worker has stopped: nobody reads it
+    delete rx_queues_; // the worker has stopped: nobody reads it (made by the control thread)
 }
 
 rx_queue_list* worker::publish_rx_queues(rx_queue_list* next) noexcept {
     rx_queue_list* old = rx_queues_;
     rcu_assign_pointer(rx_queues_, next);
     return old;
-}
-
-bool worker::add_rx_queue(uint16_t port, uint16_t queue) {
-    auto* next = new rx_queue_list(rx_queues_ != nullptr ? *rx_queues_ : rx_queue_list{});
-    if (next->count == next->queues.size()) {
-        delete next;
-        return false;
-    }
-    next->queues[next->count++] = rx_queue_ref{port, queue};
-    delete publish_rx_queues(next);
-    return true;
 }
 
 void worker::run(const std::atomic<bool>& stop) noexcept {

@@ -6,7 +6,7 @@
 // logging, no heap allocation. Mbufs come from a mempool (per-lcore cached), counters are
 // this worker's own (dataplane/counters.hh), tables are read under QSBR (dataplane/rcu.hh).
 //
-// Threading: a worker object is built and wired (add_rx_queue) by the control thread before
+// Threading: a worker object is built and wired (publish_rx_queues) by the control thread before
 // it is launched; after launch only its own lcore touches it, except counters(), which any
 // thread may read, and the stop flag, which the control thread sets.
 
@@ -53,8 +53,6 @@ public:
     // caller frees after a grace period (or at once, before launch and after stop).
     rx_queue_list* publish_rx_queues(rx_queue_list* next) noexcept;
     const rx_queue_list* rx_queues() const noexcept { return rx_queues_; }
-    // Before launch only: adds one queue to the current list. False when it is full.
-    bool add_rx_queue(uint16_t port, uint16_t queue);
 
     // One pass over every RX queue, then every buffered TX packet flushed. Returns the number
     // of packets received. The caller must be a registered QSBR reader (run() is).
@@ -71,7 +69,6 @@ public:
 
     const worker_counters& counters() const noexcept { return counters_; }
     unsigned id() const noexcept { return id_; }
-    uint16_t tx_queue() const noexcept { return tx_queue_; }
 
 private:
     struct tx_buffer {

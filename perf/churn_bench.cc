@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <deque>
 #include <fmt/format.h>
-#include <poll.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -35,6 +34,7 @@
 #include "port/eal.hh"
 #include "port/ports.hh"
 #include "tests/support/call_client.hh"
+#include "tests/support/control_loop.hh"
 
 using namespace vcplane;
 using clock_type = std::chrono::steady_clock;
@@ -82,22 +82,13 @@ struct launch_args {
     std::atomic<bool>* stop;
 };
 
-result run(control_plane& plane, rcu_grace_periods& gp, std::deque<std::function<void()>>& posted,
-           ring_pair in, ring_pair a, ring_pair b, ring_pair sink, rte_mempool* pool,
-           double seconds, unsigned pairs_per_round, bool churn, double rate) {
+result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pair a, ring_pair b,
+           ring_pair sink, rte_mempool* pool, double seconds, unsigned pairs_per_round, bool churn,
+           double rate) {
     result r;
-    const auto pump = [&] {
-        gp.flush();
-        pollfd p{gp.event_fd(), POLLIN, 0};
-        if (poll(&p, 1, 0) == 1) {
-            gp.run_completed();
-        }
-        while (!posted.empty()) {
-            auto fn = std::move(posted.front());
-            posted.pop_front();
-            fn();
-        }
-    };
+    const auto pump = [&] { ctl.pump(0); }; // never wait: the loop must keep injecting
+    rcu_grace_periods& gp = ctl.gp;
+
     test::call_client client(plane.registrar(), pump);
     callmgmt::vc_handle steady = 0, churned = 0;
     callmgmt::party_handle pa = 0, pb = 0, anchor = 0;
@@ -282,9 +273,8 @@ device = "net_ring_sink"
         cfg_text += "[connections.load]\ndevice = \"net_null0\"\n";
     }
     const auto cfg = parse_config_string(cfg_text, "churn.toml");
-    std::deque<std::function<void()>> posted;
-    rcu_grace_periods gp;
-    control_plane plane(cfg, gp, pool, 1, [&](std::function<void()> fn) { posted.push_back(fn); });
+    test::control_loop ctl;
+    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
     plane.start();
     std::atomic<bool> stop{false};
     launch_args args{plane.workers()[0].get(), &stop};
@@ -296,23 +286,11 @@ device = "net_ring_sink"
         },
         &args, 1);
 
-    const result ref =
-        run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, false, rate);
+    const result ref = run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round, false, rate);
     const result churn =
-        run(plane, gp, posted, in, a, b, sink, pool, seconds, pairs_per_round, true, rate);
+        run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round, true, rate);
 
-    plane.stop([&] {
-        gp.flush();
-        pollfd p{gp.event_fd(), POLLIN, 0};
-        if (poll(&p, 1, 10) == 1) {
-            gp.run_completed();
-        }
-        while (!posted.empty()) {
-            auto fn = std::move(posted.front());
-            posted.pop_front();
-            fn();
-        }
-    });
+    plane.stop([&] { ctl.pump(); });
     stop = true;
     rte_eal_mp_wait_lcore();
 

@@ -152,6 +152,37 @@ TEST_F(control_socket, bad_input_gets_a_clear_error_and_the_session_goes_on) {
     c.call("goodbye");
 }
 
+TEST_F(control_socket, a_session_makes_grows_shrinks_and_closes_a_multipoint_call) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const json first{
+        {"name", "one"}, {"connection", "out"}, {"label", 2100}, {"next_hop", "02:00:00:00:00:0b"}};
+    json made = c.call("make_call",
+                       {{"connection", "in"}, {"name", "mine"}, {"label", 1100}, {"party", first}});
+    ASSERT_TRUE(control_client::ok(made)) << made;
+    json two = c.call("add_party", {{"vc", made["vc"]},
+                                    {"party",
+                                     {{"name", "two"},
+                                      {"connection", "out"},
+                                      {"label", 2101},
+                                      {"next_hop", "02:00:00:00:00:0c"}}}});
+    ASSERT_TRUE(control_client::ok(two)) << two;
+    // Dropping the party the call was made with: answered when the drop completes.
+    json dropped = c.call("drop_party", {{"party", made["party"]}, {"close_data", "bye"}});
+    EXPECT_EQ(dropped["status"], "SUCCESS") << dropped;
+    EXPECT_EQ(dropped["party"], made["party"]);
+    EXPECT_EQ(c.call("status")["parties"], 2); // the config's and "two"
+    // The last party is never dropped; the call is closed with it instead.
+    EXPECT_EQ(c.call("drop_party", {{"party", two["party"]}})["status"], "FAILURE");
+    json closed = c.call("close_call", {{"vc", made["vc"]}, {"party", two["party"]}});
+    EXPECT_EQ(closed["status"], "SUCCESS") << closed;
+    EXPECT_EQ(c.call("status")["calls"], 1);
+    // Both handles are dead now.
+    EXPECT_EQ(c.call("drop_party", {{"party", two["party"]}})["status"], "INVALID_HANDLE");
+    EXPECT_EQ(c.call("close_call", {{"vc", made["vc"]}})["status"], "INVALID_HANDLE");
+    c.call("goodbye");
+}
+
 TEST_F(control_socket, a_thousand_idle_connections_cost_nothing_and_go_away) {
     std::vector<int> idle;
     for (int i = 0; i < 1000; ++i) {

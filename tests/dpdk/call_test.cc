@@ -10,13 +10,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
-#include <poll.h>
 #include <rte_launch.h>
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"
 #include "tests/support/call_client.hh"
+#include "tests/support/control_loop.hh"
 
 namespace vcplane::test {
 namespace {
@@ -61,10 +61,8 @@ protected:
         parties_before_ = party_set::live();
         vcs_before_ = switch_state::live_vcs();
         cfg_ = parse_config_string(config_text(prefix_), "calls.toml");
-        gp_ = std::make_unique<rcu_grace_periods>();
-        plane_ = std::make_unique<control_plane>(
-            cfg_, *gp_, shared_pool(), 1,
-            [this](std::function<void()> fn) { posted_.push_back(std::move(fn)); });
+        ctl_ = std::make_unique<control_loop>();
+        plane_ = std::make_unique<control_plane>(cfg_, ctl_->gp, shared_pool(), 1, ctl_->post());
         plane_->start();
         args_ = launch{plane_->workers()[0].get(), &stop_};
         ASSERT_EQ(rte_eal_remote_launch(
@@ -90,7 +88,7 @@ protected:
             rte_ring_free(p.tx);
         }
         plane_.reset();
-        gp_.reset();
+        ctl_.reset();
         // Every per-VC and per-party object, and every buffer, is back.
         EXPECT_EQ(party_set::live(), parties_before_);
         EXPECT_EQ(switch_state::live_vcs(), vcs_before_);
@@ -98,18 +96,7 @@ protected:
         rcu_unregister_thread();
     }
 
-    void pump() {
-        gp_->flush();
-        pollfd p{gp_->event_fd(), POLLIN, 0};
-        if (poll(&p, 1, 5) == 1) {
-            gp_->run_completed();
-        }
-        while (!posted_.empty()) {
-            auto fn = std::move(posted_.front());
-            posted_.pop_front();
-            fn();
-        }
-    }
+    void pump() { ctl_->pump(5); }
 
     ring_port& port(const std::string& n) { return ports_.at(n); }
 
@@ -157,8 +144,7 @@ protected:
     vcplane_config cfg_;
     std::string prefix_;
     std::map<std::string, ring_port> ports_;
-    std::unique_ptr<rcu_grace_periods> gp_;
-    std::deque<std::function<void()>> posted_;
+    std::unique_ptr<control_loop> ctl_;
     std::unique_ptr<control_plane> plane_;
     std::unique_ptr<call_client> client_;
     std::atomic<bool> stop_{false};

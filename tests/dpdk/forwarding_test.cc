@@ -65,10 +65,12 @@ protected:
 
     void make_worker(rte_mempool* replica_pool) {
         worker_ = std::make_unique<worker>(0, state_->table(), replica_pool, 0);
+        auto* queues = new rx_queue_list{};
         for (const ring_port* p :
              {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout, &P->stray}) {
-            worker_->add_rx_queue(p->port, 0);
+            queues->queues[queues->count++] = rx_queue_ref{p->port, 0};
         }
+        worker_->publish_rx_queues(queues); // nothing was published before: nothing to free
     }
 
     void TearDown() override {

@@ -5,13 +5,13 @@
 #include <atomic>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"
+#include "tests/support/control_loop.hh"
 
 namespace vcplane::test {
 namespace {
@@ -69,23 +69,10 @@ TEST(hotplug, ports_are_claimed_named_and_removed_under_traffic_without_loss) {
     ring_port stray = make_ring_port("hp_stray", 64, false);
     const unsigned pool_before = rte_mempool_avail_count(shared_pool());
 
-    std::deque<std::function<void()>> posted;
     {
-        rcu_grace_periods gp;
-        const auto pump = [&] {
-            gp.flush();
-            pollfd p{gp.event_fd(), POLLIN, 0};
-            if (poll(&p, 1, 10) == 1) {
-                gp.run_completed();
-            }
-            while (!posted.empty()) {
-                auto fn = std::move(posted.front());
-                posted.pop_front();
-                fn();
-            }
-        };
-        control_plane plane(cfg, gp, shared_pool(), 1,
-                            [&](std::function<void()> fn) { posted.push_back(std::move(fn)); });
+        control_loop ctl;
+        const auto pump = [&] { ctl.pump(); };
+        control_plane plane(cfg, ctl.gp, shared_pool(), 1, ctl.post());
         plane.start();
         pump();
 
