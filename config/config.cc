@@ -609,6 +609,34 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
     }
 }
 
+// Admission control as the call managers will apply it (a call's sustained rate is booked on
+// every party's egress connection): a file that provisions more than a connection's stated
+// bandwidth would have calls refused at run time, so it is refused here, naming the calls.
+void check_bookings(reader& r, const vcplane_config& cfg) {
+    for (const auto& c : cfg.connections) {
+        if (c.bandwidth_bps == 0) {
+            continue;
+        }
+        uint64_t booked = 0;
+        std::vector<std::string> users;
+        for (const auto& call : cfg.calls) {
+            for (const auto& p : call.parties) {
+                if (p.connection == c.name && call.contract.sustained_rate != 0) {
+                    booked += call.contract.sustained_rate * 8;
+                    users.push_back(fmt::format("{}.{}", call.name, p.name));
+                }
+            }
+        }
+        if (booked > c.bandwidth_bps) {
+            config_origin at = c.origin;
+            at.key += ".bandwidth_bps";
+            r.problem(at, fmt::format("{} bit/s is overbooked: parties leaving through it book {} "
+                                      "bit/s (sustained_rate x 8 of {})",
+                                      c.bandwidth_bps, booked, fmt::join(users, ", ")));
+        }
+    }
+}
+
 void read_metrics(reader& r, const toml::table& root, metrics_config& m) {
     const toml::table* t = r.table(root, "metrics", "");
     if (t == nullptr) {
@@ -701,6 +729,7 @@ vcplane_config parse_config_string(std::string_view text, const std::string& sou
     read_eal(r, root, cfg.eal);
     read_connections(r, root, cfg);
     read_calls(r, root, cfg);
+    check_bookings(r, cfg);
     read_metrics(r, root, cfg.metrics);
     read_control(r, root, cfg.control);
     if (!r.problems().empty()) {

@@ -20,6 +20,12 @@
 //               | INVALID_HANDLE
 //   close_call  PENDING -> close_call_complete | FAILURE (more than one party left)
 //               | CLOSING (closing already) | INVALID_DATA | INVALID_PARAMETER | INVALID_HANDLE
+//   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad flowspec) | RESOURCES (overbooked)
+//               | FAILURE (VC carries no call) | CLOSING | INVALID_HANDLE     synchronous
+//
+// modify_call_qos (NdisClModifyCallQoS) changes an active call's traffic contract in place:
+// the workers see the new meter with their next frame, no frame is lost or duplicated, the
+// call's counters go on; the meters start from full buckets under the new contract.
 //
 // make_call and add_party never pend: publishing a VC or a party array needs no grace period.
 // drop_party and close_call always pend: the party's (the VC's) state may be in use by a worker
@@ -100,6 +106,7 @@ public:
                               std::span<const uint8_t> close_data) = 0;
     virtual status close_call(void* provider_binding, vc_handle vc, party_handle last,
                               std::span<const uint8_t> close_data) = 0;
+    virtual status modify_call_qos(void* provider_binding, vc_handle vc, const flowspec& flow) = 0;
     // Why the last request of this binding failed, for operators and clients.
     virtual std::string last_error(void* provider_binding) const = 0;
 };

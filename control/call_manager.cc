@@ -202,23 +202,12 @@ cstatus call_manager::make_call(void* pb, vc_handle vh, const callmgmt::call_spe
         return fail(b, cstatus::failure,
                     fmt::format("{} {} on '{}' is in use", key_name, call.key, connection_));
     }
-    const callmgmt::flowspec& flow = call.flow;
-    if (flow.sustained_rate == 0 && (flow.peak_rate != 0 || flow.burst != 0)) {
-        return fail(b, cstatus::invalid_parameter, "a peak rate or burst needs a sustained rate");
-    }
-    if (flow.peak_rate != 0 && flow.peak_rate < flow.sustained_rate) {
-        return fail(b, cstatus::invalid_parameter,
-                    fmt::format("peak rate {} is below the sustained rate {} (bytes/s)",
-                                flow.peak_rate, flow.sustained_rate));
+    callmgmt::call_spec accepted = call;
+    if (auto e = accept_flow(*in, accepted.flow)) {
+        return fail(b, e->status, e->why);
     }
     if (auto e = state_.check_party(*in, first)) {
         return fail(b, e->status, e->why);
-    }
-    callmgmt::call_spec accepted = call;
-    if (accepted.flow.sustained_rate != 0 && accepted.flow.burst == 0) {
-        // No burst given: 10 ms of the sustained rate, and at least two full frames.
-        accepted.flow.burst =
-            std::max<uint64_t>(accepted.flow.sustained_rate / 100, 2 * (in->mtu + 18));
     }
     const uint64_t bps = accepted.flow.sustained_rate * 8;
     if (!state_.book(first.connection, bps)) {
@@ -256,6 +245,90 @@ cstatus call_manager::make_call(void* pb, vc_handle vh, const callmgmt::call_spe
     *out_party = call.multipoint ? ph : 0;
     log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_, key_name, call.key,
               b.client_name);
+    return cstatus::success;
+}
+
+std::optional<table_error> call_manager::accept_flow(const connection_state& in,
+                                                     callmgmt::flowspec& flow) const {
+    if (flow.sustained_rate == 0 && (flow.peak_rate != 0 || flow.burst != 0)) {
+        return table_error{cstatus::invalid_parameter,
+                           "a peak rate or burst needs a sustained rate"};
+    }
+    if (flow.peak_rate != 0 && flow.peak_rate < flow.sustained_rate) {
+        return table_error{cstatus::invalid_parameter,
+                           fmt::format("peak rate {} is below the sustained rate {} (bytes/s)",
+                                       flow.peak_rate, flow.sustained_rate)};
+    }
+    if (flow.sustained_rate != 0 && flow.burst == 0) {
+        // No burst given: 10 ms of the sustained rate, and at least two full frames.
+        flow.burst = std::max<uint64_t>(flow.sustained_rate / 100, 2 * (in.mtu + 18));
+    }
+    return std::nullopt;
+}
+
+cstatus call_manager::modify_call_qos(void* pb, vc_handle vh, const callmgmt::flowspec& flow) {
+    auto& b = *static_cast<binding*>(pb);
+    vc_record* r = owned_vc(b, vh);
+    if (r == nullptr) {
+        return fail(b, cstatus::invalid_handle, fmt::format("no VC {} of this client here", vh));
+    }
+    if (r->state != phase::active) {
+        return fail(b, r->state == phase::closing ? cstatus::closing : cstatus::failure,
+                    "the VC carries no call");
+    }
+    const connection_state* in = state_.find_connection(connection_);
+    if (in == nullptr) {
+        return fail(b, cstatus::failure, "the connection is going away");
+    }
+    callmgmt::flowspec accepted = flow;
+    if (auto e = accept_flow(*in, accepted)) {
+        return fail(b, e->status, e->why);
+    }
+    // Rebook every party's egress at the new rate; on a refusal, put the old bookings back.
+    const uint64_t old_bps = booking(*r);
+    const uint64_t new_bps = accepted.sustained_rate * 8;
+    release_bookings(*r);
+    for (size_t i = 0; i < r->parties.size(); ++i) {
+        if (!state_.book(r->parties[i].spec.connection, new_bps)) {
+            const std::string full = r->parties[i].spec.connection;
+            for (size_t j = 0; j < i; ++j) {
+                state_.release(r->parties[j].spec.connection, new_bps);
+            }
+            for (const auto& p : r->parties) {
+                state_.book(p.spec.connection, old_bps);
+            }
+            return fail(b, cstatus::resources,
+                        fmt::format("'{}' would be overbooked at {} bit/s", full, new_bps));
+        }
+    }
+    // The meter lives in the vc, which is immutable once published: publish a new vc (same
+    // key, same counter slot, a copy of the party array) in its place, retire the old one.
+    std::vector<callmgmt::party_spec> specs;
+    for (const auto& p : r->parties) {
+        specs.push_back(p.spec);
+    }
+    table_error error;
+    party_set* set = state_.build_parties(*in, specs, &error);
+    vc* next = set != nullptr ? state_.new_vc(r->call.key, set, accepted, &error) : nullptr;
+    if (next == nullptr) {
+        if (set != nullptr) {
+            party_set::destroy(set);
+        }
+        for (const auto& p : r->parties) {
+            state_.release(p.spec.connection, new_bps);
+            state_.book(p.spec.connection, old_bps);
+        }
+        return fail(b, error.status, error.why);
+    }
+    next->id = r->circuit->id;
+    vc* old = r->circuit;
+    state_.publish_vc(*in, next); // the key's leaf exists already: cannot fail
+    r->circuit = next;
+    r->call.flow = accepted;
+    gp_.defer([old] { switch_state::free_vc(old); });
+    log::info("call '{}' on '{}': traffic contract now sustained {} peak {} burst {} (bytes/s)",
+              r->call.name, connection_, accepted.sustained_rate, accepted.peak_rate,
+              accepted.burst);
     return cstatus::success;
 }
 
@@ -523,192 +596,6 @@ void call_manager::ingress_down() {
             log::notice("call '{}': its connection '{}' is down; closing it", r.call.name,
                         connection_);
             retire(r, 0, {}, true);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-struct provisioner::binding {
-    callmgmt::provider_ref provider;
-    unsigned pending = 0;
-    bool detaching = false;
-};
-
-provisioner::provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg)
-    : cfg_(cfg)
-    , state_(state)
-    , reg_(reg) {}
-
-provisioner::~provisioner() = default;
-
-nmr::status provisioner::register_client() {
-    nmr::registration_instance inst;
-    inst.npi = &callmgmt::npi;
-    inst.module = &module_;
-    return reg_.register_client(*this, inst, this, &registration_);
-}
-
-void provisioner::deregister_and_wait(const std::function<void()>& pump) {
-    leaving_ = true;
-    if (reg_.deregister_client(registration_) == nmr::status::pending) {
-        reg_.wait_for_deregister_complete(registration_, pump);
-    }
-}
-
-nmr::status provisioner::attach_provider(nmr::handle h, void*,
-                                         const nmr::registration_instance& provider) {
-    const auto* connection = static_cast<const std::string*>(provider.npi_specific);
-    if (connection == nullptr || by_connection_.count(*connection) != 0) {
-        return nmr::status::nointerface;
-    }
-    auto* b = new binding{};
-    b->provider.binding = h;
-    b->provider.connection = *connection;
-    const void* pdisp = nullptr;
-    const nmr::status s = reg_.client_attach_provider(
-        h, b, static_cast<callmgmt::client_dispatch*>(this), &b->provider.provider_binding, &pdisp);
-    if (s != nmr::status::success) {
-        delete b; // on failure the client frees its own context
-        return s;
-    }
-    b->provider.dispatch = static_cast<callmgmt::provider_dispatch*>(const_cast<void*>(pdisp));
-    by_connection_[*connection] = b;
-    make_ready_calls();
-    return s;
-}
-
-nmr::status provisioner::detach_provider(void* client_binding) {
-    auto* b = static_cast<binding*>(client_binding);
-    b->detaching = true;
-    by_connection_.erase(b->provider.connection);
-    return b->pending == 0 ? nmr::status::success : nmr::status::pending;
-}
-
-void provisioner::cleanup_binding_context(void* client_binding) {
-    delete static_cast<binding*>(client_binding);
-}
-
-void provisioner::connection_up() {
-    make_ready_calls();
-    for (const auto& call : cfg_.calls) {
-        auto it = made_.find(call.name);
-        if (it != made_.end()) {
-            add_missing_parties(call, it->second);
-        }
-    }
-}
-
-static callmgmt::party_spec party_of(const party_config& p) {
-    return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
-}
-
-void provisioner::make_ready_calls() {
-    for (const auto& call : cfg_.calls) {
-        if (made_.count(call.name) != 0) {
-            continue;
-        }
-        auto it = by_connection_.find(call.connection);
-        const party_config* first = nullptr;
-        for (const auto& p : call.parties) {
-            if (first == nullptr && state_.find_connection(p.connection) != nullptr) {
-                first = &p;
-            }
-        }
-        if (it == by_connection_.end() || first == nullptr) {
-            if (reported_waiting_.insert(call.name).second) {
-                log::notice("call '{}' waits for connection '{}'", call.name,
-                            it == by_connection_.end() ? call.connection
-                                                       : call.parties.front().connection);
-            }
-            continue;
-        }
-        callmgmt::call_spec spec{
-            call.name,
-            call.key,
-            true,
-            {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
-        made_call m{call.connection, 0, {}};
-        callmgmt::party_handle ph = 0;
-        const auto s = callmgmt::call_through(
-            reg_, it->second->provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-                return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
-            });
-        if (s != callmgmt::status::success) {
-            log::error(
-                "{}: call '{}' could not be made: {} ({})", call.origin.where(), call.name,
-                callmgmt::status_name(s),
-                it->second->provider.dispatch->last_error(it->second->provider.provider_binding));
-            continue;
-        }
-        m.parties[first->name] = ph;
-        reported_waiting_.erase(call.name);
-        add_missing_parties(call, m);
-        made_[call.name] = std::move(m);
-    }
-}
-
-void provisioner::add_missing_parties(const call_config& call, made_call& m) {
-    auto it = by_connection_.find(m.connection);
-    if (it == by_connection_.end()) {
-        return;
-    }
-    for (const auto& p : call.parties) {
-        if (m.parties.count(p.name) != 0 || state_.find_connection(p.connection) == nullptr) {
-            continue;
-        }
-        callmgmt::party_handle ph = 0;
-        const auto s = callmgmt::call_through(
-            reg_, it->second->provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-                return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
-            });
-        if (s == callmgmt::status::success) {
-            m.parties[p.name] = ph;
-        } else {
-            log::error(
-                "{}: party '{}' of call '{}' could not be added: {} ({})", p.origin.where(), p.name,
-                call.name, callmgmt::status_name(s),
-                it->second->provider.dispatch->last_error(it->second->provider.provider_binding));
-        }
-    }
-}
-
-void provisioner::drop_party_complete(void*, callmgmt::status, callmgmt::party_handle, void*) {}
-
-void provisioner::close_call_complete(void* cb, callmgmt::status, callmgmt::vc_handle,
-                                      callmgmt::party_handle, void*) {
-    auto* b = static_cast<binding*>(cb);
-    if (--b->pending == 0 && b->detaching) {
-        reg_.client_detach_provider_complete(b->provider.binding);
-    }
-}
-
-void provisioner::incoming_close_call(void*, callmgmt::status reason, callmgmt::vc_handle vc,
-                                      void*) {
-    for (auto it = made_.begin(); it != made_.end(); ++it) {
-        if (it->second.vc == vc) {
-            if (!leaving_) {
-                log::notice("call '{}' was closed by its call manager ({}); it is made again "
-                            "when its connections are back",
-                            it->first, callmgmt::status_name(reason));
-            }
-            made_.erase(it);
-            return;
-        }
-    }
-}
-
-void provisioner::incoming_drop_party(void*, callmgmt::status, callmgmt::party_handle party,
-                                      void*) {
-    for (auto& [name, m] : made_) {
-        for (auto it = m.parties.begin(); it != m.parties.end(); ++it) {
-            if (it->second == party) {
-                log::notice("call '{}': party '{}' was dropped by its call manager; it is added "
-                            "again when its connection is back",
-                            name, it->first);
-                m.parties.erase(it);
-                return;
-            }
         }
     }
 }

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -90,6 +91,8 @@ public:
                                 std::span<const uint8_t> close_data) override;
     callmgmt::status close_call(void* pb, callmgmt::vc_handle vc, callmgmt::party_handle last,
                                 std::span<const uint8_t> close_data) override;
+    callmgmt::status modify_call_qos(void* pb, callmgmt::vc_handle vc,
+                                     const callmgmt::flowspec& flow) override;
     std::string last_error(void* pb) const override;
 
 private:
@@ -111,6 +114,9 @@ private:
     };
 
     callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
+    // Checks a flowspec and fills in the default burst; nullopt when it is acceptable.
+    std::optional<table_error> accept_flow(const connection_state& in,
+                                           callmgmt::flowspec& flow) const;
     vc_record* owned_vc(binding& b, callmgmt::vc_handle id);
     callmgmt::status check_close_data(binding& b, const party_record& p,
                                       std::span<const uint8_t> data);
@@ -135,60 +141,6 @@ private:
     nmr::handle registration_;
     std::map<callmgmt::vc_handle, vc_record> vcs_;
     std::map<callmgmt::party_handle, callmgmt::vc_handle> party_index_;
-};
-
-// The config file's client of every call manager: makes the calls the config provisions as
-// soon as their ingress and every party's egress connection are up, re-adds parties whose
-// connection comes back, and makes a call again when its ingress connection returns.
-class provisioner final : public nmr::client, public callmgmt::client_dispatch {
-public:
-    provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg);
-    ~provisioner() override;
-
-    nmr::status register_client();
-    // Shutdown: deregister and wait (pump runs the control loop once).
-    void deregister_and_wait(const std::function<void()>& pump);
-    // A connection came up: calls and parties waiting for it are made now.
-    void connection_up();
-
-    size_t calls_made() const { return made_.size(); }
-    size_t calls_waiting() const { return cfg_.calls.size() - made_.size(); }
-
-    // nmr::client
-    nmr::status attach_provider(nmr::handle binding, void* client_context,
-                                const nmr::registration_instance& provider) override;
-    nmr::status detach_provider(void* client_binding) override;
-    void cleanup_binding_context(void* client_binding) override;
-
-    // callmgmt::client_dispatch
-    void drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle party,
-                             void* client_party_ctx) override;
-    void close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_handle vc,
-                             callmgmt::party_handle last, void* client_vc_ctx) override;
-    void incoming_close_call(void* cb, callmgmt::status reason, callmgmt::vc_handle vc,
-                             void* client_vc_ctx) override;
-    void incoming_drop_party(void* cb, callmgmt::status reason, callmgmt::party_handle party,
-                             void* client_party_ctx) override;
-
-private:
-    struct binding;
-    struct made_call {
-        std::string connection;
-        callmgmt::vc_handle vc;
-        std::map<std::string, callmgmt::party_handle> parties; // by party name
-    };
-    void make_ready_calls();
-    void add_missing_parties(const call_config& cfg, made_call& m);
-
-    const vcplane_config& cfg_;
-    const switch_state& state_;
-    nmr::registrar& reg_;
-    nmr::module_id module_{"provisioner/config"};
-    nmr::handle registration_;
-    std::map<std::string, binding*> by_connection_;
-    std::map<std::string, made_call> made_; // by call name
-    std::set<std::string> reported_waiting_;
-    bool leaving_ = false; // deregistering: the calls close because we go, not the ports
 };
 
 } // namespace vcplane

@@ -95,4 +95,52 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
     }
 }
 
+std::string describe_reload(const nlohmann::json& r) {
+    std::string out;
+    const auto strings = [&](const char* key) {
+        std::vector<std::string> v;
+        if (r.contains(key) && r[key].is_array()) {
+            for (const auto& e : r[key]) {
+                v.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+            }
+        }
+        return v;
+    };
+    for (const auto& p : strings("problems")) {
+        out += p + "\n";
+    }
+    const auto restart = strings("restart_required");
+    if (!restart.empty()) {
+        out += "needs a restart (not applied):\n";
+        for (const auto& l : restart) {
+            out += "  " + l + "\n";
+        }
+    }
+    if (r.contains("steps") && r["steps"].is_array()) {
+        out += r["steps"].empty()          ? "no call changes\n"
+               : r.value("dry_run", false) ? "would do:\n"
+                                           : "done:\n";
+        for (const auto& s : r["steps"]) {
+            std::string what = s.contains("party")
+                                   ? fmt::format("party '{}' of call '{}'", s.value("party", ""),
+                                                 s.value("call", ""))
+                                   : fmt::format("call '{}'", s.value("call", ""));
+            out += fmt::format("  {} {}: {}", s.value("op", ""), what, s.value("why", ""));
+            if (s.contains("status")) {
+                out += " -> " + s.value("status", "");
+            }
+            if (s.contains("detail")) {
+                out += " (" + s.value("detail", "") + ")";
+            }
+            out += "\n";
+        }
+    }
+    const auto same = strings("unchanged");
+    if (!same.empty()) {
+        out += fmt::format("unchanged: {}\n", fmt::join(same, ", "));
+    }
+    out += fmt::format("{}: {}\n", r.value("status", "?"), r.value("message", ""));
+    return out;
+}
+
 } // namespace vcplane

@@ -46,4 +46,8 @@ private:
     std::vector<nlohmann::json> events_;
 };
 
+// A reload reply (control/reload_reply.hh) as lines for a terminal: the changes that need a
+// restart, each step with its outcome, the unchanged calls, the problems of an invalid file.
+std::string describe_reload(const nlohmann::json& reply);
+
 } // namespace vcplane

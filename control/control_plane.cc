@@ -13,6 +13,7 @@ namespace vcplane {
 control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp, rte_mempool* pool,
                              unsigned workers, nmr::registrar::post_fn post)
     : cfg_(cfg)
+    , running_(cfg)
     , gp_(gp)
     , pool_(pool)
     , reg_(std::move(post))
@@ -115,6 +116,29 @@ std::string control_plane::up(const cm::connection& c) {
     m.register_provider(); // the provisioner attaches and makes its calls on it
     provisioner_.connection_up();
     return "";
+}
+
+control_plane::reload_report control_plane::reload(const vcplane_config& next, bool dry_run) {
+    reload_report r{diff_configs(running_, next), {}, dry_run};
+    if (dry_run) {
+        return r;
+    }
+    for (const auto& line : r.plan.restart_required) {
+        log::warning("reload: {} needs a restart; not applied", line);
+    }
+    r.outcomes = provisioner_.apply(r.plan, next.calls);
+    running_.calls = next.calls;
+    for (const auto& o : r.outcomes) {
+        const bool ok = o.status == "SUCCESS" || o.status == "PENDING";
+        const std::string line = fmt::format("reload: {} -> {}{}", o.step.text(), o.status,
+                                             o.detail.empty() ? "" : " (" + o.detail + ")");
+        if (ok) {
+            log::notice("{}", line);
+        } else {
+            log::warning("{}", line);
+        }
+    }
+    return r;
 }
 
 void control_plane::send_close_data(const connection_state& out, const callmgmt::party_spec& p,

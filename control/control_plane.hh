@@ -25,6 +25,7 @@
 #include "control/connection_manager.hh"
 #include "control/grace_period.hh"
 #include "control/nmr.hh"
+#include "control/provisioner.hh"
 #include "control/status_snapshot.hh"
 #include "control/switch_state.hh"
 #include "dataplane/worker.hh"
@@ -55,6 +56,18 @@ public:
     cm::result disconnect(const std::string& connection);
     void handle(const device_event& e);
 
+    // Reload: the difference between the running configuration and `next`, applied live as
+    // contract operations on the file's own calls (control/provisioner.hh) unless dry_run.
+    // Differences only a restart applies are reported in plan.restart_required, not applied.
+    struct reload_report {
+        reload_plan plan;
+        std::vector<provisioner::step_outcome> outcomes; // one per step; empty for a dry run
+        bool dry_run = false;
+    };
+    reload_report reload(const vcplane_config& next, bool dry_run);
+    // What the switch runs: the start-up file, with the calls of the last reload.
+    const vcplane_config& running_config() const { return running_; }
+
     void flush() { gp_.flush(); }
     // with_ethdev: also read link state and ethdev stats (a timer does, about once a second).
     std::shared_ptr<status_snapshot> snapshot(bool with_ethdev) const;
@@ -82,6 +95,7 @@ private:
     cm::adapter adapter_of(uint16_t port) const;
 
     const vcplane_config& cfg_;
+    vcplane_config running_;
     grace_period_source& gp_;
     rte_mempool* pool_;
     nmr::registrar reg_;

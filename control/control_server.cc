@@ -664,8 +664,29 @@ private:
                                    : "");
         }
         if (op == "reload") {
-            return wsa_reply(wsa::not_supported,
-                             "live reload is not in this version (the config issue brings it)");
+            if (!srv_.reload_) {
+                return wsa_reply(wsa::not_supported, "this switch has no configuration to reload");
+            }
+            std::optional<std::string> text;
+            if (req.contains("config")) {
+                text = str(req, "config");
+            }
+            const bool dry_run = flag(req, "dry_run", false);
+            if (text && !dry_run) {
+                // What the file provisions belongs to the file: a reload reads the daemon's own
+                // file, never a client's text (that is only for --plan).
+                throw bad_request("'config' is only accepted with \"dry_run\": true");
+            }
+            return srv_.reload_(dry_run, text);
+        }
+        if (op == "modify_call_qos") {
+            const uint64_t v = num(req, "vc");
+            binding& b = provider_of_vc(v);
+            const callmgmt::flowspec flow{num(req, "sustained_rate", false),
+                                          num(req, "peak_rate", false), num(req, "burst", false)};
+            const auto s =
+                through(b, [&](auto& d, void* pb) { return d.modify_call_qos(pb, v, flow); });
+            return s == callmgmt::status::success ? ndis_reply(s) : failed(b, s);
         }
         if (op == "set_service") {
             const std::string operation = str(req, "operation");

@@ -25,6 +25,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "config/config.hh"
@@ -45,6 +47,12 @@ public:
     // Ends every session (shutdown); pump runs the loop until their teardown completed.
     void close_all(const std::function<void()>& pump);
 
+    // The "reload" request: dry_run, and (dry runs only) a client's config text to plan
+    // against instead of the daemon's file. Returns the whole reply (status and results).
+    using reload_handler =
+        std::function<nlohmann::json(bool dry_run, const std::optional<std::string>& text)>;
+    void set_reload_handler(reload_handler h) { reload_ = std::move(h); }
+
 private:
     class session;
     void accept_one();
@@ -61,6 +69,7 @@ private:
     std::map<uint64_t, std::unique_ptr<session>> sessions_;
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused
     int linger_timer_ = -1;
+    reload_handler reload_;
 };
 
 } // namespace vcplane

@@ -1,6 +1,8 @@
 #include "control/daemon.hh"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -17,6 +19,7 @@
 #include "control/event_loop.hh"
 #include "control/log.hh"
 #include "control/metrics.hh"
+#include "control/reload_reply.hh"
 #include "control/status_snapshot.hh"
 #include "dataplane/rcu.hh"
 #include "port/eal.hh"
@@ -177,6 +180,10 @@ public:
         if (cfg_.control.enabled) {
             try {
                 server_ = std::make_unique<control_server>(cfg_.control, loop_, *plane_);
+                server_->set_reload_handler(
+                    [this](bool dry_run, const std::optional<std::string>& text) {
+                        return reload(dry_run, text);
+                    });
             } catch (const std::exception& e) {
                 log::error("{}", e.what());
                 return exit_failure;
@@ -235,7 +242,53 @@ public:
         }
     }
 
+    // Reads the file again (or, for a dry run, plans against a client's text) and applies it
+    // live. Returns the control-protocol reply; logs the plan and each step's outcome.
+    nlohmann::json reload(bool dry_run, const std::optional<std::string>& text) {
+        vcplane_config next;
+        const std::string source = text ? std::string("<request>") : cfg_.source;
+        try {
+            if (text) {
+                next = parse_config_string(*text, source);
+            } else if (cfg_.source == embedded_default_name) {
+                next = parse_config_string(embedded_default_config(), embedded_default_name);
+            } else {
+                next = parse_config_file(cfg_.source);
+            }
+        } catch (const config_error& e) {
+            if (!dry_run) {
+                ++reloads_.invalid;
+                reloads_.last_unix = unix_now();
+                for (const auto& p : e.problems()) {
+                    log::error("reload: {}", p);
+                }
+                log::error("reload: {} problem(s) in {}; nothing changed", e.problems().size(),
+                           source);
+            }
+            return invalid_config_reply(source, e.problems());
+        }
+        const auto report = plane_->reload(next, dry_run);
+        if (!dry_run) {
+            const bool all_ok = std::all_of(report.outcomes.begin(), report.outcomes.end(),
+                                            [](const auto& o) { return step_succeeded(o); });
+            ++(all_ok ? reloads_.applied : reloads_.partial);
+            reloads_.last_unix = unix_now();
+            log::notice("reload of {}: {} step(s), {} unchanged call(s), {} change(s) need a "
+                        "restart{}",
+                        source, report.plan.steps.size(), report.plan.unchanged.size(),
+                        report.plan.restart_required.size(),
+                        all_ok ? "" : "; some steps failed (see above)");
+            publish_snapshot(false);
+        }
+        return reload_reply(report);
+    }
+
 private:
+    static double unix_now() {
+        return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    }
+
     void publish_snapshot(bool with_ethdev) {
         auto snap = plane_->snapshot(with_ethdev);
         if (server_) {
@@ -243,8 +296,17 @@ private:
             snap->lookups = server_->names().lookups();
             snap->services = server_->names().services();
         }
+        snap->reloads_applied = reloads_.applied;
+        snap->reloads_partial = reloads_.partial;
+        snap->reloads_invalid = reloads_.invalid;
+        snap->last_reload_unix = reloads_.last_unix;
         snapshot_.set(std::move(snap));
     }
+
+    struct {
+        uint64_t applied = 0, partial = 0, invalid = 0;
+        double last_unix = 0;
+    } reloads_;
 
     const vcplane_config& cfg_;
     event_loop& loop_;
@@ -302,8 +364,8 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
                 signalfd_siginfo si{};
                 while (read(sfd, &si, sizeof(si)) == ssize_t(sizeof(si))) {
                     if (si.ssi_signo == SIGHUP) {
-                        log::notice("SIGHUP: live reload is not in this version; the running "
-                                    "configuration is unchanged");
+                        log::notice("SIGHUP: reloading {}", cfg.source);
+                        sw.reload(false, std::nullopt);
                         continue;
                     }
                     log::notice("{}: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -33,6 +33,10 @@ struct status_snapshot {
     size_t sessions = 0;
     size_t lookups = 0;
     size_t services = 0;
+    // Reloads by result (applied: every step succeeded or waits; partial: a step failed;
+    // invalid: the file was refused, nothing changed) and when the last one ran (Unix time).
+    uint64_t reloads_applied = 0, reloads_partial = 0, reloads_invalid = 0;
+    double last_reload_unix = 0;
 };
 
 class snapshot_cell {

@@ -2,7 +2,8 @@
 //
 // One-shot commands open a session, do one thing, and say goodbye:
 //   vcplanectl status | connections | calls | names QUERY [--kind K]
-//   vcplanectl port attach DEVARGS | port detach DEVICE | disconnect CONNECTION | reload
+//   vcplanectl port attach DEVARGS | port detach DEVICE | disconnect CONNECTION
+//   vcplanectl reload [--dry-run]
 // Calls belong to the session that made them (NSPv2): they are torn down when it ends. To make
 // and keep calls, hold a session open:
 //   vcplanectl shell        reads one command per line from stdin, e.g.
@@ -211,7 +212,9 @@ int main(int argc, char** argv) {
     auto* disc = app.add_subcommand("disconnect", "disconnect a connection vcplane connected");
     std::string connection;
     disc->add_option("connection", connection)->required();
-    auto* reload = app.add_subcommand("reload", "reload the config file");
+    auto* reload = app.add_subcommand("reload", "reload the config file: apply its changes live");
+    bool dry_run = false;
+    reload->add_flag("-n,--dry-run", dry_run, "show what a reload would do without doing it");
     auto* shell = app.add_subcommand("shell", "hold a session; commands from stdin");
     CLI11_PARSE(app, argc, argv);
 
@@ -259,7 +262,11 @@ int main(int argc, char** argv) {
         } else if (disc->parsed()) {
             rc = show("disconnect", c.call("disconnect", {{"connection", connection}}));
         } else if (reload->parsed()) {
-            rc = report(c.call("reload"));
+            const json r = c.call("reload", {{"dry_run", dry_run}});
+            if (!as_json) {
+                std::fputs(describe_reload(r).c_str(), control_client::ok(r) ? stdout : stderr);
+            }
+            rc = report(r);
         } else if (shell->parsed()) {
             std::printf("ready session %s\n", s(hello, "session").c_str());
             std::fflush(stdout);

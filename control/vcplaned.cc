@@ -3,15 +3,45 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <pthread.h>
 #include <sys/resource.h>
 
 #include "config/config.hh"
+#include "control/client.hh"
 #include "control/daemon.hh"
 #include "control/log.hh"
+#include "control/reload_reply.hh"
 #include "vcplane_version.hh"
 
 using namespace vcplane;
+
+namespace {
+
+// --plan: asks the running switch for a dry-run reload of the file's text; with no switch
+// answering, shows what a start with this file would provision.
+int plan_reload(const vcplane_config& cfg, const std::string& socket) {
+    std::ifstream in(cfg.source, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json reply;
+    try {
+        control_client c(socket);
+        c.call("hello");
+        reply = c.call("reload", {{"dry_run", true}, {"config", text}});
+        c.call("goodbye");
+    } catch (const client_error& e) {
+        std::printf("no vcplaned answers on %s (%s): planning against a switch without calls\n",
+                    socket.c_str(), e.what());
+        vcplane_config empty = cfg;
+        empty.calls.clear();
+        reply = reload_reply(control_plane::reload_report{diff_configs(empty, cfg), {}, true});
+    }
+    std::fputs(describe_reload(reply).c_str(), stdout);
+    return control_client::ok(reply) ? exit_ok : exit_config_error;
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
     // Before any thread exists (EAL, metrics), so every thread inherits the mask and these
@@ -34,11 +64,17 @@ int main(int argc, char** argv) {
                  ": connection-oriented packet switch (MPLS/VLAN virtual circuits on DPDK)"};
     std::string config_path;
     std::string check_path;
+    std::string plan_path;
+    std::string socket_path;
     bool print_default = false;
     bool verbose = false;
     app.add_option("-c,--config", config_path,
                    "configuration file (TOML); without it, the embedded default (the demo)");
     app.add_option("--check", check_path, "validate FILE and exit (0: valid, 2: invalid)");
+    app.add_option("--plan", plan_path,
+                   "show what reloading FILE would change in the running switch, and exit");
+    app.add_option("--socket", socket_path,
+                   "with --plan: the running switch's control socket (default: FILE's)");
     app.add_flag("--print-default-config", print_default,
                  "print the embedded default configuration and exit");
     app.add_flag("-v,--verbose", verbose, "log more (port and pool set-up)");
@@ -56,7 +92,9 @@ int main(int argc, char** argv) {
         std::fwrite(embedded_default_config().data(), 1, embedded_default_config().size(), stdout);
         return exit_ok;
     }
-    const std::string& path = !check_path.empty() ? check_path : config_path;
+    const std::string& path = !check_path.empty()  ? check_path
+                              : !plan_path.empty() ? plan_path
+                                                   : config_path;
     vcplane_config cfg;
     try {
         cfg = path.empty() ? parse_config_string(embedded_default_config(), embedded_default_name)
@@ -74,6 +112,9 @@ int main(int argc, char** argv) {
                     check_path.c_str(), cfg.connections.size(), cfg.calls.size(), cfg.party_count(),
                     cfg.eal.lcores.size() - 1);
         return exit_ok;
+    }
+    if (!plan_path.empty()) {
+        return plan_reload(cfg, socket_path.empty() ? cfg.control.socket : socket_path);
     }
     return run_daemon(cfg, argv[0]);
 }

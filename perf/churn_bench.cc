@@ -138,7 +138,7 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
         for (unsigned i = 0; churn && i < pairs_per_round; ++i) {
             callmgmt::party_handle p = 0;
             const auto s = client.add("in", churned,
-                                      test::party("c" + std::to_string(party_serial++), "sink",
+                                      test::party("c" + std::to_string(party_serial), "sink",
                                                   4000 + (party_serial % 100000)),
                                       &p);
             if (s != callmgmt::status::success) {

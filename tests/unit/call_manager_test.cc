@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "control/call_manager.hh"
+#include "control/provisioner.hh"
 #include "tests/support/call_client.hh"
 
 namespace vcplane {

@@ -1,0 +1,223 @@
+#include "config/config_diff.hh"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+
+namespace vcplane {
+
+const char* reload_op_name(reload_op op) {
+    switch (op) {
+    case reload_op::close_call: return "close_call";
+    case reload_op::drop_party: return "drop_party";
+    case reload_op::modify_qos: return "modify_qos";
+    case reload_op::add_party: return "add_party";
+    case reload_op::make_call: return "make_call";
+    }
+    return "?";
+}
+
+std::string reload_step::text() const {
+    const std::string what = party.empty() ? fmt::format("call '{}'", call)
+                                           : fmt::format("party '{}' of call '{}'", party, call);
+    return fmt::format("{} {}: {}", reload_op_name(op), what, why);
+}
+
+namespace {
+
+template <typename T>
+std::string listed(const std::vector<T>& v) {
+    return fmt::format("[{}]", fmt::join(v, ", "));
+}
+
+// Adds "KEY: OLD -> NEW" to `out` when the two differ.
+template <typename T>
+void compare(std::vector<std::string>& out, const std::string& key, const T& was, const T& is) {
+    if (!(was == is)) {
+        out.push_back(fmt::format("{}: {} -> {}", key, was, is));
+    }
+}
+void compare(std::vector<std::string>& out, const std::string& key,
+             const std::vector<std::string>& was, const std::vector<std::string>& is) {
+    if (was != is) {
+        out.push_back(fmt::format("{}: {} -> {}", key, listed(was), listed(is)));
+    }
+}
+void compare(std::vector<std::string>& out, const std::string& key,
+             const std::vector<unsigned>& was, const std::vector<unsigned>& is) {
+    if (was != is) {
+        out.push_back(fmt::format("{}: {} -> {}", key, listed(was), listed(is)));
+    }
+}
+
+std::string mac_text(const std::optional<mac_address>& m) {
+    return m ? format_mac(*m) : std::string("(none)");
+}
+
+void diff_fixed(const vcplane_config& a, const vcplane_config& b, std::vector<std::string>& out) {
+    compare(out, "eal.lcores", a.eal.lcores, b.eal.lcores);
+    compare(out, "eal.memory_mb", a.eal.memory_mb, b.eal.memory_mb);
+    compare(out, "eal.no_huge", a.eal.no_huge, b.eal.no_huge);
+    compare(out, "eal.vdevs", a.eal.vdevs, b.eal.vdevs);
+    compare(out, "eal.pci_allow", a.eal.pci_allow, b.eal.pci_allow);
+    compare(out, "eal.file_prefix", a.eal.file_prefix, b.eal.file_prefix);
+    compare(out, "eal.log_level", a.eal.log_level, b.eal.log_level);
+    for (const auto& c : a.connections) {
+        const connection_config* n = b.find_connection(c.name);
+        const std::string key = "connections." + c.name;
+        if (n == nullptr) {
+            out.push_back(fmt::format("{}: removed", key));
+            continue;
+        }
+        compare(out, key + ".device", c.device, n->device);
+        compare(out, key + ".mac", mac_text(c.mac), mac_text(n->mac));
+        compare(out, key + ".devargs", c.devargs, n->devargs);
+        compare(out, key + ".media", std::string(media_name(c.media)),
+                std::string(media_name(n->media)));
+        compare(out, key + ".mtu", c.mtu, n->mtu);
+        compare(out, key + ".bandwidth_bps", c.bandwidth_bps, n->bandwidth_bps);
+        compare(out, key + ".rx_descriptors", c.rx_descriptors, n->rx_descriptors);
+        compare(out, key + ".tx_descriptors", c.tx_descriptors, n->tx_descriptors);
+    }
+    for (const auto& c : b.connections) {
+        if (a.find_connection(c.name) == nullptr) {
+            out.push_back(fmt::format("connections.{}: new", c.name));
+        }
+    }
+    compare(out, "metrics.enabled", a.metrics.enabled, b.metrics.enabled);
+    compare(out, "metrics.listen", a.metrics.listen, b.metrics.listen);
+    compare(out, "control.enabled", a.control.enabled, b.control.enabled);
+    compare(out, "control.socket", a.control.socket, b.control.socket);
+    compare(out, "control.owner", a.control.owner, b.control.owner);
+    compare(out, "control.group", a.control.group, b.control.group);
+    compare(out, "control.mode", fmt::format("{:04o}", a.control.mode),
+            fmt::format("{:04o}", b.control.mode));
+    compare(out, "control.allowed_users", a.control.allowed_users, b.control.allowed_users);
+    compare(out, "control.allowed_groups", a.control.allowed_groups, b.control.allowed_groups);
+    compare(out, "control.max_sessions", a.control.max_sessions, b.control.max_sessions);
+    compare(out, "control.max_message_bytes", a.control.max_message_bytes,
+            b.control.max_message_bytes);
+    compare(out, "control.max_queued_replies", a.control.max_queued_replies,
+            b.control.max_queued_replies);
+}
+
+bool same_party(const party_config& a, const party_config& b) {
+    return a.connection == b.connection && a.key == b.key && a.next_hop == b.next_hop;
+}
+
+std::string party_change(const party_config& a, const party_config& b) {
+    std::vector<std::string> what;
+    if (a.connection != b.connection) {
+        what.push_back(fmt::format("connection '{}' -> '{}'", a.connection, b.connection));
+    }
+    if (a.key != b.key) {
+        what.push_back(fmt::format("key {} -> {}", a.key, b.key));
+    }
+    if (a.next_hop != b.next_hop) {
+        what.push_back(
+            fmt::format("next_hop {} -> {}", format_mac(a.next_hop), format_mac(b.next_hop)));
+    }
+    return fmt::format("{}", fmt::join(what, ", "));
+}
+
+std::string contract_text(const traffic_contract& c) {
+    if (c.sustained_rate == 0) {
+        return "no contract";
+    }
+    return fmt::format("sustained {} peak {} burst {}", c.sustained_rate, c.peak_rate, c.burst);
+}
+
+bool same_contract(const traffic_contract& a, const traffic_contract& b) {
+    return a.sustained_rate == b.sustained_rate && a.peak_rate == b.peak_rate && a.burst == b.burst;
+}
+
+const party_config* find_party(const call_config& c, const std::string& name) {
+    for (const auto& p : c.parties) {
+        if (p.name == name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+} // namespace
+
+reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next) {
+    reload_plan plan;
+    diff_fixed(running, next, plan.restart_required);
+
+    std::map<std::string, const call_config*> was, is;
+    for (const auto& c : running.calls) {
+        was[c.name] = &c;
+    }
+    for (const auto& c : next.calls) {
+        is[c.name] = &c;
+    }
+    // Collected per kind, then concatenated in the order the header documents.
+    std::vector<reload_step> closes, drops, qos, adds, makes;
+    for (const auto& [name, old] : was) {
+        auto it = is.find(name);
+        if (it == is.end()) {
+            closes.push_back({reload_op::close_call, name, "", "removed from the file"});
+            continue;
+        }
+        const call_config& now = *it->second;
+        std::string remake;
+        if (old->connection != now.connection) {
+            remake = fmt::format("connection '{}' -> '{}'", old->connection, now.connection);
+        } else if (old->key != now.key) {
+            remake = fmt::format("key {} -> {}", old->key, now.key);
+        }
+        std::vector<reload_step> call_drops, call_adds;
+        size_t kept = 0;
+        for (const auto& p : old->parties) {
+            const party_config* n = find_party(now, p.name);
+            if (n == nullptr) {
+                call_drops.push_back({reload_op::drop_party, name, p.name, "removed"});
+            } else if (!same_party(p, *n)) {
+                const std::string why = party_change(p, *n);
+                call_drops.push_back({reload_op::drop_party, name, p.name, why});
+                call_adds.push_back({reload_op::add_party, name, p.name, why});
+            } else {
+                ++kept;
+            }
+        }
+        for (const auto& p : now.parties) {
+            if (find_party(*old, p.name) == nullptr) {
+                call_adds.push_back({reload_op::add_party, name, p.name, "new"});
+            }
+        }
+        if (remake.empty() && kept == 0 && !call_drops.empty()) {
+            // Dropping them all would leave the call without a party, which no call may be.
+            remake = "no party stays unchanged";
+        }
+        if (!remake.empty()) {
+            closes.push_back({reload_op::close_call, name, "", remake + " (made again)"});
+            makes.push_back({reload_op::make_call, name, "", remake});
+            continue;
+        }
+        if (!same_contract(old->contract, now.contract)) {
+            qos.push_back({reload_op::modify_qos, name, "",
+                           fmt::format("{} -> {}", contract_text(old->contract),
+                                       contract_text(now.contract))});
+        }
+        if (call_drops.empty() && call_adds.empty() && same_contract(old->contract, now.contract)) {
+            plan.unchanged.push_back(name);
+        }
+        drops.insert(drops.end(), call_drops.begin(), call_drops.end());
+        adds.insert(adds.end(), call_adds.begin(), call_adds.end());
+    }
+    for (const auto& [name, c] : is) {
+        if (was.count(name) == 0) {
+            makes.push_back({reload_op::make_call, name, "",
+                             fmt::format("new ({} part{})", c->parties.size(),
+                                         c->parties.size() == 1 ? "y" : "ies")});
+        }
+    }
+    for (auto* kind : {&closes, &drops, &qos, &adds, &makes}) {
+        plan.steps.insert(plan.steps.end(), kind->begin(), kind->end());
+    }
+    return plan;
+}
+
+} // namespace vcplane

@@ -1,0 +1,371 @@
+#include "control/provisioner.hh"
+
+#include <fmt/format.h>
+
+#include "control/log.hh"
+
+namespace vcplane {
+
+using cstatus = callmgmt::status;
+
+struct provisioner::binding {
+    callmgmt::provider_ref provider;
+    unsigned pending = 0; // drops and closes whose completion has not come
+    bool detaching = false;
+};
+
+provisioner::provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg)
+    : calls_(cfg.calls)
+    , state_(state)
+    , reg_(reg) {}
+
+provisioner::~provisioner() = default;
+
+nmr::status provisioner::register_client() {
+    nmr::registration_instance inst;
+    inst.npi = &callmgmt::npi;
+    inst.module = &module_;
+    return reg_.register_client(*this, inst, this, &registration_);
+}
+
+void provisioner::deregister_and_wait(const std::function<void()>& pump) {
+    leaving_ = true;
+    if (reg_.deregister_client(registration_) == nmr::status::pending) {
+        reg_.wait_for_deregister_complete(registration_, pump);
+    }
+}
+
+nmr::status provisioner::attach_provider(nmr::handle h, void*,
+                                         const nmr::registration_instance& provider) {
+    const auto* connection = static_cast<const std::string*>(provider.npi_specific);
+    if (connection == nullptr || by_connection_.count(*connection) != 0) {
+        return nmr::status::nointerface;
+    }
+    auto* b = new binding{};
+    b->provider.binding = h;
+    b->provider.connection = *connection;
+    const void* pdisp = nullptr;
+    const nmr::status s = reg_.client_attach_provider(
+        h, b, static_cast<callmgmt::client_dispatch*>(this), &b->provider.provider_binding, &pdisp);
+    if (s != nmr::status::success) {
+        delete b; // on failure the client frees its own context
+        return s;
+    }
+    b->provider.dispatch = static_cast<callmgmt::provider_dispatch*>(const_cast<void*>(pdisp));
+    by_connection_[*connection] = b;
+    make_ready_calls();
+    return s;
+}
+
+nmr::status provisioner::detach_provider(void* client_binding) {
+    auto* b = static_cast<binding*>(client_binding);
+    b->detaching = true;
+    by_connection_.erase(b->provider.connection);
+    return b->pending == 0 ? nmr::status::success : nmr::status::pending;
+}
+
+void provisioner::cleanup_binding_context(void* client_binding) {
+    delete static_cast<binding*>(client_binding);
+}
+
+void provisioner::connection_up() {
+    make_ready_calls();
+    for (const auto& call : calls_) {
+        auto it = made_.find(call.name);
+        if (it != made_.end()) {
+            add_missing_parties(call, it->second);
+        }
+    }
+}
+
+const call_config* provisioner::find_call(const std::string& name) const {
+    for (const auto& c : calls_) {
+        if (c.name == name) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+static callmgmt::party_spec party_of(const party_config& p) {
+    return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
+}
+
+void provisioner::make_ready_calls() {
+    for (const auto& call : calls_) {
+        if (made_.count(call.name) != 0) {
+            continue;
+        }
+        const step_outcome o = make_one(call);
+        if (o.status == "WAITING") {
+            if (reported_waiting_.insert(call.name).second) {
+                log::notice("call '{}' {}", call.name, o.detail);
+            }
+        } else if (o.status != "SUCCESS") {
+            log::error("{}: call '{}' could not be made: {} ({})", call.origin.where(), call.name,
+                       o.status, o.detail);
+        }
+    }
+}
+
+provisioner::step_outcome provisioner::make_one(const call_config& call) {
+    step_outcome o{{reload_op::make_call, call.name, "", ""}, "SUCCESS", ""};
+    auto it = by_connection_.find(call.connection);
+    const party_config* first = nullptr;
+    for (const auto& p : call.parties) {
+        if (first == nullptr && state_.find_connection(p.connection) != nullptr) {
+            first = &p;
+        }
+    }
+    if (it == by_connection_.end() || first == nullptr) {
+        o.status = "WAITING";
+        o.detail = fmt::format("waits for connection '{}'", it == by_connection_.end()
+                                                                ? call.connection
+                                                                : call.parties.front().connection);
+        return o;
+    }
+    callmgmt::call_spec spec{
+        call.name,
+        call.key,
+        true,
+        {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
+    made_call m{call.connection, 0, {}};
+    callmgmt::party_handle ph = 0;
+    binding& b = *it->second;
+    const cstatus s =
+        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+            return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
+        });
+    if (s != cstatus::success) {
+        o.status = callmgmt::status_name(s);
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+        return o;
+    }
+    m.parties[first->name] = ph;
+    reported_waiting_.erase(call.name);
+    add_missing_parties(call, m);
+    made_[call.name] = std::move(m);
+    return o;
+}
+
+provisioner::step_outcome provisioner::add_one(const call_config& call, made_call& m,
+                                               const party_config& p) {
+    step_outcome o{{reload_op::add_party, call.name, p.name, ""}, "SUCCESS", ""};
+    auto it = by_connection_.find(m.connection);
+    if (it == by_connection_.end()) {
+        o.status = "WAITING";
+        o.detail = fmt::format("waits for connection '{}'", m.connection);
+        return o;
+    }
+    if (state_.find_connection(p.connection) == nullptr) {
+        o.status = "WAITING";
+        o.detail = fmt::format("waits for connection '{}'", p.connection);
+        return o;
+    }
+    callmgmt::party_handle ph = 0;
+    binding& b = *it->second;
+    const cstatus s =
+        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+            return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
+        });
+    if (s != cstatus::success) {
+        o.status = callmgmt::status_name(s);
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+        return o;
+    }
+    m.parties[p.name] = ph;
+    return o;
+}
+
+void provisioner::add_missing_parties(const call_config& call, made_call& m) {
+    for (const auto& p : call.parties) {
+        if (m.parties.count(p.name) != 0 || state_.find_connection(p.connection) == nullptr) {
+            continue;
+        }
+        const step_outcome o = add_one(call, m, p);
+        if (o.status != "SUCCESS" && o.status != "WAITING") {
+            log::error("{}: party '{}' of call '{}' could not be added: {} ({})", p.origin.where(),
+                       p.name, call.name, o.status, o.detail);
+        }
+    }
+}
+
+provisioner::step_outcome provisioner::close_one(const std::string& name) {
+    step_outcome o{{reload_op::close_call, name, "", ""}, "SUCCESS", ""};
+    auto mit = made_.find(name);
+    if (mit == made_.end()) {
+        o.detail = "it was not made (it waited for a connection)";
+        reported_waiting_.erase(name);
+        return o;
+    }
+    made_call& m = mit->second;
+    auto it = by_connection_.find(m.connection);
+    if (it == by_connection_.end()) {
+        made_.erase(mit); // its call manager is going: the call closes with it
+        return o;
+    }
+    binding& b = *it->second;
+    // A call closes with its last party: drop the others first.
+    while (m.parties.size() > 1) {
+        auto p = std::prev(m.parties.end());
+        const cstatus s = callmgmt::call_through(reg_, b.provider,
+                                                 [&](callmgmt::provider_dispatch& d, void* pctx) {
+                                                     return d.drop_party(pctx, p->second, {});
+                                                 });
+        if (s == cstatus::pending) {
+            ++b.pending;
+        }
+        m.parties.erase(p);
+    }
+    const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
+    const cstatus s =
+        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+            return d.close_call(pctx, m.vc, last, {});
+        });
+    if (s == cstatus::pending) {
+        ++b.pending;
+    } else {
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    }
+    o.status = callmgmt::status_name(s);
+    made_.erase(mit);
+    return o;
+}
+
+provisioner::step_outcome provisioner::drop_one(const std::string& call, const std::string& party) {
+    step_outcome o{{reload_op::drop_party, call, party, ""}, "SUCCESS", ""};
+    auto mit = made_.find(call);
+    auto pit = mit != made_.end() ? mit->second.parties.find(party)
+                                  : decltype(mit->second.parties.end()){};
+    if (mit == made_.end() || pit == mit->second.parties.end()) {
+        o.detail = "it was not added (it waited for a connection)";
+        return o;
+    }
+    auto it = by_connection_.find(mit->second.connection);
+    if (it == by_connection_.end()) {
+        mit->second.parties.erase(pit);
+        return o;
+    }
+    binding& b = *it->second;
+    const cstatus s =
+        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+            return d.drop_party(pctx, pit->second, {});
+        });
+    if (s == cstatus::pending) {
+        ++b.pending;
+    } else {
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    }
+    o.status = callmgmt::status_name(s);
+    mit->second.parties.erase(pit); // the handle is dead whatever the outcome
+    return o;
+}
+
+provisioner::step_outcome provisioner::modify_one(const call_config& call) {
+    step_outcome o{{reload_op::modify_qos, call.name, "", ""}, "SUCCESS", ""};
+    auto mit = made_.find(call.name);
+    auto it =
+        mit != made_.end() ? by_connection_.find(mit->second.connection) : by_connection_.end();
+    if (it == by_connection_.end()) {
+        o.detail = "it is not made: it will be made with the new contract";
+        return o;
+    }
+    binding& b = *it->second;
+    const callmgmt::flowspec flow{call.contract.sustained_rate, call.contract.peak_rate,
+                                  call.contract.burst};
+    const cstatus s =
+        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
+            return d.modify_call_qos(pctx, mit->second.vc, flow);
+        });
+    o.status = callmgmt::status_name(s);
+    if (s != cstatus::success) {
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    }
+    return o;
+}
+
+std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& plan,
+                                                          std::vector<call_config> next) {
+    calls_ = std::move(next);
+    std::vector<step_outcome> out;
+    for (const auto& step : plan.steps) {
+        step_outcome o;
+        const call_config* call = find_call(step.call);
+        switch (step.op) {
+        case reload_op::close_call: o = close_one(step.call); break;
+        case reload_op::drop_party: o = drop_one(step.call, step.party); break;
+        case reload_op::modify_qos:
+            o = call != nullptr ? modify_one(*call) : step_outcome{{}, "FAILURE", "no such call"};
+            break;
+        case reload_op::add_party: {
+            auto mit = made_.find(step.call);
+            const party_config* p = nullptr;
+            for (size_t i = 0; call != nullptr && i < call->parties.size(); ++i) {
+                if (call->parties[i].name == step.party) {
+                    p = &call->parties[i];
+                }
+            }
+            if (p == nullptr) {
+                o = {{}, "FAILURE", "no such party in the file"};
+            } else if (mit == made_.end()) {
+                o = {{}, "WAITING", "its call is not made"};
+            } else {
+                o = add_one(*call, mit->second, *p);
+            }
+            break;
+        }
+        case reload_op::make_call:
+            o = call != nullptr ? make_one(*call) : step_outcome{{}, "FAILURE", "no such call"};
+            break;
+        }
+        o.step = step;
+        out.push_back(std::move(o));
+    }
+    return out;
+}
+
+void provisioner::op_done(void* client_binding) {
+    auto* b = static_cast<binding*>(client_binding);
+    if (--b->pending == 0 && b->detaching) {
+        reg_.client_detach_provider_complete(b->provider.binding);
+    }
+}
+
+void provisioner::drop_party_complete(void* cb, cstatus, callmgmt::party_handle, void*) {
+    op_done(cb);
+}
+
+void provisioner::close_call_complete(void* cb, cstatus, callmgmt::vc_handle,
+                                      callmgmt::party_handle, void*) {
+    op_done(cb);
+}
+
+void provisioner::incoming_close_call(void*, cstatus reason, callmgmt::vc_handle vc, void*) {
+    for (auto it = made_.begin(); it != made_.end(); ++it) {
+        if (it->second.vc == vc) {
+            if (!leaving_) {
+                log::notice("call '{}' was closed by its call manager ({}); it is made again "
+                            "when its connections are back",
+                            it->first, callmgmt::status_name(reason));
+            }
+            made_.erase(it);
+            return;
+        }
+    }
+}
+
+void provisioner::incoming_drop_party(void*, cstatus, callmgmt::party_handle party, void*) {
+    for (auto& [name, m] : made_) {
+        for (auto it = m.parties.begin(); it != m.parties.end(); ++it) {
+            if (it->second == party) {
+                log::notice("call '{}': party '{}' was dropped by its call manager; it is added "
+                            "again when its connection is back",
+                            name, it->first);
+                m.parties.erase(it);
+                return;
+            }
+        }
+    }
+}
+
+} // namespace vcplane

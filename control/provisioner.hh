@@ -1,0 +1,96 @@
+#pragma once
+// The config file's client of every call manager (an NMR client of the call-management NPI):
+// it owns the calls the file provisions. It makes each as soon as its ingress and a party's
+// egress connection are up, re-adds parties whose connection comes back, makes a call again
+// when its ingress connection returns, and on a reload applies the plan's steps as contract
+// operations (config/config_diff.hh). Calls made by control sessions are not its own and are
+// never touched by it.
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config_diff.hh"
+#include "control/call_management.hh"
+#include "control/nmr.hh"
+#include "control/switch_state.hh"
+
+namespace vcplane {
+
+// The config file's client of every call manager: makes the calls the config provisions as
+// soon as their ingress and every party's egress connection are up, re-adds parties whose
+// connection comes back, and makes a call again when its ingress connection returns.
+class provisioner final : public nmr::client, public callmgmt::client_dispatch {
+public:
+    provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg);
+    ~provisioner() override;
+
+    nmr::status register_client();
+    // Shutdown: deregister and wait (pump runs the control loop once).
+    void deregister_and_wait(const std::function<void()>& pump);
+    // A connection came up: calls and parties waiting for it are made now.
+    void connection_up();
+
+    size_t calls_made() const { return made_.size(); }
+    size_t calls_waiting() const { return calls_.size() - made_.size(); }
+    // The calls the file provisions now (the running file's, or the last reloaded one's).
+    const std::vector<call_config>& calls() const { return calls_; }
+
+    // Reload: applies a plan's steps (config/config_diff.hh) through the call managers and
+    // makes `next` the calls the file provisions. Only calls this provisioner made are
+    // touched; a session's calls are never. One outcome per step, in order.
+    struct step_outcome {
+        reload_step step;
+        std::string status; // a contract status name (SUCCESS, PENDING, ...) or WAITING
+        std::string detail; // why it failed, or what it waits for
+    };
+    std::vector<step_outcome> apply(const reload_plan& plan, std::vector<call_config> next);
+
+    // nmr::client
+    nmr::status attach_provider(nmr::handle binding, void* client_context,
+                                const nmr::registration_instance& provider) override;
+    nmr::status detach_provider(void* client_binding) override;
+    void cleanup_binding_context(void* client_binding) override;
+
+    // callmgmt::client_dispatch
+    void drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle party,
+                             void* client_party_ctx) override;
+    void close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_handle vc,
+                             callmgmt::party_handle last, void* client_vc_ctx) override;
+    void incoming_close_call(void* cb, callmgmt::status reason, callmgmt::vc_handle vc,
+                             void* client_vc_ctx) override;
+    void incoming_drop_party(void* cb, callmgmt::status reason, callmgmt::party_handle party,
+                             void* client_party_ctx) override;
+
+private:
+    struct binding;
+    struct made_call {
+        std::string connection;
+        callmgmt::vc_handle vc;
+        std::map<std::string, callmgmt::party_handle> parties; // by party name
+    };
+    void make_ready_calls();
+    void add_missing_parties(const call_config& cfg, made_call& m);
+    const call_config* find_call(const std::string& name) const;
+    // One call: made, or why not (status WAITING: a connection is not up).
+    step_outcome make_one(const call_config& call);
+    step_outcome add_one(const call_config& call, made_call& m, const party_config& p);
+    step_outcome close_one(const std::string& name);
+    step_outcome drop_one(const std::string& call, const std::string& party);
+    step_outcome modify_one(const call_config& call);
+    void op_done(void* client_binding);
+
+    std::vector<call_config> calls_;
+    const switch_state& state_;
+    nmr::registrar& reg_;
+    nmr::module_id module_{"provisioner/config"};
+    nmr::handle registration_;
+    std::map<std::string, binding*> by_connection_;
+    std::map<std::string, made_call> made_; // by call name
+    std::set<std::string> reported_waiting_;
+    bool leaving_ = false; // deregistering: the calls close because we go, not the ports
+};
+
+} // namespace vcplane
