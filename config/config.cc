@@ -402,6 +402,7 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
         }
         if (auto b = r.integer(*ct, "bandwidth_bps", path, false, 0, INT64_MAX)) {
             c.bandwidth_bps = static_cast<uint64_t>(*b);
+            c.bandwidth_origin = r.origin(*ct->get("bandwidth_bps"), path + ".bandwidth_bps");
         }
         if (auto d = r.integer(*ct, "rx_descriptors", path, false, 64, 16384)) {
             c.rx_descriptors = static_cast<uint16_t>(*d);
@@ -628,11 +629,10 @@ void check_bookings(reader& r, const vcplane_config& cfg) {
             }
         }
         if (booked > c.bandwidth_bps) {
-            config_origin at = c.origin;
-            at.key += ".bandwidth_bps";
-            r.problem(at, fmt::format("{} bit/s is overbooked: parties leaving through it book {} "
-                                      "bit/s (sustained_rate x 8 of {})",
-                                      c.bandwidth_bps, booked, fmt::join(users, ", ")));
+            r.problem(c.bandwidth_origin,
+                      fmt::format("{} bit/s is overbooked: parties leaving through it book {} "
+                                  "bit/s (sustained_rate x 8 of {})",
+                                  c.bandwidth_bps, booked, fmt::join(users, ", ")));
         }
     }
 }

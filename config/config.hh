@@ -55,8 +55,9 @@ struct connection_config {
     uint64_t bandwidth_bps = 0; // 0: not stated
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
-    config_origin origin;        // key: connections.NAME
-    config_origin device_origin; // key: connections.NAME.device (or .mac)
+    config_origin origin;           // key: connections.NAME
+    config_origin device_origin;    // key: connections.NAME.device (or .mac)
+    config_origin bandwidth_origin; // key: connections.NAME.bandwidth_bps
 };
 
 struct party_config {

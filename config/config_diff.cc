@@ -124,7 +124,14 @@ std::string contract_text(const traffic_contract& c) {
     if (c.sustained_rate == 0) {
         return "no contract";
     }
-    return fmt::format("sustained {} peak {} burst {}", c.sustained_rate, c.peak_rate, c.burst);
+    std::string t = fmt::format("sustained {} B/s", c.sustained_rate);
+    if (c.peak_rate != 0) {
+        t += fmt::format(", peak {} B/s", c.peak_rate);
+    }
+    if (c.burst != 0) {
+        t += fmt::format(", burst {} B", c.burst);
+    }
+    return t;
 }
 
 bool same_contract(const traffic_contract& a, const traffic_contract& b) {

@@ -99,6 +99,9 @@ public:
                   std::vector<uint8_t> data = {}) {
         return call(conn, [&](auto& d, void* pb) { return d.close_call(pb, v, last, data); });
     }
+    cstatus qos(const std::string& conn, vc_handle v, callmgmt::flowspec flow) {
+        return call(conn, [&](auto& d, void* pb) { return d.modify_call_qos(pb, v, flow); });
+    }
     std::string error(const std::string& conn) {
         const auto& p = providers.at(conn);
         return p.dispatch->last_error(p.provider_binding);

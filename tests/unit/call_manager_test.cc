@@ -6,6 +6,7 @@
 // and closes calls; the provisioner re-makes what comes back.
 
 #include <deque>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
@@ -462,6 +463,168 @@ TEST(provisioner, makes_calls_when_connections_are_up_and_again_when_they_return
     p.deregister_and_wait([&] { h.grace_period(); });
     EXPECT_EQ(published(h, "in", 1000), nullptr);
     EXPECT_EQ(h.reg.counts().clients, 0u);
+}
+
+} // namespace
+} // namespace vcplane
+
+namespace vcplane {
+namespace {
+
+TEST(call_manager, modify_call_qos_changes_the_contract_in_place_or_nothing) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    h.state.add_connection("thin", "thin", h.next_port++, media_kind::mpls, {2, 0, 0, 0, 0, 9},
+                           1500, 8'000'000);
+    h.cms["thin"] = std::make_unique<call_manager>("thin", h.state, h.gp, h.reg, nullptr);
+    h.cms["thin"]->register_provider();
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("b", "thin", 2001), &b), cstatus::success);
+    const vc* before = published(h, "in", 100);
+    const uint32_t id = before->id;
+
+    // Overbooking the thin egress (8 Mbit/s) is refused and leaves the bookings as they were.
+    EXPECT_EQ(c.qos("in", v, {2'000'000, 0, 0}), cstatus::resources);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'thin' would be overbooked"));
+    EXPECT_EQ(h.state.booked("thin"), 0u);
+    EXPECT_EQ(h.state.booked("out"), 0u);
+    EXPECT_EQ(published(h, "in", 100), before);
+    // Malformed flowspecs, stale handles.
+    EXPECT_EQ(c.qos("in", v, {1000, 500, 0}), cstatus::invalid_parameter);
+    EXPECT_EQ(c.qos("in", v, {0, 0, 100}), cstatus::invalid_parameter);
+    EXPECT_EQ(c.qos("in", 999, {}), cstatus::invalid_handle);
+    EXPECT_EQ(c.qos("out", v, {}), cstatus::invalid_handle); // not its call manager
+    EXPECT_EQ(published(h, "in", 100), before);
+
+    // No contract -> no contract: a new VC object in the same slot, parties and counters kept.
+    ASSERT_EQ(c.qos("in", v, {}), cstatus::success);
+    const vc* after = published(h, "in", 100);
+    EXPECT_NE(after, before);
+    EXPECT_EQ(after->id, id);
+    ASSERT_EQ(after->parties->size(), 2u);
+    EXPECT_EQ((*after->parties)[1].out_key, 2001u);
+    h.grace_period(); // the old VC is freed (the harness counts live objects at the end)
+
+    // A closing call cannot be modified.
+    ASSERT_EQ(c.drop("in", b), cstatus::pending);
+    ASSERT_EQ(c.close("in", v, a), cstatus::pending);
+    EXPECT_EQ(c.qos("in", v, {}), cstatus::closing);
+    h.grace_period();
+}
+
+vcplane_config reloaded(const std::string& calls) {
+    return parse_config_string(R"([eal]
+lcores = [0, 1]
+[connections.in]
+device = "in"
+[connections.out1]
+device = "out1"
+[connections.out2]
+device = "out2"
+)" + calls,
+                               "p.toml");
+}
+
+std::vector<std::string> outcomes(const std::vector<provisioner::step_outcome>& v) {
+    std::vector<std::string> out;
+    for (const auto& o : v) {
+        out.push_back(fmt::format("{} {}{}: {}", reload_op_name(o.step.op), o.step.call,
+                                  o.step.party.empty() ? "" : "." + o.step.party, o.status));
+    }
+    return out;
+}
+
+TEST(provisioner, a_reload_applies_its_plan_and_never_touches_a_sessions_calls) {
+    const auto cfg = provisioned();
+    harness h;
+    provisioner p(cfg, h.state, h.reg);
+    p.register_client();
+    h.up("in");
+    h.up("out1");
+    h.up("out2");
+    p.connection_up();
+    ASSERT_EQ(published(h, "in", 1000)->parties->size(), 2u);
+    // A session's call, on a label the new file wants too.
+    test_client session(h);
+    vc_handle mine = 0;
+    party_handle mine_party = 0;
+    ASSERT_EQ(
+        session.make("in", 0, call("mine", 1500), party("m", "out1", 4000), &mine, &mine_party),
+        cstatus::success);
+    const vc* session_vc = published(h, "in", 1500);
+
+    const auto next = reloaded(R"(
+[calls.feed]
+connection = "in"
+label = 1000
+[[calls.feed.parties]]
+name = "one"
+connection = "out1"
+label = 2001
+next_hop = "02:00:00:00:00:01"
+[[calls.feed.parties]]
+name = "three"
+connection = "out1"
+label = 2003
+next_hop = "02:00:00:00:00:03"
+[calls.extra]
+connection = "in"
+label = 1001
+[[calls.extra.parties]]
+connection = "out2"
+label = 2100
+next_hop = "02:00:00:00:00:04"
+[calls.clash]
+connection = "in"
+label = 1500
+[[calls.clash.parties]]
+connection = "out2"
+label = 2200
+next_hop = "02:00:00:00:00:05"
+)");
+    const vc* feed_before = published(h, "in", 1000);
+    auto got = p.apply(diff_configs(cfg, next), next.calls);
+    EXPECT_THAT(outcomes(got),
+                ElementsAre("drop_party feed.two: PENDING", "add_party feed.three: SUCCESS",
+                            "make_call clash: FAILURE", "make_call extra: SUCCESS"));
+    EXPECT_THAT(got[2].detail, ::testing::HasSubstr("label 1500 on 'in' is in use"));
+    // feed kept its VC: only its party array changed.
+    EXPECT_EQ(published(h, "in", 1000), feed_before);
+    const party_set& feed = *published(h, "in", 1000)->parties;
+    ASSERT_EQ(feed.size(), 2u);
+    EXPECT_EQ(feed[0].out_key, 2001u);
+    EXPECT_EQ(feed[1].out_key, 2003u);
+    EXPECT_EQ(published(h, "in", 1001)->parties->size(), 1u);
+    EXPECT_EQ(published(h, "in", 1500), session_vc); // the session's call, untouched
+    EXPECT_EQ(p.calls_made(), 2u);
+    EXPECT_EQ(p.calls_waiting(), 1u); // clash
+    h.grace_period();
+
+    // Everything the file provisioned goes; the session's call stays, with no event.
+    const auto empty = reloaded("");
+    got = p.apply(diff_configs(next, empty), empty.calls);
+    EXPECT_THAT(outcomes(got), ElementsAre("close_call clash: SUCCESS", "close_call extra: PENDING",
+                                           "close_call feed: PENDING"));
+    EXPECT_EQ(published(h, "in", 1000), nullptr);
+    EXPECT_EQ(published(h, "in", 1001), nullptr);
+    h.grace_period();
+    EXPECT_EQ(p.calls_made(), 0u);
+    EXPECT_EQ(published(h, "in", 1500), session_vc);
+    EXPECT_TRUE(session.events.empty());
+
+    // The same file again: made again from nothing.
+    got = p.apply(diff_configs(empty, cfg), cfg.calls);
+    EXPECT_THAT(outcomes(got), ElementsAre("make_call feed: SUCCESS"));
+    EXPECT_EQ(published(h, "in", 1000)->parties->size(), 2u);
+
+    ASSERT_EQ(session.close("in", mine, mine_party), cstatus::pending);
+    h.grace_period();
+    p.deregister_and_wait([&] { h.grace_period(); });
+    EXPECT_EQ(h.reg.counts().clients, 1u); // the session's registration only
 }
 
 } // namespace

@@ -1,11 +1,13 @@
 // The config parser: a valid file becomes the right structs; every bad input gives an error
 // that names the file, the line and the key, and says what is expected.
 
+#include <fmt/format.h>
 #include <fstream>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "config/config.hh"
+#include "config/config_diff.hh"
 
 namespace vcplane {
 namespace {
@@ -312,6 +314,159 @@ TEST(config, garbage_never_crashes_the_parser) {
         } catch (const config_error&) {
         }
     }
+}
+
+// Mutation fuzzing with a TOML-aware dictionary (seeded, so a failure reproduces): every input
+// either parses into a config that the reload planner can compare with the original, or is
+// refused with config_error. Any other exception, a crash or a sanitizer report fails.
+TEST(config, fuzzed_files_are_refused_cleanly_or_accepted_whole) {
+    const std::string text = base + good_call + R"(
+[calls.other]
+connection = "in"
+label = 1001
+sustained_rate = 125000
+peak_rate = 250000
+[[calls.other.parties]]
+connection = "out"
+label = 3000
+next_hop = "02:00:5e:10:00:03"
+[metrics]
+listen = "127.0.0.1:9469"
+[control]
+socket = "/run/vcplane/control.sock"
+mode = "0660"
+allowed_users = ["root"]
+)";
+    const vcplane_config original = parse_config_string(text, "fuzz.toml");
+    const std::vector<std::string> tokens = {"[",
+                                             "]",
+                                             "[[",
+                                             "]]",
+                                             "{",
+                                             "}",
+                                             "=",
+                                             "\"",
+                                             "'",
+                                             "\"\"\"",
+                                             ",",
+                                             ".",
+                                             "\n",
+                                             "#",
+                                             "\\",
+                                             "\\u0000",
+                                             "0x",
+                                             "-",
+                                             "+",
+                                             "inf",
+                                             "nan",
+                                             "1e400",
+                                             "99999999999999999999",
+                                             "-1",
+                                             "1048576",
+                                             "4095",
+                                             "true",
+                                             "[calls.feed-a]",
+                                             "[connections.in]",
+                                             "label",
+                                             "vid",
+                                             "parties",
+                                             "connection",
+                                             "next_hop",
+                                             "sustained_rate",
+                                             "\xff\xfe",
+                                             "\xc3\x28",
+                                             "1979-05-27T07:32:00Z",
+                                             "[[calls.feed-a.parties]]",
+                                             "= [[[[[[",
+                                             "a.b.c.d = 1"};
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    const auto next = [&state](uint64_t bound) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state % bound;
+    };
+    size_t accepted = 0, refused = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string t = text;
+        const int edits = 1 + int(next(4));
+        for (int e = 0; e < edits && !t.empty(); ++e) {
+            const size_t at = next(t.size());
+            switch (next(5)) {
+            case 0: t[at] = char(next(256)); break;
+            case 1: t.erase(at, 1 + next(16)); break;
+            case 2: t.insert(at, tokens[next(tokens.size())]); break;
+            case 3:
+                t.resize(at); // truncated
+                break;
+            default: { // a line duplicated elsewhere
+                const size_t from = t.rfind('\n', at);
+                const size_t to = t.find('\n', at);
+                const size_t b = from == std::string::npos ? 0 : from;
+                t.insert(next(t.size() + 1),
+                         t.substr(b, to == std::string::npos ? t.npos : to - b));
+                break;
+            }
+            }
+        }
+        try {
+            const vcplane_config c = parse_config_string(t, "fuzz.toml");
+            (void)diff_configs(original, c);
+            ++accepted;
+        } catch (const config_error& e) {
+            ASSERT_FALSE(e.problems().empty());
+            ++refused;
+        }
+    }
+    // The mutations must exercise both outcomes, or the test proves nothing.
+    EXPECT_GT(accepted, 100u);
+    EXPECT_GT(refused, 10000u);
+
+    // Hostile shapes: deep nesting, a huge string, a huge table count, a NUL byte.
+    for (const std::string& hostile :
+         {std::string("a = ") + std::string(100000, '[') + std::string(100000, ']'),
+          std::string("a = {") + std::string(50000, '{'),
+          base + "[calls.x]\nconnection = \"" + std::string(1 << 20, 'x') + "\"\n",
+          base + std::string("\0", 1) + good_call}) {
+        EXPECT_THROW(parse_config_string(hostile, "hostile.toml"), config_error);
+    }
+    std::string many = base;
+    for (int i = 0; i < 5000; ++i) {
+        many += fmt::format("[calls.c{0}]\nconnection = \"in\"\nlabel = {1}\n"
+                            "[[calls.c{0}.parties]]\nconnection = \"out\"\nlabel = {1}\n"
+                            "next_hop = \"02:00:00:00:00:01\"\n",
+                            i, 16 + i);
+    }
+    EXPECT_EQ(parse_config_string(many, "many.toml").calls.size(), 5000u);
+}
+
+TEST(config, an_overbooked_connection_is_refused_naming_the_calls) {
+    const std::string text = base + R"(
+[connections.thin]
+device = "net_null2"
+bandwidth_bps = 8_000_000
+[calls.a]
+connection = "in"
+label = 1000
+sustained_rate = 600_000
+[[calls.a.parties]]
+connection = "thin"
+label = 2000
+next_hop = "02:00:00:00:00:01"
+[calls.b]
+connection = "in"
+label = 1001
+sustained_rate = 600_000
+[[calls.b.parties]]
+name = "far"
+connection = "thin"
+label = 2001
+next_hop = "02:00:00:00:00:01"
+)";
+    EXPECT_EQ(only_problem(text),
+              "vcplane.toml:18: connections.thin.bandwidth_bps: 8000000 bit/s is overbooked: "
+              "parties leaving through it book 9600000 bit/s (sustained_rate x 8 of a.party0, "
+              "b.far)");
 }
 
 TEST(mac, parse_and_format_round_trip) {
