@@ -162,12 +162,24 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
                "Deferred operations waiting for an RCU grace period.", MetricType::Gauge);
     add_gauge(pending, {}, double(snap->grace_pending));
 
-    return {std::move(info),       std::move(rx_packets), std::move(rx_bytes),
-            std::move(tx_packets), std::move(tx_bytes),   std::move(rx_missed),
-            std::move(rx_errors),  std::move(tx_errors),  std::move(rx_nombuf),
-            std::move(link_up),    std::move(drops),      std::move(busy),
-            std::move(idle),       std::move(objects),    std::move(port_state),
-            std::move(nmr_family), std::move(pending)};
+    auto reloads = family("vcplane_config_reloads_total",
+                          "Config reloads (SIGHUP, vcplanectl reload) by result: applied, partial "
+                          "(a step failed), invalid (the file was refused, nothing changed).",
+                          MetricType::Counter);
+    add_counter(reloads, {{"result", "applied"}}, double(snap->reloads_applied));
+    add_counter(reloads, {{"result", "partial"}}, double(snap->reloads_partial));
+    add_counter(reloads, {{"result", "invalid"}}, double(snap->reloads_invalid));
+    auto last_reload =
+        family("vcplane_config_last_reload_timestamp_seconds",
+               "Unix time of the last reload attempt; 0 before the first.", MetricType::Gauge);
+    add_gauge(last_reload, {}, snap->last_reload_unix);
+
+    return {
+        std::move(info),      std::move(rx_packets), std::move(rx_bytes),   std::move(tx_packets),
+        std::move(tx_bytes),  std::move(rx_missed),  std::move(rx_errors),  std::move(tx_errors),
+        std::move(rx_nombuf), std::move(link_up),    std::move(drops),      std::move(busy),
+        std::move(idle),      std::move(objects),    std::move(port_state), std::move(nmr_family),
+        std::move(pending),   std::move(reloads),    std::move(last_reload)};
 }
 
 metrics_server::metrics_server(const std::string& listen,
