@@ -662,6 +662,44 @@ void read_metrics(reader& r, const toml::table& root, metrics_config& m) {
     }
 }
 
+void read_services(reader& r, const toml::table& root, vcplane_config& cfg) {
+    const toml::table* t = r.table(root, "services", "");
+    if (t == nullptr) {
+        return;
+    }
+    if (t->size() > max_file_services) {
+        r.problem(
+            *t, "services",
+            fmt::format("{} services; a file registers at most {}", t->size(), max_file_services));
+        return;
+    }
+    for (const auto& [k, v] : *t) {
+        const std::string name(k.str());
+        const std::string path = "services." + name;
+        const toml::table* st = v.as_table();
+        if (!valid_name(name)) {
+            r.problem(v, path, "a service name is 1..63 letters, digits, '-', '_' or '.'");
+            continue;
+        }
+        if (st == nullptr) {
+            r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
+            continue;
+        }
+        r.only_keys(*st, path, {"addresses", "comment"});
+        service_config svc;
+        svc.name = name;
+        svc.origin = r.origin(*st, path);
+        svc.addresses = r.strings(*st, "addresses", path);
+        if (svc.addresses.size() > max_service_addresses) {
+            r.problem(*st->get("addresses"), path + ".addresses",
+                      fmt::format("{} addresses; a service has at most {}", svc.addresses.size(),
+                                  max_service_addresses));
+        }
+        svc.comment = r.string(*st, "comment", path, false).value_or("");
+        cfg.services.push_back(std::move(svc));
+    }
+}
+
 void read_control(reader& r, const toml::table& root, control_config& c) {
     const toml::table* t = r.table(root, "control", "");
     if (t == nullptr) {
@@ -723,13 +761,14 @@ vcplane_config parse_config_string(std::string_view text, const std::string& sou
                          e.source().begin.column, e.description())});
     }
     reader r(source_name);
-    r.only_keys(root, "", {"eal", "connections", "calls", "metrics", "control"});
+    r.only_keys(root, "", {"eal", "connections", "calls", "services", "metrics", "control"});
     vcplane_config cfg;
     cfg.source = source_name;
     read_eal(r, root, cfg.eal);
     read_connections(r, root, cfg);
     read_calls(r, root, cfg);
     check_bookings(r, cfg);
+    read_services(r, root, cfg);
     read_metrics(r, root, cfg.metrics);
     read_control(r, root, cfg.control);
     if (!r.problems().empty()) {

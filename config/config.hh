@@ -99,6 +99,17 @@ struct control_config {
     uint32_t max_queued_replies = 1024; // a client that does not read is disconnected beyond it
 };
 
+// A name the switch registers in its namespace (NSPv2) on behalf of the file: sessions look it
+// up like any other service; the file owns it (a session cannot change or delete it).
+struct service_config {
+    std::string name;
+    std::vector<std::string> addresses;
+    std::string comment;
+    config_origin origin;
+};
+inline constexpr size_t max_file_services = 256;
+inline constexpr size_t max_service_addresses = 64;
+
 struct metrics_config {
     bool enabled = true;
     std::string listen = "127.0.0.1:9469";
@@ -109,6 +120,7 @@ struct vcplane_config {
     eal_config eal;
     std::vector<connection_config> connections;
     std::vector<call_config> calls;
+    std::vector<service_config> services;
     metrics_config metrics;
     control_config control;
 

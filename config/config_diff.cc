@@ -13,11 +13,16 @@ const char* reload_op_name(reload_op op) {
     case reload_op::modify_qos: return "modify_qos";
     case reload_op::add_party: return "add_party";
     case reload_op::make_call: return "make_call";
+    case reload_op::delete_service: return "delete_service";
+    case reload_op::set_service: return "set_service";
     }
     return "?";
 }
 
 std::string reload_step::text() const {
+    if (!is_call_op(op)) {
+        return fmt::format("{} service '{}': {}", reload_op_name(op), call, why);
+    }
     const std::string what = party.empty() ? fmt::format("call '{}'", call)
                                            : fmt::format("party '{}' of call '{}'", party, call);
     return fmt::format("{} {}: {}", reload_op_name(op), what, why);
@@ -221,7 +226,25 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
                                          c->parties.size() == 1 ? "y" : "ies")});
         }
     }
-    for (auto* kind : {&closes, &drops, &qos, &adds, &makes}) {
+    std::vector<reload_step> services;
+    for (const auto& o : running.services) {
+        const auto it = std::find_if(next.services.begin(), next.services.end(),
+                                     [&](const auto& n) { return n.name == o.name; });
+        if (it == next.services.end()) {
+            services.push_back({reload_op::delete_service, o.name, "", "removed from the file"});
+        } else if (it->addresses != o.addresses || it->comment != o.comment) {
+            services.push_back(
+                {reload_op::set_service, o.name, "",
+                 fmt::format("addresses {} -> {}", listed(o.addresses), listed(it->addresses))});
+        }
+    }
+    for (const auto& n : next.services) {
+        if (std::none_of(running.services.begin(), running.services.end(),
+                         [&](const auto& o) { return o.name == n.name; })) {
+            services.push_back({reload_op::set_service, n.name, "", "new"});
+        }
+    }
+    for (auto* kind : {&closes, &drops, &qos, &adds, &makes, &services}) {
         plan.steps.insert(plan.steps.end(), kind->begin(), kind->end());
     }
     return plan;

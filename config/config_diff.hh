@@ -13,6 +13,8 @@
 //   modify_qos     the call's traffic contract changed (applied in place, no frame lost)
 //   add_party      the party is new, or the new version of a changed one
 //   make_call      the call is new, or made again
+//   delete_service a [services] entry is gone
+//   set_service    a [services] entry is new or changed (registered again, overwriting)
 // A party that changes while it is its call's only party in both files cannot be dropped (a
 // call keeps at least one party): the call is closed and made again instead.
 //
@@ -25,7 +27,18 @@
 
 namespace vcplane {
 
-enum class reload_op { close_call, drop_party, modify_qos, add_party, make_call };
+enum class reload_op {
+    close_call,
+    drop_party,
+    modify_qos,
+    add_party,
+    make_call,
+    delete_service,
+    set_service
+};
+inline bool is_call_op(reload_op op) {
+    return op != reload_op::delete_service && op != reload_op::set_service;
+}
 const char* reload_op_name(reload_op op);
 
 struct reload_step {

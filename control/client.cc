@@ -121,7 +121,10 @@ std::string describe_reload(const nlohmann::json& r) {
                : r.value("dry_run", false) ? "would do:\n"
                                            : "done:\n";
         for (const auto& s : r["steps"]) {
-            std::string what = s.contains("party")
+            const std::string op = s.value("op", "");
+            const bool service = op.size() > 8 && op.substr(op.size() - 8) == "_service";
+            std::string what = service ? fmt::format("service '{}'", s.value("call", ""))
+                               : s.contains("party")
                                    ? fmt::format("party '{}' of call '{}'", s.value("party", ""),
                                                  s.value("call", ""))
                                    : fmt::format("call '{}'", s.value("call", ""));

@@ -128,6 +128,16 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
     }
     r.outcomes = provisioner_.apply(r.plan, next.calls);
     running_.calls = next.calls;
+    // Service steps come last in a plan, so their outcomes line up after the calls'.
+    for (const auto& step : r.plan.steps) {
+        if (is_call_op(step.op)) {
+            continue;
+        }
+        r.outcomes.push_back(
+            apply_service_ ? apply_service_(step, next)
+                           : provisioner::step_outcome{step, "NOT_SUPPORTED", "no namespace"});
+    }
+    running_.services = next.services;
     for (const auto& o : r.outcomes) {
         const bool ok = o.status == "SUCCESS" || o.status == "PENDING";
         const std::string line = fmt::format("reload: {} -> {}{}", o.step.text(), o.status,

@@ -65,6 +65,11 @@ public:
         bool dry_run = false;
     };
     reload_report reload(const vcplane_config& next, bool dry_run);
+    // Applies a reload's service steps (the namespace lives in the control server). Without
+    // one, service steps fail with NOT_SUPPORTED.
+    using service_applier =
+        std::function<provisioner::step_outcome(const reload_step&, const vcplane_config& next)>;
+    void set_service_applier(service_applier a) { apply_service_ = std::move(a); }
     // What the switch runs: the start-up file, with the calls of the last reload.
     const vcplane_config& running_config() const { return running_; }
 
@@ -96,6 +101,7 @@ private:
 
     const vcplane_config& cfg_;
     vcplane_config running_;
+    service_applier apply_service_;
     grace_period_source& gp_;
     rte_mempool* pool_;
     nmr::registrar reg_;

@@ -923,6 +923,15 @@ control_server::~control_server() {
     }
 }
 
+nsp::wsa control_server::set_file_service(const service_config& s) {
+    return names_.set_service(file_session, nsp::set_op::register_service, 0, s.name, s.addresses,
+                              s.comment);
+}
+
+nsp::wsa control_server::delete_file_service(const std::string& name) {
+    return names_.set_service(file_session, nsp::set_op::remove, 0, name, {}, "");
+}
+
 void control_server::close_all(const std::function<void()>& pump) {
     std::vector<uint64_t> ids;
     for (const auto& [id, s] : sessions_) {

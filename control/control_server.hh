@@ -44,6 +44,10 @@ public:
 
     size_t sessions() const { return sessions_.size(); }
     const nsp::name_space& names() const { return names_; }
+    // The config file's [services]: registered under session 0, which no client session is,
+    // so sessions can look them up but not change or delete them.
+    nsp::wsa set_file_service(const service_config& s);
+    nsp::wsa delete_file_service(const std::string& name);
     // Ends every session (shutdown); pump runs the loop until their teardown completed.
     void close_all(const std::function<void()>& pump);
 
@@ -65,6 +69,7 @@ private:
     control_plane& plane_;
     nsp::name_space names_;
     int listen_fd_ = -1;
+    static constexpr uint64_t file_session = 0; // the config file's services
     uint64_t next_session_ = 1;
     std::map<uint64_t, std::unique_ptr<session>> sessions_;
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused

@@ -180,6 +180,16 @@ public:
         if (cfg_.control.enabled) {
             try {
                 server_ = std::make_unique<control_server>(cfg_.control, loop_, *plane_);
+                for (const auto& svc : cfg_.services) {
+                    if (const auto e = server_->set_file_service(svc); e != nsp::wsa::no_error) {
+                        log::error("{}: service '{}' could not be registered: {}",
+                                   svc.origin.where(), svc.name, nsp::wsa_name(e));
+                    }
+                }
+                plane_->set_service_applier(
+                    [this](const reload_step& step, const vcplane_config& next) {
+                        return apply_service_step(step, next);
+                    });
                 server_->set_reload_handler(
                     [this](bool dry_run, const std::optional<std::string>& text) {
                         return reload(dry_run, text);
@@ -284,6 +294,25 @@ public:
     }
 
 private:
+    provisioner::step_outcome apply_service_step(const reload_step& step,
+                                                 const vcplane_config& next) {
+        nsp::wsa e = nsp::wsa::no_error;
+        if (step.op == reload_op::delete_service) {
+            e = server_->delete_file_service(step.call);
+        } else {
+            for (const auto& svc : next.services) {
+                if (svc.name == step.call) {
+                    e = server_->set_file_service(svc);
+                }
+            }
+        }
+        if (e == nsp::wsa::no_error) {
+            return {step, "SUCCESS", ""};
+        }
+        return {step, nsp::wsa_name(e),
+                e == nsp::wsa::access_denied ? "a session registered this name" : ""};
+    }
+
     static double unix_now() {
         return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
             .count();

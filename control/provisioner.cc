@@ -289,6 +289,9 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
     calls_ = std::move(next);
     std::vector<step_outcome> out;
     for (const auto& step : plan.steps) {
+        if (!is_call_op(step.op)) {
+            continue; // not a call: the namespace's (control_plane::reload)
+        }
         step_outcome o;
         const call_config* call = find_call(step.call);
         switch (step.op) {
@@ -317,6 +320,8 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
         case reload_op::make_call:
             o = call != nullptr ? make_one(*call) : step_outcome{{}, "FAILURE", "no such call"};
             break;
+        case reload_op::delete_service:
+        case reload_op::set_service: break;
         }
         o.step = step;
         out.push_back(std::move(o));

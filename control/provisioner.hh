@@ -40,7 +40,8 @@ public:
 
     // Reload: applies a plan's steps (config/config_diff.hh) through the call managers and
     // makes `next` the calls the file provisions. Only calls this provisioner made are
-    // touched; a session's calls are never. One outcome per step, in order.
+    // touched; a session's calls are never. One outcome per call step, in order (service
+    // steps are skipped: they are the namespace's).
     struct step_outcome {
         reload_step step;
         std::string status; // a contract status name (SUCCESS, PENDING, ...) or WAITING

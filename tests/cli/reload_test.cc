@@ -157,8 +157,20 @@ next_hop = "02:00:00:00:00:03"
                                "key 2001 -> 2002 -> PENDING"));
     EXPECT_THAT(calls(), ::testing::ElementsAre("feed/a@out:2000", "feed/b@out:2002"));
 
+    // [services]: registered for the file, changed and deleted by reloads.
+    write(next + "[services.ntp]\naddresses = [\"10.0.0.1\"]\n");
+    std::tie(rc, out) = ctl({"reload"});
+    EXPECT_THAT(out, HasSubstr("set_service service 'ntp': new -> SUCCESS")) << out;
+    std::tie(rc, out) = ctl({"names", "ntp"});
+    EXPECT_THAT(out, HasSubstr("\nntp ")) << out;
+    write(next);
+    std::tie(rc, out) = ctl({"reload"});
+    EXPECT_THAT(out, HasSubstr("delete_service service 'ntp': removed from the file -> SUCCESS"));
+    std::tie(rc, out) = ctl({"names", "ntp"});
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("\nntp "))) << out;
+
     const auto metrics = http_get(metrics_port_, "/metrics");
-    EXPECT_EQ(metric_value(metrics, "vcplane_config_reloads_total{result=\"applied\"}"), 2);
+    EXPECT_EQ(metric_value(metrics, "vcplane_config_reloads_total{result=\"applied\"}"), 4);
     EXPECT_GT(metric_value(metrics, "vcplane_config_last_reload_timestamp_seconds"), 1.7e9);
 }
 

@@ -206,3 +206,29 @@ listen = "127.0.0.1:9999"
 
 } // namespace
 } // namespace vcplane
+
+namespace vcplane {
+namespace {
+
+TEST(config_diff, services_are_registered_changed_and_deleted_after_the_calls) {
+    const auto was = file(two_calls, R"([services.ntp]
+addresses = ["10.0.0.1"]
+[services.old]
+addresses = ["10.0.0.2"]
+)");
+    const auto is = file(two_calls.substr(0, two_calls.find("[calls.solo]")), R"([services.ntp]
+addresses = ["10.0.0.1", "10.0.0.3"]
+comment = "time"
+[services.dns]
+addresses = ["10.0.0.53"]
+)");
+    EXPECT_THAT(
+        texts(diff_configs(was, is)),
+        ElementsAre("close_call call 'solo': removed from the file",
+                    "set_service service 'ntp': addresses [10.0.0.1] -> [10.0.0.1, 10.0.0.3]",
+                    "delete_service service 'old': removed from the file",
+                    "set_service service 'dns': new"));
+}
+
+} // namespace
+} // namespace vcplane

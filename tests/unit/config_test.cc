@@ -469,6 +469,27 @@ next_hop = "02:00:00:00:00:01"
               "b.far)");
 }
 
+TEST(config, services_are_read_and_checked) {
+    const auto cfg = parse_config_string(base + R"(
+[services.ntp]
+addresses = ["10.0.0.1", "10.0.0.2"]
+comment = "time"
+[services.dns]
+addresses = []
+)",
+                                         "vcplane.toml");
+    ASSERT_EQ(cfg.services.size(), 2u);
+    EXPECT_EQ(cfg.services[1].name, "ntp");
+    EXPECT_EQ(cfg.services[1].addresses, (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+    EXPECT_EQ(cfg.services[1].comment, "time");
+    EXPECT_THAT(only_problem(base + "[services.ntp]\naddresses = \"10.0.0.1\"\n"),
+                HasSubstr("vcplane.toml:16: services.ntp.addresses: expected an array of strings"));
+    EXPECT_THAT(only_problem(base + "[services.ntp]\nport = 123\n"),
+                HasSubstr("services.ntp.port: unknown key"));
+    EXPECT_THAT(only_problem(base + "[services]\n\"a b\" = {}\n"),
+                HasSubstr("a service name is 1..63 letters"));
+}
+
 TEST(mac, parse_and_format_round_trip) {
     const auto m = parse_mac("02:AB:cd:00:10:ff");
     ASSERT_TRUE(m);
