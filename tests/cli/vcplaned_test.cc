@@ -3,9 +3,12 @@
 // stopped with SIGTERM.
 
 #include <csignal>
+#include <cstdio>
 #include <fmt/format.h>
+#include <fstream>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <iterator>
 #include <unistd.h>
 
 #include "tests/cli/process.hh"
@@ -171,6 +174,27 @@ TEST(vcplaned, a_busy_metrics_address_is_a_clear_error) {
     EXPECT_THAT(out, HasSubstr(fmt::format("metrics.listen: cannot listen on 127.0.0.1:{}", port)));
     first.signal(SIGTERM);
     EXPECT_EQ(first.wait(20s), 0);
+}
+
+TEST(vcplaned, the_systemd_unit_verifies_and_matches_the_daemon) {
+    if (access("/usr/bin/systemd-analyze", X_OK) != 0) {
+        GTEST_SKIP() << "systemd-analyze is not installed";
+    }
+    std::ifstream in(std::string(SOURCE_DIR) + "/dist/vcplaned.service");
+    std::string unit((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(unit.empty());
+    // Reload is SIGHUP; a config error (exit 2) is not retried; the file is checked first.
+    EXPECT_THAT(unit, HasSubstr("ExecReload=/bin/kill -HUP $MAINPID"));
+    EXPECT_THAT(unit, HasSubstr("RestartPreventExitStatus=2"));
+    EXPECT_THAT(unit, HasSubstr("ExecStartPre=/usr/local/bin/vcplaned --check "));
+    for (size_t at; (at = unit.find("/usr/local/bin/vcplaned")) != std::string::npos;) {
+        unit.replace(at, 23, vcplaned);
+    }
+    const auto path = write_temp_file("vcplaned.service", unit);
+    const auto [rc, out] = run({"/usr/bin/systemd-analyze", "verify", path});
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_THAT(out, Not(HasSubstr("Failed"))) << out;
+    std::remove(path.c_str());
 }
 
 } // namespace
