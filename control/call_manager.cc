@@ -1,5 +1,7 @@
 #include "control/call_manager.hh"
 
+#include "control/contract_stats.hh"
+
 #include <algorithm>
 #include <fmt/format.h>
 
@@ -139,7 +141,7 @@ call_manager::vc_record* call_manager::owned_vc(binding& b, vc_handle id) {
     return it != vcs_.end() && it->second.owner == &b ? &it->second : nullptr;
 }
 
-cstatus call_manager::create_vc(void* pb, void* client_vc_ctx, vc_handle* out) {
+cstatus call_manager::create_vc_impl(void* pb, void* client_vc_ctx, vc_handle* out) {
     auto& b = *static_cast<binding*>(pb);
     if (out == nullptr) {
         return fail(b, cstatus::invalid_parameter, "no place for the VC handle");
@@ -150,7 +152,7 @@ cstatus call_manager::create_vc(void* pb, void* client_vc_ctx, vc_handle* out) {
     return cstatus::success;
 }
 
-cstatus call_manager::delete_vc(void* pb, vc_handle id) {
+cstatus call_manager::delete_vc_impl(void* pb, vc_handle id) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, id);
     if (r == nullptr) {
@@ -169,10 +171,10 @@ cstatus call_manager::delete_vc(void* pb, vc_handle id) {
     return cstatus::success;
 }
 
-cstatus call_manager::make_call(void* pb, vc_handle vh, const callmgmt::call_spec& call,
-                                const callmgmt::party_spec& first, void* client_vc_ctx,
-                                void* client_party_ctx, vc_handle* out_vc,
-                                party_handle* out_party) {
+cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::call_spec& call,
+                                     const callmgmt::party_spec& first, void* client_vc_ctx,
+                                     void* client_party_ctx, vc_handle* out_vc,
+                                     party_handle* out_party) {
     auto& b = *static_cast<binding*>(pb);
     const connection_state* in = state_.find_connection(connection_);
     if (in == nullptr || out_vc == nullptr || out_party == nullptr) {
@@ -266,7 +268,7 @@ std::optional<table_error> call_manager::accept_flow(const connection_state& in,
     return std::nullopt;
 }
 
-cstatus call_manager::modify_call_qos(void* pb, vc_handle vh, const callmgmt::flowspec& flow) {
+cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgmt::flowspec& flow) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, vh);
     if (r == nullptr) {
@@ -332,8 +334,8 @@ cstatus call_manager::modify_call_qos(void* pb, vc_handle vh, const callmgmt::fl
     return cstatus::success;
 }
 
-cstatus call_manager::add_party(void* pb, vc_handle vh, const callmgmt::party_spec& party,
-                                void* client_party_ctx, party_handle* out) {
+cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::party_spec& party,
+                                     void* client_party_ctx, party_handle* out) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, vh);
     if (r == nullptr || out == nullptr) {
@@ -429,7 +431,8 @@ bool call_manager::republish_without(binding& b, vc_record& r, const std::vector
     return true;
 }
 
-cstatus call_manager::drop_party(void* pb, party_handle ph, std::span<const uint8_t> close_data) {
+cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
+                                      std::span<const uint8_t> close_data) {
     auto& b = *static_cast<binding*>(pb);
     auto idx = party_index_.find(ph);
     vc_record* r = idx != party_index_.end() ? owned_vc(b, idx->second) : nullptr;
@@ -471,8 +474,8 @@ cstatus call_manager::drop_party(void* pb, party_handle ph, std::span<const uint
     return cstatus::pending;
 }
 
-cstatus call_manager::close_call(void* pb, vc_handle vh, party_handle last,
-                                 std::span<const uint8_t> close_data) {
+cstatus call_manager::close_call_impl(void* pb, vc_handle vh, party_handle last,
+                                      std::span<const uint8_t> close_data) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, vh);
     if (r == nullptr) {
@@ -598,6 +601,39 @@ void call_manager::ingress_down() {
             retire(r, 0, {}, true);
         }
     }
+}
+
+// Every request's outcome is counted (vcplane_contract_operations_total).
+cstatus call_manager::create_vc(void* pb, void* ctx, vc_handle* out) {
+    return counted("create_vc", create_vc_impl(pb, ctx, out));
+}
+cstatus call_manager::delete_vc(void* pb, vc_handle vc) {
+    return counted("delete_vc", delete_vc_impl(pb, vc));
+}
+cstatus call_manager::make_call(void* pb, vc_handle vc, const callmgmt::call_spec& call,
+                                const callmgmt::party_spec& first, void* vc_ctx, void* party_ctx,
+                                vc_handle* out_vc, party_handle* out_party) {
+    return counted("make_call",
+                   make_call_impl(pb, vc, call, first, vc_ctx, party_ctx, out_vc, out_party));
+}
+cstatus call_manager::add_party(void* pb, vc_handle vc, const callmgmt::party_spec& party,
+                                void* ctx, party_handle* out) {
+    return counted("add_party", add_party_impl(pb, vc, party, ctx, out));
+}
+cstatus call_manager::drop_party(void* pb, party_handle party, std::span<const uint8_t> data) {
+    return counted("drop_party", drop_party_impl(pb, party, data));
+}
+cstatus call_manager::close_call(void* pb, vc_handle vc, party_handle last,
+                                 std::span<const uint8_t> data) {
+    return counted("close_call", close_call_impl(pb, vc, last, data));
+}
+cstatus call_manager::modify_call_qos(void* pb, vc_handle vc, const callmgmt::flowspec& flow) {
+    return counted("modify_call_qos", modify_call_qos_impl(pb, vc, flow));
+}
+
+cstatus call_manager::counted(const char* op, cstatus s) {
+    contract_stats::process().count("ndis", op, callmgmt::status_name(s));
+    return s;
 }
 
 } // namespace vcplane

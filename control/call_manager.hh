@@ -113,6 +113,24 @@ private:
         vc* circuit = nullptr; // published while active
     };
 
+    callmgmt::status counted(const char* op, callmgmt::status s);
+    // The requests, uncounted (the overrides above count their outcome).
+    callmgmt::status create_vc_impl(void* pb, void* client_vc_ctx, callmgmt::vc_handle* out);
+    callmgmt::status delete_vc_impl(void* pb, callmgmt::vc_handle vc);
+    callmgmt::status make_call_impl(void* pb, callmgmt::vc_handle vc,
+                                    const callmgmt::call_spec& call,
+                                    const callmgmt::party_spec& first, void* client_vc_ctx,
+                                    void* client_party_ctx, callmgmt::vc_handle* out_vc,
+                                    callmgmt::party_handle* out_party);
+    callmgmt::status add_party_impl(void* pb, callmgmt::vc_handle vc,
+                                    const callmgmt::party_spec& party, void* client_party_ctx,
+                                    callmgmt::party_handle* out);
+    callmgmt::status drop_party_impl(void* pb, callmgmt::party_handle party,
+                                     std::span<const uint8_t> close_data);
+    callmgmt::status close_call_impl(void* pb, callmgmt::vc_handle vc, callmgmt::party_handle last,
+                                     std::span<const uint8_t> close_data);
+    callmgmt::status modify_call_qos_impl(void* pb, callmgmt::vc_handle vc,
+                                          const callmgmt::flowspec& flow);
     callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
     // Checks a flowspec and fills in the default burst; nullopt when it is acceptable.
     std::optional<table_error> accept_flow(const connection_state& in,

@@ -106,7 +106,6 @@ std::string control_plane::up(const cm::connection& c) {
     started_ports_.push_back(c.port.port);
     state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu,
                           cc->bandwidth_bps);
-    publish_rx_queues();
     auto mgr = std::make_unique<call_manager>(
         c.name, state_, gp_, reg_,
         [this](const connection_state& out, const callmgmt::party_spec& p,
@@ -115,6 +114,9 @@ std::string control_plane::up(const cm::connection& c) {
     call_managers_[c.name] = std::move(mgr);
     m.register_provider(); // the provisioner attaches and makes its calls on it
     provisioner_.connection_up();
+    // Workers poll the port only now: the first frames find the calls the file provisions
+    // on it in place, instead of being dropped as unknown_key.
+    publish_rx_queues();
     return "";
 }
 

@@ -1,5 +1,7 @@
 #include "control/control_server.hh"
 
+#include "control/contract_stats.hh"
+
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -355,16 +357,39 @@ private:
             }
             std::optional<json> r = dispatch(op, id, req);
             if (r) {
+                // Call-management outcomes are counted by the call managers themselves.
+                if (r->value("family", "") != "ndis") {
+                    count(op, *r);
+                }
                 reply(id, std::move(*r));
             }
         } catch (const bad_request& e) {
-            reply(id, wsa_reply(wsa::invalid,
-                                fmt::format("{}: {}", op.empty() ? "request" : op, e.what())));
+            json r = wsa_reply(wsa::invalid,
+                               fmt::format("{}: {}", op.empty() ? "request" : op, e.what()));
+            count(op.empty() ? "request" : op, r);
+            reply(id, std::move(r));
         } catch (const stale_handle& e) {
-            reply(id, ndis_reply(callmgmt::status::invalid_handle, e.what()));
+            json r = ndis_reply(callmgmt::status::invalid_handle, e.what());
+            count(op, r); // refused here: no call manager saw it
+            reply(id, std::move(r));
         } catch (const json::exception& e) {
-            reply(id, wsa_reply(wsa::invalid, fmt::format("{}: {}", op, e.what())));
+            json r = wsa_reply(wsa::invalid, fmt::format("{}: {}", op, e.what()));
+            count(op, r);
+            reply(id, std::move(r));
         }
+    }
+
+    // Operation names come from clients: only known ones become label values, so that a client
+    // cannot grow the metrics without bound.
+    static void count(const std::string& op, const json& r) {
+        static const std::set<std::string> known = {
+            "hello",      "goodbye",     "status",       "connections",     "calls",
+            "create_vc",  "delete_vc",   "make_call",    "add_party",       "drop_party",
+            "close_call", "port_attach", "port_detach",  "modify_call_qos", "disconnect",
+            "reload",     "set_service", "lookup_begin", "lookup_next",     "lookup_end"};
+        contract_stats::process().count(r.value("family", "nsp"),
+                                        known.count(op) != 0 ? op : "unknown",
+                                        r.value("status", "?"));
     }
 
     void reply(uint64_t id, json r) {

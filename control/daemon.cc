@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "control/contract_stats.hh"
 #include "control/control_plane.hh"
 #include "control/control_server.hh"
 #include "control/event_loop.hh"
@@ -325,6 +326,11 @@ private:
             snap->lookups = server_->names().lookups();
             snap->services = server_->names().services();
         }
+        for (double l : gp_->take_latencies()) {
+            grace_periods_.observe(l);
+        }
+        snap->grace_periods = grace_periods_;
+        snap->contract_outcomes = contract_stats::process().all();
         snap->reloads_applied = reloads_.applied;
         snap->reloads_partial = reloads_.partial;
         snap->reloads_invalid = reloads_.invalid;
@@ -332,6 +338,7 @@ private:
         snapshot_.set(std::move(snap));
     }
 
+    latency_histogram grace_periods_;
     struct {
         uint64_t applied = 0, partial = 0, invalid = 0;
         double last_unix = 0;

@@ -1,6 +1,7 @@
 #include "control/metrics.hh"
 
 #include <fmt/format.h>
+#include <limits>
 #include <prometheus/metric_family.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -174,12 +175,45 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
                "Unix time of the last reload attempt; 0 before the first.", MetricType::Gauge);
     add_gauge(last_reload, {}, snap->last_reload_unix);
 
-    return {
-        std::move(info),      std::move(rx_packets), std::move(rx_bytes),   std::move(tx_packets),
-        std::move(tx_bytes),  std::move(rx_missed),  std::move(rx_errors),  std::move(tx_errors),
-        std::move(rx_nombuf), std::move(link_up),    std::move(drops),      std::move(busy),
-        std::move(idle),      std::move(objects),    std::move(port_state), std::move(nmr_family),
-        std::move(pending),   std::move(reloads),    std::move(last_reload)};
+    auto grace = family("vcplane_grace_period_seconds",
+                        "Time from the start of an RCU grace period (a batch of deferred frees and "
+                        "contract completions) to its end.",
+                        MetricType::Histogram);
+    {
+        prometheus::ClientMetric m;
+        m.histogram.sample_count = snap->grace_periods.count;
+        m.histogram.sample_sum = snap->grace_periods.sum;
+        for (size_t i = 0; i < latency_histogram::bounds.size(); ++i) {
+            prometheus::ClientMetric::Bucket b;
+            b.upper_bound = latency_histogram::bounds[i];
+            b.cumulative_count = snap->grace_periods.le[i];
+            m.histogram.bucket.push_back(b);
+        }
+        prometheus::ClientMetric::Bucket inf;
+        inf.upper_bound = std::numeric_limits<double>::infinity();
+        inf.cumulative_count = snap->grace_periods.count;
+        m.histogram.bucket.push_back(inf);
+        grace.metric.push_back(std::move(m));
+    }
+    auto outcomes = family("vcplane_contract_operations_total",
+                           "Contract operations by family (ndis: call management, nsp: sessions "
+                           "and names, cm: connection manager, nmr: module registrar), operation "
+                           "and the status they returned.",
+                           MetricType::Counter);
+    for (const auto& [k, n] : snap->contract_outcomes) {
+        add_counter(
+            outcomes,
+            {{"family", std::get<0>(k)}, {"operation", std::get<1>(k)}, {"status", std::get<2>(k)}},
+            double(n));
+    }
+
+    return {std::move(grace),      std::move(outcomes),   std::move(info),
+            std::move(rx_packets), std::move(rx_bytes),   std::move(tx_packets),
+            std::move(tx_bytes),   std::move(rx_missed),  std::move(rx_errors),
+            std::move(tx_errors),  std::move(rx_nombuf),  std::move(link_up),
+            std::move(drops),      std::move(busy),       std::move(idle),
+            std::move(objects),    std::move(port_state), std::move(nmr_family),
+            std::move(pending),    std::move(reloads),    std::move(last_reload)};
 }
 
 metrics_server::metrics_server(const std::string& listen,

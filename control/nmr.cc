@@ -1,5 +1,7 @@
 #include "control/nmr.hh"
 
+#include "control/contract_stats.hh"
+
 #include <algorithm>
 
 #include "control/log.hh"
@@ -156,6 +158,11 @@ void registrar::attach(uint32_t client_slot, uint32_t provider_slot) {
     registration& c = registrations_[client_slot];
     const status s = c.c->attach_provider(h, c.context, registrations_[provider_slot].inst);
     binding& after = bindings_[slot]; // the vector may have grown inside the callback
+    contract_stats::process().count(
+        "nmr", "attach",
+        after.state == binding_state::attached
+            ? "SUCCESS"
+            : status_name(s == status::success ? status::nointerface : s));
     if (after.state == binding_state::attached) {
         if (s != status::success) {
             log::warning("NMR: client {} returned {} after attaching to {}; keeping the binding",
@@ -214,9 +221,12 @@ status registrar::deregister_provider(handle h) {
 
 status registrar::deregister(handle h, bool is_client) {
     registration* r = find(h);
+    const char* op = is_client ? "deregister_client" : "deregister_provider";
     if (r == nullptr || r->is_client != is_client || r->state != registration::phase::active) {
+        contract_stats::process().count("nmr", op, status_name(status::invalid_parameter));
         return status::invalid_parameter;
     }
+    contract_stats::process().count("nmr", op, r->bindings.empty() ? "SUCCESS" : "PENDING");
     r->state = registration::phase::deregistering;
     // Copy: detach callbacks may complete synchronously and change the list.
     const std::vector<uint32_t> slots = r->bindings;

@@ -3,12 +3,15 @@
 // control thread rebuilds after every loop iteration and on a one-second timer, swapped in
 // under a mutex. The scrape never reads control-thread state or calls into ethdev itself.
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "control/contract_stats.hh"
 #include "control/nmr.hh"
 
 namespace vcplane {
@@ -21,6 +24,22 @@ struct port_snapshot {
     std::string reason; // why unmanaged
     bool link_up = false;
     uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
+};
+
+// Latencies with cumulative buckets (Prometheus histogram semantics), control thread only.
+struct latency_histogram {
+    static constexpr std::array<double, 14> bounds = {1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4,
+                                                      2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 1e-1};
+    std::array<uint64_t, bounds.size()> le{}; // observations <= bounds[i]
+    uint64_t count = 0;
+    double sum = 0;
+    void observe(double seconds) {
+        for (size_t i = 0; i < bounds.size(); ++i) {
+            le[i] += seconds <= bounds[i];
+        }
+        ++count;
+        sum += seconds;
+    }
 };
 
 struct status_snapshot {
@@ -37,6 +56,8 @@ struct status_snapshot {
     // invalid: the file was refused, nothing changed) and when the last one ran (Unix time).
     uint64_t reloads_applied = 0, reloads_partial = 0, reloads_invalid = 0;
     double last_reload_unix = 0;
+    latency_histogram grace_periods;
+    std::map<contract_stats::key, uint64_t> contract_outcomes;
 };
 
 class snapshot_cell {

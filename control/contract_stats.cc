@@ -1,0 +1,10 @@
+#include "control/contract_stats.hh"
+
+namespace vcplane {
+
+contract_stats& contract_stats::process() {
+    static contract_stats stats;
+    return stats;
+}
+
+} // namespace vcplane
