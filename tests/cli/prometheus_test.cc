@@ -5,12 +5,14 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 #include <unistd.h>
 
@@ -189,6 +191,40 @@ scrape_configs:
     EXPECT_EQ(parties, 1);
     EXPECT_EQ(promql(prom_port, "sum(vcplane_dropped_packets_total)"), 0);
     EXPECT_EQ(promql(prom_port, "count(vcplane_build_info)"), 1);
+
+    // The Grafana dashboard: every query is valid PromQL to this Prometheus, and every metric
+    // it names is one the daemon exports.
+    std::ifstream in(std::string(SOURCE_DIR) + "/dist/grafana/vcplane.json");
+    const auto dashboard = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_FALSE(dashboard.is_discarded());
+    std::vector<std::string> exprs;
+    for (const auto& panel : dashboard["panels"]) {
+        for (const auto& t : panel["targets"]) {
+            exprs.push_back(t["expr"].get<std::string>());
+        }
+    }
+    for (const auto& a : dashboard["annotations"]["list"]) {
+        exprs.push_back(a["expr"].get<std::string>());
+    }
+    ASSERT_GE(exprs.size(), 10u);
+    const std::regex metric_name("vcplane_[a-z_]+");
+    for (const auto& e : exprs) {
+        const auto body = http_get(prom_port, "/api/v1/query?query=" + url_encode(e));
+        const auto j = nlohmann::json::parse(body, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << e;
+        EXPECT_EQ(j.value("status", ""), "success") << e << "\n" << body;
+        for (std::sregex_iterator m(e.begin(), e.end(), metric_name), end; m != end; ++m) {
+            std::string family = m->str();
+            for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+                if (family.size() > 7 && family.ends_with(suffix) &&
+                    scrape.find("# TYPE " + family + " ") == std::string::npos) {
+                    family.resize(family.size() - std::strlen(suffix));
+                }
+            }
+            EXPECT_NE(scrape.find("# TYPE " + family + " "), std::string::npos)
+                << "no metric " << family << " for: " << e;
+        }
+    }
 }
 
 } // namespace
