@@ -330,6 +330,7 @@ private:
             grace_periods_.observe(l);
         }
         snap->grace_periods = grace_periods_;
+        snap->config_source = cfg_.source;
         snap->contract_outcomes = contract_stats::process().all();
         snap->reloads_applied = reloads_.applied;
         snap->reloads_partial = reloads_.partial;

@@ -195,6 +195,12 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         m.histogram.bucket.push_back(inf);
         grace.metric.push_back(std::move(m));
     }
+    auto config_info = family("vcplane_config_info",
+                              "The configuration the switch runs: its file and worker count; "
+                              "value 1.",
+                              MetricType::Gauge);
+    add_gauge(config_info,
+              {{"source", snap->config_source}, {"workers", std::to_string(workers_.size())}}, 1);
     auto outcomes = family("vcplane_contract_operations_total",
                            "Contract operations by family (ndis: call management, nsp: sessions "
                            "and names, cm: connection manager, nmr: module registrar), operation "
@@ -207,13 +213,13 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
             double(n));
     }
 
-    return {std::move(grace),      std::move(outcomes),   std::move(info),
-            std::move(rx_packets), std::move(rx_bytes),   std::move(tx_packets),
-            std::move(tx_bytes),   std::move(rx_missed),  std::move(rx_errors),
-            std::move(tx_errors),  std::move(rx_nombuf),  std::move(link_up),
-            std::move(drops),      std::move(busy),       std::move(idle),
-            std::move(objects),    std::move(port_state), std::move(nmr_family),
-            std::move(pending),    std::move(reloads),    std::move(last_reload)};
+    return {
+        std::move(config_info), std::move(grace),      std::move(outcomes),   std::move(info),
+        std::move(rx_packets),  std::move(rx_bytes),   std::move(tx_packets), std::move(tx_bytes),
+        std::move(rx_missed),   std::move(rx_errors),  std::move(tx_errors),  std::move(rx_nombuf),
+        std::move(link_up),     std::move(drops),      std::move(busy),       std::move(idle),
+        std::move(objects),     std::move(port_state), std::move(nmr_family), std::move(pending),
+        std::move(reloads),     std::move(last_reload)};
 }
 
 metrics_server::metrics_server(const std::string& listen,

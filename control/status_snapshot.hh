@@ -56,6 +56,7 @@ struct status_snapshot {
     // invalid: the file was refused, nothing changed) and when the last one ran (Unix time).
     uint64_t reloads_applied = 0, reloads_partial = 0, reloads_invalid = 0;
     double last_reload_unix = 0;
+    std::string config_source; // the file the switch runs (or "<embedded default>")
     latency_histogram grace_periods;
     std::map<contract_stats::key, uint64_t> contract_outcomes;
 };
