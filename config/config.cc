@@ -747,6 +747,15 @@ void read_control(reader& r, const toml::table& root, control_config& c) {
 
 } // namespace
 
+const party_config* call_config::find_party(std::string_view party) const {
+    for (const auto& p : parties) {
+        if (p.name == party) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
 vcplane_config parse_config_string(std::string_view text, const std::string& source_name) {
     if (text.size() > max_config_bytes) {
         throw config_error({fmt::format("{}: {} bytes is too large for a config file (limit {})",

@@ -82,6 +82,8 @@ struct call_config {
     traffic_contract contract;
     std::vector<party_config> parties;
     config_origin origin;
+
+    const party_config* find_party(std::string_view name) const;
 };
 
 // The control socket (Unix domain, SOCK_SEQPACKET): who may connect, and the bounds that keep

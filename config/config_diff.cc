@@ -42,14 +42,9 @@ void compare(std::vector<std::string>& out, const std::string& key, const T& was
         out.push_back(fmt::format("{}: {} -> {}", key, was, is));
     }
 }
-void compare(std::vector<std::string>& out, const std::string& key,
-             const std::vector<std::string>& was, const std::vector<std::string>& is) {
-    if (was != is) {
-        out.push_back(fmt::format("{}: {} -> {}", key, listed(was), listed(is)));
-    }
-}
-void compare(std::vector<std::string>& out, const std::string& key,
-             const std::vector<unsigned>& was, const std::vector<unsigned>& is) {
+template <typename T>
+void compare(std::vector<std::string>& out, const std::string& key, const std::vector<T>& was,
+             const std::vector<T>& is) {
     if (was != is) {
         out.push_back(fmt::format("{}: {} -> {}", key, listed(was), listed(is)));
     }
@@ -143,15 +138,6 @@ bool same_contract(const traffic_contract& a, const traffic_contract& b) {
     return a.sustained_rate == b.sustained_rate && a.peak_rate == b.peak_rate && a.burst == b.burst;
 }
 
-const party_config* find_party(const call_config& c, const std::string& name) {
-    for (const auto& p : c.parties) {
-        if (p.name == name) {
-            return &p;
-        }
-    }
-    return nullptr;
-}
-
 } // namespace
 
 reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next) {
@@ -183,7 +169,7 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
         std::vector<reload_step> call_drops, call_adds;
         size_t kept = 0;
         for (const auto& p : old->parties) {
-            const party_config* n = find_party(now, p.name);
+            const party_config* n = now.find_party(p.name);
             if (n == nullptr) {
                 call_drops.push_back({reload_op::drop_party, name, p.name, "removed"});
             } else if (!same_party(p, *n)) {
@@ -195,7 +181,7 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
             }
         }
         for (const auto& p : now.parties) {
-            if (find_party(*old, p.name) == nullptr) {
+            if (old->find_party(p.name) == nullptr) {
                 call_adds.push_back({reload_op::add_party, name, p.name, "new"});
             }
         }

@@ -286,40 +286,20 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgm
     if (auto e = accept_flow(*in, accepted)) {
         return fail(b, e->status, e->why);
     }
-    // Rebook every party's egress at the new rate; on a refusal, put the old bookings back.
-    const uint64_t old_bps = booking(*r);
-    const uint64_t new_bps = accepted.sustained_rate * 8;
-    release_bookings(*r);
-    for (size_t i = 0; i < r->parties.size(); ++i) {
-        if (!state_.book(r->parties[i].spec.connection, new_bps)) {
-            const std::string full = r->parties[i].spec.connection;
-            for (size_t j = 0; j < i; ++j) {
-                state_.release(r->parties[j].spec.connection, new_bps);
-            }
-            for (const auto& p : r->parties) {
-                state_.book(p.spec.connection, old_bps);
-            }
-            return fail(b, cstatus::resources,
-                        fmt::format("'{}' would be overbooked at {} bit/s", full, new_bps));
-        }
+    // Admission first, as for make_call and add_party.
+    const uint64_t old_bps = booking(*r), new_bps = accepted.sustained_rate * 8;
+    if (auto full = rebook(*r, old_bps, new_bps)) {
+        return fail(b, cstatus::resources,
+                    fmt::format("'{}' would be overbooked at {} bit/s", *full, new_bps));
     }
     // The meter lives in the vc, which is immutable once published: publish a new vc (same
     // key, same counter slot, a copy of the party array) in its place, retire the old one.
-    std::vector<callmgmt::party_spec> specs;
-    for (const auto& p : r->parties) {
-        specs.push_back(p.spec);
-    }
     table_error error;
-    party_set* set = state_.build_parties(*in, specs, &error);
+    party_set* set = state_.build_parties(*in, specs_of(*r), &error);
     vc* next = set != nullptr ? state_.new_vc(r->call.key, set, accepted, &error) : nullptr;
     if (next == nullptr) {
-        if (set != nullptr) {
-            party_set::destroy(set);
-        }
-        for (const auto& p : r->parties) {
-            state_.release(p.spec.connection, new_bps);
-            state_.book(p.spec.connection, old_bps);
-        }
+        party_set::destroy(set);
+        rebook(*r, new_bps, old_bps); // cannot fail: it gives back what it just took
         return fail(b, error.status, error.why);
     }
     next->id = r->circuit->id;
@@ -363,10 +343,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::par
         return fail(b, cstatus::resources,
                     fmt::format("'{}' would be overbooked", party.connection));
     }
-    std::vector<callmgmt::party_spec> specs;
-    for (const auto& p : r->parties) {
-        specs.push_back(p.spec);
-    }
+    std::vector<callmgmt::party_spec> specs = specs_of(*r);
     specs.push_back(party);
     table_error error;
     party_set* next = state_.build_parties(*in, specs, &error);
@@ -403,6 +380,33 @@ cstatus call_manager::check_close_data(binding& b, const party_record& p,
                                 data.size(), out->mtu, out->name, out->mtu - wire::gach_overhead));
     }
     return cstatus::success;
+}
+
+std::vector<callmgmt::party_spec> call_manager::specs_of(const vc_record& r) {
+    std::vector<callmgmt::party_spec> specs;
+    for (const auto& p : r.parties) {
+        specs.push_back(p.spec);
+    }
+    return specs;
+}
+
+std::optional<std::string> call_manager::rebook(const vc_record& r, uint64_t from_bps,
+                                                uint64_t to_bps) {
+    for (const auto& p : r.parties) {
+        state_.release(p.spec.connection, from_bps);
+    }
+    for (size_t i = 0; i < r.parties.size(); ++i) {
+        if (!state_.book(r.parties[i].spec.connection, to_bps)) {
+            for (size_t j = 0; j < i; ++j) {
+                state_.release(r.parties[j].spec.connection, to_bps);
+            }
+            for (const auto& p : r.parties) {
+                state_.book(p.spec.connection, from_bps); // what was released, back
+            }
+            return r.parties[i].spec.connection;
+        }
+    }
+    return std::nullopt;
 }
 
 void call_manager::release_bookings(const vc_record& r) {

@@ -140,6 +140,10 @@ private:
                                       std::span<const uint8_t> data);
     uint64_t booking(const vc_record& r) const { return r.call.flow.sustained_rate * 8; }
     void release_bookings(const vc_record& r);
+    static std::vector<callmgmt::party_spec> specs_of(const vc_record& r);
+    // Moves every party's booking from `from_bps` to `to_bps` (the VC's contract changes); on a
+    // refusal puts the old bookings back and returns the connection that refused.
+    std::optional<std::string> rebook(const vc_record& r, uint64_t from_bps, uint64_t to_bps);
     // Republishes r's party array without `leaving`; returns false (and changes nothing)
     // when the new array cannot be built.
     bool republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving);

@@ -121,13 +121,11 @@ std::string describe_reload(const nlohmann::json& r) {
                : r.value("dry_run", false) ? "would do:\n"
                                            : "done:\n";
         for (const auto& s : r["steps"]) {
-            const std::string op = s.value("op", "");
-            const bool service = op.size() > 8 && op.substr(op.size() - 8) == "_service";
-            std::string what = service ? fmt::format("service '{}'", s.value("call", ""))
-                               : s.contains("party")
-                                   ? fmt::format("party '{}' of call '{}'", s.value("party", ""),
-                                                 s.value("call", ""))
-                                   : fmt::format("call '{}'", s.value("call", ""));
+            std::string what =
+                s.contains("service") ? fmt::format("service '{}'", s.value("service", ""))
+                : s.contains("party") ? fmt::format("party '{}' of call '{}'", s.value("party", ""),
+                                                    s.value("call", ""))
+                                      : fmt::format("call '{}'", s.value("call", ""));
             out += fmt::format("  {} {}: {}", s.value("op", ""), what, s.value("why", ""));
             if (s.contains("status")) {
                 out += " -> " + s.value("status", "");

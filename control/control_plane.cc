@@ -13,7 +13,7 @@ namespace vcplane {
 control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp, rte_mempool* pool,
                              unsigned workers, nmr::registrar::post_fn post)
     : cfg_(cfg)
-    , running_(cfg)
+    , running_(without_calls(cfg))
     , gp_(gp)
     , pool_(pool)
     , reg_(std::move(post))
@@ -120,8 +120,15 @@ std::string control_plane::up(const cm::connection& c) {
     return "";
 }
 
+vcplane_config control_plane::without_calls(vcplane_config cfg) {
+    cfg.calls.clear();
+    return cfg;
+}
+
 control_plane::reload_report control_plane::reload(const vcplane_config& next, bool dry_run) {
-    reload_report r{diff_configs(running_, next), {}, dry_run};
+    vcplane_config now = running_;
+    now.calls = provisioner_.calls();
+    reload_report r{diff_configs(now, next), {}, dry_run};
     if (dry_run) {
         return r;
     }
@@ -129,7 +136,6 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
         log::warning("reload: {} needs a restart; not applied", line);
     }
     r.outcomes = provisioner_.apply(r.plan, next.calls);
-    running_.calls = next.calls;
     // Service steps come last in a plan, so their outcomes line up after the calls'.
     for (const auto& step : r.plan.steps) {
         if (is_call_op(step.op)) {
@@ -141,10 +147,9 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
     }
     running_.services = next.services;
     for (const auto& o : r.outcomes) {
-        const bool ok = o.status == "SUCCESS" || o.status == "PENDING";
         const std::string line = fmt::format("reload: {} -> {}{}", o.step.text(), o.status,
                                              o.detail.empty() ? "" : " (" + o.detail + ")");
-        if (ok) {
+        if (o.succeeded()) {
             log::notice("{}", line);
         } else {
             log::warning("{}", line);

@@ -70,8 +70,6 @@ public:
     using service_applier =
         std::function<provisioner::step_outcome(const reload_step&, const vcplane_config& next)>;
     void set_service_applier(service_applier a) { apply_service_ = std::move(a); }
-    // What the switch runs: the start-up file, with the calls of the last reload.
-    const vcplane_config& running_config() const { return running_; }
 
     void flush() { gp_.flush(); }
     // with_ethdev: also read link state and ethdev stats (a timer does, about once a second).
@@ -99,7 +97,11 @@ private:
                          std::span<const uint8_t> data);
     cm::adapter adapter_of(uint16_t port) const;
 
+    static vcplane_config without_calls(vcplane_config cfg);
+
     const vcplane_config& cfg_;
+    // What the switch runs but its calls (the provisioner keeps those): the start-up file's
+    // fixed parts, and the [services] of the last reload.
     vcplane_config running_;
     service_applier apply_service_;
     grace_period_source& gp_;

@@ -37,6 +37,11 @@ struct bad_request : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// An operation dispatch() does not know (WSAEOPNOTSUPP).
+struct unknown_operation : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 // A VC or party handle this session does not hold (never had, or dead): INVALID_HANDLE.
 struct stale_handle : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -347,49 +352,40 @@ private:
             return;
         }
         const uint64_t id = id_it->get<uint64_t>();
-        std::string op;
+        // The operation's label in vcplane_contract_operations_total: only names dispatch()
+        // knows, so that a client cannot grow the metrics without bound.
+        std::string label = "request";
+        std::optional<json> r;
+        bool counted_by_call_manager = false;
         try {
-            op = str(req, "op");
+            const std::string op = str(req, "op");
             if (op != "hello" && startups_ == 0) {
-                reply(id, status_reply("nsp", "WSANOTINITIALISED", wsa_not_initialised,
-                                       "say hello first"));
-                return;
-            }
-            std::optional<json> r = dispatch(op, id, req);
-            if (r) {
+                r = status_reply("nsp", "WSANOTINITIALISED", wsa_not_initialised,
+                                 "say hello first");
+            } else {
+                label = op;
+                r = dispatch(op, id, req);
                 // Call-management outcomes are counted by the call managers themselves.
-                if (r->value("family", "") != "ndis") {
-                    count(op, *r);
-                }
-                reply(id, std::move(*r));
+                counted_by_call_manager = r && r->value("family", "") == "ndis";
             }
+        } catch (const unknown_operation& e) {
+            label = "unknown";
+            r = wsa_reply(wsa::not_supported, e.what());
         } catch (const bad_request& e) {
-            json r = wsa_reply(wsa::invalid,
-                               fmt::format("{}: {}", op.empty() ? "request" : op, e.what()));
-            count(op.empty() ? "request" : op, r);
-            reply(id, std::move(r));
+            r = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
         } catch (const stale_handle& e) {
-            json r = ndis_reply(callmgmt::status::invalid_handle, e.what());
-            count(op, r); // refused here: no call manager saw it
-            reply(id, std::move(r));
+            r = ndis_reply(callmgmt::status::invalid_handle, e.what()); // no call manager saw it
         } catch (const json::exception& e) {
-            json r = wsa_reply(wsa::invalid, fmt::format("{}: {}", op, e.what()));
-            count(op, r);
-            reply(id, std::move(r));
+            r = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
         }
-    }
-
-    // Operation names come from clients: only known ones become label values, so that a client
-    // cannot grow the metrics without bound.
-    static void count(const std::string& op, const json& r) {
-        static const std::set<std::string> known = {
-            "hello",      "goodbye",     "status",       "connections",     "calls",
-            "create_vc",  "delete_vc",   "make_call",    "add_party",       "drop_party",
-            "close_call", "port_attach", "port_detach",  "modify_call_qos", "disconnect",
-            "reload",     "set_service", "lookup_begin", "lookup_next",     "lookup_end"};
-        contract_stats::process().count(r.value("family", "nsp"),
-                                        known.count(op) != 0 ? op : "unknown",
-                                        r.value("status", "?"));
+        if (!r) {
+            return; // answered when the operation completes
+        }
+        if (!counted_by_call_manager) {
+            contract_stats::process().count(r->value("family", "nsp"), label,
+                                            r->value("status", "?"));
+        }
+        reply(id, std::move(*r));
     }
 
     void reply(uint64_t id, json r) {
@@ -773,7 +769,7 @@ private:
         if (op == "lookup_end") {
             return wsa_reply(srv_.names_.lookup_end(id_, num(req, "lookup")));
         }
-        return wsa_reply(wsa::not_supported, fmt::format("unknown operation '{}'", op));
+        throw unknown_operation(fmt::format("unknown operation '{}'", op));
     }
 
     control_server& srv_;

@@ -281,7 +281,7 @@ public:
         const auto report = plane_->reload(next, dry_run);
         if (!dry_run) {
             const bool all_ok = std::all_of(report.outcomes.begin(), report.outcomes.end(),
-                                            [](const auto& o) { return step_succeeded(o); });
+                                            [](const auto& o) { return o.succeeded(); });
             ++(all_ok ? reloads_.applied : reloads_.partial);
             reloads_.last_unix = unix_now();
             log::notice("reload of {}: {} step(s), {} unchanged call(s), {} change(s) need a "
@@ -331,7 +331,11 @@ private:
         }
         snap->grace_periods = grace_periods_;
         snap->config_source = cfg_.source;
-        snap->contract_outcomes = contract_stats::process().all();
+        if (with_ethdev || !contract_outcomes_) {
+            contract_outcomes_ = std::make_shared<const std::map<contract_stats::key, uint64_t>>(
+                contract_stats::process().all());
+        }
+        snap->contract_outcomes = contract_outcomes_;
         snap->reloads_applied = reloads_.applied;
         snap->reloads_partial = reloads_.partial;
         snap->reloads_invalid = reloads_.invalid;
@@ -340,6 +344,7 @@ private:
     }
 
     latency_histogram grace_periods_;
+    std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes_;
     struct {
         uint64_t applied = 0, partial = 0, invalid = 0;
         double last_unix = 0;

@@ -206,11 +206,14 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
                            "and names, cm: connection manager, nmr: module registrar), operation "
                            "and the status they returned.",
                            MetricType::Counter);
-    for (const auto& [k, n] : snap->contract_outcomes) {
-        add_counter(
-            outcomes,
-            {{"family", std::get<0>(k)}, {"operation", std::get<1>(k)}, {"status", std::get<2>(k)}},
-            double(n));
+    if (snap->contract_outcomes) {
+        for (const auto& [k, n] : *snap->contract_outcomes) {
+            add_counter(outcomes,
+                        {{"family", std::get<0>(k)},
+                         {"operation", std::get<1>(k)},
+                         {"status", std::get<2>(k)}},
+                        double(n));
+        }
     }
 
     return {

@@ -158,11 +158,11 @@ void registrar::attach(uint32_t client_slot, uint32_t provider_slot) {
     registration& c = registrations_[client_slot];
     const status s = c.c->attach_provider(h, c.context, registrations_[provider_slot].inst);
     binding& after = bindings_[slot]; // the vector may have grown inside the callback
-    contract_stats::process().count(
-        "nmr", "attach",
-        after.state == binding_state::attached
-            ? "SUCCESS"
-            : status_name(s == status::success ? status::nointerface : s));
+    // A client that returned success without attaching has declined the provider.
+    const status outcome = after.state == binding_state::attached ? status::success
+                           : s == status::success                 ? status::nointerface
+                                                                  : s;
+    contract_stats::process().count("nmr", "attach", status_name(outcome));
     if (after.state == binding_state::attached) {
         if (s != status::success) {
             log::warning("NMR: client {} returned {} after attaching to {}; keeping the binding",

@@ -87,6 +87,20 @@ const call_config* provisioner::find_call(const std::string& name) const {
     return nullptr;
 }
 
+template <typename F>
+provisioner::step_outcome provisioner::request(binding& b, step_outcome o, F&& f) {
+    const cstatus s = callmgmt::call_through(reg_, b.provider, std::forward<F>(f));
+    o.status = callmgmt::status_name(s);
+    if (s == cstatus::pending) {
+        ++b.pending;
+    } else if (s == cstatus::nointerface) {
+        o.detail = "its call manager is going away"; // its context must not be touched
+    } else if (s != cstatus::success) {
+        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    }
+    return o;
+}
+
 static callmgmt::party_spec party_of(const party_config& p) {
     return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
 }
@@ -131,14 +145,10 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
         {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
     made_call m{call.connection, 0, {}};
     callmgmt::party_handle ph = 0;
-    binding& b = *it->second;
-    const cstatus s =
-        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-            return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
-        });
-    if (s != cstatus::success) {
-        o.status = callmgmt::status_name(s);
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
+    });
+    if (o.status != "SUCCESS") {
         return o;
     }
     m.parties[first->name] = ph;
@@ -163,17 +173,12 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
         return o;
     }
     callmgmt::party_handle ph = 0;
-    binding& b = *it->second;
-    const cstatus s =
-        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-            return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
-        });
-    if (s != cstatus::success) {
-        o.status = callmgmt::status_name(s);
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
-        return o;
+    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
+    });
+    if (o.status == "SUCCESS") {
+        m.parties[p.name] = ph;
     }
-    m.parties[p.name] = ph;
     return o;
 }
 
@@ -204,30 +209,14 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
         made_.erase(mit); // its call manager is going: the call closes with it
         return o;
     }
-    binding& b = *it->second;
     // A call closes with its last party: drop the others first.
     while (m.parties.size() > 1) {
-        auto p = std::prev(m.parties.end());
-        const cstatus s = callmgmt::call_through(reg_, b.provider,
-                                                 [&](callmgmt::provider_dispatch& d, void* pctx) {
-                                                     return d.drop_party(pctx, p->second, {});
-                                                 });
-        if (s == cstatus::pending) {
-            ++b.pending;
-        }
-        m.parties.erase(p);
+        drop_one(name, std::prev(m.parties.end())->first);
     }
     const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
-    const cstatus s =
-        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-            return d.close_call(pctx, m.vc, last, {});
-        });
-    if (s == cstatus::pending) {
-        ++b.pending;
-    } else {
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
-    }
-    o.status = callmgmt::status_name(s);
+    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.close_call(pctx, m.vc, last, {});
+    });
     made_.erase(mit);
     return o;
 }
@@ -235,30 +224,20 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
 provisioner::step_outcome provisioner::drop_one(const std::string& call, const std::string& party) {
     step_outcome o{{reload_op::drop_party, call, party, ""}, "SUCCESS", ""};
     auto mit = made_.find(call);
-    auto pit = mit != made_.end() ? mit->second.parties.find(party)
-                                  : decltype(mit->second.parties.end()){};
-    if (mit == made_.end() || pit == mit->second.parties.end()) {
+    if (mit == made_.end() || mit->second.parties.count(party) == 0) {
         o.detail = "it was not added (it waited for a connection)";
         return o;
     }
-    auto it = by_connection_.find(mit->second.connection);
+    made_call& m = mit->second;
+    const callmgmt::party_handle ph = m.parties.at(party);
+    m.parties.erase(party); // the handle is dead whatever the outcome
+    auto it = by_connection_.find(m.connection);
     if (it == by_connection_.end()) {
-        mit->second.parties.erase(pit);
-        return o;
+        return o; // its call manager is going: the party goes with it
     }
-    binding& b = *it->second;
-    const cstatus s =
-        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-            return d.drop_party(pctx, pit->second, {});
-        });
-    if (s == cstatus::pending) {
-        ++b.pending;
-    } else {
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
-    }
-    o.status = callmgmt::status_name(s);
-    mit->second.parties.erase(pit); // the handle is dead whatever the outcome
-    return o;
+    return request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.drop_party(pctx, ph, {});
+    });
 }
 
 provisioner::step_outcome provisioner::modify_one(const call_config& call) {
@@ -270,18 +249,11 @@ provisioner::step_outcome provisioner::modify_one(const call_config& call) {
         o.detail = "it is not made: it will be made with the new contract";
         return o;
     }
-    binding& b = *it->second;
     const callmgmt::flowspec flow{call.contract.sustained_rate, call.contract.peak_rate,
                                   call.contract.burst};
-    const cstatus s =
-        callmgmt::call_through(reg_, b.provider, [&](callmgmt::provider_dispatch& d, void* pctx) {
-            return d.modify_call_qos(pctx, mit->second.vc, flow);
-        });
-    o.status = callmgmt::status_name(s);
-    if (s != cstatus::success) {
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
-    }
-    return o;
+    return request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.modify_call_qos(pctx, mit->second.vc, flow);
+    });
 }
 
 std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& plan,
@@ -302,12 +274,7 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
             break;
         case reload_op::add_party: {
             auto mit = made_.find(step.call);
-            const party_config* p = nullptr;
-            for (size_t i = 0; call != nullptr && i < call->parties.size(); ++i) {
-                if (call->parties[i].name == step.party) {
-                    p = &call->parties[i];
-                }
-            }
+            const party_config* p = call != nullptr ? call->find_party(step.party) : nullptr;
             if (p == nullptr) {
                 o = {{}, "FAILURE", "no such party in the file"};
             } else if (mit == made_.end()) {

@@ -46,6 +46,11 @@ public:
         reload_step step;
         std::string status; // a contract status name (SUCCESS, PENDING, ...) or WAITING
         std::string detail; // why it failed, or what it waits for
+        // Done or under way: SUCCESS, PENDING (completes after a grace period), or WAITING
+        // (made when its connection comes up).
+        bool succeeded() const {
+            return status == "SUCCESS" || status == "PENDING" || status == "WAITING";
+        }
     };
     std::vector<step_outcome> apply(const reload_plan& plan, std::vector<call_config> next);
 
@@ -81,6 +86,10 @@ private:
     step_outcome close_one(const std::string& name);
     step_outcome drop_one(const std::string& call, const std::string& party);
     step_outcome modify_one(const call_config& call);
+    // One request through a call manager: the outcome's status, and the call manager's reason
+    // when it failed. PENDING requests are counted until their completion (detach waits).
+    template <typename F>
+    step_outcome request(binding& b, step_outcome o, F&& f);
     void op_done(void* client_binding);
 
     std::vector<call_config> calls_;

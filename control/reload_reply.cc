@@ -7,15 +7,13 @@ namespace vcplane {
 
 using nlohmann::json;
 
-bool step_succeeded(const provisioner::step_outcome& o) {
-    return o.status == "SUCCESS" || o.status == "PENDING" || o.status == "WAITING";
-}
-
 json reload_reply(const control_plane::reload_report& r) {
     json steps = json::array();
     for (size_t i = 0; i < r.plan.steps.size(); ++i) {
         const reload_step& s = r.plan.steps[i];
-        json j{{"op", reload_op_name(s.op)}, {"call", s.call}, {"why", s.why}};
+        json j{{"op", reload_op_name(s.op)},
+               {is_call_op(s.op) ? "call" : "service", s.call},
+               {"why", s.why}};
         if (!s.party.empty()) {
             j["party"] = s.party;
         }
@@ -28,7 +26,7 @@ json reload_reply(const control_plane::reload_report& r) {
         steps.push_back(std::move(j));
     }
     const size_t failed = size_t(std::count_if(r.outcomes.begin(), r.outcomes.end(),
-                                               [](const auto& o) { return !step_succeeded(o); }));
+                                               [](const auto& o) { return !o.succeeded(); }));
     std::string message;
     if (r.dry_run) {
         message = fmt::format("dry run: {} step(s) would be applied, {} change(s) need a restart",

@@ -2,7 +2,7 @@
 // The reply to a reload request (control protocol "reload", SIGHUP logs the same facts):
 //   {"family": "config", "status": "SUCCESS" | "PARTIAL" | "INVALID", "code": 0 | 1 | 2,
 //    "message": "...", "dry_run": bool, "restart_required": ["KEY: OLD -> NEW", ...],
-//    "steps": [{"op", "call", "party", "why", "status", "detail"}, ...],
+//    "steps": [{"op", "call" | "service", "party", "why", "status", "detail"}, ...],
 //    "unchanged": ["CALL", ...], "problems": ["FILE:LINE: KEY: ...", ...] (INVALID only)}
 // PARTIAL: the file was valid but a step failed (e.g. a label a session holds); the rest of
 // the plan was applied. INVALID: the file was refused and nothing changed.
@@ -14,10 +14,6 @@
 #include "control/control_plane.hh"
 
 namespace vcplane {
-
-// Done or under way: SUCCESS, PENDING (completes after a grace period), or WAITING (made when
-// its connection comes up).
-bool step_succeeded(const provisioner::step_outcome& o);
 
 nlohmann::json reload_reply(const control_plane::reload_report& r);
 nlohmann::json invalid_config_reply(const std::string& source,

@@ -58,7 +58,8 @@ struct status_snapshot {
     double last_reload_unix = 0;
     std::string config_source; // the file the switch runs (or "<embedded default>")
     latency_histogram grace_periods;
-    std::map<contract_stats::key, uint64_t> contract_outcomes;
+    // Refreshed with the ethdev readings (once a second), not at every loop iteration.
+    std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes;
 };
 
 class snapshot_cell {

@@ -9,7 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control/reload_reply.hh"
+#include "control/provisioner.hh"
 #include "tests/dpdk/live_plane.hh"
 
 namespace vcplane::test {
@@ -63,8 +63,7 @@ protected:
             send(label, s, std::min(s + 1000, to));
         }
         for (const auto& o : report.outcomes) {
-            EXPECT_TRUE(step_succeeded(o))
-                << o.step.text() << " -> " << o.status << " " << o.detail;
+            EXPECT_TRUE(o.succeeded()) << o.step.text() << " -> " << o.status << " " << o.detail;
         }
         return report;
     }

@@ -407,7 +407,8 @@ TEST(call_manager, link_down_on_the_ingress_closes_its_calls) {
     EXPECT_EQ(h.cms["in"]->active_calls(), 0u);
 }
 
-vcplane_config provisioned() {
+// The provisioner's file: connections in, out1, out2 and `calls`.
+vcplane_config reloaded(const std::string& calls) {
     return parse_config_string(R"([eal]
 lcores = [0, 1]
 [connections.in]
@@ -416,7 +417,12 @@ device = "in"
 device = "out1"
 [connections.out2]
 device = "out2"
-[calls.feed]
+)" + calls,
+                               "p.toml");
+}
+
+vcplane_config provisioned() {
+    return reloaded(R"([calls.feed]
 connection = "in"
 label = 1000
 [[calls.feed.parties]]
@@ -429,8 +435,7 @@ name = "two"
 connection = "out2"
 label = 2002
 next_hop = "02:00:00:00:00:02"
-)",
-                               "p.toml");
+)");
 }
 
 TEST(provisioner, makes_calls_when_connections_are_up_and_again_when_they_return) {
@@ -514,19 +519,6 @@ TEST(call_manager, modify_call_qos_changes_the_contract_in_place_or_nothing) {
     ASSERT_EQ(c.close("in", v, a), cstatus::pending);
     EXPECT_EQ(c.qos("in", v, {}), cstatus::closing);
     h.grace_period();
-}
-
-vcplane_config reloaded(const std::string& calls) {
-    return parse_config_string(R"([eal]
-lcores = [0, 1]
-[connections.in]
-device = "in"
-[connections.out1]
-device = "out1"
-[connections.out2]
-device = "out2"
-)" + calls,
-                               "p.toml");
 }
 
 std::vector<std::string> outcomes(const std::vector<provisioner::step_outcome>& v) {
