@@ -112,9 +112,16 @@ struct service_config {
 inline constexpr size_t max_file_services = 256;
 inline constexpr size_t max_service_addresses = 64;
 
+// Per-VC and per-party series are opt-in: each costs the workers a counter update per frame
+// (per copy for parties) and the scrape a series. Beyond max_series of a kind, further VCs
+// (parties) are counted together in one remainder series without labels.
+inline constexpr uint32_t max_series_limit = 1u << 20;
 struct metrics_config {
     bool enabled = true;
     std::string listen = "127.0.0.1:9469";
+    bool per_vc = false;
+    bool per_party = false;
+    uint32_t max_series = 10000; // per kind (VC, party)
 };
 
 struct vcplane_config {

@@ -49,6 +49,23 @@ void call_manager::deregister(std::function<void()> done) {
     reg_.on_deregister_complete(registration_, std::move(done));
 }
 
+void call_manager::list_series(traffic_series_list& out) const {
+    for (const auto& [id, r] : vcs_) {
+        if (r.state != phase::active) {
+            continue;
+        }
+        if (r.stats_slot != counter_slots::remainder) {
+            out.vcs.push_back({connection_, r.call.name, r.call.key, "", "", r.stats_slot});
+        }
+        for (const auto& p : r.parties) {
+            if (p.stats_slot != counter_slots::remainder) {
+                out.parties.push_back({connection_, r.call.name, p.spec.key, p.spec.name,
+                                       p.spec.connection, p.stats_slot});
+            }
+        }
+    }
+}
+
 size_t call_manager::active_calls() const {
     return size_t(std::count_if(vcs_.begin(), vcs_.end(),
                                 [](const auto& e) { return e.second.state == phase::active; }));
@@ -220,8 +237,11 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
                                 out ? out->bandwidth_bps : 0, bps));
     }
     table_error error;
-    party_set* set = state_.build_parties(*in, {first}, &error);
-    vc* circuit = set != nullptr ? state_.new_vc(call.key, set, accepted.flow, &error) : nullptr;
+    const uint32_t vc_slot = state_.vc_slots().acquire();
+    const uint32_t party_slot = state_.party_slots().acquire();
+    party_set* set = state_.build_parties(*in, {first}, {&party_slot, 1}, &error);
+    vc* circuit =
+        set != nullptr ? state_.new_vc(call.key, vc_slot, set, accepted.flow, &error) : nullptr;
     if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
         if (circuit != nullptr) {
             error = {cstatus::resources, "the label table is full"};
@@ -229,6 +249,9 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
         } else {
             party_set::destroy(set);
         }
+        // Never published: no worker counted into them, no snapshot lists them.
+        state_.vc_slots().release(vc_slot);
+        state_.party_slots().release(party_slot);
         state_.release(first.connection, bps);
         return fail(b, error.status, error.why);
     }
@@ -240,8 +263,9 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     const party_handle ph = state_.next_handle();
     r.state = phase::active;
     r.call = accepted;
-    r.parties = {party_record{ph, first, client_party_ctx}};
+    r.parties = {party_record{ph, first, client_party_ctx, party_slot}};
     r.circuit = circuit;
+    r.stats_slot = vc_slot;
     party_index_[ph] = vh;
     *out_vc = vh;
     *out_party = call.multipoint ? ph : 0;
@@ -295,14 +319,14 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgm
     // The meter lives in the vc, which is immutable once published: publish a new vc (same
     // key, same counter slot, a copy of the party array) in its place, retire the old one.
     table_error error;
-    party_set* set = state_.build_parties(*in, specs_of(*r), &error);
-    vc* next = set != nullptr ? state_.new_vc(r->call.key, set, accepted, &error) : nullptr;
+    party_set* set = state_.build_parties(*in, specs_of(*r), slots_of(*r), &error);
+    vc* next =
+        set != nullptr ? state_.new_vc(r->call.key, r->stats_slot, set, accepted, &error) : nullptr;
     if (next == nullptr) {
         party_set::destroy(set);
         rebook(*r, new_bps, old_bps); // cannot fail: it gives back what it just took
         return fail(b, error.status, error.why);
     }
-    next->id = r->circuit->id;
     vc* old = r->circuit;
     state_.publish_vc(*in, next); // the key's leaf exists already: cannot fail
     r->circuit = next;
@@ -345,9 +369,13 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::par
     }
     std::vector<callmgmt::party_spec> specs = specs_of(*r);
     specs.push_back(party);
+    std::vector<uint32_t> slots = slots_of(*r);
+    const uint32_t party_slot = state_.party_slots().acquire();
+    slots.push_back(party_slot);
     table_error error;
-    party_set* next = state_.build_parties(*in, specs, &error);
+    party_set* next = state_.build_parties(*in, specs, slots, &error);
     if (next == nullptr) {
+        state_.party_slots().release(party_slot); // never published
         state_.release(party.connection, booking(*r));
         return fail(b, error.status, error.why);
     }
@@ -355,7 +383,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::par
     rcu_assign_pointer(r->circuit->parties, next);
     gp_.defer([old] { party_set::destroy(old); });
     const party_handle ph = state_.next_handle();
-    r->parties.push_back(party_record{ph, party, client_party_ctx});
+    r->parties.push_back(party_record{ph, party, client_party_ctx, party_slot});
     party_index_[ph] = vh;
     *out = ph;
     return cstatus::success;
@@ -390,6 +418,14 @@ std::vector<callmgmt::party_spec> call_manager::specs_of(const vc_record& r) {
     return specs;
 }
 
+std::vector<uint32_t> call_manager::slots_of(const vc_record& r) {
+    std::vector<uint32_t> slots;
+    for (const auto& p : r.parties) {
+        slots.push_back(p.stats_slot);
+    }
+    return slots;
+}
+
 std::optional<std::string> call_manager::rebook(const vc_record& r, uint64_t from_bps,
                                                 uint64_t to_bps) {
     for (const auto& p : r.parties) {
@@ -418,13 +454,15 @@ void call_manager::release_bookings(const vc_record& r) {
 bool call_manager::republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving) {
     const connection_state* in = state_.find_connection(connection_);
     std::vector<callmgmt::party_spec> specs;
+    std::vector<uint32_t> slots;
     for (size_t i = 0; i < r.parties.size(); ++i) {
         if (std::find(leaving.begin(), leaving.end(), i) == leaving.end()) {
             specs.push_back(r.parties[i].spec);
+            slots.push_back(r.parties[i].stats_slot);
         }
     }
     table_error error;
-    party_set* next = in != nullptr ? state_.build_parties(*in, specs, &error) : nullptr;
+    party_set* next = in != nullptr ? state_.build_parties(*in, specs, slots, &error) : nullptr;
     if (next == nullptr) {
         b.last_error = error.why;
         return false;
@@ -465,6 +503,7 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
     begin_op(b);
     std::vector<uint8_t> data(close_data.begin(), close_data.end());
     gp_.defer([this, &b, leaving, data = std::move(data)] {
+        state_.retire_party_slot(leaving.stats_slot); // no worker counts into it any more
         // The party sees no more data copies now: the close data is the last frame it gets.
         if (!data.empty() && send_close_data_) {
             if (const connection_state* out = state_.find_connection(leaving.spec.connection)) {
@@ -534,7 +573,12 @@ void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> 
             }
         }
         vc_record& rec = vcs_.at(vh);
+        state_.retire_vc_slot(rec.stats_slot);
+        for (const auto& p : rec.parties) {
+            state_.retire_party_slot(p.stats_slot);
+        }
         rec.state = phase::created; // deactivated: reusable, or deleted by its creator
+        rec.stats_slot = counter_slots::remainder;
         rec.parties.clear();
         void* ctx = rec.client_ctx;
         const bool cm_created = rec.cm_created;
@@ -588,6 +632,9 @@ void call_manager::egress_gone(const std::string& gone) {
                     dropped.size(), dropped.size() == 1 ? "y" : "ies", gone);
         begin_op(b);
         gp_.defer([this, &b, dropped] {
+            for (const auto& p : dropped) {
+                state_.retire_party_slot(p.stats_slot);
+            }
             for (auto it = dropped.rbegin(); it != dropped.rend(); ++it) {
                 b.client->incoming_drop_party(b.client_binding, cstatus::closing, it->id,
                                               it->client_ctx);

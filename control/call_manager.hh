@@ -27,6 +27,7 @@
 #include "control/call_management.hh"
 #include "control/grace_period.hh"
 #include "control/nmr.hh"
+#include "control/status_snapshot.hh"
 #include "control/switch_state.hh"
 
 namespace vcplane {
@@ -66,6 +67,8 @@ public:
         std::vector<std::pair<callmgmt::party_handle, callmgmt::party_spec>> parties;
     };
     std::vector<call_info> calls() const; // the active ones
+    // Appends the active VCs and parties that have counter slots of their own.
+    void list_series(traffic_series_list& out) const;
     size_t active_calls() const;
     size_t active_parties() const;
     size_t vc_count() const { return vcs_.size(); }
@@ -101,6 +104,7 @@ private:
         callmgmt::party_handle id;
         callmgmt::party_spec spec;
         void* client_ctx;
+        uint32_t stats_slot; // counter_slots::remainder when it has none of its own
     };
     struct vc_record {
         callmgmt::vc_handle id;
@@ -110,7 +114,8 @@ private:
         vc_phase state = vc_phase::created;
         callmgmt::call_spec call;
         std::vector<party_record> parties;
-        vc* circuit = nullptr; // published while active
+        vc* circuit = nullptr;                          // published while active
+        uint32_t stats_slot = counter_slots::remainder; // while active
     };
 
     callmgmt::status counted(const char* op, callmgmt::status s);
@@ -141,6 +146,7 @@ private:
     uint64_t booking(const vc_record& r) const { return r.call.flow.sustained_rate * 8; }
     void release_bookings(const vc_record& r);
     static std::vector<callmgmt::party_spec> specs_of(const vc_record& r);
+    static std::vector<uint32_t> slots_of(const vc_record& r);
     // Moves every party's booking from `from_bps` to `to_bps` (the VC's contract changes); on a
     // refusal puts the old bookings back and returns the connection that refused.
     std::optional<std::string> rebook(const vc_record& r, uint64_t from_bps, uint64_t to_bps);

@@ -17,7 +17,7 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     , gp_(gp)
     , pool_(pool)
     , reg_(std::move(post))
-    , state_(workers)
+    , state_(workers, cfg.metrics)
     , cm_(cm::listener{[this](const cm::connection& c) { return up(c); },
                        [this](const cm::connection& c, bool removed) { down(c, removed); },
                        [this](const cm::connection& c) { link(c); }})
@@ -45,6 +45,8 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     }
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i)));
+        workers_.back()->set_counter_slots(state_.vc_slots().worker_array(i),
+                                           state_.party_slots().worker_array(i));
     }
     if (!workers_.empty()) {
         workers_[0]->set_control_ring(control_ring_);
@@ -318,6 +320,7 @@ std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const
                 cached.tx_errors = st.oerrors;
                 cached.rx_nombuf = st.rx_nombuf;
             }
+            read_xstats(p.port, cached.xstats);
             rte_eth_link link{};
             cached.link_up =
                 rte_eth_link_get_nowait(p.port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
@@ -327,6 +330,7 @@ std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const
         p.tx_errors = cached.tx_errors;
         p.rx_nombuf = cached.rx_nombuf;
         p.link_up = cached.link_up;
+        p.xstats = cached.xstats;
     }
     for (const auto& [name, m] : call_managers_) {
         s->calls += m->active_calls();
@@ -335,7 +339,45 @@ std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const
     s->calls_waiting = provisioner_.calls_waiting();
     s->nmr = reg_.counts();
     s->grace_pending = gp_.pending();
+    if (with_ethdev || !series_) {
+        auto list = std::make_shared<traffic_series_list>();
+        list->per_vc = state_.vc_slots().counting();
+        list->per_party = state_.party_slots().counting();
+        if (list->per_vc || list->per_party) {
+            for (const auto& [name, m] : call_managers_) {
+                m->list_series(*list);
+            }
+        }
+        list->vcs_in_remainder = state_.vc_slots().in_remainder();
+        list->parties_in_remainder = state_.party_slots().in_remainder();
+        list->vcs_suppressed_total = state_.vc_slots().suppressed_total();
+        list->parties_suppressed_total = state_.party_slots().suppressed_total();
+        series_ = std::move(list);
+    }
+    s->series = series_;
     return s;
+}
+
+void control_plane::read_xstats(uint16_t port, std::vector<port_xstat>& out) {
+    // Names first (the count may differ per driver and after a reconfiguration), then values
+    // in the same order.
+    const int n = rte_eth_xstats_get_names(port, nullptr, 0);
+    if (n <= 0) {
+        out.clear();
+        return;
+    }
+    std::vector<rte_eth_xstat_name> names(static_cast<size_t>(n));
+    std::vector<rte_eth_xstat> values(static_cast<size_t>(n));
+    if (rte_eth_xstats_get_names(port, names.data(), unsigned(n)) != n ||
+        rte_eth_xstats_get(port, values.data(), unsigned(n)) != n) {
+        return; // keep the last reading
+    }
+    out.clear();
+    for (const auto& v : values) {
+        if (v.id < names.size()) {
+            out.push_back({names[v.id].name, v.value});
+        }
+    }
 }
 
 void control_plane::stop(const std::function<void()>& pump) {

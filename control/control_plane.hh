@@ -72,8 +72,12 @@ public:
     void set_service_applier(service_applier a) { apply_service_ = std::move(a); }
 
     void flush() { gp_.flush(); }
-    // with_ethdev: also read link state and ethdev stats (a timer does, about once a second).
+    // with_ethdev: also read link state and ethdev stats and rebuild the per-VC and per-party
+    // series list (a timer does, about once a second).
     std::shared_ptr<status_snapshot> snapshot(bool with_ethdev) const;
+    // After a snapshot(true) was published (and under snapshot_cell::hold_series()): frees the
+    // counter slots of objects gone before it was built (control/switch_state.hh).
+    void release_retired_counter_slots() { state_.release_retired_slots(); }
 
     const switch_state& state() const { return state_; }
     const cm::connection_manager& connections() const { return cm_; }
@@ -98,6 +102,7 @@ private:
     cm::adapter adapter_of(uint16_t port) const;
 
     static vcplane_config without_calls(vcplane_config cfg);
+    static void read_xstats(uint16_t port, std::vector<port_xstat>& out);
 
     const vcplane_config& cfg_;
     // What the switch runs but its calls (the provisioner keeps those): the start-up file's
@@ -116,7 +121,8 @@ private:
     std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
     std::vector<uint16_t> started_ports_;
     rte_ring* control_ring_ = nullptr; // close-data frames, control thread -> worker 0
-    mutable std::map<uint16_t, port_snapshot> ethdev_cache_; // last ethdev reading per port
+    mutable std::map<uint16_t, port_snapshot> ethdev_cache_;    // last ethdev reading per port
+    mutable std::shared_ptr<const traffic_series_list> series_; // rebuilt with ethdev readings
 };
 
 } // namespace vcplane

@@ -171,8 +171,9 @@ public:
         if (cfg_.metrics.enabled) {
             try {
                 metrics_ = std::make_unique<metrics_server>(
-                    cfg_.metrics.listen,
-                    std::make_shared<dataplane_metrics>(plane_->workers(), snapshot_));
+                    cfg_.metrics.listen, std::make_shared<dataplane_metrics>(
+                                             plane_->workers(), plane_->state().vc_slots(),
+                                             plane_->state().party_slots(), snapshot_));
             } catch (const std::exception& e) {
                 log::error("{}", e.what());
                 return exit_failure;
@@ -341,6 +342,12 @@ private:
         snap->reloads_invalid = reloads_.invalid;
         snap->last_reload_unix = reloads_.last_unix;
         snapshot_.set(std::move(snap));
+        if (with_ethdev) {
+            // The snapshot just set lists no object gone before it was built: their counter
+            // slots may be recycled once no scrape still reads the previous list.
+            auto hold = snapshot_.hold_series();
+            plane_->release_retired_counter_slots();
+        }
     }
 
     latency_histogram grace_periods_;

@@ -40,8 +40,11 @@ void add_gauge(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric
 } // namespace
 
 dataplane_metrics::dataplane_metrics(const std::vector<std::unique_ptr<worker>>& workers,
-                                     const snapshot_cell& status)
+                                     const counter_slots& vc_slots,
+                                     const counter_slots& party_slots, const snapshot_cell& status)
     : workers_(workers)
+    , vc_slots_(vc_slots)
+    , party_slots_(party_slots)
     , status_(status)
     , tsc_hz_(double(rte_get_tsc_hz())) {}
 
@@ -216,13 +219,111 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         }
     }
 
-    return {
-        std::move(config_info), std::move(grace),      std::move(outcomes),   std::move(info),
-        std::move(rx_packets),  std::move(rx_bytes),   std::move(tx_packets), std::move(tx_bytes),
-        std::move(rx_missed),   std::move(rx_errors),  std::move(tx_errors),  std::move(rx_nombuf),
-        std::move(link_up),     std::move(drops),      std::move(busy),       std::move(idle),
-        std::move(objects),     std::move(port_state), std::move(nmr_family), std::move(pending),
-        std::move(reloads),     std::move(last_reload)};
+    auto xstats = family("vcplane_port_xstats_total",
+                         "The port driver's extended statistics (ethdev xstats), by the driver's "
+                         "name for each; read once a second.",
+                         MetricType::Counter);
+    for (const auto& p : snap->ports) {
+        for (const auto& x : p.xstats) {
+            add_counter(xstats,
+                        {{"connection", p.connection}, {"device", p.device}, {"name", x.name}},
+                        double(x.value));
+        }
+    }
+
+    std::vector<prometheus::MetricFamily> out{
+        std::move(config_info), std::move(grace),       std::move(outcomes),   std::move(info),
+        std::move(rx_packets),  std::move(rx_bytes),    std::move(tx_packets), std::move(tx_bytes),
+        std::move(rx_missed),   std::move(rx_errors),   std::move(tx_errors),  std::move(rx_nombuf),
+        std::move(link_up),     std::move(drops),       std::move(busy),       std::move(idle),
+        std::move(objects),     std::move(port_state),  std::move(nmr_family), std::move(pending),
+        std::move(reloads),     std::move(last_reload), std::move(xstats)};
+    collect_series(out);
+    return out;
+}
+
+void dataplane_metrics::collect_series(std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    // The snapshot is taken under the hold: its list names no slot released since it was set.
+    const auto hold = status_.hold_series();
+    const auto snap = status_.get();
+    if (!snap->series) {
+        return;
+    }
+    const traffic_series_list& list = *snap->series;
+    auto suppressed = family("vcplane_metrics_suppressed_series",
+                             "VCs or parties alive now that have no series of their own "
+                             "(metrics.max_series reached): their traffic is in the series "
+                             "without labels.",
+                             MetricType::Gauge);
+    auto suppressed_total =
+        family("vcplane_metrics_suppressed_series_total",
+               "VCs or parties that were given no series of their own since the start.",
+               MetricType::Counter);
+
+    struct kind {
+        const char* name;
+        bool on;
+        const counter_slots& slots;
+        const std::vector<traffic_series>& series;
+        uint64_t in_remainder, suppressed_total;
+    };
+    const kind kinds[] = {
+        {"vc", list.per_vc, vc_slots_, list.vcs, list.vcs_in_remainder, list.vcs_suppressed_total},
+        {"party", list.per_party, party_slots_, list.parties, list.parties_in_remainder,
+         list.parties_suppressed_total},
+    };
+    for (const kind& k : kinds) {
+        if (!k.on) {
+            continue;
+        }
+        const bool vc = std::string_view(k.name) == "vc";
+        auto packets = family(vc ? "vcplane_vc_packets_total" : "vcplane_party_packets_total",
+                              vc ? "Frames classified to the VC." : "Copies sent to the party.",
+                              MetricType::Counter);
+        auto bytes = family(vc ? "vcplane_vc_bytes_total" : "vcplane_party_bytes_total",
+                            vc ? "Bytes (Ethernet frame without FCS) classified to the VC."
+                               : "Bytes (Ethernet frame without FCS) of the copies sent to the "
+                                 "party.",
+                            MetricType::Counter);
+        auto drops =
+            family(vc ? "vcplane_vc_dropped_packets_total" : "vcplane_party_dropped_packets_total",
+                   vc ? "Frames or copies of the VC dropped after classification (TTL expired, "
+                        "policed, no buffer for a copy)."
+                      : "Copies for the party lost for want of a buffer.",
+                   MetricType::Counter);
+        auto add = [&](std::vector<prometheus::ClientMetric::Label> labels, uint32_t slot) {
+            const slot_totals t = k.slots.read(slot);
+            add_counter(packets, labels, double(t.packets));
+            add_counter(bytes, labels, double(t.bytes));
+            add_counter(drops, std::move(labels), double(t.drops));
+        };
+        for (const auto& s : k.series) {
+            if (vc) {
+                add({{"connection", s.connection},
+                     {"call", s.call},
+                     {"key", std::to_string(s.key)}},
+                    s.slot);
+            } else {
+                add({{"connection", s.connection},
+                     {"call", s.call},
+                     {"party", s.party},
+                     {"egress", s.egress},
+                     {"key", std::to_string(s.key)}},
+                    s.slot);
+            }
+        }
+        add({}, counter_slots::remainder); // everything without a series of its own
+        add_gauge(suppressed, {{"kind", k.name}}, double(k.in_remainder));
+        add_counter(suppressed_total, {{"kind", k.name}}, double(k.suppressed_total));
+        out.push_back(std::move(packets));
+        out.push_back(std::move(bytes));
+        out.push_back(std::move(drops));
+    }
+    if (list.per_vc || list.per_party) {
+        out.push_back(std::move(suppressed));
+        out.push_back(std::move(suppressed_total));
+    }
 }
 
 metrics_server::metrics_server(const std::string& listen,

@@ -5,7 +5,9 @@
 //
 // Threading: Collect() runs on the exposer's HTTP thread. It reads worker counters (safe by
 // construction, dataplane/counters.hh) and the status snapshot the control thread publishes
-// (control/status_snapshot.hh); it never touches control-thread state or ethdev.
+// (control/status_snapshot.hh); it never touches control-thread state or ethdev. Per-VC and
+// per-party series sum the counter slots the snapshot names, under hold_series() so that no
+// slot is recycled while it is read (dataplane/counter_slots.hh).
 
 #include <memory>
 #include <prometheus/collectable.h>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "control/status_snapshot.hh"
+#include "dataplane/counter_slots.hh"
 #include "dataplane/worker.hh"
 
 namespace vcplane {
@@ -21,11 +24,16 @@ namespace vcplane {
 class dataplane_metrics : public prometheus::Collectable {
 public:
     dataplane_metrics(const std::vector<std::unique_ptr<worker>>& workers,
+                      const counter_slots& vc_slots, const counter_slots& party_slots,
                       const snapshot_cell& status);
     std::vector<prometheus::MetricFamily> Collect() const override;
 
 private:
+    void collect_series(std::vector<prometheus::MetricFamily>& out) const;
+
     const std::vector<std::unique_ptr<worker>>& workers_;
+    const counter_slots& vc_slots_;
+    const counter_slots& party_slots_;
     const snapshot_cell& status_;
     double tsc_hz_;
 };

@@ -16,6 +16,11 @@
 
 namespace vcplane {
 
+struct port_xstat {
+    std::string name; // the driver's name for it
+    uint64_t value;
+};
+
 struct port_snapshot {
     std::string connection; // empty: unmanaged
     std::string device;
@@ -24,6 +29,7 @@ struct port_snapshot {
     std::string reason; // why unmanaged
     bool link_up = false;
     uint64_t rx_missed = 0, rx_errors = 0, tx_errors = 0, rx_nombuf = 0;
+    std::vector<port_xstat> xstats; // the driver's extended statistics
 };
 
 // Latencies with cumulative buckets (Prometheus histogram semantics), control thread only.
@@ -40,6 +46,25 @@ struct latency_histogram {
         ++count;
         sum += seconds;
     }
+};
+
+// The per-VC and per-party series a scrape reports (opt-in, [metrics] per_vc / per_party):
+// each names the counter slot it sums (dataplane/counter_slots.hh). Objects counted in the
+// remainder slot are not listed; the remainder is reported as one series without labels.
+struct traffic_series {
+    std::string connection; // the call's ingress connection
+    std::string call;
+    uint32_t key = 0;   // a VC's in-label/VID; a party's out-label/VID
+    std::string party;  // parties only
+    std::string egress; // parties only: the connection the copies leave through
+    uint32_t slot = 0;
+};
+struct traffic_series_list {
+    bool per_vc = false, per_party = false;
+    std::vector<traffic_series> vcs, parties;
+    // Objects alive in the remainder now, and ever given no series of their own.
+    uint64_t vcs_in_remainder = 0, parties_in_remainder = 0;
+    uint64_t vcs_suppressed_total = 0, parties_suppressed_total = 0;
 };
 
 struct status_snapshot {
@@ -60,6 +85,8 @@ struct status_snapshot {
     latency_histogram grace_periods;
     // Refreshed with the ethdev readings (once a second), not at every loop iteration.
     std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes;
+    // Rebuilt with the ethdev readings too (at most once a second).
+    std::shared_ptr<const traffic_series_list> series;
 };
 
 class snapshot_cell {
@@ -72,8 +99,15 @@ public:
         std::lock_guard<std::mutex> g(lock_);
         return current_ ? current_ : std::make_shared<const status_snapshot>();
     }
+    // Held by a scrape while it reads the counter slots its snapshot's series name, and by
+    // the control thread while it releases slots (after set() of a snapshot that no longer
+    // lists them): a scrape never reads a slot that was recycled under its series.
+    std::unique_lock<std::mutex> hold_series() const {
+        return std::unique_lock<std::mutex>(series_lock_);
+    }
 
 private:
+    mutable std::mutex series_lock_;
     mutable std::mutex lock_;
     std::shared_ptr<const status_snapshot> current_;
 };

@@ -102,7 +102,7 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
 
 party_set* switch_state::build_parties(const connection_state& in,
                                        const std::vector<callmgmt::party_spec>& specs,
-                                       table_error* error) const {
+                                       std::span<const uint32_t> slots, table_error* error) const {
     if (specs.empty() || specs.size() > max_parties_per_call) {
         *error = {callmgmt::status::resources,
                   fmt::format("{} parties (a call has 1..{})", specs.size(), max_parties_per_call)};
@@ -121,6 +121,8 @@ party_set* switch_state::build_parties(const connection_state& in,
         std::memcpy(w.src_mac, out->mac.data(), 6);
         w.out_key = p.key;
         w.tx_port = out->port;
+        w.stats_slot =
+            parties.size() < slots.size() ? slots[parties.size()] : counter_slots::remainder;
         parties.push_back(w);
     }
     party_set* set = party_set::create(parties);
@@ -130,9 +132,9 @@ party_set* switch_state::build_parties(const connection_state& in,
     return set;
 }
 
-vc* switch_state::new_vc(uint32_t key, party_set* parties, const callmgmt::flowspec& flow,
-                         table_error* error) {
-    auto* v = new (std::nothrow) vc{key, next_vc_id_++, parties, nullptr, nullptr};
+vc* switch_state::new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
+                         const callmgmt::flowspec& flow, table_error* error) {
+    auto* v = new (std::nothrow) vc{key, stats_slot, parties, nullptr, nullptr};
     if (v == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the VC"};
         return nullptr;
@@ -173,6 +175,22 @@ vc* switch_state::new_vc(uint32_t key, party_set* parties, const callmgmt::flows
     v->meter_profile = profile;
     v->per_worker = states;
     return v;
+}
+
+switch_state::switch_state(unsigned workers, const metrics_config& series)
+    : workers_(workers)
+    , vc_slots_(workers, series.per_vc, series.max_series)
+    , party_slots_(workers, series.per_party, series.max_series) {}
+
+void switch_state::release_retired_slots() noexcept {
+    for (uint32_t s : retired_vc_slots_) {
+        vc_slots_.release(s);
+    }
+    for (uint32_t s : retired_party_slots_) {
+        party_slots_.release(s);
+    }
+    retired_vc_slots_.clear();
+    retired_party_slots_.clear();
 }
 
 bool switch_state::book(const std::string& connection, uint64_t bps) {

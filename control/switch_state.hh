@@ -10,11 +10,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "config/config.hh"
 #include "control/call_management.hh"
+#include "dataplane/counter_slots.hh"
 #include "dataplane/tables.hh"
 
 namespace vcplane {
@@ -38,8 +40,8 @@ struct table_error {
 
 class switch_state {
 public:
-    explicit switch_state(unsigned workers = 1)
-        : workers_(workers) {}
+    // series: whether the workers count per VC and per party, and how many slots each has.
+    explicit switch_state(unsigned workers = 1, const metrics_config& series = {});
     ~switch_state() = default; // connection entries; VCs belong to their owners
     switch_state(const switch_state&) = delete;
     switch_state& operator=(const switch_state&) = delete;
@@ -61,13 +63,15 @@ public:
     // Checks a party against its egress connection and the call's ingress media.
     std::optional<table_error> check_party(const connection_state& in,
                                            const callmgmt::party_spec& p) const;
-    // An immutable party array (all parties checked). nullptr + error when it cannot be built.
+    // An immutable party array (all parties checked); slots[i] is party i's counter slot.
+    // nullptr + error when it cannot be built.
     party_set* build_parties(const connection_state& in,
                              const std::vector<callmgmt::party_spec>& parties,
-                             table_error* error) const;
-    // A VC with its traffic-contract meter (one state per worker). nullptr + error.
-    vc* new_vc(uint32_t key, party_set* parties, const callmgmt::flowspec& flow,
-               table_error* error);
+                             std::span<const uint32_t> slots, table_error* error) const;
+    // A VC with its counter slot and traffic-contract meter (one state per worker).
+    // nullptr + error.
+    vc* new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
+               const callmgmt::flowspec& flow, table_error* error);
     static void free_vc(vc* v) noexcept; // with its party array and meters
     static size_t live_vcs() noexcept { return live_vcs_; }
 
@@ -82,6 +86,18 @@ public:
     void release(const std::string& connection, uint64_t bps) noexcept;
     uint64_t booked(const std::string& connection) const noexcept;
 
+    // Per-VC and per-party counter slots (dataplane/counter_slots.hh). An object's slot is
+    // acquired when it is made; once it is unpublished and its grace period has passed it is
+    // retired here, and release_retired_slots() frees every retired slot: call it only after
+    // the metrics snapshot was rebuilt without the objects (control/status_snapshot.hh).
+    counter_slots& vc_slots() noexcept { return vc_slots_; }
+    counter_slots& party_slots() noexcept { return party_slots_; }
+    const counter_slots& vc_slots() const noexcept { return vc_slots_; }
+    const counter_slots& party_slots() const noexcept { return party_slots_; }
+    void retire_vc_slot(uint32_t slot) { retired_vc_slots_.push_back(slot); }
+    void retire_party_slot(uint32_t slot) { retired_party_slots_.push_back(slot); }
+    void release_retired_slots() noexcept;
+
     // Handles for VCs and parties, never reused while the process lives.
     uint64_t next_handle() noexcept { return next_handle_++; }
     vc* unpublish_vc(const connection_state& in, uint32_t key) noexcept {
@@ -93,7 +109,9 @@ private:
     forwarding_table table_;
     std::vector<connection_state> connections_;
     std::vector<std::unique_ptr<connection_entry>> entries_;
-    uint32_t next_vc_id_ = 0;
+    counter_slots vc_slots_;
+    counter_slots party_slots_;
+    std::vector<uint32_t> retired_vc_slots_, retired_party_slots_;
     uint64_t next_handle_ = 1;
     static inline size_t live_vcs_ = 0; // control thread only
     std::map<std::string, uint64_t> booked_bps_;

@@ -31,6 +31,7 @@ struct party {
     uint8_t src_mac[6]; // the egress port's own MAC
     uint32_t out_key;   // out-label or out-VID
     uint16_t tx_port;
+    uint32_t stats_slot; // its per-party counters (dataplane/counter_slots.hh)
 };
 
 // An immutable array of parties, allocated in one block.
@@ -68,9 +69,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) vc_worker_state {
 
 // A virtual circuit as the workers see it.
 struct vc {
-    uint32_t key;       // label or VID on the ingress connection
-    uint32_t id;        // stable slot for per-VC counters
-    party_set* parties; // RCU-published; never null once the vc is published
+    uint32_t key;        // label or VID on the ingress connection
+    uint32_t stats_slot; // its per-VC counters (dataplane/counter_slots.hh); kept by a
+                         // vc that replaces it (a new traffic contract)
+    party_set* parties;  // RCU-published; never null once the vc is published
     // The traffic contract: null when the call has none. Each worker meters its own share
     // (per_worker[worker id]) against the same profile.
     rte_meter_trtcm_profile* meter_profile = nullptr;

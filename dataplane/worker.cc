@@ -105,6 +105,13 @@ void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
     counters_.drop(r);
 }
 
+void worker::drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept {
+    if (vc_slots_ != nullptr) {
+        vc_slots_[v.stats_slot].drops.add(1);
+    }
+    drop(m, r);
+}
+
 // The VC's traffic contract: red frames are dropped, green and yellow go on. The meter counts
 // the Ethernet frame without FCS (rte_meter itself is agnostic; vcplane's rates are L2 rates).
 bool worker::conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
@@ -145,15 +152,16 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
             drop(m, drop_reason::unknown_key);
             return;
         }
+        count_vc(*v, m);
         if ((raw & 0xff) <= 1) [[unlikely]] {
-            drop(m, drop_reason::ttl_expired);
+            drop_classified(m, *v, drop_reason::ttl_expired);
             return;
         }
         if (!conforms(*v, m, now)) {
-            drop(m, drop_reason::policed);
+            drop_classified(m, *v, drop_reason::policed);
             return;
         }
-        replicate(m, *rcu_dereference(v->parties), [raw](uint8_t* frame, const party& p) {
+        replicate(m, *v, [raw](uint8_t* frame, const party& p) {
             wire::store_be32(frame + wire::ether_header_len, wire::swap_mpls_entry(raw, p.out_key));
         });
     } else {
@@ -172,11 +180,12 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
             drop(m, drop_reason::unknown_key);
             return;
         }
+        count_vc(*v, m);
         if (!conforms(*v, m, now)) {
-            drop(m, drop_reason::policed);
+            drop_classified(m, *v, drop_reason::policed);
             return;
         }
-        replicate(m, *rcu_dereference(v->parties), [tci](uint8_t* frame, const party& p) {
+        replicate(m, *v, [tci](uint8_t* frame, const party& p) {
             wire::store_be16(frame + wire::ether_header_len,
                              wire::swap_vlan_tci(tci, uint16_t(p.out_key)));
         });
@@ -184,8 +193,10 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
 }
 
 template <typename Rewrite>
-void worker::replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept {
+void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
+    const party_set& parties = *rcu_dereference(v.parties);
     const uint32_t n = parties.size();
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
     if (n == 0) [[unlikely]] {
         // A published call always has a party (the last-party rule); treat the impossible
         // as a miss rather than leak the frame.
@@ -201,6 +212,12 @@ void worker::replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) n
             out = rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
             if (out == nullptr) [[unlikely]] {
                 counters_.drop(drop_reason::no_mbuf);
+                if (vc_slots_ != nullptr) {
+                    vc_slots_[v.stats_slot].drops.add(1);
+                }
+                if (party_slots_ != nullptr) {
+                    party_slots_[p.stats_slot].drops.add(1);
+                }
                 continue;
             }
         }
@@ -208,6 +225,11 @@ void worker::replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) n
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
         transmit(p.tx_port, out);
+        if (party_slots_ != nullptr) {
+            slot_counters& c = party_slots_[p.stats_slot];
+            c.packets.add(1);
+            c.bytes.add(len);
+        }
     }
 }
 

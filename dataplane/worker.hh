@@ -17,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "dataplane/counter_slots.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
 
@@ -67,6 +68,16 @@ public:
     // on its own TX queues, so the control thread needs no queue of its own. Before launch.
     void set_control_ring(rte_ring* r) noexcept { control_ring_ = r; }
 
+    // This worker's per-VC and per-party counter arrays (dataplane/counter_slots.hh); null:
+    // not counted. Before launch. A VC's slot counts the frames classified to it and its drops
+    // after classification (TTL expired, policed, no buffer for a copy); a party's slot counts
+    // the copies handed to its port and the copies it lost for want of a buffer. Copies a
+    // full TX queue refuses are counted per port (drop reason tx_full), not per party.
+    void set_counter_slots(slot_counters* vcs, slot_counters* parties) noexcept {
+        vc_slots_ = vcs;
+        party_slots_ = parties;
+    }
+
     const worker_counters& counters() const noexcept { return counters_; }
     unsigned id() const noexcept { return id_; }
 
@@ -79,7 +90,15 @@ private:
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>
-    void replicate(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept;
+    void replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept;
+    void drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept;
+    void count_vc(const vc& v, const rte_mbuf* m) noexcept {
+        if (vc_slots_ != nullptr) {
+            slot_counters& c = vc_slots_[v.stats_slot];
+            c.packets.add(1);
+            c.bytes.add(rte_pktmbuf_pkt_len(m));
+        }
+    }
     void transmit(uint16_t port, rte_mbuf* m) noexcept;
     void flush_port(uint16_t port) noexcept;
     void flush_all() noexcept;
@@ -93,6 +112,8 @@ private:
     uint64_t tx_pending_ = 0;            // bit p: tx_[p] holds packets
     rx_queue_list* rx_queues_ = nullptr; // RCU-published by the control thread
     rte_ring* control_ring_ = nullptr;
+    slot_counters* vc_slots_ = nullptr;
+    slot_counters* party_slots_ = nullptr;
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
 };
 

@@ -4,7 +4,11 @@
 // runs interleaved with the others). Reported: the worker's forwarding rate and its busy cycles
 // per frame, and their ratios to the reference.
 //
-//   scrape_bench [--vcs N] [--seconds S] [--rounds R]
+//   scrape_bench [--vcs N] [--seconds S] [--rounds R] [--per-vc] [--per-party]
+//                [--max-series N]
+//
+// --per-vc / --per-party turn the opt-in per-object series on ([metrics] of the config): the
+// worker then also counts per VC (party) and every scrape reports up to --max-series of each.
 //
 // Set-up: real EAL (lcore 0 control + traffic source + the exposer's HTTP threads, lcore 1
 // worker), ring port `in` fed by the main lcore with 64-byte MPLS frames whose labels are
@@ -125,6 +129,11 @@ int main(int argc, char** argv) {
     app.add_option("--vcs", vcs, "VCs provisioned (labels 16..16+N-1)");
     app.add_option("--seconds", seconds, "length of each run");
     app.add_option("--rounds", rounds, "rounds of (none, 1 s, 10 ms) runs");
+    bool per_vc = false, per_party = false;
+    uint32_t max_series = 10000;
+    app.add_flag("--per-vc", per_vc, "count and export per-VC series");
+    app.add_flag("--per-party", per_party, "count and export per-party series");
+    app.add_option("--max-series", max_series, "series of each kind before the remainder");
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
 
@@ -142,13 +151,18 @@ int main(int argc, char** argv) {
     }
     rcu_register_thread();
     rcu_thread_offline();
-    const auto cfg = parse_config_string(R"([eal]
+    const auto cfg = parse_config_string(fmt::format(R"([eal]
 lcores = [0, 1]
+[metrics]
+per_vc = {}
+per_party = {}
+max_series = {}
 [connections.in]
 device = "net_ring_in"
 [connections.sink]
 device = "net_null0"
 )",
+                                                     per_vc, per_party, max_series),
                                          "scrape.toml");
     test::control_loop ctl;
     control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
@@ -169,7 +183,9 @@ device = "net_null0"
     cell.set(plane.snapshot(true));
     const uint16_t metrics_port = test::free_tcp_port();
     metrics_server metrics(fmt::format("127.0.0.1:{}", metrics_port),
-                           std::make_shared<dataplane_metrics>(plane.workers(), cell));
+                           std::make_shared<dataplane_metrics>(plane.workers(),
+                                                               plane.state().vc_slots(),
+                                                               plane.state().party_slots(), cell));
 
     std::atomic<bool> stop{false};
     launch_args args{plane.workers()[0].get(), &stop};
@@ -202,8 +218,10 @@ device = "net_null0"
     };
     double ref_mpps = 0, ref_cpp = 0;
     std::printf("scrape_bench: %u VCs (made in %.2f s), 1 worker, 64-byte frames, labels uniform "
-                "over the VCs; %d rounds of %.1f s, medians\n",
-                vcs, make_s, rounds, seconds);
+                "over the VCs; per-VC series %s, per-party series %s (max %u each); %d rounds "
+                "of %.1f s, medians\n",
+                vcs, make_s, per_vc ? "on" : "off", per_party ? "on" : "off", max_series, rounds,
+                seconds);
     std::printf("%-18s %9s %9s %7s %12s %7s %8s %8s %12s\n", "scrapes", "src Mpps", "fwd Mpps",
                 "busy %", "cycles/frame", "x fwd", "x cycles", "scrapes", "bytes/scrape");
     const char* names[] = {"none (reference)", "every 1 s", "every 10 ms"};

@@ -1,7 +1,8 @@
 // The metrics as Prometheus itself sees them (issue 7): `promtool check metrics` accepts a real
 // scrape of the daemon, and a real Prometheus server started here scrapes it; PromQL returns
-// exactly the counts of a known traffic: 1000 MPLS frames replayed once from a pcap file,
-// forwarded to one party.
+// exactly the counts of a known traffic: 1000 MPLS frames of one call and 300 of another
+// replayed once from a pcap file, each forwarded to one party. Per-VC and per-party series are
+// on with room for one of each: the second call and its party are in the remainder.
 
 #include <csignal>
 #include <cstdio>
@@ -25,10 +26,13 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 const std::string vcplaned = VCPLANED_PATH;
-constexpr int frames = 1000;
+constexpr int feed_frames = 1000; // label 1000, call 'feed'
+constexpr int side_frames = 300;  // label 1001, call 'side'
+constexpr int frames = feed_frames + side_frames;
 
-// A pcap file of `n` 64-byte MPLS frames with `label` (n = 0: the header only).
-void write_pcap(const std::string& path, int n, uint32_t label) {
+// A pcap file of `n` 64-byte MPLS frames, the first `n - side` with `label`, the rest with
+// label + 1 (n = 0: the header only).
+void write_pcap(const std::string& path, int n, uint32_t label, int side = 0) {
     std::ofstream f(path, std::ios::binary);
     const auto u32 = [&f](uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
     const auto u16 = [&f](uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
@@ -41,7 +45,7 @@ void write_pcap(const std::string& path, int n, uint32_t label) {
     u32(1); // Ethernet
     for (int i = 0; i < n; ++i) {
         uint8_t frame[64] = {0x02, 0, 0, 0, 0, 0xfe, 0x02, 0, 0, 0, 0, 0x01, 0x88, 0x47};
-        const uint32_t mpls = (label << 12) | (1u << 8) | 64;
+        const uint32_t mpls = ((label + (i >= n - side)) << 12) | (1u << 8) | 64;
         frame[14] = uint8_t(mpls >> 24);
         frame[15] = uint8_t(mpls >> 16);
         frame[16] = uint8_t(mpls >> 8);
@@ -88,7 +92,7 @@ protected:
         }
         dir_ = fmt::format("/tmp/vcplane-prom-{}", getpid());
         std::filesystem::create_directories(dir_ + "/tsdb");
-        write_pcap(dir_ + "/in.pcap", frames, 1000);
+        write_pcap(dir_ + "/in.pcap", frames, 1000, side_frames);
         write_pcap(dir_ + "/empty.pcap", 0, 0);
         metrics_port_ = free_tcp_port();
         const auto config =
@@ -101,6 +105,9 @@ vdevs = ["net_pcap0,rx_pcap={0}/empty.pcap,tx_pcap={0}/out-tx.pcap",
 file_prefix = "vcplane-prom-{1}"
 [metrics]
 listen = "127.0.0.1:{2}"
+per_vc = true
+per_party = true
+max_series = 1
 [control]
 enabled = false
 # Ports come up in port order: 'out' first, so that the call is made when 'in' comes up,
@@ -116,8 +123,16 @@ label = 1000
 connection = "out"
 label = 2000
 next_hop = "02:00:00:00:00:02"
+[calls.side]
+connection = "in"
+label = 1001
+[[calls.side.parties]]
+connection = "out"
+label = 2001
+next_hop = "02:00:00:00:00:03"
 )",
                                                             dir_, getpid(), metrics_port_));
+        config_ = config;
         daemon_ = std::make_unique<process>(std::vector<std::string>{vcplaned, "--config", config});
         ASSERT_TRUE(daemon_->wait_for_output("forwarding:", 30s)) << daemon_->output();
     }
@@ -133,6 +148,7 @@ next_hop = "02:00:00:00:00:02"
     }
 
     std::string dir_;
+    std::string config_;
     uint16_t metrics_port_ = 0;
     std::unique_ptr<process> daemon_;
     std::unique_ptr<process> prometheus_;
@@ -187,8 +203,26 @@ scrape_configs:
     made = promql(prom_port, "vcplane_contract_operations_total{family=\"ndis\","
                              "operation=\"make_call\",status=\"SUCCESS\"}");
     parties = promql(prom_port, "vcplane_objects{kind=\"party\"}");
-    EXPECT_EQ(made, 1);
-    EXPECT_EQ(parties, 1);
+    EXPECT_EQ(made, 2);
+    EXPECT_EQ(parties, 2);
+    // Per VC and per party: 'feed' has series of its own, 'side' is in the remainder (the
+    // series without labels), and the suppressed gauge says so.
+    EXPECT_EQ(promql(prom_port, "vcplane_vc_packets_total{connection=\"in\",call=\"feed\","
+                                "key=\"1000\"}"),
+              feed_frames);
+    EXPECT_EQ(promql(prom_port, "vcplane_vc_bytes_total{call=\"feed\"}"), feed_frames * 64);
+    EXPECT_EQ(promql(prom_port, "vcplane_party_packets_total{call=\"feed\",party=\"party0\","
+                                "egress=\"out\",key=\"2000\"}"),
+              feed_frames);
+    EXPECT_EQ(promql(prom_port, "vcplane_vc_packets_total{call=\"\"}"), side_frames);
+    EXPECT_EQ(promql(prom_port, "vcplane_party_packets_total{call=\"\"}"), side_frames);
+    EXPECT_EQ(promql(prom_port, "sum(vcplane_vc_packets_total)"), frames);
+    EXPECT_EQ(promql(prom_port, "count(vcplane_vc_packets_total)"), 2);
+    EXPECT_EQ(promql(prom_port, "sum(vcplane_vc_dropped_packets_total)"), 0);
+    EXPECT_EQ(promql(prom_port, "vcplane_metrics_suppressed_series{kind=\"vc\"}"), 1);
+    EXPECT_EQ(promql(prom_port, "vcplane_metrics_suppressed_series{kind=\"party\"}"), 1);
+    // ethdev xstats of the ports (net_pcap has per-queue ones).
+    EXPECT_GE(promql(prom_port, "count(vcplane_port_xstats_total{connection=\"in\"})"), 1);
     EXPECT_EQ(promql(prom_port, "sum(vcplane_dropped_packets_total)"), 0);
     EXPECT_EQ(promql(prom_port, "count(vcplane_build_info)"), 1);
 
@@ -225,6 +259,30 @@ scrape_configs:
                 << "no metric " << family << " for: " << e;
         }
     }
+
+    // The 'feed' call goes (a reload without it): its series disappear from the scrape; the
+    // remainder keeps counting what it counted.
+    {
+        std::ifstream in(config_);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto at = text.find("[calls.feed]");
+        const auto end = text.find("[calls.side]");
+        ASSERT_NE(at, std::string::npos);
+        text.erase(at, end - at);
+        std::ofstream(config_) << text;
+    }
+    daemon_->signal(SIGHUP);
+    std::string after;
+    for (int i = 0; i < 50; ++i) {
+        std::this_thread::sleep_for(100ms);
+        after = http_get(metrics_port_, "/metrics");
+        if (after.find("call=\"feed\"") == std::string::npos) {
+            break;
+        }
+    }
+    EXPECT_EQ(after.find("call=\"feed\""), std::string::npos) << after;
+    EXPECT_EQ(metric_value(after, "vcplane_vc_packets_total "), side_frames) << after;
+    EXPECT_EQ(metric_value(after, "vcplane_metrics_suppressed_series{kind=\"vc\"}"), 1) << after;
 }
 
 } // namespace

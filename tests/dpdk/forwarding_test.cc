@@ -98,9 +98,9 @@ protected:
         }
         const connection_state& in = *state_->find_connection(conn);
         table_error error;
-        party_set* set = state_->build_parties(in, specs, &error);
+        party_set* set = state_->build_parties(in, specs, {}, &error);
         ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state_->new_vc(key, set, {}, &error);
+        vc* v = state_->new_vc(key, counter_slots::remainder, set, {}, &error);
         ASSERT_NE(v, nullptr) << error.why;
         ASSERT_TRUE(state_->publish_vc(in, v));
         published_.push_back({conn, v});

@@ -31,11 +31,21 @@ struct sent_close_data {
     std::vector<uint8_t> data;
 };
 
+// Per-VC and per-party counting on, with few slots, so that every test also checks that no
+// slot outlives its object (the destructor below).
+metrics_config counted_series(uint32_t max_series = 8) {
+    metrics_config m;
+    m.per_vc = true;
+    m.per_party = true;
+    m.max_series = max_series;
+    return m;
+}
+
 struct harness {
     std::deque<std::function<void()>> posted;
     nmr::registrar reg{[this](std::function<void()> fn) { posted.push_back(std::move(fn)); }};
     manual_grace_periods gp;
-    switch_state state;
+    switch_state state{1, counted_series()};
     std::map<std::string, std::unique_ptr<call_manager>> cms;
     std::vector<sent_close_data> close_data;
     uint16_t next_port = 0;
@@ -83,9 +93,14 @@ struct harness {
             m->deregister([] {});
         }
         grace_period();
-        // Every per-VC and per-party object is freed.
+        // Every per-VC and per-party object is freed, and so is every counter slot.
         EXPECT_EQ(party_set::live(), parties_before);
         EXPECT_EQ(switch_state::live_vcs(), vcs_before);
+        state.release_retired_slots();
+        EXPECT_EQ(state.vc_slots().in_use(), 0u);
+        EXPECT_EQ(state.party_slots().in_use(), 0u);
+        EXPECT_EQ(state.vc_slots().in_remainder(), 0u);
+        EXPECT_EQ(state.party_slots().in_remainder(), 0u);
     }
 };
 
@@ -490,7 +505,8 @@ TEST(call_manager, modify_call_qos_changes_the_contract_in_place_or_nothing) {
     ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
     ASSERT_EQ(c.add("in", v, party("b", "thin", 2001), &b), cstatus::success);
     const vc* before = published(h, "in", 100);
-    const uint32_t id = before->id;
+    const uint32_t id = before->stats_slot;
+    EXPECT_NE(id, counter_slots::remainder);
 
     // Overbooking the thin egress (8 Mbit/s) is refused and leaves the bookings as they were.
     EXPECT_EQ(c.qos("in", v, {2'000'000, 0, 0}), cstatus::resources);
@@ -509,7 +525,7 @@ TEST(call_manager, modify_call_qos_changes_the_contract_in_place_or_nothing) {
     ASSERT_EQ(c.qos("in", v, {}), cstatus::success);
     const vc* after = published(h, "in", 100);
     EXPECT_NE(after, before);
-    EXPECT_EQ(after->id, id);
+    EXPECT_EQ(after->stats_slot, id);
     ASSERT_EQ(after->parties->size(), 2u);
     EXPECT_EQ((*after->parties)[1].out_key, 2001u);
     h.grace_period(); // the old VC is freed (the harness counts live objects at the end)
@@ -617,6 +633,95 @@ next_hop = "02:00:00:00:00:05"
     h.grace_period();
     p.deregister_and_wait([&] { h.grace_period(); });
     EXPECT_EQ(h.reg.counts().clients, 1u); // the session's registration only
+}
+
+// A VC's and a party's counter slot lives exactly as long as the object: kept across a new
+// traffic contract and other parties' changes, retired only after the grace period, free for
+// reuse only after release_retired_slots(), and given back zeroed. Beyond the configured
+// number of slots, objects share the remainder.
+TEST(call_manager, counter_slots_follow_their_objects) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("b", "out", 2001), &b), cstatus::success);
+    const vc* circuit = published(h, "in", 100);
+    const uint32_t vc_slot = circuit->stats_slot;
+    const uint32_t slot_a = (*circuit->parties)[0].stats_slot;
+    const uint32_t slot_b = (*circuit->parties)[1].stats_slot;
+    EXPECT_NE(vc_slot, counter_slots::remainder);
+    EXPECT_NE(slot_a, counter_slots::remainder);
+    EXPECT_NE(slot_b, slot_a);
+    EXPECT_EQ(h.state.vc_slots().in_use(), 1u);
+    EXPECT_EQ(h.state.party_slots().in_use(), 2u);
+
+    traffic_series_list list;
+    h.cms["in"]->list_series(list);
+    ASSERT_EQ(list.vcs.size(), 1u);
+    EXPECT_EQ(list.vcs[0].call, "x");
+    EXPECT_EQ(list.vcs[0].key, 100u);
+    EXPECT_EQ(list.vcs[0].slot, vc_slot);
+    ASSERT_EQ(list.parties.size(), 2u);
+    EXPECT_EQ(list.parties[1].party, "b");
+    EXPECT_EQ(list.parties[1].egress, "out");
+    EXPECT_EQ(list.parties[1].slot, slot_b);
+
+    // What the worker adds (here by hand, as worker 0 would).
+    h.state.vc_slots().worker_array(0)[vc_slot].packets.add(7);
+    h.state.party_slots().worker_array(0)[slot_b].packets.add(5);
+
+    // Party b leaves: a keeps its slot in the new party array; b's slot is neither free nor
+    // zeroed before its grace period and the next release.
+    ASSERT_EQ(c.drop("in", b), cstatus::pending);
+    EXPECT_EQ((*published(h, "in", 100)->parties)[0].stats_slot, slot_a);
+    h.state.release_retired_slots();
+    EXPECT_EQ(h.state.party_slots().in_use(), 2u);
+    h.grace_period();
+    EXPECT_EQ(h.state.party_slots().in_use(), 2u);
+    EXPECT_EQ(h.state.party_slots().read(slot_b).packets, 5u);
+    h.state.release_retired_slots();
+    EXPECT_EQ(h.state.party_slots().in_use(), 1u);
+    EXPECT_EQ(h.state.party_slots().read(slot_b).packets, 0u);
+
+    // A new contract keeps the VC's slot and its count.
+    ASSERT_EQ(c.qos("in", v, {}), cstatus::success); // (meters need EAL: none here)
+    EXPECT_EQ(published(h, "in", 100)->stats_slot, vc_slot);
+    EXPECT_EQ(h.state.vc_slots().read(vc_slot).packets, 7u);
+
+    // More objects than slots (8 of each kind): the rest share the remainder.
+    std::vector<vc_handle> vcs;
+    std::vector<party_handle> parties;
+    for (uint32_t i = 0; i < 10; ++i) {
+        vc_handle w = 0;
+        party_handle p = 0;
+        ASSERT_EQ(c.make("in", 0, call(fmt::format("y{}", i), 200 + i), party("p", "out", 3000 + i),
+                         &w, &p),
+                  cstatus::success);
+        vcs.push_back(w);
+        parties.push_back(p);
+    }
+    EXPECT_EQ(h.state.vc_slots().in_use(), 8u);
+    EXPECT_EQ(h.state.vc_slots().in_remainder(), 3u);
+    EXPECT_EQ(h.state.vc_slots().suppressed_total(), 3u);
+    EXPECT_EQ(published(h, "in", 209)->stats_slot, counter_slots::remainder);
+    traffic_series_list more;
+    h.cms["in"]->list_series(more);
+    EXPECT_EQ(more.vcs.size(), 8u); // the remainder's objects are not listed
+
+    // Closing gives everything back once the grace period and the release have run.
+    for (size_t i = 0; i < vcs.size(); ++i) {
+        ASSERT_EQ(c.close("in", vcs[i], parties[i]), cstatus::pending);
+    }
+    ASSERT_EQ(c.close("in", v, a), cstatus::pending);
+    h.grace_period();
+    h.state.release_retired_slots();
+    EXPECT_EQ(h.state.vc_slots().in_use(), 0u);
+    EXPECT_EQ(h.state.vc_slots().in_remainder(), 0u);
+    EXPECT_EQ(h.state.vc_slots().read(vc_slot).packets, 0u);
+    EXPECT_EQ(h.state.vc_slots().suppressed_total(), 3u); // a counter: it never goes back
 }
 
 } // namespace

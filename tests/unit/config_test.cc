@@ -195,7 +195,7 @@ media = "vlan"
 TEST(config, unknown_keys_and_wrong_types_are_named) {
     EXPECT_THAT(only_problem(base + "[metrics]\nlisten = \"127.0.0.1:9469\"\nport = 3\n"),
                 HasSubstr("vcplane.toml:17: metrics.port: unknown key (expected one of: enabled, "
-                          "listen)"));
+                          "listen, per_vc, per_party, max_series)"));
     std::string text = base;
     text.replace(text.find("mtu = 9000"), 10, "mtu = \"9000\"");
     EXPECT_THAT(only_problem(text),
@@ -267,6 +267,25 @@ TEST(config, metrics_listen_must_be_address_and_port) {
                     HasSubstr("metrics.listen"))
             << bad;
     }
+}
+
+TEST(config, per_object_series_are_opt_in_and_capped) {
+    const auto off = parse_config_string(base, "vcplane.toml");
+    EXPECT_FALSE(off.metrics.per_vc);
+    EXPECT_FALSE(off.metrics.per_party);
+    EXPECT_EQ(off.metrics.max_series, 10000u);
+    const auto on = parse_config_string(
+        base + "[metrics]\nper_vc = true\nper_party = true\nmax_series = 0\n", "vcplane.toml");
+    EXPECT_TRUE(on.metrics.per_vc);
+    EXPECT_TRUE(on.metrics.per_party);
+    EXPECT_EQ(on.metrics.max_series, 0u);
+    EXPECT_THAT(only_problem(base + "[metrics]\nmax_series = 1048577\n"),
+                HasSubstr("vcplane.toml:16: metrics.max_series: 1048577 is out of range "
+                          "(0..1048576)"));
+    EXPECT_THAT(only_problem(base + "[metrics]\nmax_series = -1\n"),
+                HasSubstr("metrics.max_series: -1 is out of range"));
+    EXPECT_THAT(only_problem(base + "[metrics]\nper_vc = 1\n"),
+                HasSubstr("metrics.per_vc: expected true or false, found an integer"));
 }
 
 TEST(config, every_problem_of_a_file_is_reported_at_once) {
