@@ -38,13 +38,33 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     , provisioner_(cfg, state_, reg_) {
     // Frames of the control thread (close data) travel to worker 0 through this ring.
     static unsigned serial = 0;
-    control_ring_ = rte_ring_create(fmt::format("vcp_ctl{}", serial++).c_str(), 1024, SOCKET_ID_ANY,
+    control_ring_ = rte_ring_create(fmt::format("vcp_ctl{}", serial).c_str(), 1024, SOCKET_ID_ANY,
                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (control_ring_ == nullptr) {
         throw std::runtime_error("cannot create the control ring");
     }
+    // As many replica headers and payload references as the main pool has buffers: every
+    // buffered or queued replica holds one of each. Small: a header needs 18 bytes of data.
+    const unsigned replicas = pool_ != nullptr ? pool_->size : 0;
+    const int socket = pool_ != nullptr ? pool_->socket_id : SOCKET_ID_ANY;
+    if (replicas != 0) {
+        header_pool_.reset(rte_pktmbuf_pool_create(fmt::format("vcp_hdr{}", serial).c_str(),
+                                                   replicas, 256, 0, RTE_PKTMBUF_HEADROOM + 64,
+                                                   socket));
+        payload_ref_pool_.reset(rte_pktmbuf_pool_create(fmt::format("vcp_ref{}", serial).c_str(),
+                                                        replicas, 256, 0, 0, socket));
+        if (header_pool_ == nullptr || payload_ref_pool_ == nullptr) {
+            rte_ring_free(control_ring_);
+            throw std::runtime_error(fmt::format(
+                "cannot create the replica pools ({} headers and payload references): {}; fix: "
+                "raise eal.memory_mb (or reserve more hugepages)",
+                replicas, rte_strerror(rte_errno)));
+        }
+    }
+    ++serial;
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i)));
+        workers_.back()->set_chain_pools(header_pool_.get(), payload_ref_pool_.get());
         workers_.back()->set_counter_slots(state_.vc_slots().worker_array(i),
                                            state_.party_slots().worker_array(i));
     }
@@ -97,17 +117,18 @@ std::string control_plane::up(const cm::connection& c) {
         return "no configuration";
     }
     const uint16_t queues = uint16_t(workers_.size());
+    bool takes_chains = false;
     try {
-        start_port(port_plan{c.port.port, c.name, queues, queues, cc->rx_descriptors,
-                             cc->tx_descriptors, cc->mtu},
-                   pool_);
+        takes_chains = start_port(port_plan{c.port.port, c.name, queues, queues, cc->rx_descriptors,
+                                            cc->tx_descriptors, cc->mtu},
+                                  pool_);
     } catch (const std::exception& e) {
         log::error("{}", e.what());
         return e.what();
     }
     started_ports_.push_back(c.port.port);
     state_.add_connection(c.name, c.port.device, c.port.port, cc->media, c.port.mac, cc->mtu,
-                          cc->bandwidth_bps);
+                          cc->bandwidth_bps, takes_chains);
     auto mgr = std::make_unique<call_manager>(
         c.name, state_, gp_, reg_,
         [this](const connection_state& out, const callmgmt::party_spec& p,

@@ -113,6 +113,12 @@ private:
     rte_mempool* pool_;
     nmr::registrar reg_;
     switch_state state_;
+    struct pool_deleter {
+        void operator()(rte_mempool* p) const noexcept { rte_mempool_free(p); }
+    };
+    // Chained replicas of large frames (dataplane/worker.hh): declared before workers_, so
+    // that buffers a worker still holds go back before the pools are freed.
+    std::unique_ptr<rte_mempool, pool_deleter> header_pool_, payload_ref_pool_;
     std::vector<std::unique_ptr<worker>> workers_; // after state_: they read its table
     cm::connection_manager cm_;
     cm::config_csp csp_;

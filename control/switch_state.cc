@@ -38,7 +38,8 @@ const connection_state* switch_state::find_connection(const std::string& name) c
 const connection_state& switch_state::add_connection(const std::string& name,
                                                      const std::string& device, uint16_t port,
                                                      media_kind media, const mac_address& mac,
-                                                     uint32_t mtu, uint64_t bandwidth_bps) {
+                                                     uint32_t mtu, uint64_t bandwidth_bps,
+                                                     bool takes_chains) {
     if (find_connection(name) != nullptr) {
         throw std::invalid_argument(fmt::format("connection '{}' exists already", name));
     }
@@ -48,8 +49,8 @@ const connection_state& switch_state::add_connection(const std::string& name,
     auto entry = std::make_unique<connection_entry>(media, port, mac.data());
     connections_.reserve(connections_.size() + 1);
     entries_.reserve(entries_.size() + 1);
-    connections_.push_back(
-        connection_state{name, device, port, media, mac, mtu, bandwidth_bps, entry.get()});
+    connections_.push_back(connection_state{name, device, port, media, mac, mtu, bandwidth_bps,
+                                            entry.get(), takes_chains});
     rcu_assign_pointer(table_.by_port[port], entry.get());
     entries_.push_back(std::move(entry));
     return connections_.back();
@@ -121,6 +122,7 @@ party_set* switch_state::build_parties(const connection_state& in,
         std::memcpy(w.src_mac, out->mac.data(), 6);
         w.out_key = p.key;
         w.tx_port = out->port;
+        w.takes_chains = out->takes_chains;
         w.stats_slot =
             parties.size() < slots.size() ? slots[parties.size()] : counter_slots::remainder;
         parties.push_back(w);

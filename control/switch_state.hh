@@ -30,6 +30,7 @@ struct connection_state {
     uint32_t mtu;
     uint64_t bandwidth_bps;  // 0: not stated, no admission control
     connection_entry* entry; // what the workers see for this port
+    bool takes_chains;       // multi-segment TX: replicas may be header + shared payload
 };
 
 // A request the tables cannot take, with the contract status that says why.
@@ -53,7 +54,8 @@ public:
     // Publish a claimed port as a connection. Throws std::invalid_argument on a clash.
     const connection_state& add_connection(const std::string& name, const std::string& device,
                                            uint16_t port, media_kind media, const mac_address& mac,
-                                           uint32_t mtu, uint64_t bandwidth_bps = 0);
+                                           uint32_t mtu, uint64_t bandwidth_bps = 0,
+                                           bool takes_chains = true);
     // Unpublish; the entry is freed by the caller after a grace period. VCs on it must be
     // unpublished already.
     std::unique_ptr<connection_entry> remove_connection(const std::string& name);

@@ -31,8 +31,10 @@ struct party {
     uint8_t src_mac[6]; // the egress port's own MAC
     uint32_t out_key;   // out-label or out-VID
     uint16_t tx_port;
+    bool takes_chains;   // the egress port sends multi-segment frames (worker.hh: replicas)
     uint32_t stats_slot; // its per-party counters (dataplane/counter_slots.hh)
 };
+static_assert(sizeof(party) == 24);
 
 // An immutable array of parties, allocated in one block.
 class party_set {

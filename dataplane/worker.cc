@@ -1,7 +1,11 @@
 #include "dataplane/worker.hh"
 
+#include <algorithm>
+#include <cstring>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_memcpy.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/wire.hh"
@@ -18,7 +22,8 @@ worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_
     : table_(table)
     , replica_pool_(replica_pool)
     , id_(id)
-    , tx_queue_(tx_queue) {}
+    , tx_queue_(tx_queue)
+    , quiescent_interval_(rte_get_tsc_hz() / 1000000 * quiescent_interval_us) {}
 
 worker::~worker() {
     // Frames still buffered when the worker was stopped without a final flush.
@@ -40,9 +45,11 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
     uint64_t before = rte_rdtsc();
     while (!stop.load(std::memory_order_relaxed)) {
         const unsigned n = poll_once();
-        // No table pointer is held past this point: tell the writer so.
+        // No table pointer is held past this point: tell the writer so, after every pass
+        // (poll_once also does, within a pass, when one runs long).
         rcu_quiescent_state();
         const uint64_t now = rte_rdtsc();
+        last_quiescent_ = now;
         (n != 0 ? counters_.busy_cycles : counters_.idle_cycles).add(now - before);
         counters_.loops.add(1);
         before = now;
@@ -54,10 +61,15 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
 unsigned worker::poll_once() noexcept {
     unsigned total = 0;
     rte_mbuf* pkts[rx_burst_size];
-    const rx_queue_list* list = rcu_dereference(rx_queues_);
-    const uint16_t queues = list != nullptr ? list->count : 0;
+    // A copy of the queue list: a quiescent state within the pass may free the list itself.
+    rx_queue_ref queue_refs[max_rx_queues_per_worker];
+    uint16_t queues = 0;
+    if (const rx_queue_list* list = rcu_dereference(rx_queues_)) {
+        queues = list->count;
+        std::copy_n(list->queues.begin(), queues, queue_refs);
+    }
     for (uint16_t q = 0; q < queues; ++q) {
-        const rx_queue_ref rxq = list->queues[q];
+        const rx_queue_ref rxq = queue_refs[q];
         const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
         if (n == 0) {
             continue;
@@ -77,7 +89,7 @@ unsigned worker::poll_once() noexcept {
             counters_.drop(drop_reason::no_connection, n);
             continue;
         }
-        const uint64_t now = rte_rdtsc(); // one clock reading serves the burst's meters
+        uint64_t now = rte_rdtsc(); // one clock reading serves a few frames' meters
         for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
         }
@@ -86,6 +98,18 @@ unsigned worker::poll_once() noexcept {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
             classify(*conn, pkts[i], now);
+            if ((i & 7) == 7) [[unlikely]] {
+                // Every 8 frames (up to 8 x 64 copies): a grace period does not wait for a
+                // whole burst of large fan-outs. conn is read again after the announcement.
+                now = rte_rdtsc();
+                quiescent_if_due(now);
+                conn = table_.connection(rxq.port);
+                if (conn == nullptr) [[unlikely]] {
+                    rte_pktmbuf_free_bulk(pkts + i + 1, n - i - 1);
+                    counters_.drop(drop_reason::no_connection, n - i - 1);
+                    break;
+                }
+            }
         }
     }
     if (control_ring_ != nullptr) [[unlikely]] {
@@ -197,11 +221,25 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
     const party_set& parties = *rcu_dereference(v.parties);
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
+    const bool large = len > copy_whole_max && header_pool_ != nullptr &&
+                       rte_pktmbuf_data_len(m) > replica_header_len;
     if (n == 0) [[unlikely]] {
         // A published call always has a party (the last-party rule); treat the impossible
         // as a miss rather than leak the frame.
         drop(m, drop_reason::unknown_key);
         return;
+    }
+    // Whole copies of a small one-segment frame: their buffers in one bulk allocation (the
+    // mempool cache is visited once, not once per copy). Any copy beyond those, or all of them
+    // when the bulk allocation fails, is made one at a time.
+    constexpr uint32_t bulk_max = 64;
+    rte_mbuf* bulk[bulk_max];
+    uint32_t bulk_count = 0, bulk_used = 0;
+    if (n > 1 && !large && m->nb_segs == 1 && len <= copy_whole_max) {
+        const uint32_t want = std::min(n - 1, bulk_max);
+        if (rte_pktmbuf_alloc_bulk(replica_pool_, bulk, want) == 0) {
+            bulk_count = want;
+        }
     }
     // Copies are taken from the untouched original; the last party gets the original itself,
     // rewritten in place, so a point-to-point call never copies.
@@ -209,7 +247,16 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
         const party& p = parties[i];
         rte_mbuf* out = m;
         if (i + 1 < n) {
-            out = rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
+            if (bulk_used < bulk_count) {
+                out = bulk[bulk_used++];
+                rte_memcpy(rte_pktmbuf_mtod(out, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*),
+                           len);
+                out->data_len = uint16_t(len);
+                out->pkt_len = len;
+                out->port = m->port;
+            } else {
+                out = large && p.takes_chains ? chained_replica(m) : whole_copy(m);
+            }
             if (out == nullptr) [[unlikely]] {
                 counters_.drop(drop_reason::no_mbuf);
                 if (vc_slots_ != nullptr) {
@@ -231,6 +278,53 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
             c.bytes.add(len);
         }
     }
+}
+
+// A new single-segment mbuf with all of m's bytes. The common case (m in one segment) is an
+// allocation and one memcpy; a chained m takes DPDK's general copy.
+rte_mbuf* worker::whole_copy(const rte_mbuf* m) noexcept {
+    if (m->nb_segs != 1) [[unlikely]] {
+        return rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
+    }
+    rte_mbuf* c = rte_pktmbuf_alloc(replica_pool_);
+    if (c == nullptr) [[unlikely]] {
+        return nullptr;
+    }
+    const uint16_t len = rte_pktmbuf_data_len(m);
+    if (len > rte_pktmbuf_tailroom(c)) [[unlikely]] {
+        rte_pktmbuf_free(c); // a frame larger than the replica pool's buffers
+        return rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
+    }
+    rte_memcpy(rte_pktmbuf_mtod(c, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), len);
+    c->data_len = len;
+    c->pkt_len = len;
+    c->port = m->port;
+    return c;
+}
+
+// A header mbuf with a copy of m's first replica_header_len bytes (the caller rewrites them),
+// chained to an indirect mbuf over the rest of m. m itself must not be rewritten before this
+// (the last party's in-place rewrite comes after every replica), and its payload is shared:
+// the indirect mbuf holds a reference that DPDK drops when the replica is freed after TX.
+rte_mbuf* worker::chained_replica(rte_mbuf* m) noexcept {
+    rte_mbuf* header = rte_pktmbuf_alloc(header_pool_);
+    if (header == nullptr) [[unlikely]] {
+        return nullptr;
+    }
+    rte_mbuf* payload = rte_pktmbuf_clone(m, payload_ref_pool_); // one per segment of m
+    if (payload == nullptr) [[unlikely]] {
+        rte_pktmbuf_free(header);
+        return nullptr;
+    }
+    rte_pktmbuf_adj(payload, replica_header_len);
+    std::memcpy(rte_pktmbuf_mtod(header, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*),
+                replica_header_len);
+    header->data_len = replica_header_len;
+    header->pkt_len = replica_header_len + payload->pkt_len;
+    header->nb_segs = uint16_t(1 + payload->nb_segs);
+    header->next = payload;
+    header->port = m->port;
+    return header;
 }
 
 void worker::transmit(uint16_t port, rte_mbuf* m) noexcept {

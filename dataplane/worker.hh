@@ -26,6 +26,15 @@ namespace vcplane {
 inline constexpr uint16_t rx_burst_size = 32;
 inline constexpr uint16_t tx_burst_size = 32;
 inline constexpr unsigned max_rx_queues_per_worker = 64;
+// Replication by size: a copy of a frame up to this many bytes is a whole new mbuf (one
+// allocation, a few cache lines copied); a copy of a larger frame is a header mbuf holding the
+// rewritten Ethernet header and label/tag, chained to an indirect mbuf that references the
+// original's payload (two allocations, one reference-count increment, no payload copied).
+inline constexpr uint32_t copy_whole_max = 256;
+inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or tag
+// How long a busy worker may go without announcing a quiescent state (a grace period waits
+// for every worker to announce one), in microseconds.
+inline constexpr unsigned quiescent_interval_us = 2;
 static_assert(RTE_MAX_ETHPORTS <= 64, "tx_pending_ is a 64-bit port mask");
 
 struct rx_queue_ref {
@@ -42,7 +51,7 @@ struct rx_queue_list {
 
 class worker {
 public:
-    // replica_pool: where copies for all but the last party come from.
+    // replica_pool: where whole copies for all but the last party come from.
     // tx_queue: the TX queue this worker owns on every port.
     worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
            uint16_t tx_queue);
@@ -73,6 +82,14 @@ public:
     // after classification (TTL expired, policed, no buffer for a copy); a party's slot counts
     // the copies handed to its port and the copies it lost for want of a buffer. Copies a
     // full TX queue refuses are counted per port (drop reason tx_full), not per party.
+    // Pools for chained replicas of large frames: headers (data room >= replica_header_len)
+    // and payload references (indirect mbufs, no data room). Without them (null) every copy
+    // is whole. Before launch.
+    void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
+        header_pool_ = headers;
+        payload_ref_pool_ = payload_refs;
+    }
+
     void set_counter_slots(slot_counters* vcs, slot_counters* parties) noexcept {
         vc_slots_ = vcs;
         party_slots_ = parties;
@@ -99,6 +116,16 @@ private:
             c.bytes.add(rte_pktmbuf_pkt_len(m));
         }
     }
+    rte_mbuf* chained_replica(rte_mbuf* m) noexcept;
+    rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
+    // Announces a quiescent state if the last one is older than quiescent_interval_us. The
+    // caller holds no pointer read from the tables across this call.
+    void quiescent_if_due(uint64_t now) noexcept {
+        if (now - last_quiescent_ >= quiescent_interval_) {
+            rcu_quiescent_state();
+            last_quiescent_ = now;
+        }
+    }
     void transmit(uint16_t port, rte_mbuf* m) noexcept;
     void flush_port(uint16_t port) noexcept;
     void flush_all() noexcept;
@@ -112,6 +139,10 @@ private:
     uint64_t tx_pending_ = 0;            // bit p: tx_[p] holds packets
     rx_queue_list* rx_queues_ = nullptr; // RCU-published by the control thread
     rte_ring* control_ring_ = nullptr;
+    rte_mempool* header_pool_ = nullptr;
+    rte_mempool* payload_ref_pool_ = nullptr;
+    uint64_t quiescent_interval_;
+    uint64_t last_quiescent_ = 0;
     slot_counters* vc_slots_ = nullptr;
     slot_counters* party_slots_ = nullptr;
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};

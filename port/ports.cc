@@ -89,7 +89,7 @@ rte_mempool* create_mbuf_pool(const std::string& name, const pool_plan& plan, in
     return mp;
 }
 
-void start_port(const port_plan& plan, rte_mempool* pool) {
+bool start_port(const port_plan& plan, rte_mempool* pool) {
     const uint16_t port = plan.port;
     const std::string who =
         fmt::format("connection '{}' ({})", plan.connection, port_device_name(port));
@@ -106,10 +106,17 @@ void start_port(const port_plan& plan, rte_mempool* pool) {
             std::max(plan.rx_queues, plan.tx_queues)));
     }
     rte_eth_conf conf{};
-    // Replicas of one frame share no data today, but chained replicas (header mbuf + shared
-    // payload) are coming; never promise the PMD that every mbuf is fresh and single-segment.
+    // Large replicas are a header mbuf chained to the original's reference-counted payload:
+    // ask for MULTI_SEGS, and never for MBUF_FAST_FREE (it promises single-segment mbufs of
+    // one pool with a reference count of 1, which replicas are not).
+    bool chains = false;
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+        chains = true;
+    }
+    const std::string_view driver = info.driver_name != nullptr ? info.driver_name : "";
+    if (driver == "net_ring" || driver == "net_null") {
+        chains = true; // they enqueue or free the mbuf as it is, whatever its segments
     }
     if (int rc = rte_eth_dev_configure(port, plan.rx_queues, plan.tx_queues, &conf); rc != 0) {
         throw port_error(fmt::format("{}: configure failed: {}", who, rte_strerror(-rc)));
@@ -149,8 +156,9 @@ void start_port(const port_plan& plan, rte_mempool* pool) {
     if (int rc = rte_eth_promiscuous_enable(port); rc != 0 && rc != -ENOTSUP) {
         log::warning("{}: cannot enable promiscuous mode: {}", who, rte_strerror(-rc));
     }
-    log::info("{}: started, {} RX / {} TX queues, {} / {} descriptors", who, plan.rx_queues,
-              plan.tx_queues, rxd, txd);
+    log::info("{}: started, {} RX / {} TX queues, {} / {} descriptors{}", who, plan.rx_queues,
+              plan.tx_queues, rxd, txd, chains ? "" : ", no multi-segment TX (replicas copied)");
+    return chains;
 }
 
 void stop_port(uint16_t port) noexcept {

@@ -47,7 +47,10 @@ pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers, 
 rte_mempool* create_mbuf_pool(const std::string& name, const pool_plan& plan, int socket);
 
 // Configure queues and start the port. Throws port_error naming the connection and what to fix.
-void start_port(const port_plan& plan, rte_mempool* pool);
+// Returns whether the port takes multi-segment frames (chained replicas, dataplane/worker.hh):
+// it announces and got RTE_ETH_TX_OFFLOAD_MULTI_SEGS, or it is a software port that hands
+// mbufs on without reading their segments (net_ring, net_null).
+bool start_port(const port_plan& plan, rte_mempool* pool);
 void stop_port(uint16_t port) noexcept;
 
 } // namespace vcplane

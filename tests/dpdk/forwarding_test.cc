@@ -1,5 +1,6 @@
 // Frames through a real worker on real (ring-backed) ethdev ports: classification, every byte
-// of every copy, drops by reason, TX-full and mbuf exhaustion, and the lcore loop itself.
+// of every copy (whole copies of small frames, chained header + shared payload for large ones),
+// drops by reason, TX-full and mbuf exhaustion, and the lcore loop itself.
 
 #include <atomic>
 #include <gtest/gtest.h>
@@ -18,6 +19,17 @@ namespace {
 struct ports {
     ring_port in, out1, out2, small, vin, vout, stray;
 };
+
+// The pools of chained replicas, as control_plane makes them.
+rte_mempool* header_pool() {
+    static rte_mempool* p =
+        rte_pktmbuf_pool_create("test_hdr", 4095, 0, 0, RTE_PKTMBUF_HEADROOM + 64, 0);
+    return p;
+}
+rte_mempool* payload_ref_pool() {
+    static rte_mempool* p = rte_pktmbuf_pool_create("test_ref", 4095, 0, 0, 0, 0);
+    return p;
+}
 
 ports& test_ports() {
     static std::unique_ptr<ports> p;
@@ -51,6 +63,8 @@ protected:
     void SetUp() override {
         P = &test_ports();
         pool_free_before_ = rte_mempool_avail_count(shared_pool());
+        headers_free_before_ = rte_mempool_avail_count(header_pool());
+        refs_free_before_ = rte_mempool_avail_count(payload_ref_pool());
         state_ = std::make_unique<switch_state>();
         state_->add_connection("in", "in", P->in.port, media_kind::mpls, P->in.mac, 1500);
         state_->add_connection("out1", "out1", P->out1.port, media_kind::mpls, P->out1.mac, 1500);
@@ -63,8 +77,11 @@ protected:
         make_worker(shared_pool());
     }
 
-    void make_worker(rte_mempool* replica_pool) {
+    void make_worker(rte_mempool* replica_pool, rte_mempool* headers = header_pool(),
+                     rte_mempool* refs = payload_ref_pool()) {
         worker_ = std::make_unique<worker>(0, state_->table(), replica_pool, 0);
+        worker_->set_chain_pools(headers, refs);
+        worker_->set_counter_slots(vc_slots_.worker_array(0), party_slots_.worker_array(0));
         auto* queues = new rx_queue_list{};
         for (const ring_port* p :
              {&P->in, &P->out1, &P->out2, &P->small, &P->vin, &P->vout, &P->stray}) {
@@ -86,6 +103,8 @@ protected:
         state_.reset();
         // Every mbuf the test or the worker took is back: nothing leaked on any path.
         EXPECT_EQ(rte_mempool_avail_count(shared_pool()), pool_free_before_);
+        EXPECT_EQ(rte_mempool_avail_count(header_pool()), headers_free_before_);
+        EXPECT_EQ(rte_mempool_avail_count(payload_ref_pool()), refs_free_before_);
     }
 
     // Publishes a VC straight into the tables (the call manager's bookkeeping is tested
@@ -98,9 +117,14 @@ protected:
         }
         const connection_state& in = *state_->find_connection(conn);
         table_error error;
-        party_set* set = state_->build_parties(in, specs, {}, &error);
+        // Slot i + 1 for party i, slot 1 for the VC (one VC per test counts).
+        std::vector<uint32_t> slots;
+        for (size_t i = 0; i < specs.size(); ++i) {
+            slots.push_back(uint32_t(i + 1));
+        }
+        party_set* set = state_->build_parties(in, specs, slots, &error);
         ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state_->new_vc(key, counter_slots::remainder, set, {}, &error);
+        vc* v = state_->new_vc(key, 1, set, {}, &error);
         ASSERT_NE(v, nullptr) << error.why;
         ASSERT_TRUE(state_->publish_vc(in, v));
         published_.push_back({conn, v});
@@ -135,7 +159,9 @@ protected:
     std::unique_ptr<switch_state> state_;
     std::unique_ptr<worker> worker_;
     std::vector<std::pair<std::string, vc*>> published_;
-    unsigned pool_free_before_ = 0;
+    unsigned pool_free_before_ = 0, headers_free_before_ = 0, refs_free_before_ = 0;
+    counter_slots vc_slots_{1, true, 4};
+    counter_slots party_slots_{1, true, 64};
 };
 
 TEST_F(forwarding, point_to_point_rewrites_macs_label_and_ttl) {
@@ -202,7 +228,125 @@ TEST_P(fan_out, every_party_gets_exactly_one_byte_exact_copy) {
 
 INSTANTIATE_TEST_SUITE_P(sizes, fan_out,
                          ::testing::Combine(::testing::Values(1, 2, 4, 8, 16, 64),
-                                            ::testing::Values(size_t(64), size_t(1500))));
+                                            ::testing::Values(size_t(64), copy_whole_max,
+                                                              copy_whole_max + 1, size_t(1500))));
+
+// Dequeues what a port transmitted as mbufs (the caller frees them).
+std::vector<rte_mbuf*> take(const ring_port& p) {
+    std::vector<rte_mbuf*> out;
+    void* obj;
+    while (rte_ring_dequeue(p.tx, &obj) == 0) {
+        out.push_back(static_cast<rte_mbuf*>(obj));
+    }
+    return out;
+}
+
+TEST_F(forwarding, large_replicas_are_a_header_chained_to_the_shared_payload) {
+    call("fan", "in", 3000,
+         {party_on("a", "out1", 5000, nh(1)), party_on("b", "out1", 5001, nh(2)),
+          party_on("c", "out2", 5002, nh(3))});
+    const auto small = mpls_frame({.label = 3000, .seq = 1, .size = copy_whole_max});
+    const auto large = mpls_frame({.label = 3000, .seq = 2, .size = 1500});
+    inject(P->in, {small, large});
+    poll();
+    auto out1 = take(P->out1);
+    auto out2 = take(P->out2);
+    ASSERT_EQ(out1.size(), 4u);
+    ASSERT_EQ(out2.size(), 2u);
+    // Small: whole copies. Large: two segments, the first exactly the rewritten header, the
+    // second a reference to the original's buffer -- which the last party (c) got itself.
+    EXPECT_EQ(out1[0]->nb_segs, 1);
+    EXPECT_EQ(out1[1]->nb_segs, 1);
+    for (rte_mbuf* m : {out1[2], out1[3]}) {
+        ASSERT_EQ(m->nb_segs, 2);
+        EXPECT_EQ(m->data_len, replica_header_len);
+        EXPECT_EQ(m->pkt_len, 1500u);
+        EXPECT_TRUE(RTE_MBUF_CLONED(m->next));
+        EXPECT_EQ(rte_mbuf_from_indirect(m->next), out2[1]);
+    }
+    EXPECT_EQ(out2[1]->nb_segs, 1);
+    EXPECT_EQ(rte_mbuf_refcnt_read(out2[1]), 3); // itself and two replicas
+    EXPECT_EQ(to_bytes(out1[2]), expected_mpls(large, nh(1), P->out1.mac, 5000));
+    EXPECT_EQ(to_bytes(out1[3]), expected_mpls(large, nh(2), P->out1.mac, 5001));
+    EXPECT_EQ(to_bytes(out2[1]), expected_mpls(large, nh(3), P->out2.mac, 5002));
+    // Freed in any order, the payload goes back once, with the last reference.
+    rte_pktmbuf_free(out2[1]);
+    rte_pktmbuf_free_bulk(out1.data(), unsigned(out1.size()));
+    rte_pktmbuf_free(out2[0]);
+    // Per VC: two frames; per party: one copy of each frame, all bytes counted.
+    EXPECT_EQ(vc_slots_.read(1).packets, 2u);
+    EXPECT_EQ(vc_slots_.read(1).bytes, copy_whole_max + 1500u);
+    for (uint32_t slot = 1; slot <= 3; ++slot) {
+        EXPECT_EQ(party_slots_.read(slot).packets, 2u) << slot;
+        EXPECT_EQ(party_slots_.read(slot).bytes, copy_whole_max + 1500u) << slot;
+    }
+}
+
+TEST_F(forwarding, a_port_without_multi_segment_tx_gets_whole_copies) {
+    // "flat" is out2's port seen as a connection that cannot send chains.
+    state_ = std::make_unique<switch_state>();
+    state_->add_connection("in", "in", P->in.port, media_kind::mpls, P->in.mac, 1500);
+    state_->add_connection("out1", "out1", P->out1.port, media_kind::mpls, P->out1.mac, 1500);
+    state_->add_connection("flat", "flat", P->out2.port, media_kind::mpls, P->out2.mac, 1500, 0,
+                           false);
+    make_worker(shared_pool());
+    call("fan", "in", 3000,
+         {party_on("a", "flat", 5000, nh(1)), party_on("b", "out1", 5001, nh(2)),
+          party_on("c", "out1", 5002, nh(3))});
+    const auto large = mpls_frame({.label = 3000, .size = 1500});
+    inject(P->in, {large});
+    poll();
+    auto flat = take(P->out2);
+    ASSERT_EQ(flat.size(), 1u);
+    EXPECT_EQ(flat[0]->nb_segs, 1);
+    EXPECT_EQ(to_bytes(flat[0]), expected_mpls(large, nh(1), P->out2.mac, 5000));
+    rte_pktmbuf_free(flat[0]);
+    const auto out1 = drain(P->out1);
+    ASSERT_EQ(out1.size(), 2u);
+    EXPECT_EQ(out1[0], expected_mpls(large, nh(2), P->out1.mac, 5001));
+}
+
+TEST_F(forwarding, header_or_reference_exhaustion_is_counted_per_vc_and_party_and_recovers) {
+    rte_mempool* headers =
+        rte_pktmbuf_pool_create("few_hdr", 3, 0, 0, RTE_PKTMBUF_HEADROOM + 64, 0);
+    rte_mempool* refs = rte_pktmbuf_pool_create("few_ref", 3, 0, 0, 0, 0);
+    ASSERT_NE(headers, nullptr);
+    ASSERT_NE(refs, nullptr);
+    make_worker(shared_pool(), headers, refs);
+    call("fan", "in", 3000,
+         {party_on("a", "out1", 5000, nh(1)), party_on("b", "out1", 5001, nh(2)),
+          party_on("c", "out2", 5002, nh(3))});
+    const auto large = mpls_frame({.label = 3000, .size = 1000});
+    std::vector<rte_mbuf*> held(3);
+    // No header: both replicas fail; no reference (headers free): both fail and give the
+    // header back.
+    for (rte_mempool* empty : {headers, refs}) {
+        ASSERT_EQ(rte_pktmbuf_alloc_bulk(empty, held.data(), 3), 0);
+        inject(P->in, {large});
+        poll();
+        EXPECT_TRUE(drain(P->out1).empty());
+        EXPECT_EQ(drain(P->out2).size(), 1u); // the last party has the original
+        rte_pktmbuf_free_bulk(held.data(), 3);
+        EXPECT_EQ(rte_mempool_avail_count(headers), 3u);
+        EXPECT_EQ(rte_mempool_avail_count(refs), 3u);
+    }
+    EXPECT_EQ(drops(drop_reason::no_mbuf), 4u);
+    EXPECT_EQ(vc_slots_.read(1).drops, 4u);
+    EXPECT_EQ(party_slots_.read(1).drops, 2u);
+    EXPECT_EQ(party_slots_.read(2).drops, 2u);
+    EXPECT_EQ(party_slots_.read(3).drops, 0u);
+    // Recovered.
+    inject(P->in, {large});
+    poll();
+    EXPECT_EQ(drain(P->out1).size(), 2u);
+    EXPECT_EQ(drain(P->out2).size(), 1u);
+    EXPECT_EQ(drops(drop_reason::no_mbuf), 4u);
+    worker_.reset();
+    EXPECT_EQ(rte_mempool_avail_count(headers), 3u);
+    EXPECT_EQ(rte_mempool_avail_count(refs), 3u);
+    rte_mempool_free(headers);
+    rte_mempool_free(refs);
+}
 
 TEST_F(forwarding, a_burst_keeps_order_per_party) {
     call("feed", "in", 1000,

@@ -1,0 +1,226 @@
+// Fan-out benchmark (issue 8, benchmark 2): output copies per second on one worker core for
+// calls of 1..64 parties, 64- and 1500-byte frames, against dpdk-testpmd --forward-mode=txonly
+// on the same sink vdev and core, measured in the same run. Both count packets leaving the core
+// into net_null0 (no-rx: it frees what it is given, chains included).
+//
+//   fanout_bench [--seconds S] [--parties 1,2,4,8,16,64] [--sizes 64,1500] [--no-reference]
+//
+// Set-up: real EAL (lcore 0: control and traffic source; lcore 1: the worker, or testpmd's
+// forwarding core), ring port `in` fed by the main lcore with real MPLS frames of one call,
+// every party of that call on `sink` with its own label and next hop. The source's rate is
+// printed: when a run's input is the source's limit (busy % well below 100), its copies per
+// second understate the worker and its cycles per copy are the figure to read.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <string>
+#include <vector>
+
+#include "control/control_plane.hh"
+#include "control/log.hh"
+#include "dataplane/wire.hh"
+#include "port/eal.hh"
+#include "tests/support/call_client.hh"
+#include "tests/support/control_loop.hh"
+
+using namespace vcplane;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct launch_args {
+    worker* w;
+    std::atomic<bool>* stop;
+};
+
+struct result {
+    double in_mpps = 0, out_mpps = 0, busy = 0, cycles_per_copy = 0;
+};
+
+// testpmd txonly on the same vdev and lcore: the median of its per-second Tx-pps readings,
+// the first two (start-up) left out. Its start-up without hugepages takes several seconds,
+// hence the generous timeout. 0 when it cannot run.
+double testpmd_txonly(unsigned size, double seconds) {
+    const std::string cmd = fmt::format(
+        "timeout -s INT {} dpdk-testpmd -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci "
+        "--vdev=net_null0,no-rx=1 --file-prefix=fanout-ref-{} --log-level=error -- "
+        "--total-num-mbufs=16384 --nb-cores=1 --stats-period 1 --forward-mode=txonly "
+        "--port-topology=loop --txpkts={} 2>&1",
+        int(seconds + 12), getpid(), size);
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+        return 0;
+    }
+    std::vector<double> pps;
+    std::string output;
+    char line[512];
+    while (std::fgets(line, sizeof line, p) != nullptr) {
+        output += line;
+        unsigned long long v = 0;
+        if (std::sscanf(line, " Tx-pps: %llu", &v) == 1) {
+            pps.push_back(double(v));
+        }
+    }
+    pclose(p);
+    std::system(fmt::format("rm -rf /var/run/dpdk/fanout-ref-{}", getpid()).c_str());
+    if (pps.size() < 3) {
+        std::fprintf(stderr, "fanout_bench: testpmd gave %zu readings:\n%s\n", pps.size(),
+                     output.c_str());
+        return 0;
+    }
+    pps.erase(pps.begin(), pps.begin() + 2);
+    std::sort(pps.begin(), pps.end());
+    return pps[pps.size() / 2] / 1e6;
+}
+
+uint64_t sent(const worker_counters& c, uint16_t port) {
+    return c.port[port].tx_packets.read();
+}
+
+// Feeds `in` with frames of `label` for `seconds` while the worker runs on lcore 1.
+result run(worker& w, rte_ring* in, rte_mempool* pool, uint16_t sink, uint32_t label, unsigned size,
+           double seconds) {
+    std::atomic<bool> stop{false};
+    launch_args args{&w, &stop};
+    rte_eal_remote_launch(
+        [](void* a) {
+            auto* l = static_cast<launch_args*>(a);
+            l->w->run(*l->stop);
+            return 0;
+        },
+        &args, 1);
+    const worker_counters& wc = w.counters();
+    static const uint8_t dst[6] = {2, 0, 0, 0, 0, 0xfe}, src[6] = {2, 0, 0, 0, 0, 1};
+    rte_mbuf* burst[32];
+    uint64_t injected = 0, out0 = 0, busy0 = 0;
+    auto start = clock_type::now();
+    const auto warm = start + std::chrono::milliseconds(300);
+    const auto end = warm + std::chrono::duration<double>(seconds);
+    bool measuring = false;
+    for (auto now = start; now < end; now = clock_type::now()) {
+        if (!measuring && now >= warm) {
+            measuring = true;
+            start = now;
+            injected = 0;
+            out0 = sent(wc, sink);
+            busy0 = wc.busy_cycles.read();
+        }
+        for (int k = 0; k < 16; ++k) {
+            if (rte_ring_free_count(in) < 32 || rte_pktmbuf_alloc_bulk(pool, burst, 32) != 0) {
+                break;
+            }
+            for (auto* m : burst) {
+                auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(size)));
+                wire::write_macs(f, dst, src);
+                wire::store_be16(f + 12, wire::ethertype_mpls);
+                wire::store_be32(f + 14, wire::make_mpls_entry(label, 0, true, 64));
+            }
+            rte_ring_sp_enqueue_bulk(in, reinterpret_cast<void**>(burst), 32, nullptr);
+            injected += 32;
+        }
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+    const uint64_t copies = sent(wc, sink) - out0;
+    const uint64_t busy = wc.busy_cycles.read() - busy0;
+    stop = true;
+    rte_eal_wait_lcore(1);
+    result r;
+    r.in_mpps = double(injected) / s / 1e6;
+    r.out_mpps = double(copies) / s / 1e6;
+    r.busy = 100.0 * double(busy) / (s * double(rte_get_tsc_hz()));
+    r.cycles_per_copy = copies != 0 ? double(busy) / double(copies) : 0;
+    return r;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"fanout_bench: output copies per second against testpmd txonly"};
+    double seconds = 3;
+    std::vector<unsigned> fanouts{1, 2, 4, 8, 16, 64};
+    std::vector<unsigned> sizes{64, 1500};
+    bool no_reference = false;
+    app.add_option("--seconds", seconds, "length of each run (after 0.3 s of warm-up)");
+    app.add_option("--parties", fanouts, "fan-outs to measure")->delimiter(',');
+    app.add_option("--sizes", sizes, "frame sizes (bytes without FCS)")->delimiter(',');
+    app.add_flag("--no-reference", no_reference, "skip testpmd");
+    CLI11_PARSE(app, argc, argv);
+    log::set_threshold(log::level::warning);
+
+    eal_start({"fanout_bench", "-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024",
+               "--no-pci", "--file-prefix", fmt::format("fanout-bench-{}", getpid()),
+               "--vdev=net_null0,no-rx=1", "--log-level", "warning"});
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("bench_pool", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_ring* in_rx = rte_ring_create("in_r", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* in_tx = rte_ring_create("in_t", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (pool == nullptr || in_rx == nullptr || in_tx == nullptr ||
+        rte_eth_from_rings("in", &in_rx, 1, &in_tx, 1, 0) < 0) {
+        std::fprintf(stderr, "fanout_bench: cannot create the pool or ports\n");
+        return 1;
+    }
+    rcu_register_thread();
+    rcu_thread_offline();
+    const auto cfg = parse_config_string(R"([eal]
+lcores = [0, 1]
+[connections.in]
+device = "net_ring_in"
+[connections.sink]
+device = "net_null0"
+)",
+                                         "fanout.toml");
+    test::control_loop ctl;
+    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
+    plane.start();
+    test::call_client client(plane.registrar(), [&] { ctl.pump(0); });
+    for (unsigned n : fanouts) {
+        callmgmt::vc_handle v = 0;
+        callmgmt::party_handle first = 0;
+        if (client.make("in", 0, test::call(fmt::format("fan{}", n), 100 + n),
+                        test::party("p0", "sink", 1000 * n), &v,
+                        &first) != callmgmt::status::success) {
+            std::fprintf(stderr, "fanout_bench: make_call: %s\n", client.error("in").c_str());
+            return 1;
+        }
+        for (unsigned i = 1; i < n; ++i) {
+            callmgmt::party_handle p = 0;
+            if (client.add("in", v, test::party(fmt::format("p{}", i), "sink", 1000 * n + i), &p) !=
+                callmgmt::status::success) {
+                std::fprintf(stderr, "fanout_bench: add_party: %s\n", client.error("in").c_str());
+                return 1;
+            }
+        }
+    }
+    const uint16_t sink = plane.state().find_connection("sink")->port;
+    worker& w = *plane.workers()[0];
+
+    std::printf("fanout_bench: 1 worker (lcore 1), source on lcore 0 (ring), sink net_null0 "
+                "(no-rx); %.1f s per run; reference: dpdk-testpmd txonly on net_null0, lcore 1\n",
+                seconds);
+    std::printf("%7s %6s %9s %10s %7s %12s %12s %9s\n", "parties", "bytes", "in Mpps",
+                "copies Mpps", "busy %", "cycles/copy", "testpmd Mpps", "x testpmd");
+    for (unsigned size : sizes) {
+        const double ref = no_reference ? 0 : testpmd_txonly(size, seconds);
+        for (unsigned n : fanouts) {
+            const result r = run(w, in_rx, pool, sink, 100 + n, size, seconds);
+            std::printf("%7u %6u %9.2f %10.2f %7.1f %12.1f %12.2f %9.3f\n", n, size, r.in_mpps,
+                        r.out_mpps, r.busy, r.cycles_per_copy, ref,
+                        ref > 0 ? r.out_mpps / ref : 0.0);
+            std::fflush(stdout);
+        }
+    }
+    std::printf("(tsc %.0f MHz; copies: frames the worker handed to the sink and it took)\n",
+                double(rte_get_tsc_hz()) / 1e6);
+    std::fflush(stdout);
+    std::_Exit(0); // as scrape_bench: the measurement is done, teardown is not measured
+}
