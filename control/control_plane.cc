@@ -362,9 +362,7 @@ std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const
     s->grace_pending = gp_.pending();
     if (with_ethdev || !series_) {
         auto list = std::make_shared<traffic_series_list>();
-        list->per_vc = state_.vc_slots().counting();
-        list->per_party = state_.party_slots().counting();
-        if (list->per_vc || list->per_party) {
+        if (state_.vc_slots().counting() || state_.party_slots().counting()) {
             for (const auto& [name, m] : call_managers_) {
                 m->list_series(*list);
             }

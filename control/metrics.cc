@@ -80,6 +80,9 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     auto link_up =
         family("vcplane_port_link_up", "1 when the port's link is up.", MetricType::Gauge);
 
+    // One snapshot for the whole scrape, taken under the series hold: the per-VC and per-party
+    // series it lists name no slot released since it was set (control/status_snapshot.hh).
+    const auto hold = status_.hold_series();
     const auto snap = status_.get();
     auto port_state =
         family("vcplane_port_info",
@@ -238,19 +241,15 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         std::move(link_up),     std::move(drops),       std::move(busy),       std::move(idle),
         std::move(objects),     std::move(port_state),  std::move(nmr_family), std::move(pending),
         std::move(reloads),     std::move(last_reload), std::move(xstats)};
-    collect_series(out);
+    if (snap->series) {
+        collect_series(*snap->series, out);
+    }
     return out;
 }
 
-void dataplane_metrics::collect_series(std::vector<prometheus::MetricFamily>& out) const {
+void dataplane_metrics::collect_series(const traffic_series_list& list,
+                                       std::vector<prometheus::MetricFamily>& out) const {
     using prometheus::MetricType;
-    // The snapshot is taken under the hold: its list names no slot released since it was set.
-    const auto hold = status_.hold_series();
-    const auto snap = status_.get();
-    if (!snap->series) {
-        return;
-    }
-    const traffic_series_list& list = *snap->series;
     auto suppressed = family("vcplane_metrics_suppressed_series",
                              "VCs or parties alive now that have no series of their own "
                              "(metrics.max_series reached): their traffic is in the series "
@@ -263,35 +262,34 @@ void dataplane_metrics::collect_series(std::vector<prometheus::MetricFamily>& ou
 
     struct kind {
         const char* name;
-        bool on;
         const counter_slots& slots;
         const std::vector<traffic_series>& series;
         uint64_t in_remainder, suppressed_total;
+        const char *packets_name, *packets_help, *bytes_name, *bytes_help, *drops_name, *drops_help;
     };
     const kind kinds[] = {
-        {"vc", list.per_vc, vc_slots_, list.vcs, list.vcs_in_remainder, list.vcs_suppressed_total},
-        {"party", list.per_party, party_slots_, list.parties, list.parties_in_remainder,
-         list.parties_suppressed_total},
+        {"vc", vc_slots_, list.vcs, list.vcs_in_remainder, list.vcs_suppressed_total,
+         "vcplane_vc_packets_total", "Frames classified to the VC.", "vcplane_vc_bytes_total",
+         "Bytes (Ethernet frame without FCS) classified to the VC.",
+         "vcplane_vc_dropped_packets_total",
+         "Frames or copies of the VC dropped after classification (TTL expired, policed, no "
+         "buffer for a copy)."},
+        {"party", party_slots_, list.parties, list.parties_in_remainder,
+         list.parties_suppressed_total, "vcplane_party_packets_total", "Copies sent to the party.",
+         "vcplane_party_bytes_total",
+         "Bytes (Ethernet frame without FCS) of the copies sent to the party.",
+         "vcplane_party_dropped_packets_total", "Copies for the party lost for want of a buffer."},
     };
+    bool any = false;
     for (const kind& k : kinds) {
-        if (!k.on) {
+        if (!k.slots.counting()) {
             continue;
         }
-        const bool vc = std::string_view(k.name) == "vc";
-        auto packets = family(vc ? "vcplane_vc_packets_total" : "vcplane_party_packets_total",
-                              vc ? "Frames classified to the VC." : "Copies sent to the party.",
-                              MetricType::Counter);
-        auto bytes = family(vc ? "vcplane_vc_bytes_total" : "vcplane_party_bytes_total",
-                            vc ? "Bytes (Ethernet frame without FCS) classified to the VC."
-                               : "Bytes (Ethernet frame without FCS) of the copies sent to the "
-                                 "party.",
-                            MetricType::Counter);
-        auto drops =
-            family(vc ? "vcplane_vc_dropped_packets_total" : "vcplane_party_dropped_packets_total",
-                   vc ? "Frames or copies of the VC dropped after classification (TTL expired, "
-                        "policed, no buffer for a copy)."
-                      : "Copies for the party lost for want of a buffer.",
-                   MetricType::Counter);
+        any = true;
+        const bool vc = &k == &kinds[0];
+        auto packets = family(k.packets_name, k.packets_help, MetricType::Counter);
+        auto bytes = family(k.bytes_name, k.bytes_help, MetricType::Counter);
+        auto drops = family(k.drops_name, k.drops_help, MetricType::Counter);
         auto add = [&](std::vector<prometheus::ClientMetric::Label> labels, uint32_t slot) {
             const slot_totals t = k.slots.read(slot);
             add_counter(packets, labels, double(t.packets));
@@ -320,7 +318,7 @@ void dataplane_metrics::collect_series(std::vector<prometheus::MetricFamily>& ou
         out.push_back(std::move(bytes));
         out.push_back(std::move(drops));
     }
-    if (list.per_vc || list.per_party) {
+    if (any) {
         out.push_back(std::move(suppressed));
         out.push_back(std::move(suppressed_total));
     }

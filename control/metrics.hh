@@ -29,7 +29,8 @@ public:
     std::vector<prometheus::MetricFamily> Collect() const override;
 
 private:
-    void collect_series(std::vector<prometheus::MetricFamily>& out) const;
+    void collect_series(const traffic_series_list& list,
+                        std::vector<prometheus::MetricFamily>& out) const;
 
     const std::vector<std::unique_ptr<worker>>& workers_;
     const counter_slots& vc_slots_;

@@ -60,7 +60,6 @@ struct traffic_series {
     uint32_t slot = 0;
 };
 struct traffic_series_list {
-    bool per_vc = false, per_party = false;
     std::vector<traffic_series> vcs, parties;
     // Objects alive in the remainder now, and ever given no series of their own.
     uint64_t vcs_in_remainder = 0, parties_in_remainder = 0;

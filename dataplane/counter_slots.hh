@@ -54,7 +54,6 @@ public:
     uint32_t acquire() noexcept;          // `remainder` when every slot is taken
     void release(uint32_t slot) noexcept; // see above for when; the remainder is never zeroed
     uint32_t in_use() const noexcept { return in_use_; }
-    uint32_t capacity() const noexcept { return own_slots_; }
     // Objects counted in the remainder now, and ever (acquire() gave them no slot).
     uint64_t in_remainder() const noexcept { return in_remainder_; }
     uint64_t suppressed_total() const noexcept { return suppressed_total_; }

@@ -248,12 +248,7 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
         rte_mbuf* out = m;
         if (i + 1 < n) {
             if (bulk_used < bulk_count) {
-                out = bulk[bulk_used++];
-                rte_memcpy(rte_pktmbuf_mtod(out, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*),
-                           len);
-                out->data_len = uint16_t(len);
-                out->pkt_len = len;
-                out->port = m->port;
+                out = fill_copy(bulk[bulk_used++], m);
             } else {
                 out = large && p.takes_chains ? chained_replica(m) : whole_copy(m);
             }
@@ -290,11 +285,16 @@ rte_mbuf* worker::whole_copy(const rte_mbuf* m) noexcept {
     if (c == nullptr) [[unlikely]] {
         return nullptr;
     }
-    const uint16_t len = rte_pktmbuf_data_len(m);
-    if (len > rte_pktmbuf_tailroom(c)) [[unlikely]] {
+    if (rte_pktmbuf_data_len(m) > rte_pktmbuf_tailroom(c)) [[unlikely]] {
         rte_pktmbuf_free(c); // a frame larger than the replica pool's buffers
         return rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
     }
+    return fill_copy(c, m);
+}
+
+// c (fresh, empty, room enough) becomes a copy of the one-segment m.
+rte_mbuf* worker::fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept {
+    const uint16_t len = rte_pktmbuf_data_len(m);
     rte_memcpy(rte_pktmbuf_mtod(c, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), len);
     c->data_len = len;
     c->pkt_len = len;

@@ -118,6 +118,7 @@ private:
     }
     rte_mbuf* chained_replica(rte_mbuf* m) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
+    static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
     // Announces a quiescent state if the last one is older than quiescent_interval_us. The
     // caller holds no pointer read from the tables across this call.
     void quiescent_if_due(uint64_t now) noexcept {
