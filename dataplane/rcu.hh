@@ -3,7 +3,7 @@
 //
 // Who reads, who writes
 //   Worker lcores are QSBR readers. They register once (rcu_register_thread), then read the
-//   forwarding tables with rcu_dereference() and, between bursts, announce a quiescent state
+//   forwarding tables with rcu_load() (below) and, between bursts, announce a quiescent state
 //   (rcu_quiescent_state). Between two quiescent states a worker may hold any pointer it
 //   loaded from a table; after one, it holds none. There are no read-side lock/unlock pairs
 //   on the worker path: QSBR makes the read side free.
@@ -31,4 +31,26 @@
 //   period, not per packet). This is liburcu's design; we accept it and keep grace periods
 //   rare by batching.
 
+// Inlined read side: the build defines _LGPL_SOURCE for every file (meson.build), so that
+//   rcu_quiescent_state() is a few loads and a store in the worker's code, not a call into
+//   liburcu through the PLT. liburcu is LGPL-2.1; its read-side inlines are the small
+//   functions its README allows non-LGPL code to inline. Published pointers are read with
+//   rcu_load(), not liburcu's rcu_dereference(): its inline form cannot take the const
+//   lvalues a const table gives in C++, and its library form is a call per load (a third of a
+//   large-table lookup's time, measured by perf/scale_bench).
+#ifndef _LGPL_SOURCE
+#error "build with -D_LGPL_SOURCE (meson.build): the worker path needs liburcu's inline read side"
+#endif
 #include <urcu-qsbr.h>
+
+namespace vcplane {
+
+// Reads a pointer the control thread published with rcu_assign_pointer(): a load that orders
+// the reads through the pointer after it (acquire, which is what GCC gives consume; on x86 a
+// plain move). The worker-side half of publication.
+template <typename T>
+inline T* rcu_load(T* const& published) noexcept {
+    return __atomic_load_n(&published, __ATOMIC_CONSUME);
+}
+
+} // namespace vcplane

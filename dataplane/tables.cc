@@ -51,7 +51,9 @@ bool key_table::publish(uint32_t key, vc* v) {
         // nothing or a fully written slot.
         rcu_assign_pointer(leaves_[hi], l);
     }
-    rcu_assign_pointer(l->slots[key & (leaf_size - 1)], v);
+    vc*& slot = l->slots[key & (leaf_size - 1)];
+    count(int(v != nullptr) - int(slot != nullptr));
+    rcu_assign_pointer(slot, v);
     return true;
 }
 
@@ -62,6 +64,7 @@ vc* key_table::unpublish(uint32_t key) noexcept {
     }
     vc*& slot = leaves_[hi]->slots[key & (leaf_size - 1)];
     vc* old = slot;
+    count(-int(old != nullptr));
     rcu_assign_pointer(slot, nullptr);
     return old;
 }

@@ -5,7 +5,7 @@
 //       connection_entry.keys[label or VID] --> vc           (two-level index, see key_table)
 //           vc.parties --> party_set                         (immutable array of egress copies)
 //
-// Every arrow is an RCU-published pointer: a worker loads it with rcu_dereference(), the
+// Every arrow is an RCU-published pointer: a worker loads it with rcu_load(), the
 // control thread stores it with rcu_assign_pointer(). Objects behind the arrows are immutable
 // once published; changing a call means publishing a new party_set (or vc) and retiring the
 // old one after a grace period. All writer functions below are for the control thread only.
@@ -104,12 +104,25 @@ public:
         if (hi >= leaf_count_) [[unlikely]] {
             return nullptr;
         }
-        leaf* l = rcu_dereference(leaves_[hi]);
+        leaf* l = rcu_load(leaves_[hi]);
         if (l == nullptr) {
             return nullptr;
         }
-        return rcu_dereference(l->slots[key & (leaf_size - 1)]);
+        return rcu_load(l->slots[key & (leaf_size - 1)]);
     }
+
+    // Worker side: where key's slot is, for a prefetch (null: no leaf there).
+    const void* slot_address(uint32_t key) const noexcept {
+        const uint32_t hi = key >> leaf_bits;
+        if (hi >= leaf_count_) [[unlikely]] {
+            return nullptr;
+        }
+        const leaf* l = rcu_load(leaves_[hi]);
+        return l != nullptr ? &l->slots[key & (leaf_size - 1)] : nullptr;
+    }
+    // Keys published. Written by the control thread, read by workers (relaxed: a hint for
+    // how to fetch, never for correctness).
+    uint32_t size() const noexcept { return __atomic_load_n(&size_, __ATOMIC_RELAXED); }
 
     // Control side. publish() returns false when the key is out of range or the leaf could
     // not be allocated; it replaces whatever was there (the caller retires the old vc).
@@ -124,7 +137,11 @@ private:
     struct leaf {
         vc* slots[leaf_size];
     };
+    void count(int delta) noexcept {
+        __atomic_store_n(&size_, uint32_t(int64_t(size_) + delta), __ATOMIC_RELAXED);
+    }
     uint32_t leaf_count_;
+    uint32_t size_ = 0;
     std::unique_ptr<leaf*[]> leaves_;
 };
 
@@ -141,9 +158,7 @@ struct connection_entry {
 struct forwarding_table {
     std::array<connection_entry*, RTE_MAX_ETHPORTS> by_port{};
 
-    connection_entry* connection(uint16_t port) const noexcept {
-        return rcu_dereference(by_port[port]);
-    }
+    connection_entry* connection(uint16_t port) const noexcept { return rcu_load(by_port[port]); }
 };
 
 } // namespace vcplane

@@ -15,6 +15,23 @@ namespace vcplane {
 namespace {
 // How many frames ahead of the one being classified to prefetch the headers of.
 constexpr unsigned prefetch_ahead = 4;
+
+constexpr uint32_t no_key = UINT32_MAX;
+
+// The key classify() would look up, or no_key; read for prefetching only (classify checks
+// the frame in full).
+uint32_t peek_key(const connection_entry& conn, const rte_mbuf* m) noexcept {
+    if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
+        return no_key;
+    }
+    const uint8_t* f = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint16_t ethertype = wire::load_be16(f + wire::ethertype_offset);
+    const uint8_t* word = f + wire::ether_header_len;
+    if (conn.media == media_kind::mpls) {
+        return ethertype == wire::ethertype_mpls ? wire::load_be32(word) >> 12 : no_key;
+    }
+    return ethertype == wire::ethertype_vlan ? wire::load_be16(word) & 0x0fffu : no_key;
+}
 } // namespace
 
 worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
@@ -64,7 +81,7 @@ unsigned worker::poll_once() noexcept {
     // A copy of the queue list: a quiescent state within the pass may free the list itself.
     rx_queue_ref queue_refs[max_rx_queues_per_worker];
     uint16_t queues = 0;
-    if (const rx_queue_list* list = rcu_dereference(rx_queues_)) {
+    if (const rx_queue_list* list = rcu_load(rx_queues_)) {
         queues = list->count;
         std::copy_n(list->queues.begin(), queues, queue_refs);
     }
@@ -90,12 +107,30 @@ unsigned worker::poll_once() noexcept {
             continue;
         }
         uint64_t now = rte_rdtsc(); // one clock reading serves a few frames' meters
+        // Large tables: every frame's key is read up front (the headers requested first, all
+        // at once) for prefetch_tables to walk ahead of classify.
+        const bool staged = conn->keys.size() >= staged_prefetch_min_vcs;
+        uint32_t keys[rx_burst_size];
+        if (staged) {
+            for (uint16_t i = 0; i < n; ++i) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+            }
+            for (uint16_t i = 0; i < n; ++i) {
+                keys[i] = peek_key(*conn, pkts[i]);
+            }
+            for (int i = -15; i < 0; ++i) {
+                prefetch_tables(*conn, keys, i, n);
+            }
+        }
         for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
         }
         for (uint16_t i = 0; i < n; ++i) {
             if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+            }
+            if (staged) {
+                prefetch_tables(*conn, keys, i, n);
             }
             classify(*conn, pkts[i], now);
             if ((i & 7) == 7) [[unlikely]] {
@@ -122,6 +157,32 @@ unsigned worker::poll_once() noexcept {
     }
     flush_all();
     return total;
+}
+
+// A VC in a large table costs three dependent cache misses: its index slot, the vc, its
+// party array. Frame by frame they would follow one another; instead, while frame i is
+// classified, the party array of frame i + 3, the vc of frame i + 6 and the index slot of frame
+// i + 9 are requested, so that the misses of several frames overlap. Only keys are carried
+// between steps, never pointers: each step looks the VC up afresh, so a quiescent state
+// announced between two steps leaves nothing stale behind.
+// Called for i = -9 .. n - 1: the calls before the first frame start the pipeline.
+void worker::prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
+                             int n) noexcept {
+    if (i + 15 < n) {
+        if (const void* slot = conn.keys.slot_address(keys[i + 15])) {
+            rte_prefetch0(slot);
+        }
+    }
+    if (i + 10 >= 0 && i + 10 < n) {
+        if (const vc* v = conn.keys.lookup(keys[i + 10])) {
+            rte_prefetch0(v);
+        }
+    }
+    if (i + 5 >= 0 && i + 5 < n) {
+        if (const vc* v = conn.keys.lookup(keys[i + 5])) {
+            rte_prefetch0(rcu_load(v->parties));
+        }
+    }
 }
 
 void worker::drop(rte_mbuf* m, drop_reason r) noexcept {
@@ -218,7 +279,7 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
 
 template <typename Rewrite>
 void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
-    const party_set& parties = *rcu_dereference(v.parties);
+    const party_set& parties = *rcu_load(v.parties);
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const bool large = len > copy_whole_max && header_pool_ != nullptr &&

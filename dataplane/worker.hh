@@ -35,6 +35,9 @@ inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or ta
 // How long a busy worker may go without announcing a quiescent state (a grace period waits
 // for every worker to announce one), in microseconds.
 inline constexpr unsigned quiescent_interval_us = 2;
+// From this many VCs on a connection, a burst's table entries are fetched in stages (see
+// worker::prefetch_tables); smaller tables stay in the cache and are not worth the passes.
+inline constexpr uint32_t staged_prefetch_min_vcs = 16384;
 static_assert(RTE_MAX_ETHPORTS <= 64, "tx_pending_ is a 64-bit port mask");
 
 struct rx_queue_ref {
@@ -104,6 +107,8 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
+    static void prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
+                                int n) noexcept;
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>

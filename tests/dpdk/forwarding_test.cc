@@ -401,6 +401,56 @@ TEST_F(forwarding, malformed_and_unknown_frames_are_dropped_and_counted_by_reaso
     EXPECT_EQ(total_drops(), cases.size());
 }
 
+// From staged_prefetch_min_vcs VCs on a connection the worker walks the table ahead of
+// classification (worker::prefetch_tables); what it forwards must not change: every label of a
+// large table, in bursts mixed with unknown labels and malformed frames, in order.
+TEST_F(forwarding, a_large_table_forwards_every_frame_as_a_small_one_does) {
+    const uint32_t vcs = staged_prefetch_min_vcs + 100;
+    for (uint32_t k = 0; k < vcs; ++k) {
+        call("big", "in", 16 + k, {party_on("x", "out1", 1048575 - k, nh(1))});
+    }
+    ASSERT_GE(state_->find_connection("in")->entry->keys.size(), staged_prefetch_min_vcs);
+    std::vector<std::vector<uint8_t>> frames, expected;
+    uint64_t expected_unknown = 0, expected_truncated = 0;
+    uint32_t x = 12345;
+    for (int i = 0; i < 3000; ++i) {
+        x = x * 1103515245u + 12345u;
+        const uint32_t pick = (x >> 8) % (vcs + 200); // some beyond the table: unknown
+        if (i % 97 == 5) {
+            auto cut = mpls_frame({.label = 16});
+            cut.resize(16);
+            frames.push_back(cut);
+            ++expected_truncated;
+            continue;
+        }
+        auto f = mpls_frame({.label = 16 + pick, .seq = uint32_t(i)});
+        frames.push_back(f);
+        if (pick < vcs) {
+            expected.push_back(expected_mpls(f, nh(1), P->out1.mac, 1048575 - pick));
+        } else {
+            ++expected_unknown;
+        }
+    }
+    std::vector<std::vector<uint8_t>> out;
+    for (size_t i = 0; i < frames.size(); i += 256) {
+        inject(P->in,
+               {frames.begin() + long(i), frames.begin() + long(std::min(frames.size(), i + 256))});
+        for (int k = 0; k < 16; ++k) {
+            poll();
+        }
+        for (auto& f : drain(P->out1)) {
+            out.push_back(std::move(f));
+        }
+    }
+    ASSERT_EQ(out.size(), expected.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+        ASSERT_EQ(out[i], expected[i]) << "frame " << i;
+    }
+    EXPECT_EQ(drops(drop_reason::unknown_key), expected_unknown);
+    EXPECT_EQ(drops(drop_reason::truncated), expected_truncated);
+    EXPECT_EQ(total_drops(), expected_unknown + expected_truncated);
+}
+
 TEST_F(forwarding, frames_on_an_unclaimed_port_are_dropped) {
     inject(P->stray, {mpls_frame({.label = 1000}), mpls_frame({.label = 1000})});
     poll();

@@ -1,0 +1,135 @@
+#include "perf/bench_support.hh"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <rte_eth_ring.h>
+#include <rte_launch.h>
+#include <unistd.h>
+
+#include "dataplane/wire.hh"
+#include "port/eal.hh"
+
+namespace vcplane::bench {
+
+void start_eal(const std::string& program, unsigned memory_mb,
+               const std::vector<std::string>& vdevs) {
+    std::vector<std::string> args{program,
+                                  "-l",
+                                  "0-1",
+                                  "--main-lcore",
+                                  "0",
+                                  "--no-huge",
+                                  "-m",
+                                  std::to_string(memory_mb),
+                                  "--no-pci",
+                                  "--file-prefix",
+                                  fmt::format("{}-{}", program, getpid()),
+                                  "--log-level",
+                                  "warning"};
+    for (const auto& v : vdevs) {
+        args.push_back("--vdev=" + v);
+    }
+    eal_start(args);
+}
+
+bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx) {
+    return rx != nullptr && tx != nullptr &&
+           rte_eth_from_rings(name.c_str(), &rx, 1, &tx, 1, 0) >= 0;
+}
+
+namespace {
+struct launch_args {
+    worker* w;
+    std::atomic<bool>* stop;
+};
+launch_args launched;
+} // namespace
+
+void launch_worker(worker& w, std::atomic<bool>& stop) {
+    stop = false;
+    launched = {&w, &stop};
+    rte_eal_remote_launch(
+        [](void* a) {
+            auto* l = static_cast<launch_args*>(a);
+            l->w->run(*l->stop);
+            return 0;
+        },
+        &launched, 1);
+}
+
+void stop_worker(std::atomic<bool>& stop) {
+    stop = true;
+    rte_eal_wait_lcore(1);
+}
+
+double testpmd_tx_mpps(const std::string& vdevs, const std::string& options, unsigned ports,
+                       double seconds) {
+    // Without hugepages testpmd takes several seconds to start: hence the generous timeout.
+    const std::string prefix = fmt::format("bench-ref-{}", getpid());
+    const std::string cmd =
+        fmt::format("timeout -s INT {} dpdk-testpmd -l 0-1 --main-lcore 0 --no-huge -m 1024 "
+                    "--no-pci {} --file-prefix={} --log-level=error -- --total-num-mbufs=16384 "
+                    "--nb-cores=1 --stats-period 1 {} 2>&1",
+                    int(seconds + 12), vdevs, prefix, options);
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+        std::fprintf(stderr, "bench: cannot run dpdk-testpmd\n");
+        return 0;
+    }
+    std::vector<double> per_port, summed;
+    std::string output;
+    char line[512];
+    while (std::fgets(line, sizeof line, p) != nullptr) {
+        output += line;
+        unsigned long long v = 0;
+        if (std::sscanf(line, " Tx-pps: %llu", &v) == 1) {
+            per_port.push_back(double(v));
+            if (per_port.size() == ports) {
+                double sum = 0;
+                for (double x : per_port) {
+                    sum += x;
+                }
+                summed.push_back(sum);
+                per_port.clear();
+            }
+        }
+    }
+    pclose(p);
+    std::system(fmt::format("rm -rf /var/run/dpdk/{}", prefix).c_str());
+    if (summed.size() < 3) {
+        std::fprintf(stderr, "bench: dpdk-testpmd gave %zu readings:\n%s\n", summed.size(),
+                     output.c_str());
+        return 0;
+    }
+    summed.erase(summed.begin(), summed.begin() + 2);
+    std::sort(summed.begin(), summed.end());
+    return summed[summed.size() / 2] / 1e6;
+}
+
+void write_mpls_header(uint8_t* f, uint32_t label, uint8_t ttl) {
+    static const uint8_t dst[6] = {2, 0, 0, 0, 0, 0xfe}, src[6] = {2, 0, 0, 0, 0, 1};
+    wire::write_macs(f, dst, src);
+    wire::store_be16(f + wire::ethertype_offset, wire::ethertype_mpls);
+    wire::store_be32(f + wire::ether_header_len, wire::make_mpls_entry(label, 0, true, ttl));
+}
+
+void summary(const std::string& benchmark, const std::string& measure, double value,
+             double target_ratio) {
+    const std::string target = target_ratio > 0 ? fmt::format(">= {:.2f}", target_ratio) : "-";
+    const char* verdict = target_ratio <= 0 ? "-" : value >= target_ratio ? "met" : "NOT MET";
+    std::printf("summary: %s | %s | %.3f | %s | %s\n", benchmark.c_str(), measure.c_str(), value,
+                target.c_str(), verdict);
+    std::fflush(stdout);
+}
+
+uint64_t tx_packets(const worker_counters& c) {
+    uint64_t n = 0;
+    for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+        n += c.port[p].tx_packets.read();
+    }
+    return n;
+}
+
+} // namespace vcplane::bench

@@ -1,0 +1,48 @@
+#pragma once
+// What the benchmarks in perf/ share: an EAL on two lcores (0: control and traffic source,
+// 1: the measured core), in-process ring ports, a worker launched on lcore 1, dpdk-testpmd
+// run as the same-run reference, MPLS frame headers, and the one-line summaries that
+// perf/run_all gathers into a table.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <rte_ring.h>
+
+#include "dataplane/worker.hh"
+
+namespace vcplane::bench {
+
+// Starts the EAL: lcores 0-1, main lcore 0, no hugepages, no PCI, the given vdevs. Exits the
+// process with a message when the EAL refuses.
+void start_eal(const std::string& program, unsigned memory_mb,
+               const std::vector<std::string>& vdevs = {});
+
+// A ring port (device "net_ring_<name>") receiving from rx and transmitting into tx. rx == tx
+// makes a loopback port: what it sends it receives again, like testpmd's net_ring vdev.
+bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx);
+
+// Runs w.run(stop) on lcore 1; stop_worker() sets stop and waits for it.
+void launch_worker(worker& w, std::atomic<bool>& stop);
+void stop_worker(std::atomic<bool>& stop);
+
+// Runs dpdk-testpmd on lcores 0-1 (forwarding on lcore 1) with the given vdevs and testpmd
+// options for about `seconds` of stats, and returns the median of its per-second Tx-pps summed
+// over `ports` ports, in Mpps (the first two readings, start-up, left out). 0 when it cannot
+// run; the reason is printed to stderr.
+double testpmd_tx_mpps(const std::string& vdevs, const std::string& options, unsigned ports,
+                       double seconds);
+
+// Writes an Ethernet + MPLS header (bottom of stack) at f.
+void write_mpls_header(uint8_t* f, uint32_t label, uint8_t ttl);
+
+// One summary line: "summary: <benchmark> | <measure> | <value> | <target> | <verdict>".
+// target_ratio <= 0: informative, no target.
+void summary(const std::string& benchmark, const std::string& measure, double value,
+             double target_ratio);
+
+uint64_t tx_packets(const worker_counters& c); // summed over every port
+
+} // namespace vcplane::bench

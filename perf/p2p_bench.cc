@@ -1,0 +1,285 @@
+// Point-to-point benchmark (issue 8, benchmark 1): classify, label swap, TTL and MAC rewrite on
+// one worker core, against dpdk-testpmd --forward-mode=mac on the same kind of vdevs and the
+// same core, measured in the same run.
+//
+//   p2p_bench [--seconds S] [--rounds R] [--vcs N] [--population P] [--no-reference]
+//
+// The source is a closed loop, as testpmd's own with --tx-first: ports `a` and `b` are
+// loopback ring ports (what a port transmits it receives again, as testpmd's net_ring vdev
+// does), every label L on `a` is a call to a party on `b` with out-label L and the reverse,
+// so a frame goes round and round, a real MPLS frame rewritten at every pass. Its TTL (255
+// when made) falls by one per pass; after 254 passes the worker drops it (ttl_expired) and the
+// main lcore puts a fresh one in, keeping P frames per port in flight. The loop alone (frames
+// moved between the same rings by a bare rx/tx loop on lcore 1, untouched) is measured in the
+// same run: it shows how far above the measured rate the source is.
+//
+// References, each started by the program on lcore 1:
+//   testpmd mac on net_ring0 + net_ring1 (loopback ring vdevs, --tx-first: the same loop)
+//   testpmd mac on 2 x net_null (the port's own cost is a buffer allocation and a free)
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "control/control_plane.hh"
+#include "control/log.hh"
+#include "perf/bench_support.hh"
+#include "tests/support/call_client.hh"
+#include "tests/support/control_loop.hh"
+
+using namespace vcplane;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr uint32_t first_label = 100;
+constexpr uint8_t fresh_ttl = 255;
+
+struct loop_ports {
+    uint16_t a, b;
+    rte_ring *ra, *rb;
+};
+
+struct result {
+    double mpps = 0, busy = 0, cycles = 0, injected_per_s = 0;
+};
+
+// Puts fresh frames into the loop until `in_flight` are there. Labels rotate over the VCs.
+uint64_t top_up(const loop_ports& p, rte_mempool* pool, uint64_t missing, uint32_t vcs,
+                uint32_t& next) {
+    uint64_t put = 0;
+    rte_mbuf* burst[32];
+    while (missing > 0) {
+        const unsigned n = unsigned(std::min<uint64_t>(missing, 32));
+        if (rte_pktmbuf_alloc_bulk(pool, burst, n) != 0) {
+            break;
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(burst[i], 64));
+            bench::write_mpls_header(f, first_label + next++ % vcs, fresh_ttl);
+        }
+        rte_ring* r = (put / 32) % 2 == 0 ? p.ra : p.rb;
+        const unsigned in =
+            rte_ring_mp_enqueue_burst(r, reinterpret_cast<void**>(burst), n, nullptr);
+        rte_pktmbuf_free_bulk(burst + in, n - in);
+        put += in;
+        missing -= std::min<uint64_t>(missing, n);
+    }
+    return put;
+}
+
+// The worker forwards the loop for `seconds` while the main lcore keeps it full.
+result run_worker(worker& w, const loop_ports& p, rte_mempool* pool, uint32_t vcs,
+                  unsigned population, double seconds) {
+    const worker_counters& wc = w.counters();
+    auto lost = [&] {
+        uint64_t n = 0;
+        for (size_t r = 0; r < drop_reason_count; ++r) {
+            n += wc.drops[r].read();
+        }
+        return n;
+    };
+    static uint64_t injected = 0; // frames ever put in, across runs (the loop keeps them)
+    static uint32_t next_label = 0;
+    std::atomic<bool> stop;
+    bench::launch_worker(w, stop);
+    uint64_t put = 0, tx0 = 0, busy0 = 0, put0 = 0;
+    auto start = clock_type::now();
+    const auto warm = start + std::chrono::milliseconds(300);
+    const auto end = warm + std::chrono::duration<double>(seconds);
+    bool measuring = false;
+    for (auto now = start; now < end; now = clock_type::now()) {
+        if (!measuring && now >= warm) {
+            measuring = true;
+            start = now;
+            tx0 = bench::tx_packets(wc);
+            busy0 = wc.busy_cycles.read();
+            put0 = put;
+        }
+        const uint64_t in_flight = injected - lost();
+        if (in_flight < 2ull * population) {
+            const uint64_t n = top_up(p, pool, 2ull * population - in_flight, vcs, next_label);
+            injected += n;
+            put += n;
+        }
+    }
+    const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+    const uint64_t tx = bench::tx_packets(wc) - tx0;
+    const uint64_t busy = wc.busy_cycles.read() - busy0;
+    bench::stop_worker(stop);
+    result r;
+    r.mpps = double(tx) / s / 1e6;
+    r.busy = 100.0 * double(busy) / (s * double(rte_get_tsc_hz()));
+    r.cycles = tx != 0 ? double(busy) / double(tx) : 0;
+    r.injected_per_s = double(put - put0) / s;
+    return r;
+}
+
+// The loop alone: lcore 1 moves frames a -> b and b -> a untouched (testpmd's io mode).
+double run_bare_loop(const loop_ports& p, double seconds) {
+    struct args_t {
+        loop_ports p;
+        std::atomic<bool> stop{false};
+        std::atomic<uint64_t> moved{0};
+    };
+    static args_t args;
+    args.p = p;
+    args.stop = false;
+    rte_eal_remote_launch(
+        [](void* v) {
+            auto* a = static_cast<args_t*>(v);
+            rte_mbuf* pkts[32];
+            uint64_t moved = 0;
+            while (!a->stop.load(std::memory_order_relaxed)) {
+                for (int dir = 0; dir < 2; ++dir) {
+                    const uint16_t from = dir == 0 ? a->p.a : a->p.b,
+                                   to = dir == 0 ? a->p.b : a->p.a;
+                    const uint16_t n = rte_eth_rx_burst(from, 0, pkts, 32);
+                    const uint16_t sent = rte_eth_tx_burst(to, 0, pkts, n);
+                    rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+                    moved += sent;
+                }
+                a->moved.store(moved, std::memory_order_relaxed);
+            }
+            return 0;
+        },
+        &args, 1);
+    const auto start = clock_type::now();
+    while (clock_type::now() < start + std::chrono::milliseconds(300)) {
+    }
+    const uint64_t m0 = args.moved.load();
+    const auto t0 = clock_type::now();
+    while (clock_type::now() < t0 + std::chrono::duration<double>(seconds)) {
+    }
+    const uint64_t m1 = args.moved.load();
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    args.stop = true;
+    rte_eal_wait_lcore(1);
+    return double(m1 - m0) / s / 1e6;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"p2p_bench: point-to-point forwarding against testpmd mac"};
+    double seconds = 3;
+    int rounds = 3;
+    uint32_t vcs = 16;
+    unsigned population = 32;
+    bool no_reference = false;
+    app.add_option("--seconds", seconds, "length of each run (after 0.3 s of warm-up)");
+    app.add_option("--rounds", rounds, "rounds of (worker, bare loop) runs; medians reported");
+    app.add_option("--vcs", vcs, "calls per direction (labels 100..100+N-1)")
+        ->check(CLI::Range(1u, 100000u));
+    app.add_option("--population", population, "frames in flight per port (testpmd --tx-first: 32)")
+        ->check(CLI::Range(1u, 512u));
+    app.add_flag("--no-reference", no_reference, "skip testpmd");
+    CLI11_PARSE(app, argc, argv);
+    log::set_threshold(log::level::warning);
+
+    bench::start_eal("p2p-bench", 1024);
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("bench_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    // Loopback rings, multi-producer: the worker transmits into them and the main lcore tops
+    // them up. (testpmd's net_ring vdev uses single-producer rings: one more atomic compare-
+    // and-swap per burst here, not per frame.)
+    loop_ports p{};
+    p.ra = rte_ring_create("loop_a", 1024, 0, RING_F_SC_DEQ);
+    p.rb = rte_ring_create("loop_b", 1024, 0, RING_F_SC_DEQ);
+    if (pool == nullptr || !bench::make_ring_port("a", p.ra, p.ra) ||
+        !bench::make_ring_port("b", p.rb, p.rb)) {
+        std::fprintf(stderr, "p2p_bench: cannot create the pool or ports\n");
+        return 1;
+    }
+    rcu_register_thread();
+    rcu_thread_offline();
+    const auto cfg = parse_config_string(R"([eal]
+lcores = [0, 1]
+[connections.a]
+device = "net_ring_a"
+[connections.b]
+device = "net_ring_b"
+)",
+                                         "p2p.toml");
+    test::control_loop ctl;
+    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
+    plane.start();
+    test::call_client client(plane.registrar(), [&] { ctl.pump(0); });
+    for (uint32_t i = 0; i < vcs; ++i) {
+        const uint32_t label = first_label + i;
+        for (const char* dir : {"a", "b"}) {
+            callmgmt::vc_handle v = 0;
+            callmgmt::party_handle party = 0;
+            const char* other = dir[0] == 'a' ? "b" : "a";
+            if (client.make(dir, 0, test::call(fmt::format("{}{}", dir, label), label, false),
+                            test::party("p", other, label), &v,
+                            &party) != callmgmt::status::success) {
+                std::fprintf(stderr, "p2p_bench: make_call: %s\n", client.error(dir).c_str());
+                return 1;
+            }
+        }
+    }
+    p.a = plane.state().find_connection("a")->port;
+    p.b = plane.state().find_connection("b")->port;
+    worker& w = *plane.workers()[0];
+
+    std::vector<double> mpps, cycles, busy, loop, topups;
+    for (int r = 0; r < rounds; ++r) {
+        const result res = run_worker(w, p, pool, vcs, population, seconds);
+        mpps.push_back(res.mpps);
+        cycles.push_back(res.cycles);
+        busy.push_back(res.busy);
+        topups.push_back(res.injected_per_s);
+        loop.push_back(run_bare_loop(p, seconds));
+    }
+    double ref_ring = 0, ref_null = 0;
+    if (!no_reference) {
+        ref_ring = bench::testpmd_tx_mpps("--vdev=net_ring0 --vdev=net_ring1",
+                                          "--forward-mode=mac --tx-first", 2, seconds);
+        ref_null = bench::testpmd_tx_mpps("--vdev=net_null0 --vdev=net_null1", "--forward-mode=mac",
+                                          2, seconds);
+    }
+    const double hz = double(rte_get_tsc_hz());
+    const double m = median(mpps);
+    std::printf("p2p_bench: 1 worker (lcore 1), closed loop of 2 loopback ring ports, %u frames "
+                "in flight per port, %u calls per direction, 64-byte MPLS frames; %d rounds of "
+                "%.1f s, medians\n",
+                population, vcs, rounds, seconds);
+    std::printf("%-44s %9s %13s %9s\n", "", "Mpps", "cycles/frame", "x testpmd");
+    std::printf("%-44s %9.2f %13.1f %9s\n", "bare loop on lcore 1 (source ceiling)", median(loop),
+                hz / (median(loop) * 1e6), "");
+    std::printf("%-44s %9.2f %13.1f %9s\n", "testpmd mac, net_ring0+1 --tx-first", ref_ring,
+                ref_ring > 0 ? hz / (ref_ring * 1e6) : 0.0, "1.000");
+    std::printf("%-44s %9.2f %13.1f %9s\n", "testpmd mac, 2 x net_null", ref_null,
+                ref_null > 0 ? hz / (ref_null * 1e6) : 0.0, "");
+    std::printf("%-44s %9.2f %13.1f %9.3f\n", "vcplane worker (busy cycles per frame)", m,
+                median(cycles), ref_ring > 0 ? m / ref_ring : 0.0);
+    std::printf("(tsc %.0f MHz; worker busy %.1f %%; frames refreshed by the source %.0f/s = "
+                "TTL expiries; x testpmd: / testpmd mac on the same loop; against 2 x net_null: "
+                "%.3f)\n",
+                hz / 1e6, median(busy), median(topups), ref_null > 0 ? m / ref_null : 0.0);
+    if (ref_ring > 0) {
+        bench::summary("p2p", "64 B point-to-point / testpmd mac (net_ring loop)", m / ref_ring,
+                       1.0);
+    }
+    if (ref_null > 0) {
+        bench::summary("p2p", "64 B point-to-point / testpmd mac (2 x net_null)", m / ref_null,
+                       1.0);
+    }
+    bench::summary("p2p", "source ceiling / measured rate", median(loop) / m, 1.5);
+    std::fflush(stdout);
+    std::_Exit(0); // the measurement is done; teardown is not measured
+}
