@@ -24,12 +24,13 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "control/control_plane.hh"
 #include "control/log.hh"
 #include "dataplane/wire.hh"
-#include "port/eal.hh"
+#include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"
 #include "tests/support/control_loop.hh"
 
@@ -38,50 +39,9 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-struct launch_args {
-    worker* w;
-    std::atomic<bool>* stop;
-};
-
 struct result {
     double in_mpps = 0, out_mpps = 0, busy = 0, cycles_per_copy = 0;
 };
-
-// testpmd txonly on the same vdev and lcore: the median of its per-second Tx-pps readings,
-// the first two (start-up) left out. Its start-up without hugepages takes several seconds,
-// hence the generous timeout. 0 when it cannot run.
-double testpmd_txonly(unsigned size, double seconds) {
-    const std::string cmd = fmt::format(
-        "timeout -s INT {} dpdk-testpmd -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci "
-        "--vdev=net_null0,no-rx=1 --file-prefix=fanout-ref-{} --log-level=error -- "
-        "--total-num-mbufs=16384 --nb-cores=1 --stats-period 1 --forward-mode=txonly "
-        "--port-topology=loop --txpkts={} 2>&1",
-        int(seconds + 12), getpid(), size);
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-        return 0;
-    }
-    std::vector<double> pps;
-    std::string output;
-    char line[512];
-    while (std::fgets(line, sizeof line, p) != nullptr) {
-        output += line;
-        unsigned long long v = 0;
-        if (std::sscanf(line, " Tx-pps: %llu", &v) == 1) {
-            pps.push_back(double(v));
-        }
-    }
-    pclose(p);
-    std::system(fmt::format("rm -rf /var/run/dpdk/fanout-ref-{}", getpid()).c_str());
-    if (pps.size() < 3) {
-        std::fprintf(stderr, "fanout_bench: testpmd gave %zu readings:\n%s\n", pps.size(),
-                     output.c_str());
-        return 0;
-    }
-    pps.erase(pps.begin(), pps.begin() + 2);
-    std::sort(pps.begin(), pps.end());
-    return pps[pps.size() / 2] / 1e6;
-}
 
 uint64_t sent(const worker_counters& c, uint16_t port) {
     return c.port[port].tx_packets.read();
@@ -90,17 +50,9 @@ uint64_t sent(const worker_counters& c, uint16_t port) {
 // Feeds `in` with frames of `label` for `seconds` while the worker runs on lcore 1.
 result run(worker& w, rte_ring* in, rte_mempool* pool, uint16_t sink, uint32_t label, unsigned size,
            double seconds) {
-    std::atomic<bool> stop{false};
-    launch_args args{&w, &stop};
-    rte_eal_remote_launch(
-        [](void* a) {
-            auto* l = static_cast<launch_args*>(a);
-            l->w->run(*l->stop);
-            return 0;
-        },
-        &args, 1);
+    std::atomic<bool> stop;
+    bench::launch_worker(w, stop);
     const worker_counters& wc = w.counters();
-    static const uint8_t dst[6] = {2, 0, 0, 0, 0, 0xfe}, src[6] = {2, 0, 0, 0, 0, 1};
     rte_mbuf* burst[32];
     uint64_t injected = 0, out0 = 0, busy0 = 0;
     auto start = clock_type::now();
@@ -120,10 +72,8 @@ result run(worker& w, rte_ring* in, rte_mempool* pool, uint16_t sink, uint32_t l
                 break;
             }
             for (auto* m : burst) {
-                auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(size)));
-                wire::write_macs(f, dst, src);
-                wire::store_be16(f + 12, wire::ethertype_mpls);
-                wire::store_be32(f + 14, wire::make_mpls_entry(label, 0, true, 64));
+                bench::write_mpls_header(
+                    reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(size))), label, 64);
             }
             rte_ring_sp_enqueue_bulk(in, reinterpret_cast<void**>(burst), 32, nullptr);
             injected += 32;
@@ -132,8 +82,7 @@ result run(worker& w, rte_ring* in, rte_mempool* pool, uint16_t sink, uint32_t l
     const double s = std::chrono::duration<double>(clock_type::now() - start).count();
     const uint64_t copies = sent(wc, sink) - out0;
     const uint64_t busy = wc.busy_cycles.read() - busy0;
-    stop = true;
-    rte_eal_wait_lcore(1);
+    bench::stop_worker(stop);
     result r;
     r.in_mpps = double(injected) / s / 1e6;
     r.out_mpps = double(copies) / s / 1e6;
@@ -157,15 +106,12 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
 
-    eal_start({"fanout_bench", "-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024",
-               "--no-pci", "--file-prefix", fmt::format("fanout-bench-{}", getpid()),
-               "--vdev=net_null0,no-rx=1", "--log-level", "warning"});
+    bench::start_eal("fanout-bench", 1024, {"net_null0,no-rx=1"});
     rte_mempool* pool =
         rte_pktmbuf_pool_create("bench_pool", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     rte_ring* in_rx = rte_ring_create("in_r", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     rte_ring* in_tx = rte_ring_create("in_t", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (pool == nullptr || in_rx == nullptr || in_tx == nullptr ||
-        rte_eth_from_rings("in", &in_rx, 1, &in_tx, 1, 0) < 0) {
+    if (pool == nullptr || !bench::make_ring_port("in", in_rx, in_tx)) {
         std::fprintf(stderr, "fanout_bench: cannot create the pool or ports\n");
         return 1;
     }
@@ -209,18 +155,32 @@ device = "net_null0"
                 seconds);
     std::printf("%7s %6s %9s %10s %7s %12s %12s %9s\n", "parties", "bytes", "in Mpps",
                 "copies Mpps", "busy %", "cycles/copy", "testpmd Mpps", "x testpmd");
+    std::vector<std::tuple<std::string, double, double>> summaries;
     for (unsigned size : sizes) {
-        const double ref = no_reference ? 0 : testpmd_txonly(size, seconds);
+        const double ref =
+            no_reference
+                ? 0
+                : bench::testpmd_tx_mpps(
+                      "--vdev=net_null0,no-rx=1",
+                      fmt::format("--forward-mode=txonly --port-topology=loop --txpkts={}", size),
+                      1, seconds);
         for (unsigned n : fanouts) {
             const result r = run(w, in_rx, pool, sink, 100 + n, size, seconds);
             std::printf("%7u %6u %9.2f %10.2f %7.1f %12.1f %12.2f %9.3f\n", n, size, r.in_mpps,
                         r.out_mpps, r.busy, r.cycles_per_copy, ref,
                         ref > 0 ? r.out_mpps / ref : 0.0);
             std::fflush(stdout);
+            if (n == 8 && ref > 0 && (size == 64 || size == 1500)) {
+                summaries.emplace_back(fmt::format("8 parties, {} B copies / testpmd txonly", size),
+                                       r.out_mpps / ref, size == 64 ? 1.0 : 0.9);
+            }
         }
     }
     std::printf("(tsc %.0f MHz; copies: frames the worker handed to the sink and it took)\n",
                 double(rte_get_tsc_hz()) / 1e6);
+    for (const auto& [what, ratio, target] : summaries) {
+        bench::summary("fanout", what, ratio, target);
+    }
     std::fflush(stdout);
     std::_Exit(0); // as scrape_bench: the measurement is done, teardown is not measured
 }
