@@ -1,0 +1,206 @@
+// Chained replicas on the wire through real kernel interfaces: a 1500-byte frame of a call with
+// three parties leaves as two chained replicas (an 18-byte header mbuf + a reference to the
+// shared payload) — one through net_af_packet on a veth pair, one through net_tap — and the
+// original through a ring port. Each is captured from the kernel side with a packet socket and
+// compared byte for byte. Needs root and veth/tun support; skipped, with the reason, without.
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <rte_bus_vdev.h>
+#include <rte_ethdev.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control/switch_state.hh"
+#include "dataplane/wire.hh"
+#include "dataplane/worker.hh"
+#include "port/ports.hh"
+#include "tests/dpdk/harness.hh"
+
+namespace vcplane::test {
+namespace {
+
+const std::string veth_host = "vcpch0", veth_peer = "vcpch0p", tap_iface = "vcptap0";
+
+void sh(const std::string& cmd) {
+    if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) {
+        throw std::runtime_error("failed: " + cmd);
+    }
+}
+
+std::string skip_reason() {
+    if (geteuid() != 0) {
+        return "needs root (veth pair, tap interface, packet sockets)";
+    }
+    if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+        return "no /dev/net/tun (net_tap)";
+    }
+    if (std::system("ip link add vcpchk type veth peer name vcpchkp >/dev/null 2>&1") != 0) {
+        return "cannot create a veth pair (kernel without veth?)";
+    }
+    std::system("ip link del vcpchk >/dev/null 2>&1");
+    return "";
+}
+
+// A packet socket on `iface` that sees what arrives there, MPLS frames only kept.
+class capture {
+public:
+    explicit capture(const std::string& iface) {
+        fd_ = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+        if (fd_ < 0) {
+            throw std::runtime_error("packet socket: " + std::string(strerror(errno)));
+        }
+        sockaddr_ll sll{};
+        sll.sll_family = AF_PACKET;
+        sll.sll_protocol = htons(ETH_P_ALL);
+        sll.sll_ifindex = int(if_nametoindex(iface.c_str()));
+        if (sll.sll_ifindex == 0 || bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+            throw std::runtime_error("bind to " + iface + ": " + strerror(errno));
+        }
+    }
+    ~capture() { close(fd_); }
+    // The MPLS frames received within `ms` milliseconds, up to `count`.
+    std::vector<std::vector<uint8_t>> frames(size_t count, int ms) {
+        std::vector<std::vector<uint8_t>> got;
+        for (int waited = 0; got.size() < count && waited < ms; waited += 10) {
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, 10) <= 0) {
+                continue;
+            }
+            std::vector<uint8_t> buf(9216);
+            sockaddr_ll from{};
+            socklen_t len = sizeof from;
+            const ssize_t n =
+                recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+            if (n >= 18 && from.sll_pkttype != PACKET_OUTGOING &&
+                wire::load_be16(buf.data() + 12) == wire::ethertype_mpls) {
+                buf.resize(size_t(n));
+                got.push_back(std::move(buf));
+            }
+        }
+        return got;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+uint16_t probe(const std::string& devargs, const std::string& name) {
+    if (rte_dev_probe(devargs.c_str()) != 0) {
+        throw std::runtime_error("probe " + devargs);
+    }
+    uint16_t port = 0;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+        throw std::runtime_error("no port " + name);
+    }
+    return port;
+}
+
+TEST(kernel_ports, chained_replicas_leave_byte_exact_through_af_packet_and_tap) {
+    if (auto why = skip_reason(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    start_eal();
+    rcu_register_thread();
+    std::system(("ip link del " + veth_host + " >/dev/null 2>&1").c_str());
+    sh(fmt::format("ip link add {} type veth peer name {}", veth_host, veth_peer));
+    for (const auto& i : {veth_host, veth_peer}) {
+        sh(fmt::format("sysctl -qw net.ipv6.conf.{}.disable_ipv6=1", i));
+        sh(fmt::format("ip link set {} up", i));
+    }
+    rte_mempool* pool = shared_pool();
+    rte_mempool* headers =
+        rte_pktmbuf_pool_create("kp_hdr", 1023, 0, 0, RTE_PKTMBUF_HEADROOM + 64, 0);
+    rte_mempool* refs = rte_pktmbuf_pool_create("kp_ref", 1023, 0, 0, 0, 0);
+    ASSERT_NE(headers, nullptr);
+    ASSERT_NE(refs, nullptr);
+    const unsigned pool_free = rte_mempool_avail_count(pool);
+
+    const ring_port in = make_ring_port("kp_in"), last = make_ring_port("kp_last");
+    const uint16_t afp = probe("net_af_packet_kp,iface=" + veth_host, "net_af_packet_kp");
+    const uint16_t tap = probe("net_tap_kp,iface=" + tap_iface, "net_tap_kp");
+    const bool afp_chains = start_port(port_plan{afp, "afp", 1, 1, 256, 256, 1500}, pool);
+    const bool tap_chains = start_port(port_plan{tap, "tap", 1, 1, 256, 256, 1500}, pool);
+    sh(fmt::format("sysctl -qw net.ipv6.conf.{}.disable_ipv6=1", tap_iface));
+    sh(fmt::format("ip link set {} up", tap_iface));
+    // Both announce multi-segment TX: the copies through them are chains, not whole copies.
+    EXPECT_TRUE(afp_chains) << "net_af_packet without MULTI_SEGS: replicas would be copied";
+    EXPECT_TRUE(tap_chains) << "net_tap without MULTI_SEGS: replicas would be copied";
+
+    capture on_veth(veth_peer), on_tap(tap_iface);
+    {
+        switch_state state;
+        state.add_connection("in", "in", in.port, media_kind::mpls, in.mac, 1500);
+        state.add_connection("afp", "afp", afp, media_kind::mpls, port_mac(afp), 1500, 0,
+                             afp_chains);
+        state.add_connection("tap", "tap", tap, media_kind::mpls, port_mac(tap), 1500, 0,
+                             tap_chains);
+        state.add_connection("last", "last", last.port, media_kind::mpls, last.mac, 1500);
+        const mac_address nh_afp{2, 0xaa, 0, 0, 0, 1}, nh_tap{2, 0xaa, 0, 0, 0, 2},
+            nh_last{2, 0xaa, 0, 0, 0, 3};
+        table_error error;
+        party_set* set = state.build_parties(
+            *state.find_connection("in"),
+            {{"a", "afp", 3001, nh_afp}, {"t", "tap", 3002, nh_tap}, {"l", "last", 3003, nh_last}},
+            std::vector<uint32_t>{0, 0, 0}, &error);
+        ASSERT_NE(set, nullptr) << error.why;
+        vc* v = state.new_vc(1000, 0, set, {}, &error);
+        ASSERT_NE(v, nullptr) << error.why;
+        ASSERT_TRUE(state.publish_vc(*state.find_connection("in"), v));
+
+        worker w(0, state.table(), pool, 0);
+        w.set_chain_pools(headers, refs);
+        auto* queues = new rx_queue_list{};
+        queues->queues[queues->count++] = rx_queue_ref{in.port, 0};
+        w.publish_rx_queues(queues);
+
+        std::vector<std::vector<uint8_t>> sent;
+        for (uint32_t seq = 0; seq < 5; ++seq) {
+            sent.push_back(
+                mpls_frame({.label = 1000, .tc = 3, .ttl = 17, .seq = seq, .size = 1500}));
+        }
+        inject(in, sent);
+        for (int i = 0; i < 10; ++i) {
+            w.poll_once();
+            rcu_quiescent_state();
+        }
+        const auto expect = [&](const std::vector<uint8_t>& f, const mac_address& dst,
+                                const mac_address& src, uint32_t label) {
+            auto e = f;
+            wire::write_macs(e.data(), dst.data(), src.data());
+            wire::store_be32(e.data() + 14, wire::make_mpls_entry(label, 3, true, 16));
+            return e;
+        };
+        const auto got_afp = on_veth.frames(sent.size(), 3000);
+        const auto got_tap = on_tap.frames(sent.size(), 3000);
+        const auto got_last = drain(last);
+        ASSERT_EQ(got_afp.size(), sent.size());
+        ASSERT_EQ(got_tap.size(), sent.size());
+        ASSERT_EQ(got_last.size(), sent.size());
+        for (size_t i = 0; i < sent.size(); ++i) {
+            EXPECT_EQ(got_afp[i], expect(sent[i], nh_afp, port_mac(afp), 3001))
+                << "af_packet " << i;
+            EXPECT_EQ(got_tap[i], expect(sent[i], nh_tap, port_mac(tap), 3002)) << "tap " << i;
+            EXPECT_EQ(got_last[i], expect(sent[i], nh_last, last.mac, 3003)) << "last " << i;
+        }
+        state.unpublish_vc(*state.find_connection("in"), 1000);
+        switch_state::free_vc(v);
+    }
+    stop_port(afp);
+    stop_port(tap);
+    rte_eal_hotplug_remove("vdev", "net_af_packet_kp");
+    rte_eal_hotplug_remove("vdev", "net_tap_kp");
+    std::system(("ip link del " + veth_host + " >/dev/null 2>&1").c_str());
+    // Every header, reference and buffer is back once the kernel ports have sent them.
+    EXPECT_EQ(rte_mempool_avail_count(headers), 1023u);
+    EXPECT_EQ(rte_mempool_avail_count(refs), 1023u);
+    EXPECT_EQ(rte_mempool_avail_count(pool), pool_free);
+}
+
+} // namespace
+} // namespace vcplane::test
