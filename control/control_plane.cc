@@ -120,7 +120,7 @@ std::string control_plane::up(const cm::connection& c) {
     bool takes_chains = false;
     try {
         takes_chains = start_port(port_plan{c.port.port, c.name, queues, queues, cc->rx_descriptors,
-                                            cc->tx_descriptors, cc->mtu},
+                                            cc->tx_descriptors, cc->mtu, cc->media},
                                   pool_);
     } catch (const std::exception& e) {
         log::error("{}", e.what());

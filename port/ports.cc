@@ -118,6 +118,30 @@ bool start_port(const port_plan& plan, rte_mempool* pool) {
     if (driver == "net_ring" || driver == "net_null") {
         chains = true; // they enqueue or free the mbuf as it is, whatever its segments
     }
+    // Several workers, each with its own RX queue on every port: RSS spreads frames over the
+    // queues, hashing only on what names the VC (the label, the VID), so that a VC's frames
+    // all reach one worker and stay in order. A device that cannot hash on it gets no RSS:
+    // its frames all arrive on queue 0, worker 0 forwards them, and the operator is told.
+    if (plan.rx_queues > 1) {
+        const uint64_t want =
+            plan.media == media_kind::mpls ? RTE_ETH_RSS_MPLS : RTE_ETH_RSS_C_VLAN;
+        if ((info.flow_type_rss_offloads & want) != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_key = nullptr; // the device's own key
+            conf.rx_adv_conf.rss_conf.rss_hf = want;
+            log::info("{}: RSS on the {} over {} RX queues", who,
+                      plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID", plan.rx_queues);
+        } else {
+            log::warning("{}: {} workers, but the device cannot hash on the {}: all its frames "
+                         "arrive on RX queue 0 and worker 0 alone forwards them (hashing on "
+                         "inner headers would reorder a VC's frames across workers); spread "
+                         "the load by giving each worker ports of its own traffic, or use a "
+                         "NIC with RSS on the {}",
+                         who, plan.rx_queues,
+                         plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID",
+                         plan.media == media_kind::mpls ? "label" : "VLAN ID");
+        }
+    }
     if (int rc = rte_eth_dev_configure(port, plan.rx_queues, plan.tx_queues, &conf); rc != 0) {
         throw port_error(fmt::format("{}: configure failed: {}", who, rte_strerror(-rc)));
     }

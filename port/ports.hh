@@ -33,6 +33,9 @@ struct port_plan {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     uint32_t mtu = 1500;
+    // With several RX queues (one per worker), what RSS must hash on so that every frame of
+    // a VC lands on the same queue (the MPLS label or the VLAN ID, never inner headers).
+    media_kind media = media_kind::mpls;
 };
 
 struct pool_plan {
