@@ -132,11 +132,12 @@ bool start_port(const port_plan& plan, rte_mempool* pool) {
             log::info("{}: RSS on the {} over {} RX queues", who,
                       plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID", plan.rx_queues);
         } else {
-            log::warning("{}: {} workers, but the device cannot hash on the {}: all its frames "
-                         "arrive on RX queue 0 and worker 0 alone forwards them (hashing on "
-                         "inner headers would reorder a VC's frames across workers); spread "
-                         "the load by giving each worker ports of its own traffic, or use a "
-                         "NIC with RSS on the {}",
+            log::warning("{}: {} workers, but the device cannot hash on the {}: no RSS, so "
+                         "a NIC delivers all its frames to RX queue 0 and worker 0 alone "
+                         "forwards them (hashing on inner headers would reorder a VC's frames "
+                         "across workers; a software port such as net_af_packet with qpairs "
+                         "spreads by its own kernel hash); spread the load by giving each "
+                         "worker ports of its own traffic, or use a NIC with RSS on the {}",
                          who, plan.rx_queues,
                          plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID",
                          plan.media == media_kind::mpls ? "label" : "VLAN ID");
