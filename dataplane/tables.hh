@@ -100,19 +100,12 @@ public:
 
     // Worker side. Keys out of range are a miss, not an error.
     vc* lookup(uint32_t key) const noexcept {
-        const uint32_t hi = key >> leaf_bits;
-        if (hi >= leaf_count_) [[unlikely]] {
-            return nullptr;
-        }
-        leaf* l = rcu_load(leaves_[hi]);
-        if (l == nullptr) {
-            return nullptr;
-        }
-        return rcu_load(l->slots[key & (leaf_size - 1)]);
+        vc* const* s = slot(key);
+        return s != nullptr ? rcu_load(*s) : nullptr;
     }
 
-    // Worker side: where key's slot is, for a prefetch (null: no leaf there).
-    const void* slot_address(uint32_t key) const noexcept {
+    // Worker side: where key's vc pointer is (null: no leaf there), for a prefetch.
+    vc* const* slot(uint32_t key) const noexcept {
         const uint32_t hi = key >> leaf_bits;
         if (hi >= leaf_count_) [[unlikely]] {
             return nullptr;

@@ -121,16 +121,17 @@ unsigned worker::poll_once() noexcept {
             for (int i = -15; i < 0; ++i) {
                 prefetch_tables(*conn, keys, i, n);
             }
-        }
-        for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
-            rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        } else {
+            for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+            }
         }
         for (uint16_t i = 0; i < n; ++i) {
-            if (i + prefetch_ahead < n) {
-                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
-            }
+            // Headers a few frames ahead; on the staged path they were all requested already.
             if (staged) {
                 prefetch_tables(*conn, keys, i, n);
+            } else if (i + prefetch_ahead < n) {
+                rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
             classify(*conn, pkts[i], now);
             if ((i & 7) == 7) [[unlikely]] {
@@ -169,7 +170,7 @@ unsigned worker::poll_once() noexcept {
 void worker::prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
                              int n) noexcept {
     if (i + 15 < n) {
-        if (const void* slot = conn.keys.slot_address(keys[i + 15])) {
+        if (vc* const* slot = conn.keys.slot(keys[i + 15])) {
             rte_prefetch0(slot);
         }
     }

@@ -13,6 +13,25 @@
 
 namespace vcplane::bench {
 
+namespace {
+vcplane_config parse_as_reader(const std::string& toml) {
+    rcu_register_thread(); // the control thread is a reader that stays offline
+    rcu_thread_offline();
+    return parse_config_string(toml, "bench.toml");
+}
+} // namespace
+
+plane::plane(const std::string& config_toml, rte_mempool* pool)
+    : config_(parse_as_reader(config_toml))
+    , plane_(config_, ctl_.gp, pool, 1, ctl_.post()) {
+    plane_.start();
+    client_.emplace(plane_.registrar(), [this] { ctl_.pump(0); });
+}
+
+uint16_t plane::port(const std::string& connection) const {
+    return plane_.state().find_connection(connection)->port;
+}
+
 void start_eal(const std::string& program, unsigned memory_mb,
                const std::vector<std::string>& vdevs) {
     std::vector<std::string> args{program,

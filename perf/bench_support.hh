@@ -6,12 +6,16 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <rte_ring.h>
 
+#include "control/control_plane.hh"
 #include "dataplane/worker.hh"
+#include "tests/support/call_client.hh"
+#include "tests/support/control_loop.hh"
 
 namespace vcplane::bench {
 
@@ -23,6 +27,25 @@ void start_eal(const std::string& program, unsigned memory_mb,
 // A ring port (device "net_ring_<name>") receiving from rx and transmitting into tx. rx == tx
 // makes a loopback port: what it sends it receives again, like testpmd's net_ring vdev.
 bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx);
+
+// The daemon's control plane on a config text with one worker (lcore 1, not launched), the
+// control loop that serves it on the calling thread (made an RCU reader, offline), and a
+// call-management client attached to every connection.
+class plane {
+public:
+    plane(const std::string& config_toml, rte_mempool* pool);
+    control_plane& control() noexcept { return plane_; }
+    test::call_client& client() noexcept { return *client_; }
+    test::control_loop& loop() noexcept { return ctl_; }
+    worker& first_worker() noexcept { return *plane_.workers()[0]; }
+    uint16_t port(const std::string& connection) const;
+
+private:
+    vcplane_config config_; // first: parsing makes the thread an RCU reader
+    test::control_loop ctl_;
+    control_plane plane_;
+    std::optional<test::call_client> client_; // made once the plane has started
+};
 
 // Runs w.run(stop) on lcore 1; stop_worker() sets stop and waits for it.
 void launch_worker(worker& w, std::atomic<bool>& stop);

@@ -78,11 +78,6 @@ struct result {
     std::vector<double> grace_latency;
 };
 
-struct launch_args {
-    worker* w;
-    std::atomic<bool>* stop;
-};
-
 result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pair a, ring_pair b,
            ring_pair sink, rte_mempool* pool, double seconds, unsigned pairs_per_round,
            double pairs_per_second, bool churn, double rate) {
@@ -286,15 +281,8 @@ device = "net_ring_sink"
     test::control_loop ctl;
     control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
     plane.start();
-    std::atomic<bool> stop{false};
-    launch_args args{plane.workers()[0].get(), &stop};
-    rte_eal_remote_launch(
-        [](void* p) {
-            auto* l = static_cast<launch_args*>(p);
-            l->w->run(*l->stop);
-            return 0;
-        },
-        &args, 1);
+    std::atomic<bool> stop;
+    bench::launch_worker(*plane.workers()[0], stop);
 
     const result ref = run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round,
                            pairs_per_second, false, rate);
@@ -302,8 +290,7 @@ device = "net_ring_sink"
                              pairs_per_second, true, rate);
 
     plane.stop([&] { ctl.pump(); });
-    stop = true;
-    rte_eal_mp_wait_lcore();
+    bench::stop_worker(stop);
 
     const auto per_s = [](const result& r, uint64_t n) { return double(n) / r.seconds; };
     std::printf("churn_bench: %.1f s per run, %u pairs per round%s, unaffected call paced at "

@@ -115,20 +115,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fanout_bench: cannot create the pool or ports\n");
         return 1;
     }
-    rcu_register_thread();
-    rcu_thread_offline();
-    const auto cfg = parse_config_string(R"([eal]
+    bench::plane bp(R"([eal]
 lcores = [0, 1]
 [connections.in]
 device = "net_ring_in"
 [connections.sink]
 device = "net_null0"
 )",
-                                         "fanout.toml");
-    test::control_loop ctl;
-    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
-    plane.start();
-    test::call_client client(plane.registrar(), [&] { ctl.pump(0); });
+                    pool);
+    test::call_client& client = bp.client();
     for (unsigned n : fanouts) {
         callmgmt::vc_handle v = 0;
         callmgmt::party_handle first = 0;
@@ -147,8 +142,8 @@ device = "net_null0"
             }
         }
     }
-    const uint16_t sink = plane.state().find_connection("sink")->port;
-    worker& w = *plane.workers()[0];
+    const uint16_t sink = bp.port("sink");
+    worker& w = bp.first_worker();
 
     std::printf("fanout_bench: 1 worker (lcore 1), source on lcore 0 (ring), sink net_null0 "
                 "(no-rx); %.1f s per run; reference: dpdk-testpmd txonly on net_null0, lcore 1\n",

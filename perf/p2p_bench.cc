@@ -204,20 +204,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "p2p_bench: cannot create the pool or ports\n");
         return 1;
     }
-    rcu_register_thread();
-    rcu_thread_offline();
-    const auto cfg = parse_config_string(R"([eal]
+    bench::plane bp(R"([eal]
 lcores = [0, 1]
 [connections.a]
 device = "net_ring_a"
 [connections.b]
 device = "net_ring_b"
 )",
-                                         "p2p.toml");
-    test::control_loop ctl;
-    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
-    plane.start();
-    test::call_client client(plane.registrar(), [&] { ctl.pump(0); });
+                    pool);
+    test::call_client& client = bp.client();
     for (uint32_t i = 0; i < vcs; ++i) {
         const uint32_t label = first_label + i;
         for (const char* dir : {"a", "b"}) {
@@ -232,9 +227,9 @@ device = "net_ring_b"
             }
         }
     }
-    p.a = plane.state().find_connection("a")->port;
-    p.b = plane.state().find_connection("b")->port;
-    worker& w = *plane.workers()[0];
+    p.a = bp.port("a");
+    p.b = bp.port("b");
+    worker& w = bp.first_worker();
 
     std::vector<double> mpps, cycles, busy, loop, topups;
     for (int r = 0; r < rounds; ++r) {

@@ -217,26 +217,21 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "scale_bench: cannot create the pool or ports\n");
         return 1;
     }
-    rcu_register_thread();
-    rcu_thread_offline();
-    const auto cfg = parse_config_string(R"([eal]
+    bench::plane bp(R"([eal]
 lcores = [0, 1]
 [connections.in]
 device = "net_ring_in"
 [connections.out]
 device = "net_ring_out"
 )",
-                                         "scale.toml");
-    test::control_loop ctl;
-    control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
-    plane.start();
-    test::call_client client(plane.registrar(), [&] { ctl.pump(0); });
+                    pool);
+    test::call_client& client = bp.client();
     if (!provision(client, first_label, first_label + 16)) {
         return 1;
     }
-    worker& w = *plane.workers()[0];
-    const uint16_t in_port = plane.state().find_connection("in")->port;
-    const uint16_t out_port = plane.state().find_connection("out")->port;
+    worker& w = bp.first_worker();
+    const uint16_t in_port = bp.port("in");
+    const uint16_t out_port = bp.port("out");
 
     label_source labels;
     {
@@ -267,7 +262,8 @@ device = "net_ring_out"
     }
     const double make_s = std::chrono::duration<double>(clock_type::now() - made_at).count();
     const double heap_per_vc = double(heap_bytes() - heap0) / double(vcs - 16);
-    const size_t table_bytes = plane.state().find_connection("in")->entry->keys.memory_bytes();
+    const size_t table_bytes =
+        bp.control().state().find_connection("in")->entry->keys.memory_bytes();
 
     std::vector<double> hot_mpps, hot_cycles, all_mpps, all_cycles, all_busy, bare;
     uint64_t distinct = 0, hot_distinct = 0;

@@ -34,6 +34,7 @@
 #include "control/log.hh"
 #include "control/metrics.hh"
 #include "dataplane/wire.hh"
+#include "perf/bench_support.hh"
 #include "port/eal.hh"
 #include "port/ports.hh"
 #include "tests/cli/process.hh"
@@ -44,11 +45,6 @@ using namespace vcplane;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-struct launch_args {
-    worker* w;
-    std::atomic<bool>* stop;
-};
 
 struct sample {
     double seconds = 0;
@@ -187,15 +183,8 @@ device = "net_null0"
                                                                plane.state().vc_slots(),
                                                                plane.state().party_slots(), cell));
 
-    std::atomic<bool> stop{false};
-    launch_args args{plane.workers()[0].get(), &stop};
-    rte_eal_remote_launch(
-        [](void* p) {
-            auto* l = static_cast<launch_args*>(p);
-            l->w->run(*l->stop);
-            return 0;
-        },
-        &args, 1);
+    std::atomic<bool> stop;
+    bench::launch_worker(*plane.workers()[0], stop);
     const worker_counters& wc = plane.workers()[0]->counters();
     const std::chrono::milliseconds modes[] = {std::chrono::milliseconds(0),
                                                std::chrono::milliseconds(1000),
@@ -208,8 +197,7 @@ device = "net_null0"
             results[m].push_back(run(wc, in_rx, pool, vcs, seconds, modes[m], metrics_port));
         }
     }
-    stop = true;
-    rte_eal_mp_wait_lcore();
+    bench::stop_worker(stop);
 
     const double hz = double(rte_get_tsc_hz());
     const auto median = [](std::vector<double> v) {

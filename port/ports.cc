@@ -123,14 +123,14 @@ bool start_port(const port_plan& plan, rte_mempool* pool) {
     // all reach one worker and stay in order. A device that cannot hash on it gets no RSS:
     // its frames all arrive on queue 0, worker 0 forwards them, and the operator is told.
     if (plan.rx_queues > 1) {
-        const uint64_t want =
-            plan.media == media_kind::mpls ? RTE_ETH_RSS_MPLS : RTE_ETH_RSS_C_VLAN;
+        const bool mpls = plan.media == media_kind::mpls;
+        const uint64_t want = mpls ? RTE_ETH_RSS_MPLS : RTE_ETH_RSS_C_VLAN;
+        const char* key = mpls ? "MPLS label" : "VLAN ID";
         if ((info.flow_type_rss_offloads & want) != 0) {
             conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_key = nullptr; // the device's own key
             conf.rx_adv_conf.rss_conf.rss_hf = want;
-            log::info("{}: RSS on the {} over {} RX queues", who,
-                      plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID", plan.rx_queues);
+            log::info("{}: RSS on the {} over {} RX queues", who, key, plan.rx_queues);
         } else {
             log::warning("{}: {} workers, but the device cannot hash on the {}: no RSS, so "
                          "a NIC delivers all its frames to RX queue 0 and worker 0 alone "
@@ -138,9 +138,7 @@ bool start_port(const port_plan& plan, rte_mempool* pool) {
                          "across workers; a software port such as net_af_packet with qpairs "
                          "spreads by its own kernel hash); spread the load by giving each "
                          "worker ports of its own traffic, or use a NIC with RSS on the {}",
-                         who, plan.rx_queues,
-                         plan.media == media_kind::mpls ? "MPLS label" : "VLAN ID",
-                         plan.media == media_kind::mpls ? "label" : "VLAN ID");
+                         who, plan.rx_queues, key, key);
         }
     }
     if (int rc = rte_eth_dev_configure(port, plan.rx_queues, plan.tx_queues, &conf); rc != 0) {
