@@ -62,11 +62,18 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
     uint64_t before = rte_rdtsc();
     while (!stop.load(std::memory_order_relaxed)) {
         const unsigned n = poll_once();
-        // No table pointer is held past this point: tell the writer so, after every pass
-        // (poll_once also does, within a pass, when one runs long).
-        rcu_quiescent_state();
+        // No table pointer is held past this point, and every TX buffer is flushed. An idle
+        // pass announces a quiescent state every time; a busy one when the last is older than
+        // quiescent_interval_us (poll_once also checks within a pass that runs long). Not
+        // after every busy pass: an announcement is two full memory barriers, more than the
+        // forwarding of a few frames.
         const uint64_t now = rte_rdtsc();
-        last_quiescent_ = now;
+        if (n == 0) {
+            rcu_quiescent_state();
+            last_quiescent_ = now;
+        } else {
+            quiescent_if_due(now);
+        }
         (n != 0 ? counters_.busy_cycles : counters_.idle_cycles).add(now - before);
         counters_.loops.add(1);
         before = now;
@@ -77,6 +84,9 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
 
 unsigned worker::poll_once() noexcept {
     unsigned total = 0;
+    // One clock reading per pass serves the meters (a pass lasts a few µs at most) and is
+    // read again only when the pass has done enough work to look at the quiescent bound.
+    uint64_t now = rte_rdtsc();
     rte_mbuf* pkts[rx_burst_size];
     // A copy of the queue list: a quiescent state within the pass may free the list itself.
     rx_queue_ref queue_refs[max_rx_queues_per_worker];
@@ -106,7 +116,6 @@ unsigned worker::poll_once() noexcept {
             counters_.drop(drop_reason::no_connection, n);
             continue;
         }
-        uint64_t now = rte_rdtsc(); // one clock reading serves a few frames' meters
         // Large tables: every frame's key is read up front (the headers requested first, all
         // at once) for prefetch_tables to walk ahead of classify.
         const bool staged = conn->keys.size() >= staged_prefetch_min_vcs;
@@ -134,11 +143,16 @@ unsigned worker::poll_once() noexcept {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
             classify(*conn, pkts[i], now);
-            if ((i & 7) == 7) [[unlikely]] {
-                // Every 8 frames (up to 8 x 64 copies): a grace period does not wait for a
-                // whole burst of large fan-outs. conn is read again after the announcement.
+            // After every quiescent_check_work frames and copies (e.g. one frame to 64
+            // parties): a grace period does not wait for a whole burst of large fan-outs.
+            // conn is read again after an announcement.
+            work_ += 1;
+            if (work_ >= quiescent_check_work) [[unlikely]] {
+                work_ = 0;
                 now = rte_rdtsc();
-                quiescent_if_due(now);
+                if (!quiescent_if_due(now)) {
+                    continue;
+                }
                 conn = table_.connection(rxq.port);
                 if (conn == nullptr) [[unlikely]] {
                     rte_pktmbuf_free_bulk(pkts + i + 1, n - i - 1);
@@ -200,10 +214,7 @@ void worker::drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept {
 
 // The VC's traffic contract: red frames are dropped, green and yellow go on. The meter counts
 // the Ethernet frame without FCS (rte_meter itself is agnostic; vcplane's rates are L2 rates).
-bool worker::conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
-    if (v.meter_profile == nullptr) {
-        return true;
-    }
+bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
     vc_worker_state& mine = v.per_worker[id_];
     if (rte_meter_trtcm_color_blind_check(&mine.meter, v.meter_profile, now,
                                           rte_pktmbuf_pkt_len(m)) != RTE_COLOR_RED) {
@@ -326,6 +337,7 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
             }
         }
         uint8_t* frame = rte_pktmbuf_mtod(out, uint8_t*);
+        work_ += i + 1 < n; // copies count towards the next quiescent check, the original not
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
         transmit(p.tx_port, out);
@@ -387,15 +399,6 @@ rte_mbuf* worker::chained_replica(rte_mbuf* m) noexcept {
     header->next = payload;
     header->port = m->port;
     return header;
-}
-
-void worker::transmit(uint16_t port, rte_mbuf* m) noexcept {
-    tx_buffer& b = tx_[port];
-    b.pkts[b.count++] = m;
-    tx_pending_ |= uint64_t(1) << port;
-    if (b.count == tx_burst_size) {
-        flush_port(port);
-    }
 }
 
 void worker::flush_port(uint16_t port) noexcept {

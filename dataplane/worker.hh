@@ -35,6 +35,8 @@ inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or ta
 // How long a busy worker may go without announcing a quiescent state (a grace period waits
 // for every worker to announce one), in microseconds.
 inline constexpr unsigned quiescent_interval_us = 2;
+// Within a pass, the clock is looked at (for that bound) after this many frames and copies.
+inline constexpr unsigned quiescent_check_work = 64;
 // From this many VCs on a connection, a burst's table entries are fetched in stages (see
 // worker::prefetch_tables); smaller tables stay in the cache and are not worth the passes.
 inline constexpr uint32_t staged_prefetch_min_vcs = 16384;
@@ -110,7 +112,10 @@ private:
     static void prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
                                 int n) noexcept;
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
-    bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
+    bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
+        return v.meter_profile == nullptr || metered_conforms(v, m, now);
+    }
+    bool metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>
     void replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept;
     void drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept;
@@ -124,15 +129,28 @@ private:
     rte_mbuf* chained_replica(rte_mbuf* m) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
-    // Announces a quiescent state if the last one is older than quiescent_interval_us. The
-    // caller holds no pointer read from the tables across this call.
-    void quiescent_if_due(uint64_t now) noexcept {
-        if (now - last_quiescent_ >= quiescent_interval_) {
-            rcu_quiescent_state();
-            last_quiescent_ = now;
+    // Announces a quiescent state if the last one is older than quiescent_interval_us, after
+    // flushing every TX buffer (control_plane relies on it: after a grace period no worker
+    // has a removed port's frames buffered); returns whether it did. The caller holds no
+    // pointer read from the tables across this call.
+    bool quiescent_if_due(uint64_t now) noexcept {
+        if (now - last_quiescent_ < quiescent_interval_) {
+            return false;
+        }
+        flush_all();
+        rcu_quiescent_state();
+        last_quiescent_ = now;
+        return true;
+    }
+    // Buffers m for port's TX queue; a full buffer goes out at once.
+    void transmit(uint16_t port, rte_mbuf* m) noexcept {
+        tx_buffer& b = tx_[port];
+        b.pkts[b.count++] = m;
+        tx_pending_ |= uint64_t(1) << port;
+        if (b.count == tx_burst_size) [[unlikely]] {
+            flush_port(port);
         }
     }
-    void transmit(uint16_t port, rte_mbuf* m) noexcept;
     void flush_port(uint16_t port) noexcept;
     void flush_all() noexcept;
     void drop(rte_mbuf* m, drop_reason r) noexcept;
@@ -149,6 +167,7 @@ private:
     rte_mempool* payload_ref_pool_ = nullptr;
     uint64_t quiescent_interval_;
     uint64_t last_quiescent_ = 0;
+    unsigned work_ = 0; // frames and copies since the clock was last looked at in a pass
     slot_counters* vc_slots_ = nullptr;
     slot_counters* party_slots_ = nullptr;
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
