@@ -2,6 +2,7 @@
 // the inline lookups in tables.hh), so allocating here is allowed.
 #include "dataplane/tables.hh"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -12,7 +13,9 @@ party_set* party_set::create(std::span<const party> parties) {
     if (mem == nullptr) {
         return nullptr;
     }
-    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()));
+    const auto chain_takers = static_cast<uint32_t>(std::count_if(
+        parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
+    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers);
     ++live_;
     std::uninitialized_copy(parties.begin(), parties.end(), set->data());
     return set;

@@ -46,18 +46,21 @@ public:
     static size_t live() noexcept { return live_; }
 
     uint32_t size() const noexcept { return count_; }
+    // Every party's port sends multi-segment frames (party::takes_chains).
+    bool all_take_chains() const noexcept { return chain_takers_ == count_; }
     const party& operator[](uint32_t i) const noexcept { return data()[i]; }
     const party* begin() const noexcept { return data(); }
     const party* end() const noexcept { return data() + count_; }
 
 private:
-    explicit party_set(uint32_t n)
-        : count_(n) {}
+    explicit party_set(uint32_t n, uint32_t chain_takers)
+        : count_(n)
+        , chain_takers_(chain_takers) {}
     const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
     party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
 
     uint32_t count_;
-    uint32_t reserved_ = 0;
+    uint32_t chain_takers_;
     static inline size_t live_ = 0;
 };
 static_assert(sizeof(party_set) % alignof(party) == 0);

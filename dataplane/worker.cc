@@ -302,6 +302,10 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
         drop(m, drop_reason::unknown_key);
         return;
     }
+    if (large && n > 1 && n <= shared_payload_max && m->nb_segs == 1 && parties.all_take_chains() &&
+        replicate_shared(m, parties, rewrite)) {
+        return;
+    }
     // Whole copies of a small one-segment frame: their buffers in one bulk allocation (the
     // mempool cache is visited once, not once per copy). Any copy beyond those, or all of them
     // when the bulk allocation fails, is made one at a time.
@@ -341,12 +345,45 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
         transmit(p.tx_port, out);
-        if (party_slots_ != nullptr) {
-            slot_counters& c = party_slots_[p.stats_slot];
-            c.packets.add(1);
-            c.bytes.add(len);
-        }
+        count_party(p, len);
     }
+}
+
+// Every party gets a header mbuf chained to m itself (worker.hh: replication by size). False,
+// with nothing changed, when the header pool cannot give one to every party: the caller then
+// copies party by party.
+template <typename Rewrite>
+bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept {
+    const uint32_t n = parties.size();
+    rte_mbuf* headers[shared_payload_max];
+    if (rte_pktmbuf_alloc_bulk(header_pool_, headers, n) != 0) [[unlikely]] {
+        return false;
+    }
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    const uint8_t* original = rte_pktmbuf_mtod(m, const uint8_t*);
+    for (uint32_t i = 0; i < n; ++i) {
+        std::memcpy(rte_pktmbuf_mtod(headers[i], uint8_t*), original, replica_header_len);
+    }
+    // Every reference is set before the first copy is handed to a port (a port may free what
+    // it is given at once). The only reference is ours: a plain store, no atomic increment.
+    rte_mbuf_refcnt_set(m, uint16_t(n));
+    rte_pktmbuf_adj(m, replica_header_len);
+    for (uint32_t i = 0; i < n; ++i) {
+        const party& p = parties[i];
+        rte_mbuf* h = headers[i];
+        h->data_len = replica_header_len;
+        h->pkt_len = len;
+        h->nb_segs = 2;
+        h->next = m;
+        h->port = m->port;
+        uint8_t* frame = rte_pktmbuf_mtod(h, uint8_t*);
+        wire::write_macs(frame, p.dst_mac, p.src_mac);
+        rewrite(frame, p);
+        transmit(p.tx_port, h);
+        count_party(p, len);
+    }
+    work_ += n - 1;
+    return true;
 }
 
 // A new single-segment mbuf with all of m's bytes. The common case (m in one segment) is an

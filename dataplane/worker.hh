@@ -27,10 +27,18 @@ inline constexpr uint16_t rx_burst_size = 32;
 inline constexpr uint16_t tx_burst_size = 32;
 inline constexpr unsigned max_rx_queues_per_worker = 64;
 // Replication by size: a copy of a frame up to this many bytes is a whole new mbuf (one
-// allocation, a few cache lines copied); a copy of a larger frame is a header mbuf holding the
-// rewritten Ethernet header and label/tag, chained to an indirect mbuf that references the
-// original's payload (two allocations, one reference-count increment, no payload copied).
+// allocation, a few cache lines copied). A larger one-segment frame to parties that all take
+// chains becomes one header mbuf per party (the rewritten Ethernet header and label/tag, from
+// one bulk allocation) chained to the original itself, whose header is cut off and whose
+// reference count becomes the number of parties: as DPDK's ipv4_multicast example does, no
+// payload copied, no second mbuf per copy, no atomic operation on the worker (the reference
+// is dropped by whoever frees a copy after TX). Otherwise (a multi-segment original, a party
+// whose port cannot send chains, no header for every party, more than shared_payload_max
+// parties) each copy but the last is a header chained to an indirect mbuf over the
+// original's payload (rte_pktmbuf_clone), or a whole copy, and the last party gets the
+// original.
 inline constexpr uint32_t copy_whole_max = 256;
+inline constexpr uint32_t shared_payload_max = 64;
 inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or tag
 // How long a busy worker may go without announcing a quiescent state (a grace period waits
 // for every worker to announce one), in microseconds.
@@ -118,6 +126,15 @@ private:
     bool metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>
     void replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept;
+    template <typename Rewrite>
+    bool replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept;
+    void count_party(const party& p, uint32_t len) noexcept {
+        if (party_slots_ != nullptr) {
+            slot_counters& c = party_slots_[p.stats_slot];
+            c.packets.add(1);
+            c.bytes.add(len);
+        }
+    }
     void drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept;
     void count_vc(const vc& v, const rte_mbuf* m) noexcept {
         if (vc_slots_ != nullptr) {

@@ -4,7 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
 #include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <unistd.h>
 
@@ -132,6 +135,60 @@ void write_mpls_header(uint8_t* f, uint32_t label, uint8_t ttl) {
     wire::write_macs(f, dst, src);
     wire::store_be16(f + wire::ethertype_offset, wire::ethertype_mpls);
     wire::store_be32(f + wire::ether_header_len, wire::make_mpls_entry(label, 0, true, ttl));
+}
+
+bool add_header_source(uint16_t port, header_source& src) {
+    auto write_headers = [](uint16_t, uint16_t, rte_mbuf* pkts[], uint16_t n, uint16_t,
+                            void* user) -> uint16_t {
+        auto& s = *static_cast<header_source*>(user);
+        for (uint16_t i = 0; i < n; ++i) {
+            rte_mbuf* m = pkts[i];
+            m->data_len = s.size;
+            m->pkt_len = s.size;
+            write_mpls_header(rte_pktmbuf_mtod(m, uint8_t*), s.first_label + s.next, s.ttl);
+            if (++s.next == s.labels) {
+                s.next = 0;
+            }
+        }
+        return n;
+    };
+    if (rte_eth_add_rx_callback(port, 0, write_headers, &src) == nullptr) {
+        std::fprintf(stderr, "cannot add an RX callback on port %u: %s\n", port,
+                     rte_strerror(rte_errno));
+        return false;
+    }
+    return true;
+}
+
+double source_alone_mpps(uint16_t port, double seconds) {
+    struct args_t {
+        uint16_t port;
+        double seconds;
+        uint64_t frames = 0;
+        double elapsed = 0;
+    };
+    static args_t args;
+    args = {port, seconds};
+    rte_eal_remote_launch(
+        [](void* p) {
+            auto& a = *static_cast<args_t*>(p);
+            rte_mbuf* pkts[32];
+            const uint64_t hz = rte_get_tsc_hz();
+            const uint64_t start = rte_rdtsc(), end = start + uint64_t(a.seconds * double(hz));
+            uint64_t now = start;
+            for (; now < end; now = rte_rdtsc()) {
+                for (int k = 0; k < 64; ++k) { // clock read once per 64 bursts
+                    const uint16_t n = rte_eth_rx_burst(a.port, 0, pkts, 32);
+                    rte_pktmbuf_free_bulk(pkts, n);
+                    a.frames += n;
+                }
+            }
+            a.elapsed = double(now - start) / double(hz);
+            return 0;
+        },
+        &args, 1);
+    rte_eal_wait_lcore(1);
+    return args.elapsed > 0 ? double(args.frames) / args.elapsed / 1e6 : 0;
 }
 
 void summary(const std::string& benchmark, const std::string& measure, double value,

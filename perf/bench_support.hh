@@ -61,6 +61,26 @@ double testpmd_tx_mpps(const std::string& vdevs, const std::string& options, uns
 // Writes an Ethernet + MPLS header (bottom of stack) at f.
 void write_mpls_header(uint8_t* f, uint32_t label, uint8_t ttl);
 
+// A traffic source on the measured core, for ports whose RX hands out buffers without
+// writing them (net_null: fresh buffers from the pool, length set, data untouched). An RX
+// callback on the port's queue 0 gives every buffer it delivers a real frame: it sets the
+// length to `size` and writes an Ethernet + MPLS header (labels first_label, first_label + 1,
+// ... in turn over `labels`, TTL `ttl`), as testpmd txonly writes its template into every
+// buffer it sends. The cost is the measured core's and is in every figure taken on it.
+// The fields may change while no lcore polls the port.
+struct header_source {
+    uint32_t first_label = 100;
+    uint32_t labels = 1;
+    uint8_t ttl = 64;
+    uint16_t size = 64; // bytes without FCS; at least the header, at most the buffer's room
+    uint32_t next = 0;  // the callback's own
+};
+// Installs src (which must outlive the port's use) on port's RX queue 0; false: refused.
+bool add_header_source(uint16_t port, header_source& src);
+// The source alone: lcore 1 receives from port (callback included) and frees, for `seconds`.
+// Mpps: the ceiling of what the port with its source can present to a worker.
+double source_alone_mpps(uint16_t port, double seconds);
+
 // One summary line: "summary: <benchmark> | <measure> | <value> | <target> | <verdict>".
 // target_ratio <= 0: informative, no target.
 void summary(const std::string& benchmark, const std::string& measure, double value,

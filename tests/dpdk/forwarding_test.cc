@@ -253,19 +253,24 @@ TEST_F(forwarding, large_replicas_are_a_header_chained_to_the_shared_payload) {
     auto out2 = take(P->out2);
     ASSERT_EQ(out1.size(), 4u);
     ASSERT_EQ(out2.size(), 2u);
-    // Small: whole copies. Large: two segments, the first exactly the rewritten header, the
-    // second a reference to the original's buffer -- which the last party (c) got itself.
+    // Small: whole copies. Large: every party (the last one too) two segments, the first
+    // exactly its rewritten header, the second the original itself, shared: its header cut
+    // off, one reference per party.
     EXPECT_EQ(out1[0]->nb_segs, 1);
     EXPECT_EQ(out1[1]->nb_segs, 1);
-    for (rte_mbuf* m : {out1[2], out1[3]}) {
+    EXPECT_EQ(out2[0]->nb_segs, 1);
+    rte_mbuf* shared = out2[1]->next;
+    ASSERT_NE(shared, nullptr);
+    for (rte_mbuf* m : {out1[2], out1[3], out2[1]}) {
         ASSERT_EQ(m->nb_segs, 2);
         EXPECT_EQ(m->data_len, replica_header_len);
         EXPECT_EQ(m->pkt_len, 1500u);
-        EXPECT_TRUE(RTE_MBUF_CLONED(m->next));
-        EXPECT_EQ(rte_mbuf_from_indirect(m->next), out2[1]);
+        EXPECT_EQ(m->next, shared);
     }
-    EXPECT_EQ(out2[1]->nb_segs, 1);
-    EXPECT_EQ(rte_mbuf_refcnt_read(out2[1]), 3); // itself and two replicas
+    EXPECT_TRUE(RTE_MBUF_DIRECT(shared));
+    EXPECT_EQ(shared->nb_segs, 1);
+    EXPECT_EQ(shared->data_len, 1500u - replica_header_len);
+    EXPECT_EQ(rte_mbuf_refcnt_read(shared), 3);
     EXPECT_EQ(to_bytes(out1[2]), expected_mpls(large, nh(1), P->out1.mac, 5000));
     EXPECT_EQ(to_bytes(out1[3]), expected_mpls(large, nh(2), P->out1.mac, 5001));
     EXPECT_EQ(to_bytes(out2[1]), expected_mpls(large, nh(3), P->out2.mac, 5002));
@@ -318,32 +323,60 @@ TEST_F(forwarding, header_or_reference_exhaustion_is_counted_per_vc_and_party_an
           party_on("c", "out2", 5002, nh(3))});
     const auto large = mpls_frame({.label = 3000, .size = 1000});
     std::vector<rte_mbuf*> held(3);
-    // No header: both replicas fail; no reference (headers free): both fail and give the
-    // header back.
-    for (rte_mempool* empty : {headers, refs}) {
-        ASSERT_EQ(rte_pktmbuf_alloc_bulk(empty, held.data(), 3), 0);
-        inject(P->in, {large});
-        poll();
-        EXPECT_TRUE(drain(P->out1).empty());
-        EXPECT_EQ(drain(P->out2).size(), 1u); // the last party has the original
-        rte_pktmbuf_free_bulk(held.data(), 3);
+    auto all_back = [&] {
         EXPECT_EQ(rte_mempool_avail_count(headers), 3u);
         EXPECT_EQ(rte_mempool_avail_count(refs), 3u);
-    }
+    };
+    // No header at all: the shared way needs one per party, so copies are made one by one;
+    // both replicas fail, the last party still gets the original.
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(headers, held.data(), 3), 0);
+    inject(P->in, {large});
+    poll();
+    EXPECT_TRUE(drain(P->out1).empty());
+    EXPECT_EQ(drain(P->out2).size(), 1u);
+    rte_pktmbuf_free_bulk(held.data(), 3);
+    all_back();
+    // Two headers, no payload reference: one by one again (two headers are not three); each
+    // replica gets a header, finds no reference, gives the header back and is lost.
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(headers, held.data(), 1), 0);
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(refs, held.data() + 1, 2), 0);
+    rte_mbuf* last_ref = rte_pktmbuf_alloc(refs);
+    ASSERT_NE(last_ref, nullptr);
+    inject(P->in, {large});
+    poll();
+    EXPECT_TRUE(drain(P->out1).empty());
+    EXPECT_EQ(drain(P->out2).size(), 1u);
+    EXPECT_EQ(rte_mempool_avail_count(headers), 2u);
+    rte_pktmbuf_free_bulk(held.data(), 3);
+    rte_pktmbuf_free(last_ref);
+    all_back();
     EXPECT_EQ(drops(drop_reason::no_mbuf), 4u);
     EXPECT_EQ(vc_slots_.read(1).drops, 4u);
     EXPECT_EQ(party_slots_.read(1).drops, 2u);
     EXPECT_EQ(party_slots_.read(2).drops, 2u);
     EXPECT_EQ(party_slots_.read(3).drops, 0u);
-    // Recovered.
+    // No payload reference but three headers: the shared way needs none; every party gets
+    // its copy.
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(refs, held.data(), 3), 0);
+    inject(P->in, {large});
+    poll();
+    EXPECT_EQ(drain(P->out1).size(), 2u);
+    EXPECT_EQ(drain(P->out2).size(), 1u);
+    rte_pktmbuf_free_bulk(held.data(), 3);
+    // Recovered: one by one (two headers) and the shared way (three) both deliver everything.
+    ASSERT_EQ(rte_pktmbuf_alloc_bulk(headers, held.data(), 1), 0);
+    inject(P->in, {large});
+    poll();
+    EXPECT_EQ(drain(P->out1).size(), 2u);
+    EXPECT_EQ(drain(P->out2).size(), 1u);
+    rte_pktmbuf_free(held[0]);
     inject(P->in, {large});
     poll();
     EXPECT_EQ(drain(P->out1).size(), 2u);
     EXPECT_EQ(drain(P->out2).size(), 1u);
     EXPECT_EQ(drops(drop_reason::no_mbuf), 4u);
     worker_.reset();
-    EXPECT_EQ(rte_mempool_avail_count(headers), 3u);
-    EXPECT_EQ(rte_mempool_avail_count(refs), 3u);
+    all_back();
     rte_mempool_free(headers);
     rte_mempool_free(refs);
 }

@@ -1,8 +1,11 @@
-// Chained replicas on the wire through real kernel interfaces: a 1500-byte frame of a call with
-// three parties leaves as two chained replicas (an 18-byte header mbuf + a reference to the
-// shared payload) — one through net_af_packet on a veth pair, one through net_tap — and the
-// original through a ring port. Each is captured from the kernel side with a packet socket and
-// compared byte for byte. Needs root and veth/tun support; skipped, with the reason, without.
+// Chained replicas on the wire through real kernel interfaces: 1500-byte frames of a call with
+// three parties — one on net_af_packet over a veth pair, one on net_tap, one on a ring port —
+// leave as chains, both ways the worker makes them (dataplane/worker.hh): first as an
+// 18-byte header mbuf per party chained to the original itself (shared, one reference per
+// party), then, with too few headers for that, as header + indirect mbuf for the two kernel
+// ports and the original for the ring port. Each copy is captured from the kernel side with a
+// packet socket and compared byte for byte. Needs root and veth/tun support; skipped, with the
+// reason, without.
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -160,15 +163,50 @@ TEST(kernel_ports, chained_replicas_leave_byte_exact_through_af_packet_and_tap) 
         w.publish_rx_queues(queues);
 
         std::vector<std::vector<uint8_t>> sent;
-        for (uint32_t seq = 0; seq < 5; ++seq) {
+        for (uint32_t seq = 0; seq < 10; ++seq) {
             sent.push_back(
                 mpls_frame({.label = 1000, .tc = 3, .ttl = 17, .seq = seq, .size = 1500}));
         }
-        inject(in, sent);
-        for (int i = 0; i < 10; ++i) {
-            w.poll_once();
-            rcu_quiescent_state();
+        const auto forward = [&] {
+            for (int i = 0; i < 4; ++i) {
+                w.poll_once();
+                rcu_quiescent_state();
+            }
+        };
+        // Frames 0-4, the shared way: the ring port's copy is a header chained to the original.
+        inject(in, {sent.begin(), sent.begin() + 5});
+        forward();
+        std::vector<uint8_t> shared_last;
+        {
+            void* obj = nullptr;
+            ASSERT_EQ(rte_ring_count(last.tx), 5u);
+            ASSERT_EQ(rte_ring_dequeue(last.tx, &obj), 0);
+            auto* m = static_cast<rte_mbuf*>(obj);
+            EXPECT_EQ(m->nb_segs, 2);
+            EXPECT_EQ(m->data_len, replica_header_len);
+            EXPECT_TRUE(RTE_MBUF_DIRECT(m->next)); // the original, not a reference to it
+            shared_last = to_bytes(m);
+            rte_pktmbuf_free(m);
         }
+        auto got_last = drain(last);
+        got_last.insert(got_last.begin(), shared_last);
+        // Frames 5-9 one by one with two free headers (not one per party): header + indirect
+        // mbuf to the kernel ports (each frees its copy as it sends it), the original to the
+        // ring port.
+        std::vector<rte_mbuf*> held(rte_mempool_avail_count(headers) - 2);
+        ASSERT_EQ(rte_pktmbuf_alloc_bulk(headers, held.data(), unsigned(held.size())), 0);
+        for (size_t i = 5; i < sent.size(); ++i) {
+            inject(in, {sent[i]});
+            forward();
+            void* obj = nullptr;
+            ASSERT_EQ(rte_ring_dequeue(last.tx, &obj), 0) << i;
+            auto* m = static_cast<rte_mbuf*>(obj);
+            EXPECT_EQ(m->nb_segs, 1) << i;
+            got_last.push_back(to_bytes(m));
+            rte_pktmbuf_free(m);
+        }
+        rte_pktmbuf_free_bulk(held.data(), unsigned(held.size()));
+        EXPECT_EQ(w.counters().drops[size_t(drop_reason::no_mbuf)].read(), 0u);
         const auto expect = [&](const std::vector<uint8_t>& f, const mac_address& dst,
                                 const mac_address& src, uint32_t label) {
             auto e = f;
@@ -178,7 +216,6 @@ TEST(kernel_ports, chained_replicas_leave_byte_exact_through_af_packet_and_tap) 
         };
         const auto got_afp = on_veth.frames(sent.size(), 3000);
         const auto got_tap = on_tap.frames(sent.size(), 3000);
-        const auto got_last = drain(last);
         ASSERT_EQ(got_afp.size(), sent.size());
         ASSERT_EQ(got_tap.size(), sent.size());
         ASSERT_EQ(got_last.size(), sent.size());
