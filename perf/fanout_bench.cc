@@ -20,7 +20,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fmt/format.h>
+#include <map>
 #include <rte_cycles.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -53,6 +55,33 @@ uint64_t sent(const worker_counters& c, uint16_t port) {
 
 // The worker forwards for `seconds` what `in` (net_null with the header source) presents.
 // The main lcore only waits: it touches nothing the worker uses.
+// Open vSwitch's group type=all on the same vdevs and core (perf/ovs_fanout), 64-byte frames:
+// copies out per fan-out in Mpps; empty when it cannot run (the reason printed).
+std::map<unsigned, double> ovs_copies_mpps(const std::vector<unsigned>& fanouts, double seconds) {
+    std::string cmd = fmt::format("{} --seconds {}", VCPLANE_OVS_FANOUT, seconds);
+    for (unsigned n : fanouts) {
+        cmd += fmt::format(" {}", n);
+    }
+    std::map<unsigned, double> out;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        std::fprintf(stderr, "fanout_bench: cannot run %s\n", VCPLANE_OVS_FANOUT);
+        return out;
+    }
+    char line[512];
+    while (std::fgets(line, sizeof line, p) != nullptr) {
+        unsigned n = 0;
+        double copies = 0, in = 0;
+        if (std::sscanf(line, "ovs %u %lf %lf", &n, &copies, &in) == 3) {
+            out[n] = copies;
+        } else if (std::strncmp(line, "ovs unavailable", 15) == 0) {
+            std::fprintf(stderr, "fanout_bench: %s", line);
+        }
+    }
+    pclose(p);
+    return out;
+}
+
 result run(worker& w, uint16_t in, uint16_t sink, double seconds) {
     std::atomic<bool> stop;
     bench::launch_worker(w, stop);
@@ -80,11 +109,12 @@ int main(int argc, char** argv) {
     double seconds = 3;
     std::vector<unsigned> fanouts{1, 2, 4, 8, 16, 64};
     std::vector<unsigned> sizes{64, 1500};
-    bool no_reference = false;
+    bool no_reference = false, no_ovs = false;
     app.add_option("--seconds", seconds, "length of each run (after 0.3 s of warm-up)");
     app.add_option("--parties", fanouts, "fan-outs to measure")->delimiter(',');
     app.add_option("--sizes", sizes, "frame sizes (bytes without FCS)")->delimiter(',');
-    app.add_flag("--no-reference", no_reference, "skip testpmd");
+    app.add_flag("--no-reference", no_reference, "skip testpmd and Open vSwitch");
+    app.add_flag("--no-ovs", no_ovs, "skip Open vSwitch (perf/ovs_fanout)");
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
 
@@ -130,12 +160,19 @@ device = "net_null0"
         return 1;
     }
 
+    // Open vSwitch first, while this process's worker is stopped (both use lcore 1).
+    std::map<unsigned, double> ovs;
+    if (!no_reference && !no_ovs && std::find(sizes.begin(), sizes.end(), 64u) != sizes.end()) {
+        ovs = ovs_copies_mpps(fanouts, seconds);
+    }
     std::printf("fanout_bench: 1 worker (lcore 1), source net_null1 + header-writing RX "
-                "callback on lcore 1, sink net_null0 "
-                "(no-rx); %.1f s per run; reference: dpdk-testpmd txonly on net_null0, lcore 1\n",
+                "callback on lcore 1, sink net_null0 (no-rx); %.1f s per run; references on "
+                "lcore 1: dpdk-testpmd txonly on net_null0, Open vSwitch group type=all from "
+                "net_null0 to net_null1 (64 B)\n",
                 seconds);
-    std::printf("%7s %6s %9s %10s %7s %12s %12s %9s\n", "parties", "bytes", "in Mpps",
-                "copies Mpps", "busy %", "cycles/copy", "testpmd Mpps", "x testpmd");
+    std::printf("%7s %6s %9s %10s %7s %12s %12s %9s %9s %7s\n", "parties", "bytes", "in Mpps",
+                "copies Mpps", "busy %", "cycles/copy", "testpmd Mpps", "x testpmd", "OVS Mpps",
+                "x OVS");
     std::vector<std::tuple<std::string, double, double>> summaries;
     for (unsigned size : sizes) {
         const double ref =
@@ -153,13 +190,18 @@ device = "net_null0"
         for (unsigned n : fanouts) {
             source.first_label = 100 + n;
             const result r = run(w, in, sink, seconds);
-            std::printf("%7u %6u %9.2f %10.2f %7.1f %12.1f %12.2f %9.3f\n", n, size, r.in_mpps,
-                        r.out_mpps, r.busy, r.cycles_per_copy, ref,
-                        ref > 0 ? r.out_mpps / ref : 0.0);
+            const double o = size == 64 && ovs.count(n) != 0 ? ovs[n] : 0.0;
+            std::printf("%7u %6u %9.2f %10.2f %7.1f %12.1f %12.2f %9.3f %9.2f %7.2f\n", n, size,
+                        r.in_mpps, r.out_mpps, r.busy, r.cycles_per_copy, ref,
+                        ref > 0 ? r.out_mpps / ref : 0.0, o, o > 0 ? r.out_mpps / o : 0.0);
             std::fflush(stdout);
             if (n == 8 && ref > 0 && (size == 64 || size == 1500)) {
                 summaries.emplace_back(fmt::format("8 parties, {} B copies / testpmd txonly", size),
                                        r.out_mpps / ref, size == 64 ? 1.0 : 0.9);
+            }
+            if (n == 8 && o > 0) {
+                summaries.emplace_back("8 parties, 64 B copies / Open vSwitch group type=all",
+                                       r.out_mpps / o, 8.0);
             }
         }
     }
