@@ -90,19 +90,20 @@ public:
     // on its own TX queues, so the control thread needs no queue of its own. Before launch.
     void set_control_ring(rte_ring* r) noexcept { control_ring_ = r; }
 
-    // This worker's per-VC and per-party counter arrays (dataplane/counter_slots.hh); null:
-    // not counted. Before launch. A VC's slot counts the frames classified to it and its drops
-    // after classification (TTL expired, policed, no buffer for a copy); a party's slot counts
-    // the copies handed to its port and the copies it lost for want of a buffer. Copies a
-    // full TX queue refuses are counted per port (drop reason tx_full), not per party.
-    // Pools for chained replicas of large frames: headers (data room >= replica_header_len)
-    // and payload references (indirect mbufs, no data room). Without them (null) every copy
-    // is whole. Before launch.
+    // Pools for chained replicas of large frames: headers (data room >= replica_header_len;
+    // both ways of chaining take them) and payload references (indirect mbufs, no data room;
+    // only the per-copy fallback takes them). Without them (null) every copy is whole.
+    // Before launch.
     void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
         header_pool_ = headers;
         payload_ref_pool_ = payload_refs;
     }
 
+    // This worker's per-VC and per-party counter arrays (dataplane/counter_slots.hh); null:
+    // not counted. Before launch. A VC's slot counts the frames classified to it and its drops
+    // after classification (TTL expired, policed, no buffer for a copy); a party's slot counts
+    // the copies handed to its port and the copies it lost for want of a buffer. Copies a
+    // full TX queue refuses are counted per port (drop reason tx_full), not per party.
     void set_counter_slots(slot_counters* vcs, slot_counters* parties) noexcept {
         vc_slots_ = vcs;
         party_slots_ = parties;

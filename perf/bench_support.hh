@@ -1,6 +1,7 @@
 #pragma once
-// What the benchmarks in perf/ share: an EAL on two lcores (0: control and traffic source,
-// 1: the measured core), in-process ring ports, a worker launched on lcore 1, dpdk-testpmd
+// What the benchmarks in perf/ share: an EAL on two lcores (0: control, and the traffic source
+// of the ring-fed benchmarks; 1: the measured core), in-process ring ports, a header-writing
+// source on the measured core for net_null ports, a worker launched on lcore 1, dpdk-testpmd
 // run as the same-run reference, MPLS frame headers, and the one-line summaries that
 // perf/run_all gathers into a table.
 
