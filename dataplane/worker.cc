@@ -360,22 +360,17 @@ bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rew
         return false;
     }
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const uint8_t* original = rte_pktmbuf_mtod(m, const uint8_t*);
-    for (uint32_t i = 0; i < n; ++i) {
-        std::memcpy(rte_pktmbuf_mtod(headers[i], uint8_t*), original, replica_header_len);
-    }
     // Every reference is set before the first copy is handed to a port (a port may free what
     // it is given at once). The only reference is ours: a plain store, no atomic increment.
+    // The header's bytes stay where they are (adj moves the data offset only), and the buffer
+    // lives until the last copy is freed, which is after the last header is filled.
+    const uint8_t* original = rte_pktmbuf_mtod(m, const uint8_t*);
     rte_mbuf_refcnt_set(m, uint16_t(n));
     rte_pktmbuf_adj(m, replica_header_len);
     for (uint32_t i = 0; i < n; ++i) {
         const party& p = parties[i];
         rte_mbuf* h = headers[i];
-        h->data_len = replica_header_len;
-        h->pkt_len = len;
-        h->nb_segs = 2;
-        h->next = m;
-        h->port = m->port;
+        chain_header(h, original, m, m->port);
         uint8_t* frame = rte_pktmbuf_mtod(h, uint8_t*);
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
@@ -428,14 +423,20 @@ rte_mbuf* worker::chained_replica(rte_mbuf* m) noexcept {
         return nullptr;
     }
     rte_pktmbuf_adj(payload, replica_header_len);
-    std::memcpy(rte_pktmbuf_mtod(header, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*),
-                replica_header_len);
-    header->data_len = replica_header_len;
-    header->pkt_len = replica_header_len + payload->pkt_len;
-    header->nb_segs = uint16_t(1 + payload->nb_segs);
-    header->next = payload;
-    header->port = m->port;
+    chain_header(header, rte_pktmbuf_mtod(m, const uint8_t*), payload, m->port);
     return header;
+}
+
+// h (fresh, empty) becomes the first segment of a copy: the replica_header_len bytes at
+// `bytes` (the caller rewrites them), followed by rest.
+void worker::chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
+                          uint16_t port) noexcept {
+    std::memcpy(rte_pktmbuf_mtod(h, uint8_t*), bytes, replica_header_len);
+    h->data_len = replica_header_len;
+    h->pkt_len = replica_header_len + rest->pkt_len;
+    h->nb_segs = uint16_t(1 + rest->nb_segs);
+    h->next = rest;
+    h->port = port;
 }
 
 void worker::flush_port(uint16_t port) noexcept {

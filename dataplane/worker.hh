@@ -145,6 +145,8 @@ private:
         }
     }
     rte_mbuf* chained_replica(rte_mbuf* m) noexcept;
+    static void chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
+                             uint16_t port) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
     // Announces a quiescent state if the last one is older than quiescent_interval_us, after

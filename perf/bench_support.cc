@@ -13,6 +13,7 @@
 
 #include "dataplane/wire.hh"
 #include "port/eal.hh"
+#include "tests/support/worker_launch.hh"
 
 namespace vcplane::bench {
 
@@ -31,8 +32,32 @@ plane::plane(const std::string& config_toml, rte_mempool* pool)
     client_.emplace(plane_.registrar(), [this] { ctl_.pump(0); });
 }
 
+namespace {
+std::string connections_toml(const std::vector<std::pair<std::string, std::string>>& connections) {
+    std::string toml = "[eal]\nlcores = [0, 1]\n";
+    for (const auto& [name, device] : connections) {
+        toml += fmt::format("[connections.{}]\ndevice = \"{}\"\n", name, device);
+    }
+    return toml;
+}
+} // namespace
+
+plane::plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool)
+    : plane(connections_toml(connections), pool) {}
+
 uint16_t plane::port(const std::string& connection) const {
     return plane_.state().find_connection(connection)->port;
+}
+
+rte_mempool* make_pool(unsigned buffers) {
+    rte_mempool* pool =
+        rte_pktmbuf_pool_create("bench_pool", buffers, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    if (pool == nullptr) {
+        std::fprintf(stderr, "cannot create a pool of %u mbufs: %s\n", buffers,
+                     rte_strerror(rte_errno));
+        std::exit(1);
+    }
+    return pool;
 }
 
 void start_eal(const std::string& program, unsigned memory_mb,
@@ -61,29 +86,51 @@ bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx) {
            rte_eth_from_rings(name.c_str(), &rx, 1, &tx, 1, 0) >= 0;
 }
 
-namespace {
-struct launch_args {
-    worker* w;
-    std::atomic<bool>* stop;
-};
-launch_args launched;
-} // namespace
-
 void launch_worker(worker& w, std::atomic<bool>& stop) {
+    static test::worker_launch launched; // read by lcore 1 until it stops
     stop = false;
     launched = {&w, &stop};
-    rte_eal_remote_launch(
-        [](void* a) {
-            auto* l = static_cast<launch_args*>(a);
-            l->w->run(*l->stop);
-            return 0;
-        },
-        &launched, 1);
+    launched.launch(1);
 }
 
 void stop_worker(std::atomic<bool>& stop) {
     stop = true;
     rte_eal_wait_lcore(1);
+}
+
+uint64_t window::tx_total() const noexcept {
+    uint64_t n = 0;
+    for (uint64_t t : tx_packets) {
+        n += t;
+    }
+    return n;
+}
+
+window run_worker_for(worker& w, double seconds) {
+    const worker_counters& c = w.counters();
+    const auto snapshot = [&c](window& s) {
+        s.busy_cycles = c.busy_cycles.read();
+        for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+            s.rx_packets[p] = c.port[p].rx_packets.read();
+            s.tx_packets[p] = c.port[p].tx_packets.read();
+        }
+    };
+    std::atomic<bool> stop;
+    launch_worker(w, stop);
+    rte_delay_us_sleep(300000); // warm-up
+    window before, after;
+    snapshot(before);
+    const uint64_t t0 = rte_rdtsc();
+    rte_delay_us_sleep(unsigned(seconds * 1e6));
+    snapshot(after);
+    after.seconds = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
+    stop_worker(stop);
+    after.busy_cycles -= before.busy_cycles;
+    for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
+        after.rx_packets[p] -= before.rx_packets[p];
+        after.tx_packets[p] -= before.tx_packets[p];
+    }
+    return after;
 }
 
 double testpmd_tx_mpps(const std::string& vdevs, const std::string& options, unsigned ports,

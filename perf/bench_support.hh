@@ -5,10 +5,12 @@
 // run as the same-run reference, MPLS frame headers, and the one-line summaries that
 // perf/run_all gathers into a table.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rte_ring.h>
@@ -25,6 +27,10 @@ namespace vcplane::bench {
 void start_eal(const std::string& program, unsigned memory_mb,
                const std::vector<std::string>& vdevs = {});
 
+// An mbuf pool of `buffers` default-sized buffers (cache 256). Exits the process with a
+// message when the EAL cannot make it.
+rte_mempool* make_pool(unsigned buffers);
+
 // A ring port (device "net_ring_<name>") receiving from rx and transmitting into tx. rx == tx
 // makes a loopback port: what it sends it receives again, like testpmd's net_ring vdev.
 bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx);
@@ -35,6 +41,8 @@ bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx);
 class plane {
 public:
     plane(const std::string& config_toml, rte_mempool* pool);
+    // The same with lcores 0-1 and these connections, each (name, device).
+    plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool);
     control_plane& control() noexcept { return plane_; }
     test::call_client& client() noexcept { return *client_; }
     test::control_loop& loop() noexcept { return ctl_; }
@@ -47,6 +55,18 @@ private:
     control_plane plane_;
     std::optional<test::call_client> client_; // made once the plane has started
 };
+
+// What the worker did in a measured window (counters read before and after).
+struct window {
+    double seconds = 0;
+    uint64_t busy_cycles = 0;
+    std::array<uint64_t, RTE_MAX_ETHPORTS> rx_packets{}, tx_packets{}; // by port
+    uint64_t tx_total() const noexcept;
+    double mpps(uint64_t packets) const noexcept { return double(packets) / seconds / 1e6; }
+};
+// Launches w on lcore 1, lets it warm up for 0.3 s, measures `seconds` while the calling lcore
+// sleeps (touching nothing the worker uses: for sources on the worker's own core), stops it.
+window run_worker_for(worker& w, double seconds);
 
 // Runs w.run(stop) on lcore 1; stop_worker() sets stop and waits for it.
 void launch_worker(worker& w, std::atomic<bool>& stop);

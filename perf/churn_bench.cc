@@ -258,8 +258,7 @@ int main(int argc, char** argv) {
     eal_start(eal);
     rcu_register_thread();
     rcu_thread_offline();
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_mempool* pool = bench::make_pool(65535);
     ring_pair in = ring_port("in"), a = ring_port("a"), b = ring_port("b"),
               sink = ring_port("sink");
 

@@ -49,10 +49,6 @@ struct result {
     double in_mpps = 0, out_mpps = 0, busy = 0, cycles_per_copy = 0;
 };
 
-uint64_t sent(const worker_counters& c, uint16_t port) {
-    return c.port[port].tx_packets.read();
-}
-
 // The worker forwards for `seconds` what `in` (net_null with the header source) presents.
 // The main lcore only waits: it touches nothing the worker uses.
 // Open vSwitch's group type=all on the same vdevs and core (perf/ovs_fanout), 64-byte frames:
@@ -83,22 +79,13 @@ std::map<unsigned, double> ovs_copies_mpps(const std::vector<unsigned>& fanouts,
 }
 
 result run(worker& w, uint16_t in, uint16_t sink, double seconds) {
-    std::atomic<bool> stop;
-    bench::launch_worker(w, stop);
-    const worker_counters& wc = w.counters();
-    rte_delay_us_sleep(300000); // warm-up
-    const uint64_t in0 = wc.port[in].rx_packets.read(), out0 = sent(wc, sink);
-    const uint64_t busy0 = wc.busy_cycles.read(), t0 = rte_rdtsc();
-    rte_delay_us_sleep(unsigned(seconds * 1e6));
-    const uint64_t in1 = wc.port[in].rx_packets.read(), out1 = sent(wc, sink);
-    const uint64_t busy = wc.busy_cycles.read() - busy0;
-    const double s = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
-    bench::stop_worker(stop);
+    const bench::window win = bench::run_worker_for(w, seconds);
+    const uint64_t copies = win.tx_packets[sink];
     result r;
-    r.in_mpps = double(in1 - in0) / s / 1e6;
-    r.out_mpps = double(out1 - out0) / s / 1e6;
-    r.busy = 100.0 * double(busy) / (s * double(rte_get_tsc_hz()));
-    r.cycles_per_copy = out1 != out0 ? double(busy) / double(out1 - out0) : 0;
+    r.in_mpps = win.mpps(win.rx_packets[in]);
+    r.out_mpps = win.mpps(copies);
+    r.busy = 100.0 * double(win.busy_cycles) / (win.seconds * double(rte_get_tsc_hz()));
+    r.cycles_per_copy = copies != 0 ? double(win.busy_cycles) / double(copies) : 0;
     return r;
 }
 
@@ -119,20 +106,8 @@ int main(int argc, char** argv) {
     log::set_threshold(log::level::warning);
 
     bench::start_eal("fanout-bench", 1024, {"net_null0,no-rx=1", "net_null1"});
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench_pool", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    if (pool == nullptr) {
-        std::fprintf(stderr, "fanout_bench: cannot create the pool\n");
-        return 1;
-    }
-    bench::plane bp(R"([eal]
-lcores = [0, 1]
-[connections.in]
-device = "net_null1"
-[connections.sink]
-device = "net_null0"
-)",
-                    pool);
+    rte_mempool* pool = bench::make_pool(65535);
+    bench::plane bp({{"in", "net_null1"}, {"sink", "net_null0"}}, pool);
     test::call_client& client = bp.client();
     for (unsigned n : fanouts) {
         callmgmt::vc_handle v = 0;

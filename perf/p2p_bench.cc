@@ -226,20 +226,8 @@ bool make_calls(bench::plane& bp, uint32_t vcs) {
 // worker's figures; testpmd mac does not pay it.
 int null_pair(const options& o) {
     bench::start_eal("p2p-bench-null", 1024, {"net_null0", "net_null1"});
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    if (pool == nullptr) {
-        std::fprintf(stderr, "p2p_bench: cannot create the pool\n");
-        return 1;
-    }
-    bench::plane bp(R"([eal]
-lcores = [0, 1]
-[connections.a]
-device = "net_null0"
-[connections.b]
-device = "net_null1"
-)",
-                    pool);
+    rte_mempool* pool = bench::make_pool(16383);
+    bench::plane bp({{"a", "net_null0"}, {"b", "net_null1"}}, pool);
     if (!make_calls(bp, o.vcs)) {
         return 1;
     }
@@ -251,19 +239,12 @@ device = "net_null1"
         return 1;
     }
     worker& w = bp.first_worker();
-    const worker_counters& wc = w.counters();
     std::vector<double> mpps, cycles, alone;
     for (int r = 0; r < o.rounds; ++r) {
-        std::atomic<bool> stop;
-        bench::launch_worker(w, stop);
-        rte_delay_us_sleep(300000);
-        const uint64_t tx0 = bench::tx_packets(wc), busy0 = wc.busy_cycles.read(), t0 = rte_rdtsc();
-        rte_delay_us_sleep(unsigned(o.seconds * 1e6));
-        const uint64_t tx = bench::tx_packets(wc) - tx0, busy = wc.busy_cycles.read() - busy0;
-        const double s = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
-        bench::stop_worker(stop);
-        mpps.push_back(double(tx) / s / 1e6);
-        cycles.push_back(tx != 0 ? double(busy) / double(tx) : 0);
+        const bench::window win = bench::run_worker_for(w, o.seconds);
+        const uint64_t tx = win.tx_total();
+        mpps.push_back(win.mpps(tx));
+        cycles.push_back(tx != 0 ? double(win.busy_cycles) / double(tx) : 0);
         alone.push_back(bench::source_alone_mpps(bp.port("a"), std::min(o.seconds, 1.0)));
     }
     const double ref = o.no_reference ? 0
@@ -294,14 +275,8 @@ device = "net_null1"
 
 // The closed loop of two loopback ring ports (see the top of the file).
 int ring_loop(const options& o) {
-    const double seconds = o.seconds;
-    const int rounds = o.rounds;
-    const uint32_t vcs = o.vcs;
-    const unsigned population = o.population;
-    const bool no_reference = o.no_reference;
     bench::start_eal("p2p-bench-ring", 1024);
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_mempool* pool = bench::make_pool(16383);
     // Loopback rings, single-producer and single-consumer as testpmd's net_ring vdev's: the
     // worker is their only user. The main lcore tops the loop up through the worker's control
     // ring (frames it transmits on m->port), so no ring takes an atomic compare-and-swap.
@@ -309,20 +284,13 @@ int ring_loop(const options& o) {
     p.ra = rte_ring_create("loop_a", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     p.rb = rte_ring_create("loop_b", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     p.inject = rte_ring_create("loop_inject", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (pool == nullptr || p.inject == nullptr || !bench::make_ring_port("a", p.ra, p.ra) ||
+    if (p.inject == nullptr || !bench::make_ring_port("a", p.ra, p.ra) ||
         !bench::make_ring_port("b", p.rb, p.rb)) {
-        std::fprintf(stderr, "p2p_bench: cannot create the pool or ports\n");
+        std::fprintf(stderr, "p2p_bench: cannot create the ports\n");
         return 1;
     }
-    bench::plane bp(R"([eal]
-lcores = [0, 1]
-[connections.a]
-device = "net_ring_a"
-[connections.b]
-device = "net_ring_b"
-)",
-                    pool);
-    if (!make_calls(bp, vcs)) {
+    bench::plane bp({{"a", "net_ring_a"}, {"b", "net_ring_b"}}, pool);
+    if (!make_calls(bp, o.vcs)) {
         return 1;
     }
     p.a = bp.port("a");
@@ -331,26 +299,26 @@ device = "net_ring_b"
     w.set_control_ring(p.inject); // replaces the control plane's (no close data is sent here)
 
     std::vector<double> mpps, cycles, busy, loop, topups, per_pass;
-    for (int r = 0; r < rounds; ++r) {
-        const result res = run_worker(w, p, pool, vcs, population, seconds);
+    for (int r = 0; r < o.rounds; ++r) {
+        const result res = run_worker(w, p, pool, o.vcs, o.population, o.seconds);
         mpps.push_back(res.mpps);
         per_pass.push_back(res.per_pass);
         cycles.push_back(res.cycles);
         busy.push_back(res.busy);
         topups.push_back(res.injected_per_s);
-        loop.push_back(run_bare_loop(p, seconds));
+        loop.push_back(run_bare_loop(p, o.seconds));
     }
     double ref_ring = 0;
-    if (!no_reference) {
+    if (!o.no_reference) {
         ref_ring = bench::testpmd_tx_mpps("--vdev=net_ring0 --vdev=net_ring1",
-                                          "--forward-mode=mac --tx-first", 2, seconds);
+                                          "--forward-mode=mac --tx-first", 2, o.seconds);
     }
     const double hz = double(rte_get_tsc_hz());
     const double m = median(mpps);
     std::printf("p2p_bench: 1 worker (lcore 1), closed loop of 2 loopback ring ports, %u frames "
                 "in flight per port, %u calls per direction, 64-byte MPLS frames; %d rounds of "
                 "%.1f s, medians\n",
-                population, vcs, rounds, seconds);
+                o.population, o.vcs, o.rounds, o.seconds);
     std::printf("%-44s %9s %13s %9s\n", "", "Mpps", "cycles/frame", "x testpmd");
     std::printf("%-44s %9.2f %13.1f %9s\n", "bare loop on lcore 1 (source ceiling)", median(loop),
                 hz / (median(loop) * 1e6), "");

@@ -206,25 +206,16 @@ int main(int argc, char** argv) {
     log::set_threshold(log::level::warning);
 
     bench::start_eal("scale-bench", 2048);
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_mempool* pool = bench::make_pool(8191);
     rings r{rte_ring_create("in_r", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ),
             rte_ring_create("out_t", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ)};
     rte_ring* in_t = rte_ring_create("in_t", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     rte_ring* out_r = rte_ring_create("out_r", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (pool == nullptr || !bench::make_ring_port("in", r.in, in_t) ||
-        !bench::make_ring_port("out", out_r, r.out)) {
-        std::fprintf(stderr, "scale_bench: cannot create the pool or ports\n");
+    if (!bench::make_ring_port("in", r.in, in_t) || !bench::make_ring_port("out", out_r, r.out)) {
+        std::fprintf(stderr, "scale_bench: cannot create the ports\n");
         return 1;
     }
-    bench::plane bp(R"([eal]
-lcores = [0, 1]
-[connections.in]
-device = "net_ring_in"
-[connections.out]
-device = "net_ring_out"
-)",
-                    pool);
+    bench::plane bp({{"in", "net_ring_in"}, {"out", "net_ring_out"}}, pool);
     test::call_client& client = bp.client();
     if (!provision(client, first_label, first_label + 16)) {
         return 1;

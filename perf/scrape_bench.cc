@@ -136,13 +136,12 @@ int main(int argc, char** argv) {
     eal_start({"scrape_bench", "-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "2048",
                "--no-pci", "--file-prefix", fmt::format("scrape-bench-{}", getpid()),
                "--vdev=net_null0,no-rx=1", "--log-level", "warning"});
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("bench_pool", 65535, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_mempool* pool = bench::make_pool(65535);
     rte_ring* in_rx = rte_ring_create("in_r", 16384, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     rte_ring* in_tx = rte_ring_create("in_t", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (pool == nullptr || in_rx == nullptr || in_tx == nullptr ||
+    if (in_rx == nullptr || in_tx == nullptr ||
         rte_eth_from_rings("in", &in_rx, 1, &in_tx, 1, 0) < 0) {
-        std::fprintf(stderr, "scrape_bench: cannot create the pool or ports\n");
+        std::fprintf(stderr, "scrape_bench: cannot create the ports\n");
         return 1;
     }
     rcu_register_thread();

@@ -28,6 +28,7 @@
 #include "port/eal.hh"
 #include "port/ports.hh"
 #include "tests/dpdk/harness.hh"
+#include "tests/support/worker_launch.hh"
 
 namespace vcplane::test {
 namespace {
@@ -58,11 +59,6 @@ two_queue_port make_port(const std::string& name, rte_mempool* pool) {
     p.mac = port_mac(p.port);
     return p;
 }
-
-struct launch {
-    worker* w;
-    std::atomic<bool>* stop;
-};
 
 // What one TX queue of one port sent, by out-label: the sequence numbers in order.
 using by_label = std::map<uint32_t, std::vector<uint32_t>>;
@@ -126,7 +122,7 @@ TEST(multi_worker, two_workers_each_on_its_own_queues_share_the_tables_under_cha
 
     std::vector<std::unique_ptr<worker>> workers;
     std::atomic<bool> stop{false};
-    launch args[queues];
+    worker_launch args[queues];
     for (uint16_t q = 0; q < queues; ++q) {
         workers.push_back(std::make_unique<worker>(q, state.table(), pool, q));
         workers[q]->set_counter_slots(state.vc_slots().worker_array(q),
@@ -137,14 +133,7 @@ TEST(multi_worker, two_workers_each_on_its_own_queues_share_the_tables_under_cha
         }
         workers[q]->publish_rx_queues(list);
         args[q] = {workers[q].get(), &stop};
-        ASSERT_EQ(rte_eal_remote_launch(
-                      [](void* a) {
-                          auto* l = static_cast<launch*>(a);
-                          l->w->run(*l->stop);
-                          return 0;
-                      },
-                      &args[q], q + 1),
-                  0);
+        ASSERT_EQ(args[q].launch(q + 1), 0);
     }
 
     constexpr uint32_t frames_per_vc = 60000;

@@ -25,16 +25,12 @@
 #include "tests/dpdk/harness.hh"
 #include "tests/support/call_client.hh"
 #include "tests/support/control_loop.hh"
+#include "tests/support/worker_launch.hh"
 
 namespace vcplane::test {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-struct launch_args {
-    worker* w;
-    std::atomic<bool>* stop;
-};
 
 double soak_seconds() {
     const char* s = std::getenv("VCPLANE_SOAK_SECONDS");
@@ -77,14 +73,8 @@ device = "net_ring_sk_c"
         control_plane plane(cfg, ctl.gp, pool, 1, ctl.post());
         plane.start();
         std::atomic<bool> stop{false};
-        launch_args args{plane.workers()[0].get(), &stop};
-        rte_eal_remote_launch(
-            [](void* p) {
-                auto* l = static_cast<launch_args*>(p);
-                l->w->run(*l->stop);
-                return 0;
-            },
-            &args, 1);
+        worker_launch launched{plane.workers()[0].get(), &stop};
+        ASSERT_EQ(launched.launch(1), 0);
         {
             const auto pump = [&] { ctl.pump(0); };
             call_client client(plane.registrar(), pump);
