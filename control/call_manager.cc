@@ -379,9 +379,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::par
         state_.release(party.connection, booking(*r));
         return fail(b, error.status, error.why);
     }
-    party_set* old = r->circuit->parties;
-    rcu_assign_pointer(r->circuit->parties, next);
-    gp_.defer([old] { party_set::destroy(old); });
+    replace_parties(*r, next);
     const party_handle ph = state_.next_handle();
     r->parties.push_back(party_record{ph, party, client_party_ctx, party_slot});
     party_index_[ph] = vh;
@@ -467,10 +465,18 @@ bool call_manager::republish_without(binding& b, vc_record& r, const std::vector
         b.last_error = error.why;
         return false;
     }
+    replace_parties(r, next);
+    return true;
+}
+
+void call_manager::replace_parties(vc_record& r, party_set* next) {
     party_set* old = r.circuit->parties;
     rcu_assign_pointer(r.circuit->parties, next);
-    gp_.defer([old] { party_set::destroy(old); });
-    return true;
+    // Decided now, while the vc is certainly alive: by the time the grace period ends, a
+    // close may have freed the vc, and with it an embedded array.
+    if (!old->embedded()) {
+        gp_.defer([old] { party_set::destroy(old); });
+    }
 }
 
 cstatus call_manager::drop_party_impl(void* pb, party_handle ph,

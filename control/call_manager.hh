@@ -150,6 +150,9 @@ private:
     // Moves every party's booking from `from_bps` to `to_bps` (the VC's contract changes); on a
     // refusal puts the old bookings back and returns the connection that refused.
     std::optional<std::string> rebook(const vc_record& r, uint64_t from_bps, uint64_t to_bps);
+    // Publishes `next` as r's party array and frees the old one after a grace period (an
+    // array embedded in the vc's block goes with the vc instead).
+    void replace_parties(vc_record& r, party_set* next);
     // Republishes r's party array without `leaving`; returns false (and changes nothing)
     // when the new array cannot be built.
     bool republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving);

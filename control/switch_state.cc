@@ -136,44 +136,45 @@ party_set* switch_state::build_parties(const connection_state& in,
 
 vc* switch_state::new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
                          const callmgmt::flowspec& flow, table_error* error) {
-    auto* v = new (std::nothrow) vc{key, stats_slot, parties, nullptr, nullptr};
+    // The meter first: vc::create takes the party array over, so once it succeeds nothing
+    // may fail (a failed new_vc leaves the array to the caller).
+    rte_meter_trtcm_profile* profile = nullptr;
+    vc_worker_state* states = nullptr;
+    if (flow.sustained_rate != 0) {
+        if (rte_get_tsc_hz() == 0) {
+            // Meters count in TSC cycles, known once EAL runs.
+            *error = {callmgmt::status::not_supported, "traffic contracts need a running EAL"};
+            return nullptr;
+        }
+        // Each worker meters the share of the VC's traffic it receives against the full
+        // contract: with one RX queue per worker per port, a VC's traffic arrives on one
+        // worker unless RSS spreads it (documented in the README).
+        rte_meter_trtcm_params params{};
+        params.cir = flow.sustained_rate;
+        params.pir = flow.peak_rate != 0 ? flow.peak_rate : flow.sustained_rate;
+        params.cbs = flow.burst;
+        params.pbs = flow.burst;
+        profile = new (std::nothrow) rte_meter_trtcm_profile{};
+        states = new (std::nothrow) vc_worker_state[workers_];
+        if (profile == nullptr || states == nullptr ||
+            rte_meter_trtcm_profile_config(profile, &params) != 0) {
+            *error = {callmgmt::status::resources, "cannot configure the traffic-contract meter"};
+            delete profile;
+            delete[] states;
+            return nullptr;
+        }
+        for (unsigned i = 0; i < workers_; ++i) {
+            rte_meter_trtcm_config(&states[i].meter, profile);
+        }
+    }
+    vc* v = vc::create(key, stats_slot, parties);
     if (v == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the VC"};
+        delete profile;
+        delete[] states;
         return nullptr;
     }
     ++live_vcs_;
-    if (flow.sustained_rate == 0) {
-        return v;
-    }
-    if (rte_get_tsc_hz() == 0) {
-        // Meters count in TSC cycles, known once EAL runs.
-        *error = {callmgmt::status::not_supported, "traffic contracts need a running EAL"};
-        delete v;
-        --live_vcs_;
-        return nullptr;
-    }
-    // Each worker meters the share of the VC's traffic it receives against the full contract:
-    // with one RX queue per worker per port, a VC's traffic arrives on one worker unless RSS
-    // spreads it (documented in the README).
-    rte_meter_trtcm_params params{};
-    params.cir = flow.sustained_rate;
-    params.pir = flow.peak_rate != 0 ? flow.peak_rate : flow.sustained_rate;
-    params.cbs = flow.burst;
-    params.pbs = flow.burst;
-    auto* profile = new (std::nothrow) rte_meter_trtcm_profile{};
-    auto* states = new (std::nothrow) vc_worker_state[workers_];
-    if (profile == nullptr || states == nullptr ||
-        rte_meter_trtcm_profile_config(profile, &params) != 0) {
-        *error = {callmgmt::status::resources, "cannot configure the traffic-contract meter"};
-        delete profile;
-        delete[] states;
-        delete v;
-        --live_vcs_;
-        return nullptr;
-    }
-    for (unsigned i = 0; i < workers_; ++i) {
-        rte_meter_trtcm_config(&states[i].meter, profile);
-    }
     v->meter_profile = profile;
     v->per_worker = states;
     return v;
@@ -225,10 +226,9 @@ void switch_state::free_vc(vc* v) noexcept {
         return;
     }
     --live_vcs_;
-    party_set::destroy(v->parties);
     delete v->meter_profile;
     delete[] v->per_worker;
-    delete v;
+    vc::destroy(v);
 }
 
 } // namespace vcplane

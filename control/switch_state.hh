@@ -70,8 +70,9 @@ public:
     party_set* build_parties(const connection_state& in,
                              const std::vector<callmgmt::party_spec>& parties,
                              std::span<const uint32_t> slots, table_error* error) const;
-    // A VC with its counter slot and traffic-contract meter (one state per worker).
-    // nullptr + error.
+    // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
+    // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
+    // it cannot be made.
     vc* new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
                const callmgmt::flowspec& flow, table_error* error);
     static void free_vc(vc* v) noexcept; // with its party array and meters

@@ -8,24 +8,59 @@
 
 namespace vcplane {
 
-party_set* party_set::create(std::span<const party> parties) {
-    void* mem = ::operator new(sizeof(party_set) + parties.size() * sizeof(party), std::nothrow);
-    if (mem == nullptr) {
-        return nullptr;
-    }
+party_set* party_set::build(void* mem, std::span<const party> parties, bool embedded) noexcept {
     const auto chain_takers = static_cast<uint32_t>(std::count_if(
         parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
-    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers);
-    ++live_;
+    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers, embedded);
     std::uninitialized_copy(parties.begin(), parties.end(), set->data());
     return set;
 }
 
+party_set* party_set::create(std::span<const party> parties) {
+    void* mem = ::operator new(footprint(parties.size()), std::nothrow);
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    ++live_;
+    return build(mem, parties, false);
+}
+
+party_set* party_set::create_embedded(void* mem, std::span<const party> parties) noexcept {
+    return build(mem, parties, true);
+}
+
 void party_set::destroy(party_set* set) noexcept {
-    if (set != nullptr) {
+    if (set != nullptr && !set->embedded()) {
         --live_;
         set->~party_set();
         ::operator delete(set);
+    }
+}
+
+namespace {
+constexpr size_t vc_block_parties =
+    (vc::block_size - sizeof(vc) - sizeof(party_set)) / sizeof(party);
+}
+
+vc* vc::create(uint32_t key, uint32_t stats_slot, party_set* parties) {
+    void* mem = ::operator new(block_size, std::align_val_t(block_size), std::nothrow);
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    party_set* set = parties;
+    if (parties->size() <= vc_block_parties) {
+        set = party_set::create_embedded(static_cast<char*>(mem) + sizeof(vc),
+                                         {parties->begin(), parties->end()});
+        party_set::destroy(parties);
+    }
+    return new (mem) vc{key, stats_slot, set};
+}
+
+void vc::destroy(vc* v) noexcept {
+    if (v != nullptr) {
+        party_set::destroy(v->parties);
+        v->~vc();
+        ::operator delete(v, std::align_val_t(block_size));
     }
 }
 

@@ -36,14 +36,22 @@ struct party {
 };
 static_assert(sizeof(party) == 24);
 
-// An immutable array of parties, allocated in one block.
+// An immutable array of parties, allocated in one block, or held inside its vc's block
+// (vc::create): such an embedded set is freed with the vc, and destroy() leaves it alone.
 class party_set {
 public:
     static party_set* create(std::span<const party> parties);
-    static void destroy(party_set* set) noexcept;
+    // A copy of `parties` built in `mem` (footprint(n) bytes, aligned for party), owned by
+    // whoever owns mem.
+    static party_set* create_embedded(void* mem, std::span<const party> parties) noexcept;
+    static void destroy(party_set* set) noexcept; // no-op for null and embedded sets
+    static constexpr size_t footprint(size_t n) noexcept;
 
-    // Party arrays alive in the process (control thread only: they are made and freed there).
+    // Party arrays alive in the process, embedded ones not included (they live and die with
+    // their vc). Control thread only: they are made and freed there.
     static size_t live() noexcept { return live_; }
+    // Held in its vc's block: whoever replaces it must not destroy it (the vc frees it).
+    bool embedded() const noexcept { return embedded_ != 0; }
 
     uint32_t size() const noexcept { return count_; }
     // Every party's port sends multi-segment frames (party::takes_chains).
@@ -53,17 +61,23 @@ public:
     const party* end() const noexcept { return data() + count_; }
 
 private:
-    explicit party_set(uint32_t n, uint32_t chain_takers)
+    explicit party_set(uint32_t n, uint32_t chain_takers, bool embedded)
         : count_(n)
-        , chain_takers_(chain_takers) {}
+        , chain_takers_(chain_takers)
+        , embedded_(embedded) {}
+    static party_set* build(void* mem, std::span<const party> parties, bool embedded) noexcept;
     const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
     party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
 
     uint32_t count_;
-    uint32_t chain_takers_;
+    uint32_t chain_takers_ : 31;
+    uint32_t embedded_ : 1;
     static inline size_t live_ = 0;
 };
-static_assert(sizeof(party_set) % alignof(party) == 0);
+static_assert(sizeof(party_set) == 8 && sizeof(party_set) % alignof(party) == 0);
+constexpr size_t party_set::footprint(size_t n) noexcept {
+    return sizeof(party_set) + n * sizeof(party);
+}
 
 // What one worker keeps for one VC: its share of the traffic-contract meter and counters.
 // Written by that worker only (the meter's state changes with every packet it checks).
@@ -82,7 +96,17 @@ struct vc {
     // (per_worker[worker id]) against the same profile.
     rte_meter_trtcm_profile* meter_profile = nullptr;
     vc_worker_state* per_worker = nullptr;
+
+    // A vc in a cache-line-aligned block of its own. It takes `parties` over (the caller keeps
+    // it only when create fails, returning null): a set that fits in the rest of the block
+    // (one party) is copied there, beside the vc, and the original destroyed, so that a frame on a
+    // VC of a large, cold table waits for one cache miss here instead of two.
+    static constexpr size_t block_size = RTE_CACHE_LINE_SIZE;
+    static vc* create(uint32_t key, uint32_t stats_slot, party_set* parties);
+    // Frees v's current party set (unless embedded) and its block; the meter is the owner's.
+    static void destroy(vc* v) noexcept;
 };
+static_assert(sizeof(vc) + party_set::footprint(1) <= vc::block_size);
 
 // Key (MPLS label or VLAN ID) -> vc, for one ingress connection.
 //

@@ -118,8 +118,8 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
-    static void prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
-                                int n) noexcept;
+    void prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
+                         int n) const noexcept;
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
         return v.meter_profile == nullptr || metered_conforms(v, m, now);

@@ -42,8 +42,9 @@ std::string connections_toml(const std::vector<std::pair<std::string, std::strin
 }
 } // namespace
 
-plane::plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool)
-    : plane(connections_toml(connections), pool) {}
+plane::plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool,
+             const std::string& extra_toml)
+    : plane(connections_toml(connections) + extra_toml, pool) {}
 
 uint16_t plane::port(const std::string& connection) const {
     return plane_.state().find_connection(connection)->port;

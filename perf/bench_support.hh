@@ -41,8 +41,10 @@ bool make_ring_port(const std::string& name, rte_ring* rx, rte_ring* tx);
 class plane {
 public:
     plane(const std::string& config_toml, rte_mempool* pool);
-    // The same with lcores 0-1 and these connections, each (name, device).
-    plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool);
+    // The same with lcores 0-1 and these connections, each (name, device), and `extra_toml`
+    // after them (e.g. a [metrics] table).
+    plane(const std::vector<std::pair<std::string, std::string>>& connections, rte_mempool* pool,
+          const std::string& extra_toml = "");
     control_plane& control() noexcept { return plane_; }
     test::call_client& client() noexcept { return *client_; }
     test::control_loop& loop() noexcept { return ctl_; }

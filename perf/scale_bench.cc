@@ -30,6 +30,7 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include "config/config.hh"
 #include "control/control_plane.hh"
 #include "control/log.hh"
 #include "dataplane/wire.hh"
@@ -202,6 +203,9 @@ int main(int argc, char** argv) {
     app.add_option("--seconds", seconds, "length of each run (after 0.3 s of warm-up)");
     app.add_option("--rounds", rounds, "runs of each kind; medians reported");
     app.add_option("--population", population, "frames in flight")->check(CLI::Range(64u, 3072u));
+    bool counted = false;
+    app.add_flag("--counted", counted,
+                 "per-VC and per-party counters on (metrics per_vc, per_party), a slot for each");
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
 
@@ -215,7 +219,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "scale_bench: cannot create the ports\n");
         return 1;
     }
-    bench::plane bp({{"in", "net_ring_in"}, {"out", "net_ring_out"}}, pool);
+    bench::plane bp({{"in", "net_ring_in"}, {"out", "net_ring_out"}}, pool,
+                    counted ? fmt::format("[metrics]\nper_vc = true\nper_party = true\n"
+                                          "max_series = {}\n",
+                                          max_series_limit)
+                            : "");
     test::call_client& client = bp.client();
     if (!provision(client, first_label, first_label + 16)) {
         return 1;
@@ -282,9 +290,9 @@ int main(int argc, char** argv) {
 
     const double ref = median(small_mpps);
     std::printf("scale_bench: 1 worker (lcore 1), source: main lcore relabelling %u frames in "
-                "flight through two ring ports, 64-byte MPLS frames, 1 party per VC; %d rounds of "
-                "%.1f s, medians\n",
-                population, rounds, seconds);
+                "flight through two ring ports, 64-byte MPLS frames, 1 party per VC, per-VC and "
+                "per-party counters %s; %d rounds of %.1f s, medians\n",
+                population, counted ? "on" : "off (as configured by default)", rounds, seconds);
     std::printf("%-36s %9s %13s %10s %9s\n", "", "Mpps", "cycles/frame", "VCs hit", "x 16 VCs");
     std::printf("%-36s %9.2f %13.1f %10d %9s\n", "16 VCs (table of 16, reference)", ref,
                 median(small_cycles), 16, "1.000");
@@ -300,7 +308,8 @@ int main(int argc, char** argv) {
                 "%.1f bytes of label index)\n",
                 double(rte_get_tsc_hz()) / 1e6, median(all_busy), (unsigned long long)drops,
                 vcs - 16, make_s, heap_per_vc, double(table_bytes) / double(vcs));
-    bench::summary("scale", fmt::format("{} VCs / 16 VCs", vcs), median(all_mpps) / ref, 0.7);
+    bench::summary("scale", fmt::format("{} VCs / 16 VCs{}", vcs, counted ? ", counters on" : ""),
+                   median(all_mpps) / ref, 0.7);
     bench::summary("scale", "distinct VCs hit / VCs", double(distinct) / double(vcs), 0.99);
     bench::summary("scale", "heap bytes per VC", heap_per_vc, 0);
     std::fflush(stdout);

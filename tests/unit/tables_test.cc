@@ -83,6 +83,50 @@ TEST(party_set, holds_a_copy_of_the_parties_in_order) {
     party_set::destroy(nullptr);
 }
 
+TEST(vc, a_one_party_call_shares_one_cache_line_with_its_party_array) {
+    const size_t sets_before = party_set::live();
+    std::vector<party> one(1);
+    one[0].out_key = 4242;
+    one[0].takes_chains = true;
+    vc* v = vc::create(100, 7, party_set::create(one));
+    ASSERT_NE(v, nullptr);
+    // The separate array was taken over and freed; the vc's block holds a copy.
+    EXPECT_EQ(party_set::live(), sets_before);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(v) % RTE_CACHE_LINE_SIZE, 0u);
+    ASSERT_TRUE(v->parties->embedded());
+    EXPECT_EQ(reinterpret_cast<const char*>(v->parties) - reinterpret_cast<const char*>(v),
+              ptrdiff_t(sizeof(vc)));
+    EXPECT_EQ(v->key, 100u);
+    EXPECT_EQ(v->stats_slot, 7u);
+    ASSERT_EQ(v->parties->size(), 1u);
+    EXPECT_EQ((*v->parties)[0].out_key, 4242u);
+    EXPECT_TRUE(v->parties->all_take_chains());
+
+    // A party added: a separate array replaces the embedded one, which destroy() leaves to
+    // the vc (ASan reports a free of memory inside the block otherwise).
+    std::vector<party> two(2);
+    party_set* embedded = v->parties;
+    v->parties = party_set::create(two);
+    EXPECT_EQ(party_set::live(), sets_before + 1);
+    party_set::destroy(embedded);
+    EXPECT_EQ((*embedded)[0].out_key, 4242u); // still there: it is the vc's
+    vc::destroy(v);                           // frees the separate array too
+    EXPECT_EQ(party_set::live(), sets_before);
+}
+
+TEST(vc, a_larger_party_array_stays_separate) {
+    const size_t sets_before = party_set::live();
+    std::vector<party> three(3);
+    party_set* s = party_set::create(three);
+    vc* v = vc::create(200, 0, s);
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->parties, s);
+    EXPECT_FALSE(s->embedded());
+    vc::destroy(v);
+    EXPECT_EQ(party_set::live(), sets_before);
+    vc::destroy(nullptr);
+}
+
 TEST(drop_reason, every_reason_has_its_own_name) {
     std::set<std::string> names;
     for (size_t r = 0; r < drop_reason_count; ++r) {
