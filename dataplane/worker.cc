@@ -310,6 +310,16 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const bool large = len > copy_whole_max && header_pool_ != nullptr &&
                        rte_pktmbuf_data_len(m) > replica_header_len;
+    if (n == 1) [[likely]] {
+        // Point to point: the frame itself, rewritten in place.
+        const party& p = parties[0];
+        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+        wire::write_macs(frame, p.dst_mac, p.src_mac);
+        rewrite(frame, p);
+        transmit(p.tx_port, m);
+        count_party(p, len);
+        return;
+    }
     if (n == 0) [[unlikely]] {
         // A published call always has a party (the last-party rule); treat the impossible
         // as a miss rather than leak the frame.
