@@ -2,15 +2,15 @@
 // the whole MPLS label space on one connection (2^20 labels less the 16 reserved ones:
 // 1 048 560 VCs) hit uniformly at random, and the memory one VC takes.
 //
-//   scale_bench [--vcs N] [--seconds S] [--rounds R] [--population F]
+//   scale_bench [--vcs N] [--seconds S] [--rounds R] [--population F] [--counted]
 //
 // The source must present labels from the whole table, not a few thousand recycled ones: frames
-// circulate between the main lcore and the worker through two rings, and the main lcore writes
-// a fresh random label (and TTL) into every frame the worker returns before it goes round again
-// (ring port `in`: main -> worker; ring port `out`: worker -> main; F frames in flight, like a
-// NIC's RX ring). Every call has one party on `out` with out-label = its in-label, so the main
-// lcore also sees which VC each frame went through and counts the distinct VCs hit. The same
-// loop with a bare rx/tx core in place of the worker (touching each frame's label line, as the
+// circulate between the main lcore and the worker through rings, and the main lcore writes a
+// fresh random label (and TTL) into every frame the worker returns before it goes round again
+// (ring port `in` or `small`: main -> worker; ring port `out`: worker -> main; F frames in
+// flight, like a NIC's RX ring). Every call has one party on `out` with out-label = its in-label,
+// so the main lcore also sees which VC each frame went through and counts the distinct VCs hit. The
+// same loop with a bare rx/tx core in place of the worker (touching each frame's label line, as the
 // worker does) is the source ceiling, measured in the same run.
 //
 // The reference is a second connection (`small`, its own ring port) with a table of 16 VCs;
