@@ -15,6 +15,12 @@ namespace vcplane {
 namespace {
 // How many frames ahead of the one being classified to prefetch the headers of.
 constexpr unsigned prefetch_ahead = 4;
+// The staged walk over a large table (worker::prefetch_tables): how many frames ahead each of
+// a frame's lines is requested. Each step needs the line of the step before it.
+constexpr int ahead_index_slot = 15;
+constexpr int ahead_vc = 10;
+constexpr int ahead_party_array = 5; // with the VC's counter slot
+constexpr int ahead_party_slot = 2;
 
 constexpr uint32_t no_key = UINT32_MAX;
 
@@ -127,7 +133,7 @@ unsigned worker::poll_once() noexcept {
             for (uint16_t i = 0; i < n; ++i) {
                 keys[i] = peek_key(*conn, pkts[i]);
             }
-            for (int i = -15; i < 0; ++i) {
+            for (int i = -ahead_index_slot; i < 0; ++i) {
                 prefetch_tables(*conn, keys, i, n);
             }
         } else {
@@ -183,29 +189,31 @@ unsigned worker::poll_once() noexcept {
 // frames overlap (with counters on, this takes a million-VC table from 312 to 199 cycles per
 // frame, perf/README.md). Only keys are carried between steps, never pointers: each step looks
 // the VC up afresh, so a quiescent state announced between two steps leaves nothing stale.
-// Called for i = -15 .. n - 1: the calls before the first frame start the pipeline.
+// Called for i = -ahead_index_slot .. n - 1: the calls before the first frame start the
+// pipeline.
 void worker::prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
                              int n) const noexcept {
-    if (i + 15 < n) {
-        if (vc* const* slot = conn.keys.slot(keys[i + 15])) {
+    auto in_burst = [i, n](int ahead) { return i + ahead >= 0 && i + ahead < n; };
+    if (in_burst(ahead_index_slot)) {
+        if (vc* const* slot = conn.keys.slot(keys[i + ahead_index_slot])) {
             rte_prefetch0(slot);
         }
     }
-    if (i + 10 >= 0 && i + 10 < n) {
-        if (const vc* v = conn.keys.lookup(keys[i + 10])) {
+    if (in_burst(ahead_vc)) {
+        if (const vc* v = conn.keys.lookup(keys[i + ahead_vc])) {
             rte_prefetch0(v);
         }
     }
-    if (i + 5 >= 0 && i + 5 < n) {
-        if (const vc* v = conn.keys.lookup(keys[i + 5])) {
+    if (in_burst(ahead_party_array)) {
+        if (const vc* v = conn.keys.lookup(keys[i + ahead_party_array])) {
             rte_prefetch0(rcu_load(v->parties));
             if (vc_slots_ != nullptr) {
                 rte_prefetch0(&vc_slots_[v->stats_slot]);
             }
         }
     }
-    if (party_slots_ != nullptr && i + 2 >= 0 && i + 2 < n) {
-        if (const vc* v = conn.keys.lookup(keys[i + 2])) {
+    if (party_slots_ != nullptr && in_burst(ahead_party_slot)) {
+        if (const vc* v = conn.keys.lookup(keys[i + ahead_party_slot])) {
             const party_set& parties = *rcu_load(v->parties);
             if (parties.size() != 0) {
                 rte_prefetch0(&party_slots_[parties[0].stats_slot]);
@@ -308,8 +316,6 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
     const party_set& parties = *rcu_load(v.parties);
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    const bool large = len > copy_whole_max && header_pool_ != nullptr &&
-                       rte_pktmbuf_data_len(m) > replica_header_len;
     if (n == 1) [[likely]] {
         // Point to point: the frame itself, rewritten in place.
         const party& p = parties[0];
@@ -326,6 +332,8 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
         drop(m, drop_reason::unknown_key);
         return;
     }
+    const bool large = len > copy_whole_max && header_pool_ != nullptr &&
+                       rte_pktmbuf_data_len(m) > replica_header_len;
     if (large && n > 1 && n <= shared_payload_max && m->nb_segs == 1 && parties.all_take_chains() &&
         replicate_shared(m, parties, rewrite)) {
         return;

@@ -174,8 +174,7 @@ double testpmd_tx_mpps(const std::string& vdevs, const std::string& options, uns
         return 0;
     }
     summed.erase(summed.begin(), summed.begin() + 2);
-    std::sort(summed.begin(), summed.end());
-    return summed[summed.size() / 2] / 1e6;
+    return median(std::move(summed)) / 1e6;
 }
 
 void write_mpls_header(uint8_t* f, uint32_t label, uint8_t ttl) {
@@ -246,6 +245,11 @@ void summary(const std::string& benchmark, const std::string& measure, double va
     std::printf("summary: %s | %s | %.3f | %s | %s\n", benchmark.c_str(), measure.c_str(), value,
                 target.c_str(), verdict);
     std::fflush(stdout);
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
 }
 
 uint64_t tx_packets(const worker_counters& c) {

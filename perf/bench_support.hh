@@ -111,4 +111,7 @@ void summary(const std::string& benchmark, const std::string& measure, double va
 
 uint64_t tx_packets(const worker_counters& c); // summed over every port
 
+// The middle value of v (the upper one of an even count); 0 for none.
+double median(std::vector<double> v);
+
 } // namespace vcplane::bench

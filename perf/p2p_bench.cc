@@ -46,6 +46,21 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+using bench::median;
+
+// A result table: a header, then rows of a rate, its cycles per frame and its ratio to the
+// reference (none when ratio < 0).
+void print_header() {
+    std::printf("%-44s %9s %13s %9s\n", "", "Mpps", "cycles/frame", "x testpmd");
+}
+void print_row(const char* what, double mpps, double cycles, double ratio) {
+    std::printf("%-44s %9.2f %13.1f ", what, mpps, cycles);
+    ratio < 0 ? std::printf("%9s\n", "") : std::printf("%9.3f\n", ratio);
+}
+double cycles_at(double mpps) {
+    return mpps > 0 ? double(rte_get_tsc_hz()) / (mpps * 1e6) : 0.0;
+}
+
 constexpr uint32_t first_label = 100;
 constexpr uint8_t fresh_ttl = 255;
 
@@ -183,11 +198,6 @@ double run_bare_loop(const loop_ports& p, double seconds) {
     return double(m1 - m0) / s / 1e6;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
-}
-
 } // namespace
 
 struct options {
@@ -256,13 +266,11 @@ int null_pair(const options& o) {
                 "real MPLS frames), %u calls per direction, 64-byte frames; %d rounds of %.1f s, "
                 "medians\n",
                 o.vcs, o.rounds, o.seconds);
-    std::printf("%-44s %9s %13s %9s\n", "", "Mpps", "cycles/frame", "x testpmd");
-    std::printf("%-44s %9.2f %13.1f %9s\n", "the source alone on lcore 1 (one port)", median(alone),
-                hz / (median(alone) * 1e6), "");
-    std::printf("%-44s %9.2f %13.1f %9s\n", "testpmd mac, 2 x net_null", ref,
-                ref > 0 ? hz / (ref * 1e6) : 0.0, "1.000");
-    std::printf("%-44s %9.2f %13.1f %9.3f\n", "vcplane worker (busy cycles per frame)", m,
-                median(cycles), ref > 0 ? m / ref : 0.0);
+    print_header();
+    print_row("the source alone on lcore 1 (one port)", median(alone), cycles_at(median(alone)),
+              -1);
+    print_row("testpmd mac, 2 x net_null", ref, cycles_at(ref), 1.0);
+    print_row("vcplane worker (busy cycles per frame)", m, median(cycles), ref > 0 ? m / ref : 0.0);
     std::printf("(tsc %.0f MHz; the source alone: received and freed, no forwarding)\n", hz / 1e6);
     if (ref > 0) {
         bench::summary("p2p", "64 B point-to-point / testpmd mac (2 x net_null)", m / ref, 1.0);
@@ -319,13 +327,11 @@ int ring_loop(const options& o) {
                 "in flight per port, %u calls per direction, 64-byte MPLS frames; %d rounds of "
                 "%.1f s, medians\n",
                 o.population, o.vcs, o.rounds, o.seconds);
-    std::printf("%-44s %9s %13s %9s\n", "", "Mpps", "cycles/frame", "x testpmd");
-    std::printf("%-44s %9.2f %13.1f %9s\n", "bare loop on lcore 1 (source ceiling)", median(loop),
-                hz / (median(loop) * 1e6), "");
-    std::printf("%-44s %9.2f %13.1f %9s\n", "testpmd mac, net_ring0+1 --tx-first", ref_ring,
-                ref_ring > 0 ? hz / (ref_ring * 1e6) : 0.0, "1.000");
-    std::printf("%-44s %9.2f %13.1f %9.3f\n", "vcplane worker (busy cycles per frame)", m,
-                median(cycles), ref_ring > 0 ? m / ref_ring : 0.0);
+    print_header();
+    print_row("bare loop on lcore 1 (source ceiling)", median(loop), cycles_at(median(loop)), -1);
+    print_row("testpmd mac, net_ring0+1 --tx-first", ref_ring, cycles_at(ref_ring), 1.0);
+    print_row("vcplane worker (busy cycles per frame)", m, median(cycles),
+              ref_ring > 0 ? m / ref_ring : 0.0);
     std::printf("(tsc %.0f MHz; worker busy %.1f %%, %.1f frames forwarded per pass over both "
                 "ports; frames refreshed by the source %.0f/s = TTL expiries; x testpmd: / "
                 "testpmd mac on the same loop)\n",

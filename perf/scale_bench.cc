@@ -45,6 +45,8 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+using bench::median;
+
 constexpr uint32_t first_label = 16; // 0..15 are reserved
 
 struct rings {
@@ -185,11 +187,6 @@ bool provision(test::call_client& client, const std::string& in, uint32_t from, 
 size_t heap_bytes() {
     const struct mallinfo2 mi = mallinfo2();
     return mi.uordblks + mi.hblkhd;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
 }
 
 } // namespace

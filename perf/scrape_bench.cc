@@ -199,10 +199,7 @@ device = "net_null0"
     bench::stop_worker(stop);
 
     const double hz = double(rte_get_tsc_hz());
-    const auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
+    using bench::median;
     double ref_mpps = 0, ref_cpp = 0;
     std::printf("scrape_bench: %u VCs (made in %.2f s), 1 worker, 64-byte frames, labels uniform "
                 "over the VCs; per-VC series %s, per-party series %s (max %u each); %d rounds "
