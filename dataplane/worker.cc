@@ -15,12 +15,13 @@ namespace vcplane {
 namespace {
 // How many frames ahead of the one being classified to prefetch the headers of.
 constexpr unsigned prefetch_ahead = 4;
-// The staged walk over a large table (worker::prefetch_tables): how many frames ahead each of
-// a frame's lines is requested. Each step needs the line of the step before it.
-constexpr int ahead_index_slot = 15;
-constexpr int ahead_vc = 10;
-constexpr int ahead_party_array = 5; // with the VC's counter slot
-constexpr int ahead_party_slot = 2;
+
+// A large table's burst (worker::request_tables): without counters, a party array of its own
+// is requested this many frames ahead of the one being classified; with counters, the first
+// party's slot of a party array of its own ahead_party_slot ahead (its address is in that
+// array, requested with the burst).
+constexpr uint16_t ahead_party_array = 4;
+constexpr uint16_t ahead_party_slot = 2;
 
 constexpr uint32_t no_key = UINT32_MAX;
 
@@ -38,6 +39,7 @@ uint32_t peek_key(const connection_entry& conn, const rte_mbuf* m) noexcept {
     }
     return ethertype == wire::ethertype_vlan ? wire::load_be16(word) & 0x0fffu : no_key;
 }
+
 } // namespace
 
 worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
@@ -103,66 +105,52 @@ unsigned worker::poll_once() noexcept {
     }
     for (uint16_t q = 0; q < queues; ++q) {
         const rx_queue_ref rxq = queue_refs[q];
-        const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
+        const uint16_t n = receive(rxq, pkts);
         if (n == 0) {
             continue;
         }
         total += n;
-        uint64_t bytes = 0;
-        for (uint16_t i = 0; i < n; ++i) {
-            bytes += rte_pktmbuf_pkt_len(pkts[i]);
-        }
-        port_counters& pc = counters_.port[rxq.port];
-        pc.rx_packets.add(n);
-        pc.rx_bytes.add(bytes);
-
         const connection_entry* conn = table_.connection(rxq.port);
         if (conn == nullptr) [[unlikely]] {
-            rte_pktmbuf_free_bulk(pkts, n);
-            counters_.drop(drop_reason::no_connection, n);
+            drop_unconnected(pkts, n);
             continue;
         }
-        // Large tables: every frame's key is read up front (the headers requested first, all
-        // at once) for prefetch_tables to walk ahead of classify.
-        const bool staged = conn->keys.size() >= staged_prefetch_min_vcs;
+        // A large table: every frame's index slot and vc are requested before the first is
+        // classified (request_tables); a small one stays in the cache.
+        const bool large = conn->keys.size() >= large_table_min_vcs;
         uint32_t keys[rx_burst_size];
-        if (staged) {
-            for (uint16_t i = 0; i < n; ++i) {
-                rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+        // With counters on, request_tables also requests every frame's counter slots; without,
+        // a party array of its own is requested a few frames ahead (an extra stage would cost
+        // more than the rare multipoint call on a large table saves).
+        const bool parties_ahead = large && !counting();
+        if (large) {
+            request_tables(*conn, pkts, n, keys);
+        }
+        if (parties_ahead) {
+            for (uint16_t i = 0; i < n && i < ahead_party_array; ++i) {
+                request_parties(*conn, keys[i]);
             }
-            for (uint16_t i = 0; i < n; ++i) {
-                keys[i] = peek_key(*conn, pkts[i]);
-            }
-            for (int i = -ahead_index_slot; i < 0; ++i) {
-                prefetch_tables(*conn, keys, i, n);
-            }
-        } else {
+        } else if (!large) {
             for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
             }
         }
         for (uint16_t i = 0; i < n; ++i) {
-            // Headers a few frames ahead; on the staged path they were all requested already.
-            if (staged) {
-                prefetch_tables(*conn, keys, i, n);
+            if (large) {
+                if (parties_ahead && i + ahead_party_array < n) {
+                    request_parties(*conn, keys[i + ahead_party_array]);
+                }
+                if (party_slots_ != nullptr && i + ahead_party_slot < n) {
+                    request_party_slot(*conn, keys[i + ahead_party_slot]);
+                }
             } else if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
             classify(*conn, pkts[i], now);
-            // After every quiescent_check_work frames and copies (e.g. one frame to 64
-            // parties): a grace period does not wait for a whole burst of large fan-outs.
-            // conn is read again after an announcement.
-            work_ += 1;
-            if (work_ >= quiescent_check_work) [[unlikely]] {
-                work_ = 0;
-                now = rte_rdtsc();
-                if (!quiescent_if_due(now)) {
-                    continue;
-                }
+            if (work_done(now)) [[unlikely]] {
                 conn = table_.connection(rxq.port);
                 if (conn == nullptr) [[unlikely]] {
-                    rte_pktmbuf_free_bulk(pkts + i + 1, n - i - 1);
-                    counters_.drop(drop_reason::no_connection, n - i - 1);
+                    drop_unconnected(pkts + i + 1, uint16_t(n - i - 1));
                     break;
                 }
             }
@@ -180,44 +168,93 @@ unsigned worker::poll_once() noexcept {
     return total;
 }
 
-// A VC in a large table costs three dependent cache misses: its index slot, the vc (with its
-// party array when it has one party, tables.hh), its party array otherwise; and, when VCs and
-// parties are counted, two more: the VC's counter slot and its first party's. Frame by frame
-// they would follow one another; instead, while frame i is classified, the first party's
-// counter slot of frame i + 2, the party array and VC counter slot of frame i + 5, the vc of
-// frame i + 10 and the index slot of frame i + 15 are requested, so that the misses of several
-// frames overlap (with counters on, this takes a million-VC table from 312 to 199 cycles per
-// frame, perf/README.md). Only keys are carried between steps, never pointers: each step looks
-// the VC up afresh, so a quiescent state announced between two steps leaves nothing stale.
-// Called for i = -ahead_index_slot .. n - 1: the calls before the first frame start the
-// pipeline.
-void worker::prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
-                             int n) const noexcept {
-    auto in_burst = [i, n](int ahead) { return i + ahead >= 0 && i + ahead < n; };
-    if (in_burst(ahead_index_slot)) {
-        if (vc* const* slot = conn.keys.slot(keys[i + ahead_index_slot])) {
-            rte_prefetch0(slot);
+uint16_t worker::receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept {
+    const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
+    if (n == 0) {
+        return 0;
+    }
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        bytes += rte_pktmbuf_pkt_len(pkts[i]);
+    }
+    port_counters& pc = counters_.port[rxq.port];
+    pc.rx_packets.add(n);
+    pc.rx_bytes.add(bytes);
+    return n;
+}
+
+void worker::drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept {
+    rte_pktmbuf_free_bulk(const_cast<rte_mbuf**>(pkts), n);
+    counters_.drop(drop_reason::no_connection, n);
+}
+
+// A VC of a large table is a cache miss or two (its index slot, its vc block; with counters
+// on, its counter slots), a few hundred cycles each against some fifty to forward a frame.
+// Requested a few frames ahead, each frame's misses come one after another (the vc's address
+// is in the index slot, which must arrive first) and the worker waits for most of them: the
+// staged walk of the last sessions, 15/10/5 frames ahead, spent ~135 cycles per frame on a
+// million VCs. So the whole burst's lines are requested at once, stage by stage: every frame's
+// header (for its key), then every index slot, then every vc, and with counters on every
+// counter slot (and separate party array): the worker waits for about one miss per stage and
+// burst while the rest arrive together (~85 cycles per frame, perf/README.md). Without
+// counters, a party array of its own is requested by the classifying loop a few frames ahead.
+// Only keys are kept between stages, never pointers into the tables: each stage looks its VC
+// up afresh, so a quiescent state announced between stages leaves nothing stale.
+void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
+                            uint32_t* keys) const noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        keys[i] = peek_key(conn, pkts[i]);
+        request_index_slot(conn, keys[i]);
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        request_vc(conn, keys[i]);
+    }
+    if (counting()) {
+        for (uint16_t i = 0; i < n; ++i) {
+            request_parties(conn, keys[i]);
         }
     }
-    if (in_burst(ahead_vc)) {
-        if (const vc* v = conn.keys.lookup(keys[i + ahead_vc])) {
-            rte_prefetch0(v);
+}
+
+void worker::request_index_slot(const connection_entry& conn, uint32_t key) const noexcept {
+    if (vc* const* slot = conn.keys.slot(key)) {
+        rte_prefetch0(slot);
+    }
+}
+
+void worker::request_vc(const connection_entry& conn, uint32_t key) const noexcept {
+    if (const vc* v = conn.keys.lookup(key)) {
+        rte_prefetch0(v);
+    }
+}
+
+// The vc's line has arrived by now: its party array (when it is not in that line), its
+// counter slot, and its first party's slot when the party array is in that line.
+void worker::request_parties(const connection_entry& conn, uint32_t key) const noexcept {
+    if (const vc* v = conn.keys.lookup(key)) {
+        const party_set* parties = rcu_load(v->parties);
+        const bool inline_set = v->holds_inline(parties);
+        if (!inline_set) {
+            rte_prefetch0(parties);
+        }
+        if (vc_slots_ != nullptr) {
+            rte_prefetch0(&vc_slots_[v->stats_slot]);
+        }
+        if (party_slots_ != nullptr && inline_set && parties->size() != 0) {
+            rte_prefetch0(&party_slots_[(*parties)[0].stats_slot]);
         }
     }
-    if (in_burst(ahead_party_array)) {
-        if (const vc* v = conn.keys.lookup(keys[i + ahead_party_array])) {
-            rte_prefetch0(rcu_load(v->parties));
-            if (vc_slots_ != nullptr) {
-                rte_prefetch0(&vc_slots_[v->stats_slot]);
-            }
-        }
-    }
-    if (party_slots_ != nullptr && in_burst(ahead_party_slot)) {
-        if (const vc* v = conn.keys.lookup(keys[i + ahead_party_slot])) {
-            const party_set& parties = *rcu_load(v->parties);
-            if (parties.size() != 0) {
-                rte_prefetch0(&party_slots_[parties[0].stats_slot]);
-            }
+}
+
+// A party array of its own (requested by request_parties) has arrived: its first party's slot.
+void worker::request_party_slot(const connection_entry& conn, uint32_t key) const noexcept {
+    if (const vc* v = conn.keys.lookup(key)) {
+        const party_set* parties = rcu_load(v->parties);
+        if (!v->holds_inline(parties) && parties->size() != 0) {
+            rte_prefetch0(&party_slots_[(*parties)[0].stats_slot]);
         }
     }
 }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -45,9 +46,9 @@ inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or ta
 inline constexpr unsigned quiescent_interval_us = 2;
 // Within a pass, the clock is looked at (for that bound) after this many frames and copies.
 inline constexpr unsigned quiescent_check_work = 64;
-// From this many VCs on a connection, a burst's table entries are fetched in stages (see
-// worker::prefetch_tables); smaller tables stay in the cache and are not worth the passes.
-inline constexpr uint32_t staged_prefetch_min_vcs = 16384;
+// From this many VCs on a connection, each burst's table entries are requested for the whole
+// burst before it is classified (worker::request_tables); smaller tables stay in the cache.
+inline constexpr uint32_t large_table_min_vcs = 16384;
 static_assert(RTE_MAX_ETHPORTS <= 64, "tx_pending_ is a 64-bit port mask");
 
 struct rx_queue_ref {
@@ -118,8 +119,27 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
-    void prefetch_tables(const connection_entry& conn, const uint32_t* keys, int i,
-                         int n) const noexcept;
+    uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept;
+    void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
+                        uint32_t* keys) const noexcept;
+    void request_index_slot(const connection_entry& conn, uint32_t key) const noexcept;
+    void request_vc(const connection_entry& conn, uint32_t key) const noexcept;
+    void request_parties(const connection_entry& conn, uint32_t key) const noexcept;
+    void request_party_slot(const connection_entry& conn, uint32_t key) const noexcept;
+    bool counting() const noexcept { return vc_slots_ != nullptr || party_slots_ != nullptr; }
+    void drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept;
+    // Counts one frame of work; after quiescent_check_work frames and copies (e.g. one frame
+    // to 64 parties) looks at the clock and announces a quiescent state if one is due, so a
+    // grace period does not wait for a whole burst of large fan-outs. True when it announced
+    // one: the caller reads its connection again.
+    bool work_done(uint64_t& now) noexcept {
+        if (++work_ < quiescent_check_work) [[likely]] {
+            return false;
+        }
+        work_ = 0;
+        now = rte_rdtsc();
+        return quiescent_if_due(now);
+    }
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
         return v.meter_profile == nullptr || metered_conforms(v, m, now);

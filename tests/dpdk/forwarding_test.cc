@@ -434,54 +434,91 @@ TEST_F(forwarding, malformed_and_unknown_frames_are_dropped_and_counted_by_reaso
     EXPECT_EQ(total_drops(), cases.size());
 }
 
-// From staged_prefetch_min_vcs VCs on a connection the worker walks the table ahead of
-// classification (worker::prefetch_tables); what it forwards must not change: every label of a
-// large table, in bursts mixed with unknown labels and malformed frames, in order.
-TEST_F(forwarding, a_large_table_forwards_every_frame_as_a_small_one_does) {
-    const uint32_t vcs = staged_prefetch_min_vcs + 100;
-    for (uint32_t k = 0; k < vcs; ++k) {
-        call("big", "in", 16 + k, {party_on("x", "out1", 1048575 - k, nh(1))});
-    }
-    ASSERT_GE(state_->find_connection("in")->entry->keys.size(), staged_prefetch_min_vcs);
-    std::vector<std::vector<uint8_t>> frames, expected;
-    uint64_t expected_unknown = 0, expected_truncated = 0;
-    uint32_t x = 12345;
-    for (int i = 0; i < 3000; ++i) {
-        x = x * 1103515245u + 12345u;
-        const uint32_t pick = (x >> 8) % (vcs + 200); // some beyond the table: unknown
-        if (i % 97 == 5) {
-            auto cut = mpls_frame({.label = 16});
-            cut.resize(16);
-            frames.push_back(cut);
-            ++expected_truncated;
-            continue;
+// From large_table_min_vcs VCs on a connection the worker requests a burst's table lines
+// before classifying it (worker::request_tables), in stages that differ with counters on and
+// off; what it forwards and counts must not change: every label of a large table, one-party
+// VCs (party array in the vc's line) mixed with two-party ones (an array of its own), in bursts
+// mixed with unknown labels and malformed frames, each port's copies in order.
+class large_table : public forwarding {
+protected:
+    void forwards_every_frame_as_a_small_table_does(bool counted) {
+        if (!counted) {
+            worker_->set_counter_slots(nullptr, nullptr);
         }
-        auto f = mpls_frame({.label = 16 + pick, .seq = uint32_t(i)});
-        frames.push_back(f);
-        if (pick < vcs) {
-            expected.push_back(expected_mpls(f, nh(1), P->out1.mac, 1048575 - pick));
-        } else {
-            ++expected_unknown;
+        const uint32_t vcs = large_table_min_vcs + 100;
+        auto multipoint = [](uint32_t k) { return k % 7 == 3; };
+        for (uint32_t k = 0; k < vcs; ++k) {
+            std::vector<party_config> parties{party_on("x", "out1", 1048575 - k, nh(1))};
+            if (multipoint(k)) {
+                parties.push_back(party_on("y", "out2", 100000 + k, nh(2)));
+            }
+            call("big", "in", 16 + k, parties);
         }
-    }
-    std::vector<std::vector<uint8_t>> out;
-    for (size_t i = 0; i < frames.size(); i += 256) {
-        inject(P->in,
-               {frames.begin() + long(i), frames.begin() + long(std::min(frames.size(), i + 256))});
-        for (int k = 0; k < 16; ++k) {
-            poll();
+        ASSERT_GE(state_->find_connection("in")->entry->keys.size(), large_table_min_vcs);
+        std::vector<std::vector<uint8_t>> frames, expected1, expected2;
+        uint64_t expected_unknown = 0, expected_truncated = 0;
+        uint32_t x = 12345;
+        for (int i = 0; i < 3000; ++i) {
+            x = x * 1103515245u + 12345u;
+            const uint32_t pick = (x >> 8) % (vcs + 200); // some beyond the table: unknown
+            if (i % 97 == 5) {
+                auto cut = mpls_frame({.label = 16});
+                cut.resize(16);
+                frames.push_back(cut);
+                ++expected_truncated;
+                continue;
+            }
+            auto f = mpls_frame({.label = 16 + pick, .seq = uint32_t(i)});
+            frames.push_back(f);
+            if (pick >= vcs) {
+                ++expected_unknown;
+                continue;
+            }
+            expected1.push_back(expected_mpls(f, nh(1), P->out1.mac, 1048575 - pick));
+            if (multipoint(pick)) {
+                expected2.push_back(expected_mpls(f, nh(2), P->out2.mac, 100000 + pick));
+            }
         }
-        for (auto& f : drain(P->out1)) {
-            out.push_back(std::move(f));
+        ASSERT_GT(expected2.size(), 100u);
+        std::vector<std::vector<uint8_t>> out1, out2;
+        for (size_t i = 0; i < frames.size(); i += 256) {
+            inject(P->in, {frames.begin() + long(i),
+                           frames.begin() + long(std::min(frames.size(), i + 256))});
+            for (int k = 0; k < 16; ++k) {
+                poll();
+            }
+            for (auto& f : drain(P->out1)) {
+                out1.push_back(std::move(f));
+            }
+            for (auto& f : drain(P->out2)) {
+                out2.push_back(std::move(f));
+            }
         }
+        ASSERT_EQ(out1.size(), expected1.size());
+        for (size_t i = 0; i < out1.size(); ++i) {
+            ASSERT_EQ(out1[i], expected1[i]) << "out1 frame " << i;
+        }
+        ASSERT_EQ(out2.size(), expected2.size());
+        for (size_t i = 0; i < out2.size(); ++i) {
+            ASSERT_EQ(out2[i], expected2[i]) << "out2 frame " << i;
+        }
+        EXPECT_EQ(drops(drop_reason::unknown_key), expected_unknown);
+        EXPECT_EQ(drops(drop_reason::truncated), expected_truncated);
+        EXPECT_EQ(total_drops(), expected_unknown + expected_truncated);
+        // Every VC counts in slot 1, every first party in slot 1, every second in slot 2.
+        const uint64_t counted_vcs = counted ? expected1.size() : 0;
+        EXPECT_EQ(vc_slots_.read(1).packets, counted_vcs);
+        EXPECT_EQ(party_slots_.read(1).packets, counted_vcs);
+        EXPECT_EQ(party_slots_.read(2).packets, counted ? expected2.size() : 0);
     }
-    ASSERT_EQ(out.size(), expected.size());
-    for (size_t i = 0; i < out.size(); ++i) {
-        ASSERT_EQ(out[i], expected[i]) << "frame " << i;
-    }
-    EXPECT_EQ(drops(drop_reason::unknown_key), expected_unknown);
-    EXPECT_EQ(drops(drop_reason::truncated), expected_truncated);
-    EXPECT_EQ(total_drops(), expected_unknown + expected_truncated);
+};
+
+TEST_F(large_table, forwards_every_frame_as_a_small_table_does_with_counters) {
+    forwards_every_frame_as_a_small_table_does(true);
+}
+
+TEST_F(large_table, forwards_every_frame_as_a_small_table_does_without_counters) {
+    forwards_every_frame_as_a_small_table_does(false);
 }
 
 TEST_F(forwarding, frames_on_an_unclaimed_port_are_dropped) {
