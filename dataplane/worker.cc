@@ -119,16 +119,18 @@ unsigned worker::poll_once() noexcept {
         // classified (request_tables); a small one stays in the cache.
         const bool large = conn->keys.size() >= large_table_min_vcs;
         uint32_t keys[rx_burst_size];
+        const vc* found[rx_burst_size];
+        bool found_fresh = large; // no quiescent state announced since found[] was filled
         // With counters on, request_tables also requests every frame's counter slots; without,
         // a party array of its own is requested a few frames ahead (an extra stage would cost
         // more than the rare multipoint call on a large table saves).
         const bool parties_ahead = large && !counting();
         if (large) {
-            request_tables(*conn, pkts, n, keys);
+            request_tables(*conn, pkts, n, keys, found);
         }
         if (parties_ahead) {
             for (uint16_t i = 0; i < n && i < ahead_party_array; ++i) {
-                request_parties(*conn, keys[i]);
+                request_parties(found[i]);
             }
         } else if (!large) {
             for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
@@ -138,16 +140,19 @@ unsigned worker::poll_once() noexcept {
         for (uint16_t i = 0; i < n; ++i) {
             if (large) {
                 if (parties_ahead && i + ahead_party_array < n) {
-                    request_parties(*conn, keys[i + ahead_party_array]);
+                    const uint16_t j = i + ahead_party_array;
+                    request_parties(found_fresh ? found[j] : conn->keys.lookup(keys[j]));
                 }
                 if (party_slots_ != nullptr && i + ahead_party_slot < n) {
-                    request_party_slot(*conn, keys[i + ahead_party_slot]);
+                    const uint16_t j = i + ahead_party_slot;
+                    request_party_slot(found_fresh ? found[j] : conn->keys.lookup(keys[j]));
                 }
             } else if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
-            classify(*conn, pkts[i], now);
+            classify(*conn, pkts[i], now, found_fresh ? &found[i] : nullptr);
             if (work_done(now)) [[unlikely]] {
+                found_fresh = false;
                 conn = table_.connection(rxq.port);
                 if (conn == nullptr) [[unlikely]] {
                     drop_unconnected(pkts + i + 1, uint16_t(n - i - 1));
@@ -201,7 +206,7 @@ void worker::drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept {
 // Only keys are kept between stages, never pointers into the tables: each stage looks its VC
 // up afresh, so a quiescent state announced between stages leaves nothing stale.
 void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                            uint32_t* keys) const noexcept {
+                            uint32_t* keys, const vc** found) const noexcept {
     for (uint16_t i = 0; i < n; ++i) {
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     }
@@ -210,11 +215,14 @@ void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts,
         request_index_slot(conn, keys[i]);
     }
     for (uint16_t i = 0; i < n; ++i) {
-        request_vc(conn, keys[i]);
+        found[i] = conn.keys.lookup(keys[i]);
+        if (found[i] != nullptr) {
+            rte_prefetch0(found[i]);
+        }
     }
     if (counting()) {
         for (uint16_t i = 0; i < n; ++i) {
-            request_parties(conn, keys[i]);
+            request_parties(found[i]);
         }
     }
 }
@@ -225,16 +233,10 @@ void worker::request_index_slot(const connection_entry& conn, uint32_t key) cons
     }
 }
 
-void worker::request_vc(const connection_entry& conn, uint32_t key) const noexcept {
-    if (const vc* v = conn.keys.lookup(key)) {
-        rte_prefetch0(v);
-    }
-}
-
 // The vc's line has arrived by now: its party array (when it is not in that line), its
 // counter slot, and its first party's slot when the party array is in that line.
-void worker::request_parties(const connection_entry& conn, uint32_t key) const noexcept {
-    if (const vc* v = conn.keys.lookup(key)) {
+void worker::request_parties(const vc* v) const noexcept {
+    if (v != nullptr) {
         const party_set* parties = rcu_load(v->parties);
         const bool inline_set = v->holds_inline(parties);
         if (!inline_set) {
@@ -250,8 +252,8 @@ void worker::request_parties(const connection_entry& conn, uint32_t key) const n
 }
 
 // A party array of its own (requested by request_parties) has arrived: its first party's slot.
-void worker::request_party_slot(const connection_entry& conn, uint32_t key) const noexcept {
-    if (const vc* v = conn.keys.lookup(key)) {
+void worker::request_party_slot(const vc* v) const noexcept {
+    if (v != nullptr) {
         const party_set* parties = rcu_load(v->parties);
         if (!v->holds_inline(parties) && parties->size() != 0) {
             rte_prefetch0(&party_slots_[(*parties)[0].stats_slot]);
@@ -283,7 +285,8 @@ bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noex
     return false;
 }
 
-void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept {
+void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
+                      const vc* const* found) noexcept {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
     if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
@@ -303,7 +306,7 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
             drop(m, drop_reason::reserved_key);
             return;
         }
-        const vc* v = conn.keys.lookup(label);
+        const vc* v = found != nullptr ? *found : conn.keys.lookup(label);
         if (v == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
             return;
@@ -331,7 +334,7 @@ void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) n
             drop(m, drop_reason::reserved_key);
             return;
         }
-        const vc* v = conn.keys.lookup(vid);
+        const vc* v = found != nullptr ? *found : conn.keys.lookup(vid);
         if (v == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
             return;

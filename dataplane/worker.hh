@@ -121,11 +121,10 @@ private:
 
     uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                        uint32_t* keys) const noexcept;
+                        uint32_t* keys, const vc** found) const noexcept;
     void request_index_slot(const connection_entry& conn, uint32_t key) const noexcept;
-    void request_vc(const connection_entry& conn, uint32_t key) const noexcept;
-    void request_parties(const connection_entry& conn, uint32_t key) const noexcept;
-    void request_party_slot(const connection_entry& conn, uint32_t key) const noexcept;
+    void request_parties(const vc* v) const noexcept;
+    void request_party_slot(const vc* v) const noexcept;
     bool counting() const noexcept { return vc_slots_ != nullptr || party_slots_ != nullptr; }
     void drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept;
     // Counts one frame of work; after quiescent_check_work frames and copies (e.g. one frame
@@ -140,7 +139,10 @@ private:
         now = rte_rdtsc();
         return quiescent_if_due(now);
     }
-    void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now) noexcept;
+    // found: the vc request_tables found for m's key (null: none), valid while no quiescent
+    // state has been announced since; a null `found`: look the key up.
+    void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
+                  const vc* const* found = nullptr) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
         return v.meter_profile == nullptr || metered_conforms(v, m, now);
     }
