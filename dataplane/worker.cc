@@ -188,8 +188,8 @@ uint16_t worker::receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept {
     return n;
 }
 
-void worker::drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept {
-    rte_pktmbuf_free_bulk(const_cast<rte_mbuf**>(pkts), n);
+void worker::drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept {
+    rte_pktmbuf_free_bulk(pkts, n);
     counters_.drop(drop_reason::no_connection, n);
 }
 
@@ -203,8 +203,9 @@ void worker::drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept {
 // counter slot (and separate party array): the worker waits for about one miss per stage and
 // burst while the rest arrive together (~85 cycles per frame, perf/README.md). Without
 // counters, a party array of its own is requested by the classifying loop a few frames ahead.
-// Only keys are kept between stages, never pointers into the tables: each stage looks its VC
-// up afresh, so a quiescent state announced between stages leaves nothing stale.
+// The vc each frame's lookup found (found[]) is handed on to classify only until the worker
+// announces a quiescent state (after that a grace period may end and the vc be freed): from
+// then on the loop looks each key up again. Keys are kept for that.
 void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
                             uint32_t* keys, const vc** found) const noexcept {
     for (uint16_t i = 0; i < n; ++i) {

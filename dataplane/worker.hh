@@ -126,7 +126,7 @@ private:
     void request_parties(const vc* v) const noexcept;
     void request_party_slot(const vc* v) const noexcept;
     bool counting() const noexcept { return vc_slots_ != nullptr || party_slots_ != nullptr; }
-    void drop_unconnected(rte_mbuf* const* pkts, uint16_t n) noexcept;
+    void drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept; // the connection is gone
     // Counts one frame of work; after quiescent_check_work frames and copies (e.g. one frame
     // to 64 parties) looks at the clock and announces a quiescent state if one is due, so a
     // grace period does not wait for a whole burst of large fan-outs. True when it announced

@@ -438,7 +438,10 @@ TEST_F(forwarding, malformed_and_unknown_frames_are_dropped_and_counted_by_reaso
 // before classifying it (worker::request_tables), in stages that differ with counters on and
 // off; what it forwards and counts must not change: every label of a large table, one-party
 // VCs (party array in the vc's line) mixed with two-party ones (an array of its own), in bursts
-// mixed with unknown labels and malformed frames, each port's copies in order.
+// mixed with unknown labels and malformed frames, each port's copies in order. (Passes here
+// outlast the 2 µs quiescent bound, so the worker announces quiescent states within bursts:
+// the vcs request_tables found are dropped mid-burst and the rest looked up again — handing
+// on a wrong vc after that point fails this test.)
 class large_table : public forwarding {
 protected:
     void forwards_every_frame_as_a_small_table_does(bool counted) {
