@@ -49,7 +49,7 @@ vc* vc::create(uint32_t key, uint32_t stats_slot, party_set* parties) {
     }
     party_set* set = parties;
     if (parties->size() <= vc_block_parties) {
-        set = party_set::create_embedded(static_cast<char*>(mem) + sizeof(vc),
+        set = party_set::create_embedded(static_cast<vc*>(mem) + 1, // vc::holds_inline
                                          {parties->begin(), parties->end()});
         party_set::destroy(parties);
     }

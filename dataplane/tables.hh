@@ -105,7 +105,9 @@ struct vc {
     static vc* create(uint32_t key, uint32_t stats_slot, party_set* parties);
     // Frees v's current party set (unless embedded) and its block; the meter is the owner's.
     static void destroy(vc* v) noexcept;
-    // Whether `set` (this vc's parties) is the one in its block: it shares the vc's line.
+    // Whether `set` (this vc's parties) is the one in its block: it shares the vc's line. The
+    // same answer as set->embedded(), without reading the set's own line (the worker asks it
+    // before that line is requested); create() builds the embedded set right at this + 1.
     bool holds_inline(const party_set* set) const noexcept {
         return static_cast<const void*>(set) == static_cast<const void*>(this + 1);
     }

@@ -125,6 +125,9 @@ unsigned worker::poll_once() noexcept {
         // a party array of its own is requested a few frames ahead (an extra stage would cost
         // more than the rare multipoint call on a large table saves).
         const bool parties_ahead = large && !counting();
+        auto vc_of = [&](uint16_t j) {
+            return found_fresh ? found[j] : conn->keys.lookup(keys[j]);
+        };
         if (large) {
             request_tables(*conn, pkts, n, keys, found);
         }
@@ -140,12 +143,10 @@ unsigned worker::poll_once() noexcept {
         for (uint16_t i = 0; i < n; ++i) {
             if (large) {
                 if (parties_ahead && i + ahead_party_array < n) {
-                    const uint16_t j = i + ahead_party_array;
-                    request_parties(found_fresh ? found[j] : conn->keys.lookup(keys[j]));
+                    request_parties(vc_of(i + ahead_party_array));
                 }
                 if (party_slots_ != nullptr && i + ahead_party_slot < n) {
-                    const uint16_t j = i + ahead_party_slot;
-                    request_party_slot(found_fresh ? found[j] : conn->keys.lookup(keys[j]));
+                    request_party_slot(vc_of(i + ahead_party_slot));
                 }
             } else if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
