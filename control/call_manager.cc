@@ -240,8 +240,8 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     const uint32_t vc_slot = state_.vc_slots().acquire();
     const uint32_t party_slot = state_.party_slots().acquire();
     party_set* set = state_.build_parties(*in, {first}, {&party_slot, 1}, &error);
-    vc* circuit =
-        set != nullptr ? state_.new_vc(call.key, vc_slot, set, accepted.flow, &error) : nullptr;
+    vc* circuit = set != nullptr ? state_.new_vc(*in, call.key, vc_slot, set, accepted.flow, &error)
+                                 : nullptr;
     if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
         if (circuit != nullptr) {
             error = {cstatus::resources, "the label table is full"};
@@ -320,8 +320,9 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgm
     // key, same counter slot, a copy of the party array) in its place, retire the old one.
     table_error error;
     party_set* set = state_.build_parties(*in, specs_of(*r), slots_of(*r), &error);
-    vc* next =
-        set != nullptr ? state_.new_vc(r->call.key, r->stats_slot, set, accepted, &error) : nullptr;
+    vc* next = set != nullptr
+                   ? state_.new_vc(*in, r->call.key, r->stats_slot, set, accepted, &error)
+                   : nullptr;
     if (next == nullptr) {
         party_set::destroy(set);
         rebook(*r, new_bps, old_bps); // cannot fail: it gives back what it just took

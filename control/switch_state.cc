@@ -134,12 +134,11 @@ party_set* switch_state::build_parties(const connection_state& in,
     return set;
 }
 
-vc* switch_state::new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
-                         const callmgmt::flowspec& flow, table_error* error) {
+vc* switch_state::new_vc(const connection_state& in, uint32_t key, uint32_t stats_slot,
+                         party_set* parties, const callmgmt::flowspec& flow, table_error* error) {
     // The meter first: vc::create takes the party array over, so once it succeeds nothing
     // may fail (a failed new_vc leaves the array to the caller).
-    rte_meter_trtcm_profile* profile = nullptr;
-    vc_worker_state* states = nullptr;
+    std::unique_ptr<vc_meter> meter;
     if (flow.sustained_rate != 0) {
         if (rte_get_tsc_hz() == 0) {
             // Meters count in TSC cycles, known once EAL runs.
@@ -154,29 +153,26 @@ vc* switch_state::new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
         params.pir = flow.peak_rate != 0 ? flow.peak_rate : flow.sustained_rate;
         params.cbs = flow.burst;
         params.pbs = flow.burst;
-        profile = new (std::nothrow) rte_meter_trtcm_profile{};
-        states = new (std::nothrow) vc_worker_state[workers_];
-        if (profile == nullptr || states == nullptr ||
-            rte_meter_trtcm_profile_config(profile, &params) != 0) {
+        meter.reset(new (std::nothrow) vc_meter{});
+        if (meter != nullptr) {
+            meter->per_worker.reset(new (std::nothrow) vc_worker_state[workers_]);
+        }
+        if (meter == nullptr || meter->per_worker == nullptr ||
+            rte_meter_trtcm_profile_config(&meter->profile, &params) != 0) {
             *error = {callmgmt::status::resources, "cannot configure the traffic-contract meter"};
-            delete profile;
-            delete[] states;
             return nullptr;
         }
         for (unsigned i = 0; i < workers_; ++i) {
-            rte_meter_trtcm_config(&states[i].meter, profile);
+            rte_meter_trtcm_config(&meter->per_worker[i].meter, &meter->profile);
         }
     }
-    vc* v = vc::create(key, stats_slot, parties);
+    vc* v = vc::create(in.entry->keys, key, stats_slot, parties);
     if (v == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the VC"};
-        delete profile;
-        delete[] states;
         return nullptr;
     }
     ++live_vcs_;
-    v->meter_profile = profile;
-    v->per_worker = states;
+    v->meter = meter.release();
     return v;
 }
 
@@ -226,8 +222,7 @@ void switch_state::free_vc(vc* v) noexcept {
         return;
     }
     --live_vcs_;
-    delete v->meter_profile;
-    delete[] v->per_worker;
+    delete v->meter;
     vc::destroy(v);
 }
 

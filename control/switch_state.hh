@@ -73,7 +73,7 @@ public:
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
     // it cannot be made.
-    vc* new_vc(uint32_t key, uint32_t stats_slot, party_set* parties,
+    vc* new_vc(const connection_state& in, uint32_t key, uint32_t stats_slot, party_set* parties,
                const callmgmt::flowspec& flow, table_error* error);
     static void free_vc(vc* v) noexcept; // with its party array and meters
     static size_t live_vcs() noexcept { return live_vcs_; }

@@ -3,6 +3,7 @@
 #include "dataplane/tables.hh"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -38,29 +39,40 @@ void party_set::destroy(party_set* set) noexcept {
 }
 
 namespace {
-constexpr size_t vc_block_parties =
-    (vc::block_size - sizeof(vc) - sizeof(party_set)) / sizeof(party);
-}
+// A vc that could not be built in its index slot: a block of its own, laid out as in the slot.
+constexpr size_t vc_block_size = RTE_CACHE_LINE_SIZE;
+} // namespace
 
-vc* vc::create(uint32_t key, uint32_t stats_slot, party_set* parties) {
-    void* mem = ::operator new(block_size, std::align_val_t(block_size), std::nothrow);
-    if (mem == nullptr) {
-        return nullptr;
+vc* vc::create(key_table& table, uint32_t key, uint32_t stats_slot, party_set* parties) {
+    void* mem = table.claim_home(key);
+    const bool at_home = mem != nullptr;
+    if (!at_home) {
+        mem = ::operator new(vc_block_size, std::align_val_t(vc_block_size), std::nothrow);
+        if (mem == nullptr) {
+            return nullptr;
+        }
     }
     party_set* set = parties;
-    if (parties->size() <= vc_block_parties) {
+    if (parties->size() <= inline_parties) {
         set = party_set::create_embedded(static_cast<vc*>(mem) + 1, // vc::holds_inline
                                          {parties->begin(), parties->end()});
         party_set::destroy(parties);
     }
-    return new (mem) vc{key, stats_slot, set};
+    return new (mem) vc{.key = key, .at_home = at_home, .stats_slot = stats_slot, .parties = set};
 }
 
 void vc::destroy(vc* v) noexcept {
-    if (v != nullptr) {
-        party_set::destroy(v->parties);
-        v->~vc();
-        ::operator delete(v, std::align_val_t(block_size));
+    if (v == nullptr) {
+        return;
+    }
+    party_set::destroy(v->parties);
+    const bool at_home = v->at_home;
+    const uint32_t key = v->key;
+    v->~vc();
+    if (at_home) {
+        key_table::release_home(v, key);
+    } else {
+        ::operator delete(v, std::align_val_t(vc_block_size));
     }
 }
 
@@ -68,30 +80,46 @@ key_table::key_table(uint32_t key_limit)
     : leaf_count_((key_limit + leaf_size - 1) >> leaf_bits)
     , leaves_(new leaf*[leaf_count_]()) {}
 
+// Workers no longer see the table (its connection was unpublished a grace period ago), but
+// vcs built in its slots may still wait for their own grace period: their leaves stay until
+// the last of them is destroyed.
 key_table::~key_table() {
     for (uint32_t i = 0; i < leaf_count_; ++i) {
-        delete leaves_[i];
+        leaf* l = leaves_[i];
+        if (l != nullptr && l->homes_in_use != 0) {
+            l->orphaned = true;
+        } else {
+            delete l;
+        }
     }
 }
 
-bool key_table::publish(uint32_t key, vc* v) {
+key_table::leaf* key_table::leaf_for(uint32_t key) {
     const uint32_t hi = key >> leaf_bits;
     if (hi >= leaf_count_) {
-        return false;
+        return nullptr;
     }
     leaf* l = leaves_[hi];
     if (l == nullptr) {
         l = new (std::nothrow) leaf{};
         if (l == nullptr) {
-            return false;
+            return nullptr;
         }
         // The leaf is all null before it is published, so a worker that finds it sees either
         // nothing or a fully written slot.
         rcu_assign_pointer(leaves_[hi], l);
     }
-    vc*& slot = l->slots[key & (leaf_size - 1)];
-    count(int(v != nullptr) - int(slot != nullptr));
-    rcu_assign_pointer(slot, v);
+    return l;
+}
+
+bool key_table::publish(uint32_t key, vc* v) {
+    leaf* l = leaf_for(key);
+    if (l == nullptr) {
+        return false;
+    }
+    vc*& current = l->slots[key & (leaf_size - 1)].current;
+    count(int(v != nullptr) - int(current != nullptr));
+    rcu_assign_pointer(current, v);
     return true;
 }
 
@@ -100,11 +128,39 @@ vc* key_table::unpublish(uint32_t key) noexcept {
     if (hi >= leaf_count_ || leaves_[hi] == nullptr) {
         return nullptr;
     }
-    vc*& slot = leaves_[hi]->slots[key & (leaf_size - 1)];
-    vc* old = slot;
+    vc*& current = leaves_[hi]->slots[key & (leaf_size - 1)].current;
+    vc* old = current;
     count(-int(old != nullptr));
-    rcu_assign_pointer(slot, nullptr);
+    rcu_assign_pointer(current, nullptr);
     return old;
+}
+
+void* key_table::claim_home(uint32_t key) {
+    leaf* l = leaf_for(key);
+    if (l == nullptr) {
+        return nullptr;
+    }
+    const uint32_t i = key & (leaf_size - 1);
+    uint64_t& used = l->home_used[i / 64];
+    const uint64_t bit = uint64_t(1) << (i % 64);
+    if ((used & bit) != 0) {
+        return nullptr;
+    }
+    used |= bit;
+    ++l->homes_in_use;
+    return l->slots[i].home;
+}
+
+void key_table::release_home(const vc* v, uint32_t key) noexcept {
+    // v is in slots[i].home of its leaf; the slots are the leaf's first member.
+    const uint32_t i = key & (leaf_size - 1);
+    const auto* s = reinterpret_cast<const slot*>(reinterpret_cast<const unsigned char*>(v) -
+                                                  offsetof(slot, home));
+    auto* l = reinterpret_cast<leaf*>(const_cast<slot*>(s - i));
+    l->home_used[i / 64] &= ~(uint64_t(1) << (i % 64));
+    if (--l->homes_in_use == 0 && l->orphaned) {
+        delete l;
+    }
 }
 
 size_t key_table::leaves_in_use() const noexcept {

@@ -2,7 +2,8 @@
 // The forwarding tables the workers read (rules: dataplane/rcu.hh).
 //
 //   forwarding_table.by_port[rx port] --> connection_entry   (one per claimed port)
-//       connection_entry.keys[label or VID] --> vc           (two-level index, see key_table)
+//       connection_entry.keys[label or VID] --> vc           (two-level index, see key_table;
+//                                                             usually in the slot's own line)
 //           vc.parties --> party_set                         (immutable array of egress copies)
 //
 // Every arrow is an RCU-published pointer: a worker loads it with rcu_load(), the
@@ -86,45 +87,71 @@ struct alignas(RTE_CACHE_LINE_SIZE) vc_worker_state {
     counter policed;
 };
 
-// A virtual circuit as the workers see it.
-struct vc {
-    uint32_t key;        // label or VID on the ingress connection
-    uint32_t stats_slot; // its per-VC counters (dataplane/counter_slots.hh); kept by a
-                         // vc that replaces it (a new traffic contract)
-    party_set* parties;  // RCU-published; never null once the vc is published
-    // The traffic contract: null when the call has none. Each worker meters its own share
-    // (per_worker[worker id]) against the same profile.
-    rte_meter_trtcm_profile* meter_profile = nullptr;
-    vc_worker_state* per_worker = nullptr;
+// A VC's traffic contract: one profile, metered by each worker against its own state
+// (per_worker[worker id]). Owned by whoever owns the vc (control/switch_state.hh).
+struct vc_meter {
+    rte_meter_trtcm_profile profile;
+    std::unique_ptr<vc_worker_state[]> per_worker;
+};
 
-    // A vc in a cache-line-aligned block of its own. It takes `parties` over (the caller keeps
-    // it only when create fails, returning null): a set that fits in the rest of the block
-    // (one party) is copied there, beside the vc, and the original destroyed, so that a frame on a
-    // VC of a large, cold table waits for one cache miss here instead of two.
-    static constexpr size_t block_size = RTE_CACHE_LINE_SIZE;
-    static vc* create(uint32_t key, uint32_t stats_slot, party_set* parties);
-    // Frees v's current party set (unless embedded) and its block; the meter is the owner's.
+class key_table;
+
+// A virtual circuit as the workers see it: 24 bytes, so that with a one-party array beside it
+// it fits in what is left of its key's index slot (key_table::slot).
+struct vc {
+    uint32_t key : 31;         // label or VID on the ingress connection
+    uint32_t at_home : 1 = 0;  // built in its key's index slot (key_table), not a block of its own
+    uint32_t stats_slot;       // its per-VC counters (dataplane/counter_slots.hh); kept by a
+                               // vc that replaces it (a new traffic contract)
+    party_set* parties;        // RCU-published; never null once the vc is published
+    vc_meter* meter = nullptr; // the traffic contract; null when the call has none
+
+    // A vc for `key` of `table`. It takes `parties` over (the caller keeps it only when create
+    // fails, returning null): a set that fits beside the vc (one party) is copied there and the
+    // original destroyed. The vc is built in the key's own index slot when that is free (the
+    // usual case: a frame on a large, cold table then waits for one cache miss, not two or
+    // three), else in a cache-line block of its own (the slot still holds the vc it replaces,
+    // or one retired less than a grace period ago).
+    static constexpr size_t inline_parties = 1;
+    static vc* create(key_table& table, uint32_t key, uint32_t stats_slot, party_set* parties);
+    // Frees v's current party set (unless embedded) and its storage: its own block, or the
+    // room in its index slot, given back to the table (a table destroyed before the vcs in
+    // its slots leaves those leaves to the last of them). The meter is the owner's.
     static void destroy(vc* v) noexcept;
-    // Whether `set` (this vc's parties) is the one in its block: it shares the vc's line. The
-    // same answer as set->embedded(), without reading the set's own line (the worker asks it
-    // before that line is requested); create() builds the embedded set right at this + 1.
+    // Whether `set` (this vc's parties) is the one beside it, in its line. The same answer as
+    // set->embedded(), without reading the set's own line (the worker asks it before that
+    // line is requested); create() builds the embedded set right at this + 1.
     bool holds_inline(const party_set* set) const noexcept {
         return static_cast<const void*>(set) == static_cast<const void*>(this + 1);
     }
 };
-static_assert(sizeof(vc) + party_set::footprint(1) <= vc::block_size);
+static_assert(sizeof(vc) == 24);
 
 // Key (MPLS label or VLAN ID) -> vc, for one ingress connection.
 //
-// Two levels: a root of leaf pointers indexed by the key's high bits, and leaves of 1024 vc
-// pointers indexed by its low 10 bits. A lookup is two dependent loads and no hashing, for
-// 16 VCs or for the whole 2^20 label space alike; memory grows with the leaves in use
-// (8 KiB per 1024 consecutive keys, plus an 8 KiB root for MPLS). Leaves, once allocated,
-// live as long as the table, so a worker never sees a leaf disappear under it.
+// Two levels: a root of leaf pointers indexed by the key's high bits, and leaves of 1024
+// slots indexed by its low 10 bits. A slot is one cache line: the RCU-published pointer to the
+// key's vc, and room for the vc itself with a one-party array (vc::create builds it there
+// when it can). So a lookup is the root (small, cached) and one line, for 16 VCs or for the
+// whole 2^20 label space alike; a vc that had to be built elsewhere (it replaced one still in
+// the slot) costs a second line. Memory grows with the leaves in use (64 KiB per 1024
+// consecutive keys, plus an 8 KiB root for MPLS). Leaves, once allocated, live as long as the
+// table, so a worker never sees a leaf disappear under it.
+//
+// A slot's room is written only while no worker can see it: it is handed out (claim_home)
+// only when no vc lives there, and a vc that lived there gives it back (vc::destroy) only once
+// it is freed, a grace period after it was unpublished or replaced.
 class key_table {
 public:
     static constexpr unsigned leaf_bits = 10;
     static constexpr uint32_t leaf_size = 1u << leaf_bits;
+
+    struct alignas(RTE_CACHE_LINE_SIZE) slot {
+        vc* current; // RCU-published: the key's vc, or null
+        alignas(vc) unsigned char home[RTE_CACHE_LINE_SIZE - sizeof(vc*)];
+    };
+    static_assert(sizeof(slot) == RTE_CACHE_LINE_SIZE);
+    static_assert(sizeof(vc) + party_set::footprint(vc::inline_parties) <= sizeof(slot::home));
 
     explicit key_table(uint32_t key_limit); // keys are < key_limit
     ~key_table();
@@ -133,12 +160,12 @@ public:
 
     // Worker side. Keys out of range are a miss, not an error.
     vc* lookup(uint32_t key) const noexcept {
-        vc* const* s = slot(key);
-        return s != nullptr ? rcu_load(*s) : nullptr;
+        const slot* s = slot_of(key);
+        return s != nullptr ? rcu_load(s->current) : nullptr;
     }
 
-    // Worker side: where key's vc pointer is (null: no leaf there), for a prefetch.
-    vc* const* slot(uint32_t key) const noexcept {
+    // Worker side: key's slot (null: no leaf there), for a prefetch.
+    const slot* slot_of(uint32_t key) const noexcept {
         const uint32_t hi = key >> leaf_bits;
         if (hi >= leaf_count_) [[unlikely]] {
             return nullptr;
@@ -158,11 +185,23 @@ public:
     uint32_t key_limit() const noexcept { return leaf_count_ << leaf_bits; }
     size_t leaves_in_use() const noexcept;
     size_t memory_bytes() const noexcept;
+    static constexpr size_t leaf_bytes() noexcept { return sizeof(leaf); }
+    // The room in key's slot for a vc, claimed; null when a vc lives there (or lived there less
+    // than a grace period ago), the key is out of range or its leaf cannot be allocated.
+    void* claim_home(uint32_t key);
+    // Gives back the room of a vc built in its slot (vc::destroy, after v's destructor).
+    static void release_home(const vc* v, uint32_t key) noexcept;
 
 private:
     struct leaf {
-        vc* slots[leaf_size];
+        slot slots[leaf_size];
+        // Control side only: which slots' room holds a vc, how many, and whether the table is
+        // gone (then the last vc to leave frees the leaf).
+        uint64_t home_used[leaf_size / 64];
+        uint32_t homes_in_use;
+        bool orphaned;
     };
+    leaf* leaf_for(uint32_t key); // allocated and published on first use; null: out of range
     void count(int delta) noexcept {
         __atomic_store_n(&size_, uint32_t(int64_t(size_) + delta), __ATOMIC_RELAXED);
     }

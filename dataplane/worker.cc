@@ -16,11 +16,11 @@ namespace {
 // How many frames ahead of the one being classified to prefetch the headers of.
 constexpr unsigned prefetch_ahead = 4;
 
-// A large table's burst (worker::request_tables): without counters, a party array of its own
-// is requested this many frames ahead of the one being classified; with counters, the first
-// party's slot of a party array of its own ahead_party_slot ahead (its address is in that
-// array, requested with the burst).
-constexpr uint16_t ahead_party_array = 4;
+// A large table's burst (worker::request_tables): each frame's vc is looked up this many
+// frames ahead of its classification, and its party array and counter slots requested (its
+// index slot was requested with the burst); the first party's slot of a party array of its own
+// ahead_party_slot frames ahead (that array is requested ahead_vc frames ahead).
+constexpr uint16_t ahead_vc = 6;
 constexpr uint16_t ahead_party_slot = 2;
 
 constexpr uint32_t no_key = UINT32_MAX;
@@ -115,45 +115,45 @@ unsigned worker::poll_once() noexcept {
             drop_unconnected(pkts, n);
             continue;
         }
-        // A large table: every frame's index slot and vc are requested before the first is
-        // classified (request_tables); a small one stays in the cache.
+        // A large table: every frame's index slot (a line that usually holds its vc too) is
+        // requested before the first is classified (request_tables), and each vc is looked up
+        // ahead_vc frames early, for its party array and counter slots; a small table stays
+        // in the cache.
         const bool large = conn->keys.size() >= large_table_min_vcs;
         uint32_t keys[rx_burst_size];
-        const vc* found[rx_burst_size];
-        bool found_fresh = large; // no quiescent state announced since found[] was filled
-        // With counters on, request_tables also requests every frame's counter slots; without,
-        // a party array of its own is requested a few frames ahead (an extra stage would cost
-        // more than the rare multipoint call on a large table saves).
-        const bool parties_ahead = large && !counting();
-        auto vc_of = [&](uint16_t j) {
-            return found_fresh ? found[j] : conn->keys.lookup(keys[j]);
+        const vc* found[rx_burst_size]; // found[j]: the vc for keys[j], from j >= fresh_from
+        uint16_t fresh_from = 0;        // found[j] for j below: looked up before a quiescent state
+        auto look_ahead = [&](uint16_t j) {
+            found[j] = conn->keys.lookup(keys[j]);
+            request_parties(found[j]);
         };
         if (large) {
-            request_tables(*conn, pkts, n, keys, found);
-        }
-        if (parties_ahead) {
-            for (uint16_t i = 0; i < n && i < ahead_party_array; ++i) {
-                request_parties(found[i]);
+            request_tables(*conn, pkts, n, keys);
+            for (uint16_t j = 0; j < n && j < ahead_vc; ++j) {
+                look_ahead(j);
             }
-        } else if (!large) {
+        } else {
             for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
             }
         }
         for (uint16_t i = 0; i < n; ++i) {
             if (large) {
-                if (parties_ahead && i + ahead_party_array < n) {
-                    request_parties(vc_of(i + ahead_party_array));
+                if (i + ahead_vc < n) {
+                    look_ahead(uint16_t(i + ahead_vc));
                 }
                 if (party_slots_ != nullptr && i + ahead_party_slot < n) {
-                    request_party_slot(vc_of(i + ahead_party_slot));
+                    const uint16_t j = i + ahead_party_slot;
+                    request_party_slot(j >= fresh_from ? found[j] : conn->keys.lookup(keys[j]));
                 }
             } else if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
-            classify(*conn, pkts[i], now, found_fresh ? &found[i] : nullptr);
+            const bool fresh = large && i >= fresh_from;
+            classify(*conn, pkts[i], now, fresh ? &found[i] : nullptr);
             if (work_done(now)) [[unlikely]] {
-                found_fresh = false;
+                // A grace period may end now and free what was looked up so far.
+                fresh_from = uint16_t(i + 1 + ahead_vc);
                 conn = table_.connection(rxq.port);
                 if (conn == nullptr) [[unlikely]] {
                     drop_unconnected(pkts + i + 1, uint16_t(n - i - 1));
@@ -194,21 +194,19 @@ void worker::drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept {
     counters_.drop(drop_reason::no_connection, n);
 }
 
-// A VC of a large table is a cache miss or two (its index slot, its vc block; with counters
-// on, its counter slots), a few hundred cycles each against some fifty to forward a frame.
-// Requested a few frames ahead, each frame's misses come one after another (the vc's address
-// is in the index slot, which must arrive first) and the worker waits for most of them: the
-// staged walk of the last sessions, 15/10/5 frames ahead, spent ~135 cycles per frame on a
-// million VCs. So the whole burst's lines are requested at once, stage by stage: every frame's
-// header (for its key), then every index slot, then every vc, and with counters on every
-// counter slot (and separate party array): the worker waits for about one miss per stage and
-// burst while the rest arrive together (~85 cycles per frame, perf/README.md). Without
-// counters, a party array of its own is requested by the classifying loop a few frames ahead.
-// The vc each frame's lookup found (found[]) is handed on to classify only until the worker
-// announces a quiescent state (after that a grace period may end and the vc be freed): from
-// then on the loop looks each key up again. Keys are kept for that.
+// A VC of a large table is a cache miss (its index slot, which holds the vc itself unless the
+// vc had to be built elsewhere; with counters on, its counter slots too), a few hundred cycles
+// against some fifty to forward a frame. Requested a few frames ahead, the worker waits for
+// most of them; so the whole burst's slots are requested at once, after every frame's header
+// (for its key): the worker waits for about one miss per burst while the rest arrive together.
+// Its loop then looks each vc up a few frames ahead of classifying it (the slot has arrived by
+// then) and requests the lines after it: a party array of its own, counter slots. Those vcs
+// are handed on to classify only until the worker announces a quiescent state (a grace period
+// may end after it and free them): the rest are looked up again. Keys are kept for that.
+// (Before the vc lived in its slot, a third stage requested every vc: the worker then waited
+// for the whole burst's slots before classifying any frame.)
 void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                            uint32_t* keys, const vc** found) const noexcept {
+                            uint32_t* keys) const noexcept {
     for (uint16_t i = 0; i < n; ++i) {
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     }
@@ -216,21 +214,10 @@ void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts,
         keys[i] = peek_key(conn, pkts[i]);
         request_index_slot(conn, keys[i]);
     }
-    for (uint16_t i = 0; i < n; ++i) {
-        found[i] = conn.keys.lookup(keys[i]);
-        if (found[i] != nullptr) {
-            rte_prefetch0(found[i]);
-        }
-    }
-    if (counting()) {
-        for (uint16_t i = 0; i < n; ++i) {
-            request_parties(found[i]);
-        }
-    }
 }
 
 void worker::request_index_slot(const connection_entry& conn, uint32_t key) const noexcept {
-    if (vc* const* slot = conn.keys.slot(key)) {
+    if (const key_table::slot* slot = conn.keys.slot_of(key)) {
         rte_prefetch0(slot);
     }
 }
@@ -278,8 +265,8 @@ void worker::drop_classified(rte_mbuf* m, const vc& v, drop_reason r) noexcept {
 // The VC's traffic contract: red frames are dropped, green and yellow go on. The meter counts
 // the Ethernet frame without FCS (rte_meter itself is agnostic; vcplane's rates are L2 rates).
 bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
-    vc_worker_state& mine = v.per_worker[id_];
-    if (rte_meter_trtcm_color_blind_check(&mine.meter, v.meter_profile, now,
+    vc_worker_state& mine = v.meter->per_worker[id_];
+    if (rte_meter_trtcm_color_blind_check(&mine.meter, &v.meter->profile, now,
                                           rte_pktmbuf_pkt_len(m)) != RTE_COLOR_RED) {
         return true;
     }

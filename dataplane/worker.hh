@@ -121,7 +121,7 @@ private:
 
     uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                        uint32_t* keys, const vc** found) const noexcept;
+                        uint32_t* keys) const noexcept;
     void request_index_slot(const connection_entry& conn, uint32_t key) const noexcept;
     void request_parties(const vc* v) const noexcept;
     void request_party_slot(const vc* v) const noexcept;
@@ -144,7 +144,7 @@ private:
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
                   const vc* const* found = nullptr) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
-        return v.meter_profile == nullptr || metered_conforms(v, m, now);
+        return v.meter == nullptr || metered_conforms(v, m, now);
     }
     bool metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
     template <typename Rewrite>

@@ -117,7 +117,7 @@ TEST_F(live_calls, a_traffic_contract_polices_the_excess_and_admission_refuses_o
     EXPECT_LE(passed, 40u);
     const vc* circuit = plane_->state().find_connection("in")->entry->keys.lookup(1000);
     ASSERT_NE(circuit, nullptr);
-    EXPECT_EQ(circuit->per_worker[0].policed.read(), 1000 - passed);
+    EXPECT_EQ(circuit->meter->per_worker[0].policed.read(), 1000 - passed);
     EXPECT_EQ(plane_->workers()[0]->counters().drops[size_t(drop_reason::policed)].read(),
               1000 - passed);
 

@@ -124,7 +124,7 @@ protected:
         }
         party_set* set = state_->build_parties(in, specs, slots, &error);
         ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state_->new_vc(key, 1, set, {}, &error);
+        vc* v = state_->new_vc(in, key, 1, set, {}, &error);
         ASSERT_NE(v, nullptr) << error.why;
         ASSERT_TRUE(state_->publish_vc(in, v));
         published_.push_back({conn, v});

@@ -152,7 +152,7 @@ TEST(kernel_ports, chained_replicas_leave_byte_exact_through_af_packet_and_tap) 
             {{"a", "afp", 3001, nh_afp}, {"t", "tap", 3002, nh_tap}, {"l", "last", 3003, nh_last}},
             std::vector<uint32_t>{0, 0, 0}, &error);
         ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state.new_vc(1000, 0, set, {}, &error);
+        vc* v = state.new_vc(*state.find_connection("in"), 1000, 0, set, {}, &error);
         ASSERT_NE(v, nullptr) << error.why;
         ASSERT_TRUE(state.publish_vc(*state.find_connection("in"), v));
 

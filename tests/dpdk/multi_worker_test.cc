@@ -109,7 +109,7 @@ TEST(multi_worker, two_workers_each_on_its_own_queues_share_the_tables_under_cha
         return set;
     };
     auto publish = [&](uint32_t label, party_set* set) {
-        vc* v = state.new_vc(label, state.vc_slots().acquire(), set, {}, &error);
+        vc* v = state.new_vc(in_conn, label, state.vc_slots().acquire(), set, {}, &error);
         EXPECT_NE(v, nullptr) << error.why;
         EXPECT_TRUE(state.publish_vc(in_conn, v));
         return v;

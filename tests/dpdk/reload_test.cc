@@ -126,7 +126,7 @@ TEST_F(live_reload, the_reload_matrix_loses_and_duplicates_nothing_on_unchanged_
     EXPECT_EQ(r.outcomes[0].step.op, reload_op::modify_qos);
     const vc* circuit = plane_->state().find_connection("in")->entry->keys.lookup(1000);
     ASSERT_NE(circuit, nullptr);
-    ASSERT_NE(circuit->meter_profile, nullptr);
+    ASSERT_NE(circuit->meter, nullptr);
     r = reload_during(main_with("sustained_rate = 2_000_000_000\npeak_rate = 3_000_000_000\n") +
                           side + gone + fresh,
                       1000, 17000, 21000);

@@ -1,6 +1,7 @@
 // The forwarding tables without EAL: the two-level key index and the party arrays.
 
 #include <gtest/gtest.h>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,9 +11,14 @@
 namespace vcplane {
 namespace {
 
+// A vc as the index sees it (the tables do not look inside).
+vc bare_vc(uint32_t key, uint32_t stats_slot) {
+    return vc{.key = key, .stats_slot = stats_slot, .parties = nullptr};
+}
+
 TEST(key_table, lookup_finds_what_was_published_and_nothing_else) {
     key_table t(mpls_label_max + 1);
-    vc a{16, 0, nullptr}, b{1048575, 1, nullptr}, c{1024, 2, nullptr};
+    vc a = bare_vc(16, 0), b = bare_vc(1048575, 1), c = bare_vc(1024, 2);
     EXPECT_TRUE(t.publish(16, &a));
     EXPECT_TRUE(t.publish(1048575, &b));
     EXPECT_TRUE(t.publish(1024, &c));
@@ -27,7 +33,7 @@ TEST(key_table, lookup_finds_what_was_published_and_nothing_else) {
 
 TEST(key_table, keys_beyond_the_limit_miss_and_cannot_be_published) {
     key_table t(vlan_vid_max + 2);
-    vc a{4095, 0, nullptr};
+    vc a = bare_vc(4095, 0);
     EXPECT_EQ(t.lookup(1u << 20), nullptr);
     EXPECT_EQ(t.lookup(UINT32_MAX), nullptr);
     EXPECT_FALSE(t.publish(1u << 20, &a));
@@ -37,7 +43,7 @@ TEST(key_table, keys_beyond_the_limit_miss_and_cannot_be_published) {
 
 TEST(key_table, unpublish_returns_the_old_vc_and_empties_the_slot) {
     key_table t(mpls_label_max + 1);
-    vc a{100, 0, nullptr}, b{100, 1, nullptr};
+    vc a = bare_vc(100, 0), b = bare_vc(100, 1);
     EXPECT_EQ(t.unpublish(100), nullptr);
     t.publish(100, &a);
     t.publish(100, &b); // replace: the caller retires a
@@ -47,18 +53,20 @@ TEST(key_table, unpublish_returns_the_old_vc_and_empties_the_slot) {
     EXPECT_EQ(t.leaves_in_use(), 1u); // leaves stay: a worker may be inside one
 }
 
-TEST(key_table, the_whole_label_space_costs_a_pointer_per_label) {
+TEST(key_table, the_whole_label_space_costs_a_cache_line_per_label) {
     key_table t(mpls_label_max + 1);
     std::vector<vc> vcs(mpls_label_max + 1);
     for (uint32_t k = mpls_label_min; k <= mpls_label_max; ++k) {
-        vcs[k] = vc{k, k, nullptr};
+        vcs[k] = bare_vc(k, k);
         ASSERT_TRUE(t.publish(k, &vcs[k]));
     }
     for (uint32_t k = mpls_label_min; k <= mpls_label_max; k += 4099) {
         EXPECT_EQ(t.lookup(k), &vcs[k]);
     }
     EXPECT_EQ(t.leaves_in_use(), 1024u);
-    EXPECT_EQ(t.memory_bytes(), 1024 * sizeof(void*) + 1024 * 1024 * sizeof(void*));
+    EXPECT_EQ(t.memory_bytes(), 1024 * sizeof(void*) + 1024 * key_table::leaf_bytes());
+    // A slot per key (a line: the vc pointer and room for the vc), and a little bookkeeping.
+    EXPECT_LE(key_table::leaf_bytes(), 1024 * 64 + 256);
 }
 
 TEST(party_set, holds_a_copy_of_the_parties_in_order) {
@@ -83,45 +91,117 @@ TEST(party_set, holds_a_copy_of_the_parties_in_order) {
     party_set::destroy(nullptr);
 }
 
-TEST(vc, a_one_party_call_shares_one_cache_line_with_its_party_array) {
+// The offset of v from the start of key's index slot: 8 when v was built in the slot (the
+// pointer to it comes first), anything else when it was not.
+ptrdiff_t offset_in_slot(const key_table& t, uint32_t key, const vc* v) {
+    return reinterpret_cast<const char*>(v) - reinterpret_cast<const char*>(t.slot_of(key));
+}
+
+TEST(vc, a_one_party_call_lives_in_its_index_slot_with_its_party_array) {
     const size_t sets_before = party_set::live();
+    key_table t(mpls_label_max + 1);
     std::vector<party> one(1);
     one[0].out_key = 4242;
     one[0].takes_chains = true;
-    vc* v = vc::create(100, 7, party_set::create(one));
+    vc* v = vc::create(t, 100, 7, party_set::create(one));
     ASSERT_NE(v, nullptr);
-    // The separate array was taken over and freed; the vc's block holds a copy.
+    // The separate array was taken over and freed; the vc's line holds a copy.
     EXPECT_EQ(party_set::live(), sets_before);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(v) % RTE_CACHE_LINE_SIZE, 0u);
+    EXPECT_TRUE(v->at_home);
+    EXPECT_EQ(offset_in_slot(t, 100, v), ptrdiff_t(sizeof(vc*)));
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.slot_of(100)) % RTE_CACHE_LINE_SIZE, 0u);
     ASSERT_TRUE(v->parties->embedded());
-    EXPECT_EQ(reinterpret_cast<const char*>(v->parties) - reinterpret_cast<const char*>(v),
-              ptrdiff_t(sizeof(vc)));
+    EXPECT_TRUE(v->holds_inline(v->parties));
+    const char* end_of_set = reinterpret_cast<const char*>(v->parties->end());
+    EXPECT_LE(end_of_set - reinterpret_cast<const char*>(t.slot_of(100)), RTE_CACHE_LINE_SIZE);
     EXPECT_EQ(v->key, 100u);
     EXPECT_EQ(v->stats_slot, 7u);
     ASSERT_EQ(v->parties->size(), 1u);
     EXPECT_EQ((*v->parties)[0].out_key, 4242u);
     EXPECT_TRUE(v->parties->all_take_chains());
+    EXPECT_EQ(t.lookup(100), nullptr); // built, not published
+    ASSERT_TRUE(t.publish(100, v));
+    EXPECT_EQ(t.lookup(100), v);
 
     // A party added: a separate array replaces the embedded one, which destroy() leaves to
-    // the vc (ASan reports a free of memory inside the block otherwise).
+    // the vc (ASan reports a free of memory inside the leaf otherwise).
     std::vector<party> two(2);
     party_set* embedded = v->parties;
     v->parties = party_set::create(two);
     EXPECT_EQ(party_set::live(), sets_before + 1);
     party_set::destroy(embedded);
     EXPECT_EQ((*embedded)[0].out_key, 4242u); // still there: it is the vc's
-    vc::destroy(v);                           // frees the separate array too
+    EXPECT_EQ(t.unpublish(100), v);
+    vc::destroy(v); // frees the separate array too
     EXPECT_EQ(party_set::live(), sets_before);
+}
+
+TEST(vc, a_replacement_lives_beside_the_slot_until_the_old_vc_is_gone) {
+    key_table t(mpls_label_max + 1);
+    std::vector<party> one(1);
+    vc* first = vc::create(t, 2000, 1, party_set::create(one));
+    ASSERT_NE(first, nullptr);
+    ASSERT_TRUE(first->at_home);
+    t.publish(2000, first);
+    // A new traffic contract: the new vc is built while the old one is still in the slot
+    // (and, once replaced, still read by workers until a grace period has passed).
+    one[0].out_key = 7;
+    vc* second = vc::create(t, 2000, 1, party_set::create(one));
+    ASSERT_NE(second, nullptr);
+    EXPECT_FALSE(second->at_home);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(second) % RTE_CACHE_LINE_SIZE, 0u);
+    EXPECT_TRUE(second->holds_inline(second->parties)); // its own line holds its party too
+    t.publish(2000, second);
+    EXPECT_EQ(t.lookup(2000), second);
+    EXPECT_EQ((*first->parties)[0].out_key, 0u); // untouched while it may still be read
+    vc::destroy(first);                          // its grace period has passed
+    // The slot's room is free again: the next replacement goes back in.
+    one[0].out_key = 8;
+    vc* third = vc::create(t, 2000, 1, party_set::create(one));
+    ASSERT_NE(third, nullptr);
+    EXPECT_TRUE(third->at_home);
+    EXPECT_EQ(offset_in_slot(t, 2000, third), ptrdiff_t(sizeof(vc*)));
+    t.publish(2000, third);
+    EXPECT_EQ((*t.lookup(2000)->parties)[0].out_key, 8u);
+    vc::destroy(second);
+    EXPECT_EQ(t.unpublish(2000), third);
+    vc::destroy(third);
+}
+
+TEST(vc, a_key_beyond_the_table_gets_a_block_of_its_own) {
+    key_table t(vlan_vid_max + 2);
+    std::vector<party> one(1);
+    vc* v = vc::create(t, 1u << 20, 0, party_set::create(one));
+    ASSERT_NE(v, nullptr);
+    EXPECT_FALSE(v->at_home);
+    EXPECT_FALSE(t.publish(v->key, v));
+    vc::destroy(v);
+}
+
+TEST(vc, a_table_destroyed_first_leaves_its_leaf_to_the_last_vc_in_it) {
+    std::vector<party> one(1);
+    auto t = std::make_unique<key_table>(mpls_label_max + 1);
+    vc* a = vc::create(*t, 5000, 0, party_set::create(one));
+    vc* b = vc::create(*t, 5001, 0, party_set::create(one));
+    ASSERT_TRUE(a != nullptr && b != nullptr && a->at_home && b->at_home);
+    t.reset(); // the connection went first; its vcs wait for their grace period
+    EXPECT_EQ(a->key, 5000u);
+    vc::destroy(a);
+    EXPECT_EQ(b->key, 5001u); // the leaf is still there
+    vc::destroy(b);           // and freed with it (ASan: no leak, no use after free)
 }
 
 TEST(vc, a_larger_party_array_stays_separate) {
     const size_t sets_before = party_set::live();
+    key_table t(mpls_label_max + 1);
     std::vector<party> three(3);
     party_set* s = party_set::create(three);
-    vc* v = vc::create(200, 0, s);
+    vc* v = vc::create(t, 200, 0, s);
     ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(v->at_home); // the vc still lives in its slot
     EXPECT_EQ(v->parties, s);
     EXPECT_FALSE(s->embedded());
+    EXPECT_FALSE(v->holds_inline(s));
     vc::destroy(v);
     EXPECT_EQ(party_set::live(), sets_before);
     vc::destroy(nullptr);
