@@ -117,20 +117,25 @@ unsigned worker::poll_once() noexcept {
         }
         // A large table: every frame's index slot (a line that usually holds its vc too) is
         // requested before the first is classified (request_tables), and each vc is looked up
-        // ahead_vc frames early, for its party array and counter slots; a small table stays
-        // in the cache.
+        // ahead_vc frames early (with counters on, all at once), for its party array and
+        // counter slots; a small table stays in the cache.
         const bool large = conn->keys.size() >= large_table_min_vcs;
         uint32_t keys[rx_burst_size];
-        const vc* found[rx_burst_size]; // found[j]: the vc for keys[j], from j >= fresh_from
-        uint16_t fresh_from = 0;        // found[j] for j below: looked up before a quiescent state
-        auto look_ahead = [&](uint16_t j) {
-            found[j] = conn->keys.lookup(keys[j]);
-            request_parties(found[j]);
+        const vc* found[rx_burst_size]; // found[j]: the vc for keys[j], for j < looked_up
+        uint16_t looked_up = 0;
+        uint16_t fresh_from = 0; // found[j] for j below: looked up before a quiescent state
+        auto look_up = [&] {
+            found[looked_up] = conn->keys.lookup(keys[looked_up]);
+            request_parties(found[looked_up]);
+            ++looked_up;
         };
         if (large) {
             request_tables(*conn, pkts, n, keys);
-            for (uint16_t j = 0; j < n && j < ahead_vc; ++j) {
-                look_ahead(j);
+            // With counters on, every frame's counter slots are lines as cold as its index
+            // slot: requested for the whole burst at once, like those.
+            const uint16_t first = counting() ? n : std::min(n, ahead_vc);
+            while (looked_up < first) {
+                look_up();
             }
         } else {
             for (uint16_t i = 0; i < n && i < prefetch_ahead; ++i) {
@@ -139,8 +144,8 @@ unsigned worker::poll_once() noexcept {
         }
         for (uint16_t i = 0; i < n; ++i) {
             if (large) {
-                if (i + ahead_vc < n) {
-                    look_ahead(uint16_t(i + ahead_vc));
+                if (looked_up < n && looked_up <= i + ahead_vc) {
+                    look_up();
                 }
                 if (party_slots_ != nullptr && i + ahead_party_slot < n) {
                     const uint16_t j = i + ahead_party_slot;
@@ -153,7 +158,7 @@ unsigned worker::poll_once() noexcept {
             classify(*conn, pkts[i], now, fresh ? &found[i] : nullptr);
             if (work_done(now)) [[unlikely]] {
                 // A grace period may end now and free what was looked up so far.
-                fresh_from = uint16_t(i + 1 + ahead_vc);
+                fresh_from = looked_up;
                 conn = table_.connection(rxq.port);
                 if (conn == nullptr) [[unlikely]] {
                     drop_unconnected(pkts + i + 1, uint16_t(n - i - 1));
