@@ -95,7 +95,7 @@ unsigned worker::poll_once() noexcept {
     // One clock reading per pass serves the meters (a pass lasts a few µs at most) and is
     // read again only when the pass has done enough work to look at the quiescent bound.
     uint64_t now = rte_rdtsc();
-    rte_mbuf* pkts[rx_burst_size];
+    rte_mbuf* pkts[large_rx_burst_size];
     // A copy of the queue list: a quiescent state within the pass may free the list itself.
     rx_queue_ref queue_refs[max_rx_queues_per_worker];
     uint16_t queues = 0;
@@ -105,23 +105,23 @@ unsigned worker::poll_once() noexcept {
     }
     for (uint16_t q = 0; q < queues; ++q) {
         const rx_queue_ref rxq = queue_refs[q];
-        const uint16_t n = receive(rxq, pkts);
-        if (n == 0) {
-            continue;
-        }
-        total += n;
         const connection_entry* conn = table_.connection(rxq.port);
-        if (conn == nullptr) [[unlikely]] {
-            drop_unconnected(pkts, n);
-            continue;
-        }
         // A large table: every frame's index slot (a line that usually holds its vc too) is
         // requested before the first is classified (request_tables), and each vc is looked up
         // ahead_vc frames early (with counters on, all at once), for its party array and
         // counter slots; a small table stays in the cache.
-        const bool large = conn->keys.size() >= large_table_min_vcs;
-        uint32_t keys[rx_burst_size];
-        const vc* found[rx_burst_size]; // found[j]: the vc for keys[j], for j < looked_up
+        const bool large = conn != nullptr && conn->keys.size() >= large_table_min_vcs;
+        const uint16_t n = receive(rxq, pkts, large ? large_rx_burst_size : rx_burst_size);
+        if (n == 0) {
+            continue;
+        }
+        total += n;
+        if (conn == nullptr) [[unlikely]] {
+            drop_unconnected(pkts, n);
+            continue;
+        }
+        uint32_t keys[large_rx_burst_size];
+        const vc* found[large_rx_burst_size]; // found[j]: the vc for keys[j], for j < looked_up
         uint16_t looked_up = 0;
         uint16_t fresh_from = 0; // found[j] for j below: looked up before a quiescent state
         auto look_up = [&] {
@@ -179,8 +179,8 @@ unsigned worker::poll_once() noexcept {
     return total;
 }
 
-uint16_t worker::receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept {
-    const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, rx_burst_size);
+uint16_t worker::receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexcept {
+    const uint16_t n = rte_eth_rx_burst(rxq.port, rxq.queue, pkts, max);
     if (n == 0) {
         return 0;
     }

@@ -25,6 +25,9 @@
 namespace vcplane {
 
 inline constexpr uint16_t rx_burst_size = 32;
+// A queue whose connection has a large table (large_table_min_vcs) is read this many frames at
+// a time: the worker waits for the burst's first index slot once per burst (worker.cc).
+inline constexpr uint16_t large_rx_burst_size = 64;
 inline constexpr uint16_t tx_burst_size = 32;
 inline constexpr unsigned max_rx_queues_per_worker = 64;
 // Replication by size: a copy of a frame up to this many bytes is a whole new mbuf (one
@@ -119,7 +122,7 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
-    uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts) noexcept;
+    uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
                         uint32_t* keys) const noexcept;
     void request_index_slot(const connection_entry& conn, uint32_t key) const noexcept;

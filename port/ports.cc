@@ -62,7 +62,7 @@ pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers, 
         max_mtu = std::max(max_mtu, p.mtu);
     }
     // In flight inside each worker: one RX burst plus a full TX buffer per port.
-    n += workers * (rx_burst_size + unsigned(ports.size()) * tx_burst_size);
+    n += workers * (large_rx_burst_size + unsigned(ports.size()) * tx_burst_size);
     // Buffers parked in per-lcore caches can hold up to 1.5x the cache size.
     n += lcores * cache * 3 / 2;
     // Replication headroom: replicas wait in TX buffers and descriptors already counted
