@@ -2,9 +2,12 @@
 // while a worker forwards, with the drop's completion latency, the grace-period latency, and the
 // loss seen by the parties of an unaffected call. The reference, measured in the same run with
 // the same set-up, is the same loop without churn: the ratio of the worker's forwarding rate with
-// churn to without it shows what churn costs the dataplane.
+// churn to without it shows what churn costs the dataplane. Runs with and without churn
+// alternate (--rounds pairs, the order swapped every round), and the ratio reported is the
+// median of the rounds' ratios: this VM's speed drifts by more than the 5 % the target allows
+// between two runs far apart.
 //
-//   churn_bench [--seconds S] [--pairs-per-round N] [--no-background]
+//   churn_bench [--seconds S] [--rounds R] [--pairs-per-round N] [--no-background]
 //
 // Set-up: real EAL (lcore 0 control, lcore 1 worker), ring ports in/a/b/sink, and (unless
 // --no-background) a net_null port whose endless zero frames keep the worker polling at full
@@ -76,6 +79,23 @@ struct result {
     uint64_t drops[drop_reason_count] = {};
     std::vector<double> drop_latency;
     std::vector<double> grace_latency;
+
+    result& operator+=(const result& r) {
+        seconds += r.seconds;
+        pairs += r.pairs;
+        injected += r.injected;
+        received[0] += r.received[0];
+        received[1] += r.received[1];
+        out_of_order += r.out_of_order;
+        forwarded += r.forwarded;
+        received_all += r.received_all;
+        for (size_t d = 0; d < drop_reason_count; ++d) {
+            drops[d] += r.drops[d];
+        }
+        drop_latency.insert(drop_latency.end(), r.drop_latency.begin(), r.drop_latency.end());
+        grace_latency.insert(grace_latency.end(), r.grace_latency.begin(), r.grace_latency.end());
+        return *this;
+    }
 };
 
 result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pair a, ring_pair b,
@@ -228,10 +248,13 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
 int main(int argc, char** argv) {
     CLI::App app{"churn_bench: add+drop party pairs per second under forwarding load"};
     double seconds = 5;
+    unsigned rounds = 3;
     unsigned pairs_per_round = 64;
     bool no_background = false;
     double rate = 500000;
     app.add_option("--seconds", seconds, "measuring time per run");
+    app.add_option("--rounds", rounds, "pairs of runs without and with churn (order alternating)")
+        ->check(CLI::Range(1u, 100u));
     app.add_option("--pairs-per-round", pairs_per_round, "add+drop pairs between two polls");
     double pairs_per_second = 0;
     app.add_option("--pairs-per-second", pairs_per_second,
@@ -283,18 +306,28 @@ device = "net_ring_sink"
     std::atomic<bool> stop;
     bench::launch_worker(*plane.workers()[0], stop);
 
-    const result ref = run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round,
-                           pairs_per_second, false, rate);
-    const result churn = run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round,
-                             pairs_per_second, true, rate);
+    const auto per_s = [](const result& r, uint64_t n) { return double(n) / r.seconds; };
+    result ref, churn; // every round's runs added up
+    std::vector<double> ratios;
+    for (unsigned round = 0; round < rounds; ++round) {
+        result runs[2];
+        const bool churn_first = round % 2 == 1;
+        for (bool churning : {churn_first, !churn_first}) {
+            runs[churning] = run(plane, ctl, in, a, b, sink, pool, seconds, pairs_per_round,
+                                 pairs_per_second, churning, rate);
+        }
+        ratios.push_back(per_s(runs[1], runs[1].received_all) /
+                         per_s(runs[0], runs[0].received_all));
+        ref += runs[0];
+        churn += runs[1];
+    }
 
     plane.stop([&] { ctl.pump(); });
     bench::stop_worker(stop);
 
-    const auto per_s = [](const result& r, uint64_t n) { return double(n) / r.seconds; };
-    std::printf("churn_bench: %.1f s per run, %u pairs per round%s, unaffected call paced at "
-                "%.0f frames/s, background load %s\n",
-                seconds, pairs_per_round,
+    std::printf("churn_bench: %u rounds of two %.1f s runs (without and with churn), %u pairs "
+                "per poll round%s, unaffected call paced at %.0f frames/s, background load %s\n",
+                rounds, seconds, pairs_per_round,
                 pairs_per_second > 0 ? fmt::format(" (paced at {:.0f}/s)", pairs_per_second).c_str()
                                      : "",
                 rate, no_background ? "off" : "net_null at full speed");
@@ -302,8 +335,13 @@ device = "net_ring_sink"
     std::printf("%-40s %14s %14.0f\n", "add+drop pairs per second", "-", per_s(churn, churn.pairs));
     std::printf("%-40s %14.0f %14.0f\n", "worker frames received/s (all ports)",
                 per_s(ref, ref.received_all), per_s(churn, churn.received_all));
-    const double ratio_rx = per_s(churn, churn.received_all) / per_s(ref, ref.received_all);
-    std::printf("%-40s %14s %14.3f\n", "  ratio churn/reference", "", ratio_rx);
+    const double ratio_rx = percentile(ratios, 0.5);
+    std::string each;
+    for (double r : ratios) {
+        each += fmt::format(" {:.3f}", r);
+    }
+    std::printf("%-40s %14s %14.3f  (rounds:%s)\n", "  ratio churn/reference, median", "", ratio_rx,
+                each.c_str());
     std::printf("%-40s %14.0f %14.0f\n", "unaffected call: frames injected/s",
                 per_s(ref, ref.injected), per_s(churn, churn.injected));
     std::printf("%-40s %14.0f %14.0f\n", "worker frames transmitted/s", per_s(ref, ref.forwarded),
