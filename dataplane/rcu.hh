@@ -18,7 +18,9 @@
 //   quiescent state after the unpublish: one grace period. Only then is it freed. Grace
 //   periods are batched: many retirements share one grace period; the control thread never
 //   calls synchronize_rcu() per operation. (Objects of a table that no worker can reach any
-//   more — e.g. at shutdown after the workers left — are freed directly.)
+//   more — e.g. at shutdown after the workers left — are freed directly.) Storage the tables
+//   reuse themselves follows the same rule: a vc's room in its index slot (dataplane/tables.hh)
+//   takes a new vc only once the one before it has been freed.
 //
 // What a worker must not do
 //   Hold a table pointer across a quiescent state; write to a published object; block, lock,
