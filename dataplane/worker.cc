@@ -205,7 +205,8 @@ void worker::drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept {
 // most of them; so the whole burst's slots are requested at once, after every frame's header
 // (for its key): the worker waits for about one miss per burst while the rest arrive together.
 // Its loop then looks each vc up a few frames ahead of classifying it (the slot has arrived by
-// then) and requests the lines after it: a party array of its own, counter slots. Those vcs
+// then) and requests the lines after it: a party array of its own, counter slots. (A vc built
+// outside its slot is read there unrequested: a stall, only until a later replacement.) Those vcs
 // are handed on to classify only until the worker announces a quiescent state (a grace period
 // may end after it and free them): the rest are looked up again. Keys are kept for that.
 // (Before the vc lived in its slot, a third stage requested every vc: the worker then waited
