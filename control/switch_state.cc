@@ -222,7 +222,6 @@ void switch_state::free_vc(vc* v) noexcept {
         return;
     }
     --live_vcs_;
-    delete v->meter;
     vc::destroy(v);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <new>
 
 namespace vcplane {
@@ -66,6 +67,7 @@ void vc::destroy(vc* v) noexcept {
         return;
     }
     party_set::destroy(v->parties);
+    delete v->meter;
     const bool at_home = v->at_home;
     const uint32_t key = v->key;
     v->~vc();
@@ -86,7 +88,7 @@ key_table::key_table(uint32_t key_limit)
 key_table::~key_table() {
     for (uint32_t i = 0; i < leaf_count_; ++i) {
         leaf* l = leaves_[i];
-        if (l != nullptr && l->homes_in_use != 0) {
+        if (l != nullptr && l->holds_vcs()) {
             l->orphaned = true;
         } else {
             delete l;
@@ -147,7 +149,6 @@ void* key_table::claim_home(uint32_t key) {
         return nullptr;
     }
     used |= bit;
-    ++l->homes_in_use;
     return l->slots[i].home;
 }
 
@@ -158,9 +159,14 @@ void key_table::release_home(const vc* v, uint32_t key) noexcept {
                                                   offsetof(slot, home));
     auto* l = reinterpret_cast<leaf*>(const_cast<slot*>(s - i));
     l->home_used[i / 64] &= ~(uint64_t(1) << (i % 64));
-    if (--l->homes_in_use == 0 && l->orphaned) {
+    if (l->orphaned && !l->holds_vcs()) {
         delete l;
     }
+}
+
+bool key_table::leaf::holds_vcs() const noexcept {
+    return std::any_of(std::begin(home_used), std::end(home_used),
+                       [](uint64_t w) { return w != 0; });
 }
 
 size_t key_table::leaves_in_use() const noexcept {

@@ -88,7 +88,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) vc_worker_state {
 };
 
 // A VC's traffic contract: one profile, metered by each worker against its own state
-// (per_worker[worker id]). Owned by whoever owns the vc (control/switch_state.hh).
+// (per_worker[worker id]). Freed with its vc (vc::destroy).
 struct vc_meter {
     rte_meter_trtcm_profile profile;
     std::unique_ptr<vc_worker_state[]> per_worker;
@@ -114,9 +114,9 @@ struct vc {
     // or one retired less than a grace period ago).
     static constexpr size_t inline_parties = 1;
     static vc* create(key_table& table, uint32_t key, uint32_t stats_slot, party_set* parties);
-    // Frees v's current party set (unless embedded) and its storage: its own block, or the
-    // room in its index slot, given back to the table (a table destroyed before the vcs in
-    // its slots leaves those leaves to the last of them). The meter is the owner's.
+    // Frees v's current party set (unless embedded), its meter and its storage: its own block,
+    // or the room in its index slot, given back to the table (a table destroyed before the vcs
+    // in its slots leaves those leaves to the last of them).
     static void destroy(vc* v) noexcept;
     // Whether `set` (this vc's parties) is the one beside it, in its line. The same answer as
     // set->embedded(), without reading the set's own line (the worker asks it before that
@@ -195,11 +195,11 @@ public:
 private:
     struct leaf {
         slot slots[leaf_size];
-        // Control side only: which slots' room holds a vc, how many, and whether the table is
-        // gone (then the last vc to leave frees the leaf).
+        // Control side only: which slots' room holds a vc, and whether the table is gone
+        // (then the last vc to leave frees the leaf).
         uint64_t home_used[leaf_size / 64];
-        uint32_t homes_in_use;
         bool orphaned;
+        bool holds_vcs() const noexcept;
     };
     leaf* leaf_for(uint32_t key); // allocated and published on first use; null: out of range
     void count(int delta) noexcept {

@@ -142,8 +142,8 @@ private:
         now = rte_rdtsc();
         return quiescent_if_due(now);
     }
-    // found: the vc request_tables found for m's key (null: none), valid while no quiescent
-    // state has been announced since; a null `found`: look the key up.
+    // found: the vc poll_once looked up ahead for m's key (*found null: none), valid while no
+    // quiescent state has been announced since; a null `found`: look the key up here.
     void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
                   const vc* const* found = nullptr) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {

@@ -335,7 +335,7 @@ device = "net_ring_sink"
     std::printf("%-40s %14s %14.0f\n", "add+drop pairs per second", "-", per_s(churn, churn.pairs));
     std::printf("%-40s %14.0f %14.0f\n", "worker frames received/s (all ports)",
                 per_s(ref, ref.received_all), per_s(churn, churn.received_all));
-    const double ratio_rx = percentile(ratios, 0.5);
+    const double ratio_rx = bench::median(ratios);
     std::string each;
     for (double r : ratios) {
         each += fmt::format(" {:.3f}", r);
