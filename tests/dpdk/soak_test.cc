@@ -163,10 +163,12 @@ device = "net_ring_sk_c"
                 pump();
                 drain_outs();
             }
-            // Let the last frames through.
-            for (int i = 0; i < 2000 && (received[0] < injected || received[1] < injected ||
-                                         received[2] < injected);
-                 ++i) {
+            // Let the last frames through: the in ring may be full (the loop injects whenever
+            // it has room) and pump() never waits, so the wait is bounded by time, not by a
+            // count of pumps (2000 of them once ran out before the worker had caught up).
+            const auto last = clock_type::now() + std::chrono::seconds(10);
+            while ((received[0] < injected || received[1] < injected || received[2] < injected) &&
+                   clock_type::now() < last) {
                 pump();
                 drain_outs();
             }
