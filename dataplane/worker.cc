@@ -7,6 +7,9 @@
 #include <rte_ethdev.h>
 #include <rte_memcpy.h>
 #include <rte_prefetch.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "dataplane/wire.hh"
 
@@ -25,6 +28,24 @@ constexpr uint16_t ahead_party_slot = 2;
 
 constexpr uint32_t no_key = UINT32_MAX;
 
+// A frame's egress port when it has none to be handed to (dropped, or sent as copies).
+constexpr uint16_t no_port = UINT16_MAX;
+
+// A copy's label or tag for party p, written over the frame's (the MACs are written apart).
+struct mpls_rewrite {
+    uint32_t entry; // the frame's MPLS entry as received
+    void operator()(uint8_t* frame, const party& p) const noexcept {
+        wire::store_be32(frame + wire::ether_header_len, wire::swap_mpls_entry(entry, p.out_key));
+    }
+};
+struct vlan_rewrite {
+    uint16_t tci; // the frame's VLAN TCI as received
+    void operator()(uint8_t* frame, const party& p) const noexcept {
+        wire::store_be16(frame + wire::ether_header_len,
+                         wire::swap_vlan_tci(tci, uint16_t(p.out_key)));
+    }
+};
+
 // The key classify() would look up, or no_key; read for prefetching only (classify checks
 // the frame in full).
 uint32_t peek_key(const connection_entry& conn, const rte_mbuf* m) noexcept {
@@ -40,6 +61,36 @@ uint32_t peek_key(const connection_entry& conn, const rte_mbuf* m) noexcept {
     return ethertype == wire::ethertype_vlan ? wire::load_be16(word) & 0x0fffu : no_key;
 }
 
+// A frame's first cache line, read once and written whole into each copy: in two registers
+// where the core has them (a copy through memory reads the image back for every party).
+class line_image {
+public:
+    static constexpr uint32_t size = 64;
+#ifdef __AVX2__
+    void load(const uint8_t* src) noexcept {
+        lo_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+        hi_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32));
+    }
+    void store(uint8_t* dst) const noexcept {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), lo_);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), hi_);
+    }
+
+private:
+    __m256i lo_, hi_;
+#else
+    void load(const uint8_t* src) noexcept {
+        std::memcpy(bytes_, src, size);
+    }
+    void store(uint8_t* dst) const noexcept {
+        std::memcpy(dst, bytes_, size);
+    }
+
+private:
+    alignas(size) uint8_t bytes_[size];
+#endif
+};
+
 } // namespace
 
 worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_pool,
@@ -48,7 +99,9 @@ worker::worker(unsigned id, const forwarding_table& table, rte_mempool* replica_
     , replica_pool_(replica_pool)
     , id_(id)
     , tx_queue_(tx_queue)
-    , quiescent_interval_(rte_get_tsc_hz() / 1000000 * quiescent_interval_us) {}
+    , quiescent_interval_(rte_get_tsc_hz() / 1000000 * quiescent_interval_us)
+    , replica_line_room_(replica_pool != nullptr && rte_pktmbuf_data_room_size(replica_pool) >=
+                                                        RTE_PKTMBUF_HEADROOM + line_image::size) {}
 
 worker::~worker() {
     // Frames still buffered when the worker was stopped without a final flush.
@@ -92,6 +145,9 @@ void worker::run(const std::atomic<bool>& stop) noexcept {
 
 unsigned worker::poll_once() noexcept {
     unsigned total = 0;
+    // Frames and copies since the clock was last looked at in this pass (a local: as a member
+    // every frame would wait for the store of the last one's count).
+    uint32_t work = 0;
     // One clock reading per pass serves the meters (a pass lasts a few µs at most) and is
     // read again only when the pass has done enough work to look at the quiescent bound.
     uint64_t now = rte_rdtsc();
@@ -117,13 +173,18 @@ unsigned worker::poll_once() noexcept {
         }
         total += n;
         if (conn == nullptr) [[unlikely]] {
-            drop_unconnected(pkts, n);
+            drop_unconnected(rxq.port, pkts, n);
             continue;
         }
         uint32_t keys[large_rx_burst_size];
         const vc* found[large_rx_burst_size]; // found[j]: the vc for keys[j], for j < looked_up
         uint16_t looked_up = 0;
         uint16_t fresh_from = 0; // found[j] for j below: looked up before a quiescent state
+        // egress[j]: the port frame j goes to as it is (a point-to-point VC's), or no_port;
+        // frames up to handed_on are in their ports' TX buffers.
+        uint16_t egress[large_rx_burst_size];
+        uint16_t handed_on = 0;
+        uint64_t rx_bytes = 0; // of the frames classified
         auto look_up = [&] {
             found[looked_up] = conn->keys.lookup(keys[looked_up]);
             request_parties(found[looked_up]);
@@ -155,17 +216,54 @@ unsigned worker::poll_once() noexcept {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
             }
             const bool fresh = large && i >= fresh_from;
-            classify(*conn, pkts[i], now, fresh ? &found[i] : nullptr);
-            if (work_done(now)) [[unlikely]] {
-                // A grace period may end now and free what was looked up so far.
-                fresh_from = looked_up;
-                conn = table_.connection(rxq.port);
-                if (conn == nullptr) [[unlikely]] {
-                    drop_unconnected(pkts + i + 1, uint16_t(n - i - 1));
-                    break;
+            rte_mbuf* m = pkts[i];
+            rx_bytes += rte_pktmbuf_pkt_len(m);
+            uint32_t word = 0;
+            egress[i] = no_port;
+            if (const vc* v = classify(*conn, m, now, fresh ? &found[i] : nullptr, &word)) {
+                const party_set& parties = *rcu_load(v->parties);
+                if (parties.size() == 1) [[likely]] {
+                    // Point to point: the frame itself, rewritten in place, handed to its
+                    // port with the rest of the burst's (transmit_frames).
+                    const party& p = parties[0];
+                    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+                    wire::write_macs(frame, p.dst_mac, p.src_mac);
+                    if (conn->media == media_kind::mpls) {
+                        mpls_rewrite{word}(frame, p);
+                    } else {
+                        vlan_rewrite{uint16_t(word)}(frame, p);
+                    }
+                    egress[i] = p.tx_port;
+                    count_party(p, rte_pktmbuf_pkt_len(m));
+                } else {
+                    // The frames before it first: one of them may be of the same VC.
+                    transmit_frames(pkts, egress, handed_on, i);
+                    handed_on = uint16_t(i + 1);
+                    work += conn->media == media_kind::mpls
+                                ? replicate(m, *v, parties, mpls_rewrite{word})
+                                : replicate(m, *v, parties, vlan_rewrite{uint16_t(word)});
+                }
+            }
+            if (++work >= quiescent_check_work) [[unlikely]] {
+                // Enough work to look at the clock; a quiescent state, if one is due, comes
+                // after every frame so far has gone to its port (quiescent_if_due).
+                transmit_frames(pkts, egress, handed_on, uint16_t(i + 1));
+                handed_on = uint16_t(i + 1);
+                work = 0;
+                now = rte_rdtsc();
+                if (quiescent_if_due(now)) {
+                    // A grace period may end now and free what was looked up so far.
+                    fresh_from = looked_up;
+                    conn = table_.connection(rxq.port);
+                    if (conn == nullptr) [[unlikely]] {
+                        drop_unconnected(rxq.port, pkts + i + 1, uint16_t(n - i - 1));
+                        break;
+                    }
                 }
             }
         }
+        transmit_frames(pkts, egress, handed_on, conn != nullptr ? n : handed_on);
+        counters_.port[rxq.port].rx_bytes.add(rx_bytes);
     }
     if (control_ring_ != nullptr) [[unlikely]] {
         void* frames[8];
@@ -184,17 +282,16 @@ uint16_t worker::receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexce
     if (n == 0) {
         return 0;
     }
+    counters_.port[rxq.port].rx_packets.add(n); // their bytes: as poll_once reads them
+    return n;
+}
+
+void worker::drop_unconnected(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept {
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < n; ++i) {
         bytes += rte_pktmbuf_pkt_len(pkts[i]);
     }
-    port_counters& pc = counters_.port[rxq.port];
-    pc.rx_packets.add(n);
-    pc.rx_bytes.add(bytes);
-    return n;
-}
-
-void worker::drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept {
+    counters_.port[port].rx_bytes.add(bytes);
     rte_pktmbuf_free_bulk(pkts, n);
     counters_.drop(drop_reason::no_connection, n);
 }
@@ -280,98 +377,85 @@ bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noex
     return false;
 }
 
-void worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
-                      const vc* const* found) noexcept {
+const vc* worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
+                           const vc* const* found, uint32_t* header_word) noexcept {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
     if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
         drop(m, drop_reason::truncated);
-        return;
+        return nullptr;
     }
     const uint16_t ethertype = wire::load_be16(f + wire::ethertype_offset);
-    uint8_t* word = f + wire::ether_header_len;
+    const uint8_t* word = f + wire::ether_header_len;
     if (conn.media == media_kind::mpls) {
         if (ethertype != wire::ethertype_mpls) [[unlikely]] {
             drop(m, drop_reason::wrong_ethertype);
-            return;
+            return nullptr;
         }
         const uint32_t raw = wire::load_be32(word);
         const uint32_t label = raw >> 12;
         if (label < mpls_label_min) [[unlikely]] {
             drop(m, drop_reason::reserved_key);
-            return;
+            return nullptr;
         }
         const vc* v = found != nullptr ? *found : conn.keys.lookup(label);
         if (v == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
-            return;
+            return nullptr;
         }
         count_vc(*v, m);
         if ((raw & 0xff) <= 1) [[unlikely]] {
             drop_classified(m, *v, drop_reason::ttl_expired);
-            return;
+            return nullptr;
         }
         if (!conforms(*v, m, now)) {
             drop_classified(m, *v, drop_reason::policed);
-            return;
+            return nullptr;
         }
-        replicate(m, *v, [raw](uint8_t* frame, const party& p) {
-            wire::store_be32(frame + wire::ether_header_len, wire::swap_mpls_entry(raw, p.out_key));
-        });
+        *header_word = raw;
+        return v;
     } else {
         if (ethertype != wire::ethertype_vlan) [[unlikely]] {
             drop(m, drop_reason::wrong_ethertype);
-            return;
+            return nullptr;
         }
         const uint16_t tci = wire::load_be16(word);
         const uint16_t vid = tci & 0x0fff;
         if (vid < vlan_vid_min || vid > vlan_vid_max) [[unlikely]] {
             drop(m, drop_reason::reserved_key);
-            return;
+            return nullptr;
         }
         const vc* v = found != nullptr ? *found : conn.keys.lookup(vid);
         if (v == nullptr) [[unlikely]] {
             drop(m, drop_reason::unknown_key);
-            return;
+            return nullptr;
         }
         count_vc(*v, m);
         if (!conforms(*v, m, now)) {
             drop_classified(m, *v, drop_reason::policed);
-            return;
+            return nullptr;
         }
-        replicate(m, *v, [tci](uint8_t* frame, const party& p) {
-            wire::store_be16(frame + wire::ether_header_len,
-                             wire::swap_vlan_tci(tci, uint16_t(p.out_key)));
-        });
+        *header_word = tci;
+        return v;
     }
 }
 
 template <typename Rewrite>
-void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
-    const party_set& parties = *rcu_load(v.parties);
+uint32_t worker::replicate(rte_mbuf* m, const vc& v, const party_set& parties,
+                           Rewrite rewrite) noexcept {
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
-    if (n == 1) [[likely]] {
-        // Point to point: the frame itself, rewritten in place.
-        const party& p = parties[0];
-        uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-        wire::write_macs(frame, p.dst_mac, p.src_mac);
-        rewrite(frame, p);
-        transmit(p.tx_port, m);
-        count_party(p, len);
-        return;
-    }
     if (n == 0) [[unlikely]] {
         // A published call always has a party (the last-party rule); treat the impossible
         // as a miss rather than leak the frame.
         drop(m, drop_reason::unknown_key);
-        return;
+        return 0;
     }
     const bool large = len > copy_whole_max && header_pool_ != nullptr &&
                        rte_pktmbuf_data_len(m) > replica_header_len;
     if (large && n > 1 && n <= shared_payload_max && m->nb_segs == 1 && parties.all_take_chains() &&
         replicate_shared(m, parties, rewrite)) {
-        return;
+        return n - 1;
     }
     // Whole copies of a small one-segment frame: their buffers in one bulk allocation (the
     // mempool cache is visited once, not once per copy). Any copy beyond those, or all of them
@@ -379,20 +463,40 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
     constexpr uint32_t bulk_max = 64;
     rte_mbuf* bulk[bulk_max];
     uint32_t bulk_count = 0, bulk_used = 0;
+    // A frame of one line or less is read once, and each copy is that whole line written at
+    // once (bytes past the frame's end included: both buffers have the room), instead of a
+    // copy of a length known only at run time per party.
+    line_image line;
+    bool copy_line = false;
     if (n > 1 && !large && m->nb_segs == 1 && len <= copy_whole_max) {
         const uint32_t want = std::min(n - 1, bulk_max);
-        if (rte_pktmbuf_alloc_bulk(replica_pool_, bulk, want) == 0) {
+        if (rte_mempool_get_bulk(replica_pool_, reinterpret_cast<void**>(bulk), want) == 0) {
             bulk_count = want;
+            copy_line = len <= line_image::size && replica_line_room_ &&
+                        uint32_t(m->buf_len - m->data_off) >= line_image::size;
+            if (copy_line) {
+                line.load(rte_pktmbuf_mtod(m, const uint8_t*));
+            }
         }
     }
     // Copies are taken from the untouched original; the last party gets the original itself,
-    // rewritten in place, so a point-to-point call never copies.
+    // rewritten in place. They go to their ports' TX buffers up to bulk_max at a time
+    // (transmit_frames), in party order.
+    rte_mbuf* outs[bulk_max];
+    uint16_t out_ports[bulk_max];
+    uint32_t held = 0;
     for (uint32_t i = 0; i < n; ++i) {
         const party& p = parties[i];
         rte_mbuf* out = m;
         if (i + 1 < n) {
             if (bulk_used < bulk_count) {
-                out = fill_copy(bulk[bulk_used++], m);
+                out = bulk[bulk_used++];
+                if (copy_line) {
+                    init_replica(out, m->port, len);
+                    line.store(rte_pktmbuf_mtod(out, uint8_t*));
+                } else {
+                    fill_copy(out, m);
+                }
             } else {
                 out = large && p.takes_chains ? chained_replica(m) : whole_copy(m);
             }
@@ -408,12 +512,18 @@ void worker::replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept {
             }
         }
         uint8_t* frame = rte_pktmbuf_mtod(out, uint8_t*);
-        work_ += i + 1 < n; // copies count towards the next quiescent check, the original not
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
-        transmit(p.tx_port, out);
+        outs[held] = out;
+        out_ports[held] = p.tx_port;
         count_party(p, len);
+        if (++held == bulk_max) [[unlikely]] {
+            transmit_frames(outs, out_ports, 0, uint16_t(held));
+            held = 0;
+        }
     }
+    transmit_frames(outs, out_ports, 0, uint16_t(held));
+    return n - 1;
 }
 
 // Every party gets a header mbuf chained to m itself (worker.hh: replication by size). False,
@@ -434,6 +544,7 @@ bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rew
     const uint8_t* original = rte_pktmbuf_mtod(m, const uint8_t*);
     rte_mbuf_refcnt_set(m, uint16_t(n));
     rte_pktmbuf_adj(m, replica_header_len);
+    uint16_t ports[shared_payload_max];
     for (uint32_t i = 0; i < n; ++i) {
         const party& p = parties[i];
         rte_mbuf* h = headers[i];
@@ -441,10 +552,10 @@ bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rew
         uint8_t* frame = rte_pktmbuf_mtod(h, uint8_t*);
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
-        transmit(p.tx_port, h);
+        ports[i] = p.tx_port;
         count_party(p, len);
     }
-    work_ += n - 1;
+    transmit_frames(headers, ports, 0, uint16_t(n));
     return true;
 }
 
@@ -454,25 +565,38 @@ rte_mbuf* worker::whole_copy(const rte_mbuf* m) noexcept {
     if (m->nb_segs != 1) [[unlikely]] {
         return rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
     }
-    rte_mbuf* c = rte_pktmbuf_alloc(replica_pool_);
+    rte_mbuf* c = rte_mbuf_raw_alloc(replica_pool_);
     if (c == nullptr) [[unlikely]] {
         return nullptr;
     }
-    if (rte_pktmbuf_data_len(m) > rte_pktmbuf_tailroom(c)) [[unlikely]] {
-        rte_pktmbuf_free(c); // a frame larger than the replica pool's buffers
+    if (rte_pktmbuf_data_len(m) > c->buf_len - std::min<uint16_t>(RTE_PKTMBUF_HEADROOM, c->buf_len))
+        [[unlikely]] {
+        rte_mbuf_raw_free(c); // a frame larger than the replica pool's buffers
         return rte_pktmbuf_copy(m, replica_pool_, 0, UINT32_MAX);
     }
     return fill_copy(c, m);
 }
 
-// c (fresh, empty, room enough) becomes a copy of the one-segment m.
+// c (raw from its pool, room enough) becomes a copy of the one-segment m.
 rte_mbuf* worker::fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept {
     const uint16_t len = rte_pktmbuf_data_len(m);
+    init_replica(c, m->port, len);
     rte_memcpy(rte_pktmbuf_mtod(c, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), len);
-    c->data_len = len;
-    c->pkt_len = len;
-    c->port = m->port;
     return c;
+}
+
+// What rte_pktmbuf_reset would leave in c, with its length set: a raw mbuf already has its
+// buffer, refcnt 1, one segment and no next (rte_mbuf_raw_alloc), so those are not written.
+void worker::init_replica(rte_mbuf* c, uint16_t port, uint32_t len) noexcept {
+    c->data_off = std::min<uint16_t>(RTE_PKTMBUF_HEADROOM, c->buf_len);
+    c->port = port;
+    c->ol_flags &= RTE_MBUF_F_EXTERNAL;
+    c->packet_type = 0;
+    c->pkt_len = len;
+    c->data_len = uint16_t(len);
+    c->vlan_tci = 0;
+    c->vlan_tci_outer = 0;
+    c->tx_offload = 0;
 }
 
 // A header mbuf with a copy of m's first replica_header_len bytes (the caller rewrites them),
@@ -504,6 +628,35 @@ void worker::chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
     h->nb_segs = uint16_t(1 + rest->nb_segs);
     h->next = rest;
     h->port = port;
+}
+
+// One port's frames in a row are appended with the buffer's count in a register: appending
+// frame by frame through transmit() made each frame wait for the store of the last one's count
+// (a store-to-load chain through memory of several cycles per frame).
+void worker::transmit_frames(rte_mbuf* const* frames, const uint16_t* ports, uint16_t from,
+                             uint16_t to) noexcept {
+    uint16_t j = from;
+    while (j < to) {
+        const uint16_t port = ports[j];
+        if (port == no_port) {
+            ++j;
+            continue;
+        }
+        tx_buffer& b = tx_[port];
+        uint16_t count = b.count;
+        do {
+            b.pkts[count++] = frames[j++];
+            if (count == tx_burst_size) [[unlikely]] {
+                b.count = count;
+                flush_port(port);
+                count = 0;
+            }
+        } while (j < to && ports[j] == port);
+        b.count = count;
+        if (count != 0) {
+            tx_pending_ |= uint64_t(1) << port;
+        }
+    }
 }
 
 void worker::flush_port(uint16_t port) noexcept {

@@ -129,29 +129,26 @@ private:
     void request_parties(const vc* v) const noexcept;
     void request_party_slot(const vc* v) const noexcept;
     bool counting() const noexcept { return vc_slots_ != nullptr || party_slots_ != nullptr; }
-    void drop_unconnected(rte_mbuf** pkts, uint16_t n) noexcept; // the connection is gone
-    // Counts one frame of work; after quiescent_check_work frames and copies (e.g. one frame
-    // to 64 parties) looks at the clock and announces a quiescent state if one is due, so a
-    // grace period does not wait for a whole burst of large fan-outs. True when it announced
-    // one: the caller reads its connection again.
-    bool work_done(uint64_t& now) noexcept {
-        if (++work_ < quiescent_check_work) [[likely]] {
-            return false;
-        }
-        work_ = 0;
-        now = rte_rdtsc();
-        return quiescent_if_due(now);
-    }
+    // Frames received on port whose connection is gone (their bytes counted as received).
+    void drop_unconnected(uint16_t port, rte_mbuf** pkts, uint16_t n) noexcept;
+    // The vc m is forwarded on, after every check that can drop it (a dropped frame is freed
+    // and counted by reason: null). *header_word: m's MPLS entry or VLAN TCI as received.
     // found: the vc poll_once looked up ahead for m's key (*found null: none), valid while no
     // quiescent state has been announced since; a null `found`: look the key up here.
-    void classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
-                  const vc* const* found = nullptr) noexcept;
+    const vc* classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
+                       const vc* const* found, uint32_t* header_word) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
         return v.meter == nullptr || metered_conforms(v, m, now);
     }
     bool metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept;
+    // A copy of m for every party of v (the original for the last), sent. Returns the copies
+    // it tried to make: frames and copies count towards poll_once's next look at the clock
+    // (after quiescent_check_work of them, e.g. one frame to 64 parties, it announces a
+    // quiescent state if one is due, so a grace period does not wait for a whole burst of
+    // large fan-outs).
     template <typename Rewrite>
-    void replicate(rte_mbuf* m, const vc& v, Rewrite rewrite) noexcept;
+    uint32_t replicate(rte_mbuf* m, const vc& v, const party_set& parties,
+                       Rewrite rewrite) noexcept;
     template <typename Rewrite>
     bool replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rewrite) noexcept;
     void count_party(const party& p, uint32_t len) noexcept {
@@ -174,6 +171,7 @@ private:
                              uint16_t port) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
+    static void init_replica(rte_mbuf* c, uint16_t port, uint32_t len) noexcept;
     // Announces a quiescent state if the last one is older than quiescent_interval_us, after
     // flushing every TX buffer (control_plane relies on it: after a grace period no worker
     // has a removed port's frames buffered); returns whether it did. The caller holds no
@@ -187,6 +185,10 @@ private:
         last_quiescent_ = now;
         return true;
     }
+    // Buffers frames[from, to) for their ports' TX queues (ports[j]: frame j's port, or
+    // UINT16_MAX for none), in order; a full buffer goes out at once.
+    void transmit_frames(rte_mbuf* const* frames, const uint16_t* ports, uint16_t from,
+                         uint16_t to) noexcept;
     // Buffers m for port's TX queue; a full buffer goes out at once.
     void transmit(uint16_t port, rte_mbuf* m) noexcept {
         tx_buffer& b = tx_[port];
@@ -211,8 +213,8 @@ private:
     rte_mempool* header_pool_ = nullptr;
     rte_mempool* payload_ref_pool_ = nullptr;
     uint64_t quiescent_interval_;
+    bool replica_line_room_; // a replica buffer holds a whole line after its headroom
     uint64_t last_quiescent_ = 0;
-    unsigned work_ = 0; // frames and copies since the clock was last looked at in a pass
     slot_counters* vc_slots_ = nullptr;
     slot_counters* party_slots_ = nullptr;
     std::array<tx_buffer, RTE_MAX_ETHPORTS> tx_{};
