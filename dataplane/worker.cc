@@ -176,8 +176,7 @@ unsigned worker::poll_once() noexcept {
             drop_unconnected(rxq.port, pkts, n);
             continue;
         }
-        uint32_t keys[large_rx_burst_size];
-        const vc* found[large_rx_burst_size]; // found[j]: the vc for keys[j], for j < looked_up
+        const vc* found[large_rx_burst_size]; // found[j]: frame j's vc, for j < looked_up
         uint16_t looked_up = 0;
         uint16_t fresh_from = 0; // found[j] for j below: looked up before a quiescent state
         // egress[j]: the port frame j goes to as it is (a point-to-point VC's), or no_port;
@@ -185,13 +184,20 @@ unsigned worker::poll_once() noexcept {
         uint16_t egress[large_rx_burst_size];
         uint16_t handed_on = 0;
         uint64_t rx_bytes = 0; // of the frames classified
+        // slots[j]: frame j's index slot (null: none), found by request_tables; after a
+        // quiescent state (the table may be gone) each is found again, from the frame.
+        const key_table::slot* slots[large_rx_burst_size];
+        bool slots_fresh = true;
         auto look_up = [&] {
-            found[looked_up] = conn->keys.lookup(keys[looked_up]);
+            const key_table::slot* s = slots_fresh
+                                           ? slots[looked_up]
+                                           : conn->keys.slot_of(peek_key(*conn, pkts[looked_up]));
+            found[looked_up] = s != nullptr ? rcu_load(s->current) : nullptr;
             request_parties(found[looked_up]);
             ++looked_up;
         };
         if (large) {
-            request_tables(*conn, pkts, n, keys);
+            request_tables(*conn, pkts, n, slots);
             // With counters on, every frame's counter slots are lines as cold as its index
             // slot: requested for the whole burst at once, like those.
             const uint16_t first = counting() ? n : std::min(n, ahead_vc);
@@ -210,7 +216,8 @@ unsigned worker::poll_once() noexcept {
                 }
                 if (party_slots_ != nullptr && i + ahead_party_slot < n) {
                     const uint16_t j = i + ahead_party_slot;
-                    request_party_slot(j >= fresh_from ? found[j] : conn->keys.lookup(keys[j]));
+                    request_party_slot(
+                        j >= fresh_from ? found[j] : conn->keys.lookup(peek_key(*conn, pkts[j])));
                 }
             } else if (i + prefetch_ahead < n) {
                 rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
@@ -254,6 +261,7 @@ unsigned worker::poll_once() noexcept {
                 if (quiescent_if_due(now)) {
                     // A grace period may end now and free what was looked up so far.
                     fresh_from = looked_up;
+                    slots_fresh = false;
                     conn = table_.connection(rxq.port);
                     if (conn == nullptr) [[unlikely]] {
                         drop_unconnected(rxq.port, pkts + i + 1, uint16_t(n - i - 1));
@@ -305,23 +313,19 @@ void worker::drop_unconnected(uint16_t port, rte_mbuf** pkts, uint16_t n) noexce
 // then) and requests the lines after it: a party array of its own, counter slots. (A vc built
 // outside its slot is read there unrequested: a stall, only until a later replacement.) Those vcs
 // are handed on to classify only until the worker announces a quiescent state (a grace period
-// may end after it and free them): the rest are looked up again. Keys are kept for that.
+// may end after it and free them): the rest are looked up again from their frames.
 // (Before the vc lived in its slot, a third stage requested every vc: the worker then waited
 // for the whole burst's slots before classifying any frame.)
 void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                            uint32_t* keys) const noexcept {
+                            const key_table::slot** slots) const noexcept {
     for (uint16_t i = 0; i < n; ++i) {
         rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     }
     for (uint16_t i = 0; i < n; ++i) {
-        keys[i] = peek_key(conn, pkts[i]);
-        request_index_slot(conn, keys[i]);
-    }
-}
-
-void worker::request_index_slot(const connection_entry& conn, uint32_t key) const noexcept {
-    if (const key_table::slot* slot = conn.keys.slot_of(key)) {
-        rte_prefetch0(slot);
+        slots[i] = conn.keys.slot_of(peek_key(conn, pkts[i]));
+        if (slots[i] != nullptr) {
+            rte_prefetch0(slots[i]);
+        }
     }
 }
 
@@ -380,64 +384,67 @@ bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noex
 const vc* worker::classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
                            const vc* const* found, uint32_t* header_word) noexcept {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
+    const uint8_t* word = f + wire::ether_header_len;
+    if (found != nullptr && *found != nullptr) [[likely]] {
+        // request_tables read this frame's key for the same connection: its length and
+        // ethertype passed, and a vc is only ever made for a key in range (call_manager).
+        return admit(conn, m, **found, wire::load_be32(word), now, header_word);
+    }
     // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
     if (rte_pktmbuf_data_len(m) < wire::ether_header_len + 4) [[unlikely]] {
         drop(m, drop_reason::truncated);
         return nullptr;
     }
     const uint16_t ethertype = wire::load_be16(f + wire::ethertype_offset);
-    const uint8_t* word = f + wire::ether_header_len;
+    const uint32_t raw = wire::load_be32(word);
+    uint32_t key;
     if (conn.media == media_kind::mpls) {
         if (ethertype != wire::ethertype_mpls) [[unlikely]] {
             drop(m, drop_reason::wrong_ethertype);
             return nullptr;
         }
-        const uint32_t raw = wire::load_be32(word);
-        const uint32_t label = raw >> 12;
-        if (label < mpls_label_min) [[unlikely]] {
+        key = raw >> 12;
+        if (key < mpls_label_min) [[unlikely]] {
             drop(m, drop_reason::reserved_key);
             return nullptr;
         }
-        const vc* v = found != nullptr ? *found : conn.keys.lookup(label);
-        if (v == nullptr) [[unlikely]] {
-            drop(m, drop_reason::unknown_key);
-            return nullptr;
-        }
-        count_vc(*v, m);
-        if ((raw & 0xff) <= 1) [[unlikely]] {
-            drop_classified(m, *v, drop_reason::ttl_expired);
-            return nullptr;
-        }
-        if (!conforms(*v, m, now)) {
-            drop_classified(m, *v, drop_reason::policed);
-            return nullptr;
-        }
-        *header_word = raw;
-        return v;
     } else {
         if (ethertype != wire::ethertype_vlan) [[unlikely]] {
             drop(m, drop_reason::wrong_ethertype);
             return nullptr;
         }
-        const uint16_t tci = wire::load_be16(word);
-        const uint16_t vid = tci & 0x0fff;
-        if (vid < vlan_vid_min || vid > vlan_vid_max) [[unlikely]] {
+        key = (raw >> 16) & 0x0fff;
+        if (key < vlan_vid_min || key > vlan_vid_max) [[unlikely]] {
             drop(m, drop_reason::reserved_key);
             return nullptr;
         }
-        const vc* v = found != nullptr ? *found : conn.keys.lookup(vid);
-        if (v == nullptr) [[unlikely]] {
-            drop(m, drop_reason::unknown_key);
-            return nullptr;
-        }
-        count_vc(*v, m);
-        if (!conforms(*v, m, now)) {
-            drop_classified(m, *v, drop_reason::policed);
-            return nullptr;
-        }
-        *header_word = tci;
-        return v;
     }
+    const vc* v = found != nullptr ? *found : conn.keys.lookup(key);
+    if (v == nullptr) [[unlikely]] {
+        drop(m, drop_reason::unknown_key);
+        return nullptr;
+    }
+    return admit(conn, m, *v, raw, now, header_word);
+}
+
+// The checks of a frame classified to v: TTL (MPLS) and traffic contract.
+const vc* worker::admit(const connection_entry& conn, rte_mbuf* m, const vc& v, uint32_t raw,
+                        uint64_t now, uint32_t* header_word) noexcept {
+    count_vc(v, m);
+    if (conn.media == media_kind::mpls) {
+        if ((raw & 0xff) <= 1) [[unlikely]] {
+            drop_classified(m, v, drop_reason::ttl_expired);
+            return nullptr;
+        }
+        *header_word = raw;
+    } else {
+        *header_word = raw >> 16; // the TCI
+    }
+    if (!conforms(v, m, now)) {
+        drop_classified(m, v, drop_reason::policed);
+        return nullptr;
+    }
+    return &v;
 }
 
 template <typename Rewrite>

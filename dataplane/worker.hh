@@ -124,8 +124,7 @@ private:
 
     uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
-                        uint32_t* keys) const noexcept;
-    void request_index_slot(const connection_entry& conn, uint32_t key) const noexcept;
+                        const key_table::slot** slots) const noexcept;
     void request_parties(const vc* v) const noexcept;
     void request_party_slot(const vc* v) const noexcept;
     bool counting() const noexcept { return vc_slots_ != nullptr || party_slots_ != nullptr; }
@@ -137,6 +136,8 @@ private:
     // quiescent state has been announced since; a null `found`: look the key up here.
     const vc* classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
                        const vc* const* found, uint32_t* header_word) noexcept;
+    const vc* admit(const connection_entry& conn, rte_mbuf* m, const vc& v, uint32_t raw,
+                    uint64_t now, uint32_t* header_word) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
         return v.meter == nullptr || metered_conforms(v, m, now);
     }
