@@ -505,7 +505,8 @@ protected:
         }
         ASSERT_GE(state_->find_connection("in")->entry->keys.size(), large_table_min_vcs);
         std::vector<std::vector<uint8_t>> frames, expected1, expected2;
-        uint64_t expected_unknown = 0, expected_truncated = 0;
+        uint64_t expected_unknown = 0, expected_truncated = 0, expected_ethertype = 0,
+                 expected_ttl = 0;
         uint32_t x = 12345;
         for (int i = 0; i < 3000; ++i) {
             x = x * 1103515245u + 12345u;
@@ -518,6 +519,19 @@ protected:
                 continue;
             }
             auto f = mpls_frame({.label = 16 + pick, .seq = uint32_t(i)});
+            if (i % 89 == 7 && pick < vcs) {
+                // A known VC's label behind another ethertype (IPv4): not MPLS, dropped.
+                f[12] = 0x08;
+                f[13] = 0x00;
+                frames.push_back(f);
+                ++expected_ethertype;
+                continue;
+            }
+            if (i % 83 == 11 && pick < vcs) {
+                frames.push_back(mpls_frame({.label = 16 + pick, .ttl = 1, .seq = uint32_t(i)}));
+                ++expected_ttl;
+                continue;
+            }
             frames.push_back(f);
             if (pick >= vcs) {
                 ++expected_unknown;
@@ -553,10 +567,17 @@ protected:
         }
         EXPECT_EQ(drops(drop_reason::unknown_key), expected_unknown);
         EXPECT_EQ(drops(drop_reason::truncated), expected_truncated);
-        EXPECT_EQ(total_drops(), expected_unknown + expected_truncated);
-        // Every VC counts in slot 1, every first party in slot 1, every second in slot 2.
+        EXPECT_EQ(drops(drop_reason::wrong_ethertype), expected_ethertype);
+        EXPECT_EQ(drops(drop_reason::ttl_expired), expected_ttl);
+        ASSERT_GT(expected_ethertype, 10u);
+        ASSERT_GT(expected_ttl, 10u);
+        EXPECT_EQ(total_drops(),
+                  expected_unknown + expected_truncated + expected_ethertype + expected_ttl);
+        // Every VC counts in slot 1 (a frame whose TTL expired too, as a drop), every first
+        // party in slot 1, every second in slot 2.
         const uint64_t counted_vcs = counted ? expected1.size() : 0;
-        EXPECT_EQ(vc_slots_.read(1).packets, counted_vcs);
+        EXPECT_EQ(vc_slots_.read(1).packets, counted ? expected1.size() + expected_ttl : 0);
+        EXPECT_EQ(vc_slots_.read(1).drops, counted ? expected_ttl : 0);
         EXPECT_EQ(party_slots_.read(1).packets, counted_vcs);
         EXPECT_EQ(party_slots_.read(2).packets, counted ? expected2.size() : 0);
     }
