@@ -331,7 +331,7 @@ void worker::request_tables(const connection_entry& conn, rte_mbuf* const* pkts,
 
 // The vc's line has arrived by now: its party array (when it is not in that line), its
 // counter slot, and its first party's slot when the party array is in that line.
-void worker::request_parties(const vc* v) const noexcept {
+[[gnu::always_inline]] inline void worker::request_parties(const vc* v) const noexcept {
     if (v != nullptr) {
         const party_set* parties = rcu_load(v->parties);
         const bool inline_set = v->holds_inline(parties);
