@@ -244,7 +244,9 @@ unsigned worker::poll_once() noexcept {
                     count_party(p, rte_pktmbuf_pkt_len(m));
                 } else {
                     // The frames before it first: one of them may be of the same VC.
-                    transmit_frames(pkts, egress, handed_on, i);
+                    if (handed_on < i) {
+                        transmit_frames(pkts, egress, handed_on, i);
+                    }
                     handed_on = uint16_t(i + 1);
                     work += conn->media == media_kind::mpls
                                 ? replicate(m, *v, parties, mpls_rewrite{word})
@@ -467,9 +469,9 @@ uint32_t worker::replicate(rte_mbuf* m, const vc& v, const party_set& parties,
         replicate_shared(m, parties, rewrite)) {
         return n - 1;
     }
-    // Whole copies of a small one-segment frame: their buffers in one bulk allocation (the
-    // mempool cache is visited once, not once per copy). Any copy beyond those, or all of them
-    // when the bulk allocation fails, is made one at a time.
+    // Whole copies of a small one-segment frame: their buffers taken raw in one bulk get (the
+    // mempool cache is visited once, not once per copy) and set up by init_replica. Any copy
+    // beyond those, or all of them when the bulk get fails, is made one at a time.
     constexpr uint32_t bulk_max = 64;
     rte_mbuf* bulk[bulk_max];
     uint32_t bulk_count = 0, bulk_used = 0;
@@ -492,9 +494,6 @@ uint32_t worker::replicate(rte_mbuf* m, const vc& v, const party_set& parties,
     // Copies are taken from the untouched original; the last party gets the original itself,
     // rewritten in place. They go to their ports' TX buffers up to bulk_max at a time
     // (transmit_frames), in party order.
-    rte_mbuf* outs[bulk_max];
-    uint16_t out_ports[bulk_max];
-    uint32_t held = 0;
     for (uint32_t i = 0; i < n; ++i) {
         const party& p = parties[i];
         rte_mbuf* out = m;
@@ -524,15 +523,9 @@ uint32_t worker::replicate(rte_mbuf* m, const vc& v, const party_set& parties,
         uint8_t* frame = rte_pktmbuf_mtod(out, uint8_t*);
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
-        outs[held] = out;
-        out_ports[held] = p.tx_port;
+        transmit(p.tx_port, out);
         count_party(p, len);
-        if (++held == bulk_max) [[unlikely]] {
-            transmit_frames(outs, out_ports, 0, uint16_t(held));
-            held = 0;
-        }
     }
-    transmit_frames(outs, out_ports, 0, uint16_t(held));
     return n - 1;
 }
 
@@ -554,7 +547,6 @@ bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rew
     const uint8_t* original = rte_pktmbuf_mtod(m, const uint8_t*);
     rte_mbuf_refcnt_set(m, uint16_t(n));
     rte_pktmbuf_adj(m, replica_header_len);
-    uint16_t ports[shared_payload_max];
     for (uint32_t i = 0; i < n; ++i) {
         const party& p = parties[i];
         rte_mbuf* h = headers[i];
@@ -562,10 +554,9 @@ bool worker::replicate_shared(rte_mbuf* m, const party_set& parties, Rewrite rew
         uint8_t* frame = rte_pktmbuf_mtod(h, uint8_t*);
         wire::write_macs(frame, p.dst_mac, p.src_mac);
         rewrite(frame, p);
-        ports[i] = p.tx_port;
+        transmit(p.tx_port, h);
         count_party(p, len);
     }
-    transmit_frames(headers, ports, 0, uint16_t(n));
     return true;
 }
 

@@ -122,6 +122,8 @@ private:
         rte_mbuf* pkts[tx_burst_size];
     };
 
+    // A burst from rxq, counted (its bytes are counted as poll_once reads each frame: a
+    // separate pass over the burst cost several cycles per frame).
     uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
                         const key_table::slot** slots) const noexcept;
@@ -136,6 +138,7 @@ private:
     // quiescent state has been announced since; a null `found`: look the key up here.
     const vc* classify(const connection_entry& conn, rte_mbuf* m, uint64_t now,
                        const vc* const* found, uint32_t* header_word) noexcept;
+    // classify's checks once m's vc v is known (raw: m's MPLS entry or VLAN word).
     const vc* admit(const connection_entry& conn, rte_mbuf* m, const vc& v, uint32_t raw,
                     uint64_t now, uint32_t* header_word) noexcept;
     bool conforms(const vc& v, const rte_mbuf* m, uint64_t now) noexcept {
@@ -176,7 +179,8 @@ private:
     // Announces a quiescent state if the last one is older than quiescent_interval_us, after
     // flushing every TX buffer (control_plane relies on it: after a grace period no worker
     // has a removed port's frames buffered); returns whether it did. The caller holds no
-    // pointer read from the tables across this call.
+    // pointer read from the tables across this call, and has handed every frame it forwarded
+    // to the TX buffers (poll_once hands a burst's on before it looks at the clock).
     bool quiescent_if_due(uint64_t now) noexcept {
         if (now - last_quiescent_ < quiescent_interval_) {
             return false;
@@ -187,10 +191,12 @@ private:
         return true;
     }
     // Buffers frames[from, to) for their ports' TX queues (ports[j]: frame j's port, or
-    // UINT16_MAX for none), in order; a full buffer goes out at once.
+    // UINT16_MAX for none), in order; a full buffer goes out at once. How forwarded frames
+    // and copies reach their ports: a run of frames to one port at a time.
     void transmit_frames(rte_mbuf* const* frames, const uint16_t* ports, uint16_t from,
                          uint16_t to) noexcept;
-    // Buffers m for port's TX queue; a full buffer goes out at once.
+    // Buffers m for port's TX queue; a full buffer goes out at once. For the control ring's
+    // frames (one at a time, seldom).
     void transmit(uint16_t port, rte_mbuf* m) noexcept {
         tx_buffer& b = tx_[port];
         b.pkts[b.count++] = m;
