@@ -191,12 +191,12 @@ private:
         return true;
     }
     // Buffers frames[from, to) for their ports' TX queues (ports[j]: frame j's port, or
-    // UINT16_MAX for none), in order; a full buffer goes out at once. How forwarded frames
-    // and copies reach their ports: a run of frames to one port at a time.
+    // UINT16_MAX for none), in order; a full buffer goes out at once. How a burst's
+    // point-to-point frames reach their ports: a run of frames to one port at a time.
     void transmit_frames(rte_mbuf* const* frames, const uint16_t* ports, uint16_t from,
                          uint16_t to) noexcept;
-    // Buffers m for port's TX queue; a full buffer goes out at once. For the control ring's
-    // frames (one at a time, seldom).
+    // Buffers m for port's TX queue; a full buffer goes out at once. For copies and the
+    // control ring's frames.
     void transmit(uint16_t port, rte_mbuf* m) noexcept {
         tx_buffer& b = tx_[port];
         b.pkts[b.count++] = m;
