@@ -388,9 +388,9 @@ bool worker::metered_conforms(const vc& v, const rte_mbuf* m, uint64_t now) noex
                                                          uint32_t* header_word) noexcept {
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
     const uint8_t* word = f + wire::ether_header_len;
-    if (found != nullptr && *found != nullptr) [[likely]] {
-        // request_tables read this frame's key for the same connection: its length and
-        // ethertype passed, and a vc is only ever made for a key in range (call_manager).
+    if (found != nullptr && *found != nullptr) {
+        // The look-ahead read this frame's key (peek_key) for the same connection: its length
+        // and ethertype passed, and a vc is only ever made for a key in range (call_manager).
         return admit(conn, m, **found, wire::load_be32(word), now, header_word);
     }
     // MPLS and 802.1Q both put a 4-byte word right after the ethertype.
