@@ -159,8 +159,9 @@ public:
     key_table& operator=(const key_table&) = delete;
 
     // Worker side. Keys out of range are a miss, not an error.
-    vc* lookup(uint32_t key) const noexcept {
-        const slot* s = slot_of(key);
+    vc* lookup(uint32_t key) const noexcept { return vc_in(slot_of(key)); }
+    // Worker side: the vc in a slot slot_of() returned (null: none).
+    static vc* vc_in(const slot* s) noexcept {
         return s != nullptr ? rcu_load(s->current) : nullptr;
     }
 

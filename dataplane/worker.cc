@@ -192,7 +192,7 @@ unsigned worker::poll_once() noexcept {
             const key_table::slot* s = slots_fresh
                                            ? slots[looked_up]
                                            : conn->keys.slot_of(peek_key(*conn, pkts[looked_up]));
-            found[looked_up] = s != nullptr ? rcu_load(s->current) : nullptr;
+            found[looked_up] = key_table::vc_in(s);
             request_parties(found[looked_up]);
             ++looked_up;
         };
@@ -589,6 +589,8 @@ rte_mbuf* worker::fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept {
 
 // What rte_pktmbuf_reset would leave in c, with its length set: a raw mbuf already has its
 // buffer, refcnt 1, one segment and no next (rte_mbuf_raw_alloc), so those are not written.
+// Not rte_pktmbuf_alloc_bulk's reset then three more stores: measured ~3 cycles per 64-byte
+// copy at 8 parties (38 vs 41, alternated).
 void worker::init_replica(rte_mbuf* c, uint16_t port, uint32_t len) noexcept {
     c->data_off = std::min<uint16_t>(RTE_PKTMBUF_HEADROOM, c->buf_len);
     c->port = port;
