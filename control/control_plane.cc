@@ -201,6 +201,7 @@ void control_plane::send_close_data(const connection_state& out, const callmgmt:
 }
 
 void control_plane::link(const cm::connection& c) {
+    state_.set_link_up(c.name, c.st == cm::state::connected);
     if (c.st == cm::state::connected) {
         provisioner_.connection_up(); // parties and calls waiting for it come back
         return;

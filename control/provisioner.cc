@@ -101,6 +101,11 @@ provisioner::step_outcome provisioner::request(binding& b, step_outcome o, F&& f
     return o;
 }
 
+bool provisioner::usable(const std::string& connection) const {
+    const connection_state* c = state_.find_connection(connection);
+    return c != nullptr && c->link_up;
+}
+
 static callmgmt::party_spec party_of(const party_config& p) {
     return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
 }
@@ -127,15 +132,15 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
     auto it = by_connection_.find(call.connection);
     const party_config* first = nullptr;
     for (const auto& p : call.parties) {
-        if (first == nullptr && state_.find_connection(p.connection) != nullptr) {
+        if (first == nullptr && usable(p.connection)) {
             first = &p;
         }
     }
-    if (it == by_connection_.end() || first == nullptr) {
+    if (it == by_connection_.end() || !usable(call.connection) || first == nullptr) {
         o.status = "WAITING";
-        o.detail = fmt::format("waits for connection '{}'", it == by_connection_.end()
-                                                                ? call.connection
-                                                                : call.parties.front().connection);
+        o.detail =
+            fmt::format("waits for connection '{}'",
+                        first != nullptr ? call.connection : call.parties.front().connection);
         return o;
     }
     callmgmt::call_spec spec{
@@ -167,7 +172,7 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
         o.detail = fmt::format("waits for connection '{}'", m.connection);
         return o;
     }
-    if (state_.find_connection(p.connection) == nullptr) {
+    if (!usable(p.connection)) {
         o.status = "WAITING";
         o.detail = fmt::format("waits for connection '{}'", p.connection);
         return o;
@@ -184,7 +189,7 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
 
 void provisioner::add_missing_parties(const call_config& call, made_call& m) {
     for (const auto& p : call.parties) {
-        if (m.parties.count(p.name) != 0 || state_.find_connection(p.connection) == nullptr) {
+        if (m.parties.count(p.name) != 0 || !usable(p.connection)) {
             continue;
         }
         const step_outcome o = add_one(call, m, p);
@@ -211,13 +216,36 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
     }
     // A call closes with its last party: drop the others first.
     while (m.parties.size() > 1) {
-        drop_one(name, std::prev(m.parties.end())->first);
+        const step_outcome d = drop_party_of(*it->second, name, m, std::prev(m.parties.end()));
+        if (d.status != "PENDING") {
+            o.status = d.status;
+            o.detail =
+                fmt::format("party '{}' could not be dropped first: {}", d.step.party, d.detail);
+            return o; // the call and its parties live on, and stay ours
+        }
     }
     const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
     o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.close_call(pctx, m.vc, last, {});
     });
-    made_.erase(mit);
+    // Its handles die only when the close was accepted; a refused call lives on as ours.
+    if (o.status == "PENDING") {
+        made_.erase(mit);
+    }
+    return o;
+}
+
+provisioner::step_outcome provisioner::drop_party_of(binding& b, const std::string& call,
+                                                     made_call& m, party_map::iterator party) {
+    step_outcome o{{reload_op::drop_party, call, party->first, ""}, "SUCCESS", ""};
+    const callmgmt::party_handle ph = party->second;
+    o = request(b, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+        return d.drop_party(pctx, ph, {});
+    });
+    // The handle dies only when the drop was accepted (PENDING): a refused party lives on.
+    if (o.status == "PENDING") {
+        m.parties.erase(party);
+    }
     return o;
 }
 
@@ -229,15 +257,24 @@ provisioner::step_outcome provisioner::drop_one(const std::string& call, const s
         return o;
     }
     made_call& m = mit->second;
-    const callmgmt::party_handle ph = m.parties.at(party);
-    m.parties.erase(party); // the handle is dead whatever the outcome
     auto it = by_connection_.find(m.connection);
     if (it == by_connection_.end()) {
+        m.parties.erase(party);
         return o; // its call manager is going: the party goes with it
     }
-    return request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
-        return d.drop_party(pctx, ph, {});
-    });
+    if (m.parties.size() == 1) {
+        // The call's last live party (the others the file names wait for their connections):
+        // a call cannot lose its last party, so it closes, and is made again when a party the
+        // file names can join it.
+        step_outcome c = close_one(call);
+        c.step = o.step;
+        if (c.status == "PENDING") {
+            c.detail = "its call's last live party: the call is closed, and made again when "
+                       "another of its parties can join";
+        }
+        return c;
+    }
+    return drop_party_of(*it->second, call, m, m.parties.find(party));
 }
 
 provisioner::step_outcome provisioner::modify_one(const call_config& call) {
@@ -278,7 +315,14 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
             if (p == nullptr) {
                 o = {{}, "FAILURE", "no such party in the file"};
             } else if (mit == made_.end()) {
-                o = {{}, "WAITING", "its call is not made"};
+                // Not made (it waits, or an earlier step closed it with its last live
+                // party): made now with every party that can join, if it can be.
+                o = make_one(*call);
+                if (o.status == "SUCCESS") {
+                    o.detail = "made again with its call";
+                }
+            } else if (mit->second.parties.count(p->name) != 0) {
+                o = {{}, "SUCCESS", "added with its call"};
             } else {
                 o = add_one(*call, mit->second, *p);
             }

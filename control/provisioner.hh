@@ -72,11 +72,14 @@ public:
 
 private:
     struct binding;
+    using party_map = std::map<std::string, callmgmt::party_handle>; // by party name
     struct made_call {
         std::string connection;
         callmgmt::vc_handle vc;
-        std::map<std::string, callmgmt::party_handle> parties; // by party name
+        party_map parties; // live in the call manager: a handle is forgotten when it dies
     };
+    // A connection calls and parties may use: present, with its link up.
+    bool usable(const std::string& connection) const;
     void make_ready_calls();
     void add_missing_parties(const call_config& cfg, made_call& m);
     const call_config* find_call(const std::string& name) const;
@@ -85,6 +88,9 @@ private:
     step_outcome add_one(const call_config& call, made_call& m, const party_config& p);
     step_outcome close_one(const std::string& name);
     step_outcome drop_one(const std::string& call, const std::string& party);
+    // Drops one of a call's parties (not its last) through b.
+    step_outcome drop_party_of(binding& b, const std::string& call, made_call& m,
+                               party_map::iterator party);
     step_outcome modify_one(const call_config& call);
     // One request through a call manager: the outcome's status, and the call manager's reason
     // when it failed. PENDING requests are counted until their completion (detach waits).

@@ -35,6 +35,14 @@ const connection_state* switch_state::find_connection(const std::string& name) c
     return nullptr;
 }
 
+void switch_state::set_link_up(const std::string& name, bool up) noexcept {
+    for (auto& c : connections_) {
+        if (c.name == name) {
+            c.link_up = up;
+        }
+    }
+}
+
 const connection_state& switch_state::add_connection(const std::string& name,
                                                      const std::string& device, uint16_t port,
                                                      media_kind media, const mac_address& mac,

@@ -31,6 +31,7 @@ struct connection_state {
     uint64_t bandwidth_bps;  // 0: not stated, no admission control
     connection_entry* entry; // what the workers see for this port
     bool takes_chains;       // multi-segment TX: replicas may be header + shared payload
+    bool link_up = true;     // as the Connection Manager last heard
 };
 
 // A request the tables cannot take, with the contract status that says why.
@@ -60,6 +61,7 @@ public:
     // unpublished already.
     std::unique_ptr<connection_entry> remove_connection(const std::string& name);
     const connection_state* find_connection(const std::string& name) const noexcept;
+    void set_link_up(const std::string& name, bool up) noexcept;
     const std::vector<connection_state>& connections() const noexcept { return connections_; }
 
     // Checks a party against its egress connection and the call's ingress media.

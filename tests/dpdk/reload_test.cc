@@ -5,9 +5,11 @@
 // frame exactly once and in order; changed parties lose at most the frames in flight at their
 // change and never get one twice; a session's call is never touched; everything is freed.
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rte_ethdev.h>
 
 #include "control/provisioner.hh"
 #include "tests/dpdk/live_plane.hh"
@@ -210,6 +212,93 @@ TEST_F(live_reload, changes_only_a_restart_applies_are_reported_and_nothing_move
     EXPECT_EQ(plane_->config_provisioner().calls_made(), 3u);
     send(1000, 2000, 3000);
     EXPECT_EQ(seqs(got_["p1"], 2001), range(0, 3000));
+}
+
+// Call g: ga leaves through p1, gb through p2; links go down and up under it.
+class live_links : public live_reload {
+protected:
+    std::string calls_text() const override {
+        return call_text("g", 1100) + party_text("g", "ga", "p1", 2101, 1) +
+               party_text("g", "gb", "p2", 2102, 2);
+    }
+    void set_link(const std::string& name, bool up) {
+        const uint16_t p = port(name).port;
+        ASSERT_EQ(up ? rte_eth_dev_set_link_up(p) : rte_eth_dev_set_link_down(p), 0);
+        plane_->handle(device_event{device_event::kind::link, p});
+        for (int i = 0; i < 20; ++i) {
+            pump(); // the grace periods of the drops and closes it caused
+        }
+    }
+    // The parties call g has in its call manager, by name.
+    std::vector<std::string> parties_of_g() const {
+        std::vector<std::string> out;
+        for (const auto& c : plane_->find_call_manager("in")->calls()) {
+            if (c.name == "g") {
+                for (const auto& [h, p] : c.parties) {
+                    out.push_back(p.name);
+                }
+            }
+        }
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+// Defect: the provisioner forgot a party whose drop the call manager refused (its last
+// party), so a party the file no longer named lived on and received every frame.
+TEST_F(live_links, a_reload_that_removes_the_last_live_party_closes_the_call_and_remakes_it) {
+    send(1100, 0, 100);
+    set_link("p2", false); // gb is dropped: ga is the call's last live party
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga"));
+    const auto r =
+        reload_during(call_text("g", 1100) + party_text("g", "gb", "p2", 2102, 2), 1100, 100, 1100);
+    ASSERT_EQ(r.outcomes.size(), 1u);
+    EXPECT_EQ(r.outcomes[0].step.op, reload_op::drop_party);
+    EXPECT_EQ(r.outcomes[0].status, "PENDING") << r.outcomes[0].detail;
+    EXPECT_TRUE(parties_of_g().empty()); // closed: no party the file drops
+    EXPECT_EQ(plane_->config_provisioner().calls_waiting(), 1u);
+    set_link("p2", true); // gb is back: the call is made again, with gb only
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("gb"));
+    send(1100, 1100, 2100);
+    // ga, no longer in the file, gets nothing after the reload's frames in flight.
+    const auto ga = seqs(got_["p1"], 2101);
+    ASSERT_FALSE(ga.empty());
+    EXPECT_LT(ga.back(), 1100u);
+    // gb: every frame before its link went down, then every frame after it came back.
+    std::vector<uint32_t> gb = range(0, 100);
+    for (uint32_t s : range(1100, 2100)) {
+        gb.push_back(s);
+    }
+    EXPECT_EQ(seqs(got_["p2"], 2102), gb);
+    EXPECT_EQ(plane_->config_provisioner().calls_made(), 1u);
+}
+
+// Defect: another connection coming up re-added parties on a connection whose link was down.
+TEST_F(live_links, a_party_waits_for_its_own_link_not_for_any_connection_to_come_up) {
+    set_link("p2", false);
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga"));
+    set_link("p3", false);
+    set_link("p3", true); // another connection comes up: gb still waits for p2
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga"));
+    send(1100, 0, 100);
+    EXPECT_TRUE(seqs(got_["p2"], 2102).empty());
+    set_link("p2", true);
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga", "gb"));
+    send(1100, 100, 200);
+    EXPECT_EQ(seqs(got_["p2"], 2102), range(100, 200));
+    EXPECT_EQ(seqs(got_["p1"], 2101), range(0, 200));
+}
+
+// A call whose ingress link is down is not made again until that link is back.
+TEST_F(live_links, a_call_waits_for_its_ingress_link) {
+    set_link("in", false);
+    EXPECT_TRUE(parties_of_g().empty());
+    set_link("p3", false);
+    set_link("p3", true);
+    EXPECT_TRUE(parties_of_g().empty());
+    EXPECT_EQ(plane_->config_provisioner().calls_waiting(), 1u);
+    set_link("in", true);
+    EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga", "gb"));
 }
 
 } // namespace
