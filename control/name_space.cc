@@ -76,16 +76,17 @@ wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::
             return wsa::no_error;
         }
         service& svc = it->second;
-        if (multiple) { // add the given addresses
+        if (multiple) { // add the given addresses: all of them, or none
+            std::vector<std::string> next = svc.addresses;
             for (const auto& a : addresses) {
-                if (std::find(svc.addresses.begin(), svc.addresses.end(), a) ==
-                    svc.addresses.end()) {
-                    if (svc.addresses.size() >= quotas_.addresses_per_service) {
-                        return wsa::not_enough_memory;
-                    }
-                    svc.addresses.push_back(a);
+                if (std::find(next.begin(), next.end(), a) == next.end()) {
+                    next.push_back(a);
                 }
             }
+            if (next.size() > quotas_.addresses_per_service) {
+                return wsa::not_enough_memory;
+            }
+            svc.addresses = std::move(next);
         } else { // overwrite: only the given addresses
             svc.addresses = addresses;
         }
@@ -147,7 +148,7 @@ wsa name_space::lookup_begin(session_id s, const std::string& query, const std::
     }
     // Begin only makes the cursor (it cannot be cancelled, so it must be quick).
     const lookup_handle h = next_handle_++;
-    cursors_[h] = cursor{s, query, kind, std::nullopt, 0, false, 0, 0, false};
+    cursors_[h] = cursor{s, query, kind, std::nullopt, 0, false, 0, 0, false, false};
     *out = h;
     return wsa::no_error;
 }
@@ -178,8 +179,8 @@ std::vector<nlohmann::json> name_space::matching(const cursor& c) const {
 
 wsa name_space::lookup_next(session_id s, lookup_handle h, size_t buffer, uint32_t flags) {
     auto it = cursors_.find(h);
-    if (it == cursors_.end() || it->second.owner != s) {
-        return wsa::invalid_handle;
+    if (it == cursors_.end() || it->second.owner != s || it->second.cancelled) {
+        return wsa::invalid_handle; // never was, or ended (a NextEx in flight is cancelled)
     }
     if (it->second.in_flight) {
         return wsa::invalid; // one NextEx at a time per lookup
@@ -208,15 +209,17 @@ std::optional<name_space::next_result> name_space::complete_next(session_id s, l
             return next_result{wsa::service_not_found, {}, 0};
         }
     }
-    if ((c.in_flight_flags & lup_flushprevious) != 0 && c.next < c.results->size()) {
+    if ((c.in_flight_flags & lup_flushprevious) != 0 && c.faulted) {
         ++c.next; // discard the result that did not fit last time
     }
+    c.faulted = false;
     if (c.next >= c.results->size()) {
         return next_result{wsa::no_more, {}, 0};
     }
     const nlohmann::json& r = (*c.results)[c.next];
     const size_t size = r.dump().size();
     if (size > c.in_flight_buffer) {
+        c.faulted = true;
         return next_result{wsa::fault, {}, size}; // stays for a retry with a bigger buffer
     }
     ++c.next;

@@ -8,7 +8,9 @@
 //                 wildcards, optionally restricted to one kind.
 //   lookup_next   LookupServiceNextEx: one result per call; WSAEFAULT with the size needed when
 //                 the client's buffer is too small (the result stays for the retry, unless
-//                 LUP_FLUSHPREVIOUS); WSA_E_NO_MORE at the end. A NextEx is answered on the next
+//                 LUP_FLUSHPREVIOUS on the next call, which skips only a result that did not
+//                 fit); WSA_E_NO_MORE at the end. A handle that was ended is
+//                 WSA_INVALID_HANDLE. A NextEx is answered on the next
 //                 loop iteration; a lookup_end arriving before that cancels it (WSA_E_CANCELLED).
 //   lookup_end    LookupServiceEnd.
 //
@@ -103,6 +105,7 @@ private:
         size_t in_flight_buffer = 0;
         uint32_t in_flight_flags = 0;
         bool cancelled = false; // End came while a NextEx was in flight
+        bool faulted = false;   // the last NextEx was WSAEFAULT: LUP_FLUSHPREVIOUS skips it
     };
     std::vector<nlohmann::json> matching(const cursor& c) const;
     size_t services_of(session_id s) const;

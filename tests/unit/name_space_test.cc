@@ -191,5 +191,51 @@ TEST_F(ns_fixture, the_end_of_a_session_frees_every_lookup_and_service_it_held) 
     EXPECT_EQ(service("kept")["name"], "kept");
 }
 
+// Defect: LUP_FLUSHPREVIOUS dropped the next result even after a NextEx that succeeded.
+TEST_F(ns_fixture, flush_previous_after_a_result_that_fit_skips_nothing) {
+    lookup_handle h = 0;
+    ASSERT_EQ(ns.lookup_begin(1, "feed-*", "call", &h), wsa::no_error);
+    ns.lookup_next(1, h, 1000, 0);
+    EXPECT_EQ(ns.complete_next(1, h)->result["name"], "feed-a");
+    ns.lookup_next(1, h, 1000, lup_flushprevious); // nothing failed: nothing to flush
+    auto r = ns.complete_next(1, h);
+    ASSERT_EQ(r->status, wsa::no_error);
+    EXPECT_EQ(r->result["name"], "feed-b");
+    // A fault, a retry that fits, then a flush: the flush has nothing to discard either.
+    ASSERT_EQ(ns.lookup_begin(1, "feed-*", "call", &h), wsa::no_error);
+    ns.lookup_next(1, h, 4, 0);
+    EXPECT_EQ(ns.complete_next(1, h)->status, wsa::fault);
+    ns.lookup_next(1, h, 1000, 0);
+    EXPECT_EQ(ns.complete_next(1, h)->result["name"], "feed-a");
+    ns.lookup_next(1, h, 1000, lup_flushprevious);
+    EXPECT_EQ(ns.complete_next(1, h)->result["name"], "feed-b");
+}
+
+// Defect: a NextEx on a handle already ended (while a NextEx was in flight) was WSAEINVAL.
+TEST_F(ns_fixture, next_on_an_ended_handle_is_an_invalid_handle) {
+    lookup_handle h = 0;
+    ASSERT_EQ(ns.lookup_begin(1, "*", "", &h), wsa::no_error);
+    ASSERT_EQ(ns.lookup_next(1, h, 1000, 0), wsa::no_error);
+    ASSERT_EQ(ns.lookup_end(1, h), wsa::no_error);
+    EXPECT_EQ(ns.lookup_next(1, h, 1000, 0), wsa::invalid_handle); // ended, not busy
+    EXPECT_EQ(ns.complete_next(1, h)->status, wsa::cancelled);
+    EXPECT_EQ(ns.lookup_next(1, h, 1000, 0), wsa::invalid_handle);
+}
+
+// Defect: REGISTER | SERVICE_MULTIPLE past the address quota added some addresses, then failed.
+TEST_F(ns_fixture, register_multiple_over_the_quota_changes_nothing) {
+    ASSERT_EQ(ns.set_service(1, set_op::register_service, 0, "svc", {"a", "b"}, "c"),
+              wsa::no_error);
+    EXPECT_EQ(
+        ns.set_service(1, set_op::register_service, service_multiple, "svc", {"c", "d", "e"}, ""),
+        wsa::not_enough_memory);
+    EXPECT_EQ(service("svc")["addresses"], json({"a", "b"}));
+    // Within the quota (addresses already there count once) it applies whole.
+    EXPECT_EQ(
+        ns.set_service(1, set_op::register_service, service_multiple, "svc", {"b", "c", "d"}, ""),
+        wsa::no_error);
+    EXPECT_EQ(service("svc")["addresses"], json({"a", "b", "c", "d"}));
+}
+
 } // namespace
 } // namespace vcplane::nsp
