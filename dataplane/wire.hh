@@ -65,7 +65,9 @@ inline void write_macs(uint8_t* frame, const uint8_t dst[6], const uint8_t src[6
 // Close data on the MPLS Generic Associated Channel (RFC 5586): the party's label (S=0), the
 // GAL (label 13, S=1, TTL 1), a 4-byte ACH with an experimental channel type, then the data.
 inline constexpr uint32_t gal_label = 13;
-inline constexpr uint16_t ach_channel_close_data = 0xFFF8; // experimental range (RFC 5586 §10)
+// The channel type is the first of the experimental range IANA reserves, 0x7FF8..0x7FFF
+// (RFC 5586 §10): no registered channel is taken, and a peer that does not know it skips it.
+inline constexpr uint16_t ach_channel_close_data = 0x7FF8;
 inline constexpr size_t gach_overhead = mpls_entry_len * 2 + 4; // below the Ethernet header
 inline constexpr uint8_t gach_party_ttl = 255;
 

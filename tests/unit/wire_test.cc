@@ -41,5 +41,18 @@ TEST(wire, big_endian_loads_and_stores) {
     EXPECT_EQ(load_be16(b), 0x8847);
 }
 
+// Defect: the channel type was 0xFFF8, outside the experimental range RFC 5586 §10 reserves.
+TEST(wire, close_data_rides_the_first_experimental_ach_channel_type) {
+    const uint8_t dst[6] = {2, 0, 0, 0, 0, 1}, src[6] = {2, 0, 0, 0, 0, 2};
+    const uint8_t data[3] = {'e', 'n', 'd'};
+    uint8_t frame[ether_header_len + gach_overhead + sizeof(data)] = {};
+    ASSERT_EQ(write_gach_frame(frame, dst, src, 2001, data, sizeof(data)), sizeof(frame));
+    // Party label 2001 (S=0, TTL 255), GAL 13 (S=1, TTL 1), ACH 0001 0000 0x00 then 0x7FF8.
+    const uint8_t want[] = {0x00, 0x7d, 0x10, 0xff, 0x00, 0x00, 0xd1, 0x01,
+                            0x10, 0x00, 0x7f, 0xf8, 'e',  'n',  'd'};
+    EXPECT_EQ(std::vector<uint8_t>(frame + ether_header_len, frame + sizeof(frame)),
+              std::vector<uint8_t>(want, want + sizeof(want)));
+}
+
 } // namespace
 } // namespace vcplane::wire
