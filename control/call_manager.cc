@@ -517,6 +517,7 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
                 send_close_data_(*out, leaving.spec, data);
             }
         }
+        completed("drop_party_complete", cstatus::success);
         b.client->drop_party_complete(b.client_binding, cstatus::success, leaving.id,
                                       leaving.client_ctx);
         end_op(b);
@@ -590,8 +591,10 @@ void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> 
         void* ctx = rec.client_ctx;
         const bool cm_created = rec.cm_created;
         if (incoming) {
+            completed("incoming_close_call", cstatus::closing);
             b.client->incoming_close_call(b.client_binding, cstatus::closing, vh, ctx);
         } else {
+            completed("close_call_complete", cstatus::success);
             b.client->close_call_complete(b.client_binding, cstatus::success, vh, last, ctx);
         }
         if (cm_created) {
@@ -643,6 +646,7 @@ void call_manager::egress_gone(const std::string& gone) {
                 state_.retire_party_slot(p.stats_slot);
             }
             for (auto it = dropped.rbegin(); it != dropped.rend(); ++it) {
+                completed("incoming_drop_party", cstatus::closing);
                 b.client->incoming_drop_party(b.client_binding, cstatus::closing, it->id,
                                               it->client_ctx);
             }
@@ -692,6 +696,10 @@ cstatus call_manager::modify_call_qos(void* pb, vc_handle vc, const callmgmt::fl
 cstatus call_manager::counted(const char* op, cstatus s) {
     contract_stats::process().count("ndis", op, callmgmt::status_name(s));
     return s;
+}
+
+void call_manager::completed(const char* completion, cstatus s) {
+    contract_stats::process().count("ndis", completion, callmgmt::status_name(s));
 }
 
 } // namespace vcplane

@@ -119,6 +119,8 @@ private:
     };
 
     callmgmt::status counted(const char* op, callmgmt::status s);
+    // Every completion and incoming indication is counted once, with its own status.
+    static void completed(const char* completion, callmgmt::status s);
     // The requests, uncounted (the overrides above count their outcome).
     callmgmt::status create_vc_impl(void* pb, void* client_vc_ctx, callmgmt::vc_handle* out);
     callmgmt::status delete_vc_impl(void* pb, callmgmt::vc_handle vc);

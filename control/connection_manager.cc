@@ -1,5 +1,7 @@
 #include "control/connection_manager.hh"
 
+#include "control/contract_stats.hh"
+
 #include <algorithm>
 #include <fmt/format.h>
 
@@ -60,6 +62,7 @@ const connection* connection_manager::adapter_arrived(const adapter& a) {
     for (csp* c : csps_) {
         std::string name;
         const result r = c->claim_connection(a, name);
+        contract_stats::process().count("cm", "claim_connection", result_name(r));
         if (r == result::success) {
             if (name.empty() || find(name) != nullptr) {
                 // A CSP that hands out an empty or taken name has not really claimed it.
@@ -126,6 +129,19 @@ void connection_manager::adapter_link(const std::string& device, bool up) {
 }
 
 result connection_manager::connect(const std::string& name) {
+    return counted("connect", connect_uncounted(name));
+}
+
+result connection_manager::disconnect(const std::string& name) {
+    return counted("disconnect", disconnect_uncounted(name));
+}
+
+result connection_manager::counted(const char* op, result r) {
+    contract_stats::process().count("cm", op, result_name(r));
+    return r;
+}
+
+result connection_manager::connect_uncounted(const std::string& name) {
     if (find(name) != nullptr) {
         return result::connection_already_exists;
     }
@@ -155,7 +171,7 @@ result connection_manager::connect(const std::string& name) {
     return last;
 }
 
-result connection_manager::disconnect(const std::string& name) {
+result connection_manager::disconnect_uncounted(const std::string& name) {
     auto it = std::find_if(connections_.begin(), connections_.end(),
                            [&](const auto& c) { return c.name == name; });
     if (it == connections_.end()) {

@@ -119,6 +119,11 @@ public:
     const std::vector<unmanaged_adapter>& unmanaged() const { return unmanaged_; }
 
 private:
+    // Every outcome is counted (vcplane_contract_operations_total), claims per CSP answer.
+    static result counted(const char* op, result r);
+    result connect_uncounted(const std::string& connection);
+    result disconnect_uncounted(const std::string& connection);
+
     listener listener_;
     std::vector<csp*> csps_;
     std::vector<connection> connections_;

@@ -169,7 +169,18 @@ public:
         if ((ev & EPOLLOUT) != 0) {
             flush_out();
         }
-        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 && fd_ >= 0) {
+        if (fd_ < 0) {
+            return;
+        }
+        if (ending_) {
+            // Its last goodbye came: nothing more is read; a peer that hangs up now cannot
+            // be answered.
+            if ((ev & (EPOLLHUP | EPOLLERR)) != 0) {
+                hang_up();
+            }
+            return;
+        }
+        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
             read_some();
         }
     }
@@ -181,10 +192,10 @@ public:
             return;
         }
         ending_ = true;
-        if (rundown && fd_ >= 0) {
-            srv_.loop_.unwatch(fd_);
-            close(fd_);
-            fd_ = -1;
+        if (rundown) {
+            hang_up();
+        } else if (fd_ >= 0) {
+            watch_for(); // no more input; replies of the requests still pending go out
         }
         if (startups_ > 0 || rundown) {
             log::info("session {}: {}", id_, rundown ? "rundown" : "cleanup");
@@ -202,12 +213,16 @@ public:
         }
     }
 
-    void close_after_flush() {
+    // The session's teardown completed (control_server::forget): the last goodbye is
+    // answered after every reply of the requests that were pending when it came.
+    void finish() {
+        if (farewell_) {
+            reply(farewell_->first, std::move(farewell_->second));
+            farewell_.reset();
+        }
         if (fd_ >= 0) {
             flush_out();
-            srv_.loop_.unwatch(fd_);
-            close(fd_);
-            fd_ = -1;
+            hang_up();
         }
     }
 
@@ -283,9 +298,13 @@ public:
     void complete_lookup(uint64_t request, nsp::lookup_handle h) {
         auto r = srv_.names_.complete_next(id_, h);
         if (!r) {
-            return; // the session ended meanwhile
+            // The session ended meanwhile, and its lookups with it.
+            r = nsp::name_space::next_result{wsa::cancelled, {}, 0};
         }
-        json out = wsa_reply(r->status);
+        contract_stats::process().count("nsp", "lookup_next_complete", nsp::wsa_name(r->status));
+        json out = wsa_reply(r->status, r->status == wsa::cancelled
+                                            ? "the lookup ended before this NextEx completed"
+                                            : "");
         out["lookup"] = h;
         if (r->status == wsa::no_error) {
             out["result"] = r->result;
@@ -312,6 +331,19 @@ private:
     }
 
     // ---- I/O ---------------------------------------------------------------------------
+
+    void hang_up() {
+        if (fd_ >= 0) {
+            srv_.loop_.unwatch(fd_);
+            close(fd_);
+            fd_ = -1;
+        }
+        out_.clear();
+    }
+    // Input while the session lasts, output while replies wait.
+    void watch_for() {
+        srv_.loop_.modify(fd_, (ending_ ? 0u : uint32_t(EPOLLIN)) | (want_out_ ? EPOLLOUT : 0u));
+    }
 
     void read_some() {
         std::vector<char> buf(srv_.cfg_.max_message_bytes);
@@ -365,8 +397,12 @@ private:
             } else {
                 label = op;
                 r = dispatch(op, id, req);
-                // Call-management outcomes are counted by the call managers themselves.
-                counted_by_call_manager = r && r->value("family", "") == "ndis";
+                // Outcomes the contract engines produced are counted there: a call manager's
+                // (not NOINTERFACE: a binding going away never reached one) and the Connection
+                // Manager's disconnect.
+                counted_by_call_manager = r && ((r->value("family", "") == "ndis" &&
+                                                 r->value("status", "") != "NOINTERFACE") ||
+                                                op == "disconnect");
             }
         } catch (const unknown_operation& e) {
             label = "unknown";
@@ -418,8 +454,8 @@ private:
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
                     if (!want_out_) {
-                        srv_.loop_.modify(fd_, EPOLLIN | EPOLLOUT);
                         want_out_ = true;
+                        watch_for();
                     }
                     return;
                 }
@@ -430,8 +466,8 @@ private:
             out_.pop_front();
         }
         if (want_out_ && fd_ >= 0) {
-            srv_.loop_.modify(fd_, EPOLLIN);
             want_out_ = false;
+            watch_for();
         }
     }
 
@@ -490,8 +526,10 @@ private:
             json r = wsa_reply(wsa::no_error);
             r["startups"] = startups_;
             if (startups_ == 0) {
-                reply(id, std::move(r));
-                close_after_flush(); // the last goodbye: Cleanup
+                // The last goodbye: Cleanup. Requests still pending are answered first (their
+                // completions, or cancelled), this reply last, then the connection closes.
+                contract_stats::process().count("nsp", "goodbye", nsp::wsa_name(wsa::no_error));
+                farewell_.emplace(id, std::move(r));
                 end(false);
                 return std::nullopt;
             }
@@ -755,6 +793,7 @@ private:
             if (e != wsa::no_error) {
                 return wsa_reply(e);
             }
+            contract_stats::process().count("nsp", "lookup_next", "PENDING");
             // Answered on the next loop iteration; a lookup_end before then cancels it.
             control_server& srv = srv_;
             const uint64_t sid = id_;
@@ -782,6 +821,7 @@ private:
     bool ending_ = false;
     bool want_out_ = false;
     std::deque<std::string> out_;
+    std::optional<std::pair<uint64_t, json>> farewell_; // the last goodbye's reply
     std::map<std::string, binding*> bindings_;
     std::map<callmgmt::vc_handle, std::string> vc_connection_;
     std::map<callmgmt::party_handle, callmgmt::vc_handle> party_vc_;
@@ -1051,6 +1091,7 @@ void control_server::end_linger(int fd) {
 void control_server::forget(uint64_t id) {
     auto it = sessions_.find(id);
     if (it != sessions_.end()) {
+        it->second->finish();
         sessions_.erase(it);
     }
 }

@@ -226,7 +226,9 @@ status registrar::deregister(handle h, bool is_client) {
         contract_stats::process().count("nmr", op, status_name(status::invalid_parameter));
         return status::invalid_parameter;
     }
-    contract_stats::process().count("nmr", op, r->bindings.empty() ? "SUCCESS" : "PENDING");
+    // Always PENDING: the deregistration completes later, on the control thread, even when
+    // no binding is left to detach.
+    contract_stats::process().count("nmr", op, status_name(status::pending));
     r->state = registration::phase::deregistering;
     // Copy: detach callbacks may complete synchronously and change the list.
     const std::vector<uint32_t> slots = r->bindings;
@@ -307,6 +309,14 @@ void registrar::maybe_complete(uint32_t slot) {
         return;
     }
     r.state = registration::phase::complete;
+    contract_stats::process().count(
+        "nmr", r.is_client ? "deregister_client_complete" : "deregister_provider_complete",
+        status_name(status::success));
+    deliver_complete(slot);
+}
+
+void registrar::deliver_complete(uint32_t slot) {
+    registration& r = registrations_[slot];
     if (r.on_complete) {
         auto fn = std::move(r.on_complete);
         r.on_complete = nullptr;
@@ -329,8 +339,7 @@ status registrar::on_deregister_complete(handle h, std::function<void()> fn) {
     }
     r->on_complete = std::move(fn);
     if (r->state == registration::phase::complete) {
-        r->state = registration::phase::deregistering; // let maybe_complete post it
-        maybe_complete(h.slot);
+        deliver_complete(h.slot); // completed before anyone asked
     }
     return status::success;
 }

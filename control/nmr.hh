@@ -155,6 +155,7 @@ private:
     void side_done(handle binding, bool client_side);
     void finish_binding(uint32_t slot);
     void maybe_complete(uint32_t registration_slot);
+    void deliver_complete(uint32_t slot); // posts the on_deregister_complete function, if any
 
     post_fn post_;
     std::vector<registration> registrations_;

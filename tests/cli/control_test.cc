@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <map>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -181,6 +182,73 @@ TEST_F(control_socket, a_session_makes_grows_shrinks_and_closes_a_multipoint_cal
     EXPECT_EQ(c.call("drop_party", {{"party", two["party"]}})["status"], "INVALID_HANDLE");
     EXPECT_EQ(c.call("close_call", {{"vc", made["vc"]}})["status"], "INVALID_HANDLE");
     c.call("goodbye");
+}
+
+// Defect: drop_party, close_call and lookup_next still pending when the session's last goodbye
+// arrived never got a reply. Every request gets exactly one reply, none carries PENDING, and the
+// goodbye is answered last.
+TEST_F(control_socket, requests_pending_at_the_last_goodbye_are_answered_before_it) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const auto party = [](const std::string& name, int label) {
+        return json{{"name", name},
+                    {"connection", "out"},
+                    {"label", label},
+                    {"next_hop", "02:00:00:00:00:0b"}};
+    };
+    json multi = c.call(
+        "make_call",
+        {{"connection", "in"}, {"name", "multi"}, {"label", 1200}, {"party", party("one", 2200)}});
+    ASSERT_TRUE(control_client::ok(multi)) << multi;
+    ASSERT_TRUE(control_client::ok(
+        c.call("add_party", {{"vc", multi["vc"]}, {"party", party("two", 2201)}})));
+    json single = c.call("make_call", {{"connection", "in"},
+                                       {"name", "single"},
+                                       {"label", 1201},
+                                       {"party", party("only", 2202)}});
+    ASSERT_TRUE(control_client::ok(single)) << single;
+    json lookup = c.call("lookup_begin", {{"query", "*"}});
+    ASSERT_TRUE(control_client::ok(lookup)) << lookup;
+
+    // Sent back to back: the daemon reads them in one wake-up, before any completes.
+    std::string batch;
+    const std::vector<json> requests = {
+        {{"id", 900}, {"op", "drop_party"}, {"party", multi["party"]}},
+        {{"id", 901}, {"op", "close_call"}, {"vc", single["vc"]}, {"party", single["party"]}},
+        {{"id", 902}, {"op", "lookup_next"}, {"lookup", lookup["lookup"]}},
+        {{"id", 903}, {"op", "goodbye"}}};
+    for (const auto& r : requests) {
+        c.send_raw(r.dump());
+    }
+    std::map<uint64_t, std::vector<json>> replies;
+    std::vector<uint64_t> order;
+    for (;;) {
+        std::string m;
+        try {
+            m = c.receive_raw(10s);
+        } catch (const client_error&) {
+            break; // the connection closed after the last reply
+        }
+        json r = json::parse(m);
+        if (r.contains("event")) {
+            continue;
+        }
+        ASSERT_TRUE(r["id"].is_number_unsigned()) << r;
+        EXPECT_NE(r["status"], "PENDING") << r;
+        order.push_back(r["id"].get<uint64_t>());
+        replies[r["id"].get<uint64_t>()].push_back(r);
+    }
+    for (uint64_t id : {900, 901, 902, 903}) {
+        EXPECT_EQ(replies[id].size(), 1u) << "request " << id;
+    }
+    ASSERT_FALSE(order.empty());
+    EXPECT_EQ(order.back(), 903u); // the goodbye last
+    EXPECT_EQ(replies[900].at(0)["status"], "SUCCESS") << replies[900].at(0);
+    EXPECT_EQ(replies[901].at(0)["status"], "SUCCESS") << replies[901].at(0);
+    // The lookup ended with the session, or its result came first.
+    const std::string next = replies[902].at(0)["status"];
+    EXPECT_TRUE(next == "NO_ERROR" || next == "WSA_E_CANCELLED") << replies[902].at(0);
+    EXPECT_TRUE(sessions_become(1)); // the asker's own
 }
 
 TEST_F(control_socket, a_thousand_idle_connections_cost_nothing_and_go_away) {

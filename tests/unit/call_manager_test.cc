@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "control/call_manager.hh"
+#include "control/contract_stats.hh"
 #include "control/provisioner.hh"
 #include "tests/support/call_client.hh"
 
@@ -116,6 +117,63 @@ using test::party;
 
 const vc* published(harness& h, const std::string& conn, uint32_t key) {
     return h.state.find_connection(conn)->entry->keys.lookup(key);
+}
+
+// What contract_stats counted since `before`, for one family.
+std::map<std::pair<std::string, std::string>, uint64_t>
+counted_since(const std::map<contract_stats::key, uint64_t>& before, const std::string& family) {
+    std::map<std::pair<std::string, std::string>, uint64_t> out;
+    for (const auto& [k, n] : contract_stats::process().all()) {
+        auto it = before.find(k);
+        const uint64_t was = it == before.end() ? 0 : it->second;
+        if (std::get<0>(k) == family && n > was) {
+            out[{std::get<1>(k), std::get<2>(k)}] = n - was;
+        }
+    }
+    return out;
+}
+
+// Defect: NMR deregistration was counted SUCCESS while it returned PENDING, and completions
+// were not counted. Every request is counted once with the status it returned, every
+// completion once with its own.
+TEST(contract_counts, every_request_and_completion_is_counted_once_with_its_status) {
+    const auto before = contract_stats::process().all();
+    {
+        harness h;
+        h.up("in");
+        h.up("out");
+        test_client c(h);
+        vc_handle v = 0;
+        party_handle a = 0, b = 0;
+        ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a),
+                  cstatus::success);
+        ASSERT_EQ(c.add("in", v, party("b", "out", 2001), &b), cstatus::success);
+        ASSERT_EQ(c.drop("in", b), cstatus::pending);
+        ASSERT_EQ(c.drop("in", a), cstatus::failure); // the last party
+        h.grace_period();
+        ASSERT_EQ(c.close("in", v, a), cstatus::pending);
+        h.grace_period();
+        ASSERT_EQ(c.make("in", 0, call("y", 101), party("a", "out", 2000), &v, &a),
+                  cstatus::success);
+        h.down("out"); // its only party leaves: the call closes (incoming)
+    }
+    using ::testing::Pair;
+    using ::testing::UnorderedElementsAre;
+    EXPECT_THAT(counted_since(before, "ndis"),
+                UnorderedElementsAre(
+                    Pair(Pair("make_call", "SUCCESS"), 2), Pair(Pair("add_party", "SUCCESS"), 1),
+                    Pair(Pair("drop_party", "PENDING"), 1), Pair(Pair("drop_party", "FAILURE"), 1),
+                    Pair(Pair("drop_party_complete", "SUCCESS"), 1),
+                    Pair(Pair("close_call", "PENDING"), 1),
+                    Pair(Pair("close_call_complete", "SUCCESS"), 1),
+                    Pair(Pair("incoming_close_call", "CLOSING"), 1)));
+    const auto nmr = counted_since(before, "nmr");
+    // Two providers and the client deregister: each returned PENDING, each completed once.
+    EXPECT_EQ(nmr.count({"deregister_provider", "SUCCESS"}), 0u);
+    EXPECT_EQ(nmr.at({"deregister_provider", "PENDING"}), 2u);
+    EXPECT_EQ(nmr.at({"deregister_provider_complete", "SUCCESS"}), 2u);
+    EXPECT_EQ(nmr.at({"deregister_client", "PENDING"}), 1u);
+    EXPECT_EQ(nmr.at({"deregister_client_complete", "SUCCESS"}), 1u);
 }
 
 TEST(call_manager, create_and_delete_vc_are_synchronous_and_the_handle_dies_with_delete) {

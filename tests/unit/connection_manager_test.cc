@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "control/connection_manager.hh"
+#include "control/contract_stats.hh"
 
 namespace vcplane::cm {
 namespace {
@@ -177,6 +178,30 @@ device = "net_null0"
 mac = "02:00:00:00:00:07"
 )" + extra,
                                "t.toml");
+}
+
+// Defect: claim and connect outcomes were not counted. Every CSP answer to a claim is counted,
+// and every connect and disconnect with the result it returned.
+TEST(connection_manager, every_claim_answer_connect_and_disconnect_is_counted) {
+    const auto before = contract_stats::process().all();
+    const auto delta = [&](const std::string& op, const std::string& status) {
+        const contract_stats::key k{"cm", op, status};
+        auto now = contract_stats::process().all();
+        const uint64_t was = before.count(k) != 0 ? before.at(k) : 0;
+        return (now.count(k) != 0 ? now.at(k) : 0) - was;
+    };
+    recorder r;
+    connection_manager cm(r.make());
+    scripted_csp no("first", result::invalid_connection), yes("second", result::success, "up0");
+    cm.register_csp(no);
+    cm.register_csp(yes);
+    ASSERT_NE(cm.adapter_arrived(port("net_null0")), nullptr);
+    EXPECT_EQ(delta("claim_connection", "INVALID_CONNECTION"), 1u);
+    EXPECT_EQ(delta("claim_connection", "SUCCESS"), 1u);
+    EXPECT_EQ(cm.connect("nowhere"), result::connection_does_not_exist);
+    EXPECT_EQ(delta("connect", "CONNECTION_DOES_NOT_EXIST"), 1u);
+    EXPECT_EQ(cm.disconnect("up0"), result::not_supported); // claimed out of band
+    EXPECT_EQ(delta("disconnect", "NOT_SUPPORTED"), 1u);
 }
 
 TEST(config_csp, claims_by_device_name_and_by_mac_and_nothing_else) {
