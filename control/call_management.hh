@@ -6,22 +6,32 @@
 // attach; then each side calls the other's dispatch table with the PEER's binding context.
 //
 // Statuses are NDIS_STATUS values (contracts.md §0.1, plus STATUS_INVALID_HANDLE and
-// STATUS_INVALID_PARAMETER for stale handles and malformed requests).
+// STATUS_INVALID_PARAMETER for stale handles and malformed requests). What each request can
+// return, and why (the list request_statuses below is the same table as data; a test checks
+// that the call manager produces every status listed and nothing else):
 //
-//   create_vc   SUCCESS | RESOURCES                                     synchronous, never pends
+//   create_vc   SUCCESS | INVALID_PARAMETER (no place for the handle)   synchronous, never pends
 //   delete_vc   SUCCESS | NOT_ACCEPTED (active) | CLOSING (close pending)
 //               | FAILURE (not its creator) | INVALID_HANDLE               synchronous
-//   make_call   SUCCESS | RESOURCES (overbooked, table full) | NOT_SUPPORTED (media)
-//               | INVALID_PARAMETER | FAILURE (label in use, VC busy) | INVALID_HANDLE
-//   add_party   SUCCESS | RESOURCES | NOT_SUPPORTED | INVALID_PARAMETER
-//               | FAILURE (not a multipoint call) | INVALID_HANDLE
+//   make_call   SUCCESS | RESOURCES (overbooked, out of memory) | NOT_SUPPORTED (media,
+//               or a contract without EAL to meter it)
+//               | INVALID_PARAMETER | FAILURE (label in use, VC busy, connection going away)
+//               | CLOSING (the VC's previous call is closing) | INVALID_HANDLE
+//   add_party   SUCCESS | RESOURCES (overbooked, too many parties, out of memory)
+//               | NOT_SUPPORTED | INVALID_PARAMETER | FAILURE (no call, point-to-point)
+//               | CLOSING (the call is closing) | INVALID_HANDLE
 //   drop_party  PENDING -> drop_party_complete | FAILURE (last party: close the call)
 //               | INVALID_DATA (media has no close data) | INVALID_PARAMETER (data > MTU)
-//               | INVALID_HANDLE
-//   close_call  PENDING -> close_call_complete | FAILURE (more than one party left)
+//               | RESOURCES (out of memory for the smaller party array) | INVALID_HANDLE
+//   close_call  PENDING -> close_call_complete | FAILURE (more than one party left, no call)
 //               | CLOSING (closing already) | INVALID_DATA | INVALID_PARAMETER | INVALID_HANDLE
 //   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad flowspec) | RESOURCES (overbooked)
+//               | NOT_SUPPORTED (no clock to meter with: EAL is not running)
 //               | FAILURE (VC carries no call) | CLOSING | INVALID_HANDLE     synchronous
+//
+// Completions: drop_party_complete and close_call_complete carry SUCCESS, incoming_close_call
+// and incoming_drop_party CLOSING. Any request through a binding that is detaching or gone gets
+// NOINTERFACE without reaching the call manager (call_through()).
 //
 // modify_call_qos (NdisClModifyCallQoS) changes an active call's traffic contract in place:
 // the workers see the new meter with their next frame, no frame is lost or duplicated, the
@@ -32,9 +42,10 @@
 // until a grace period has passed; then close data is sent (so it is the last frame the party
 // gets), the state is freed, and the completion runs exactly once, on the control thread.
 //
-// Handles are never reused: a party handle dies the moment drop_party is called (or with a
-// failed request, or an incoming drop), a VC handle when delete_vc succeeds (or, for a VC the
-// call manager created, when close_call_complete has run). A dead handle gets INVALID_HANDLE.
+// Handles are never reused: a party handle dies when drop_party is accepted (PENDING; a refused
+// drop leaves the party as it was) or with an incoming drop, a VC handle when delete_vc succeeds
+// (or, for a VC the call manager created, when close_call_complete has run). A dead handle gets
+// INVALID_HANDLE.
 // A request through a binding that is detaching or gone gets NOINTERFACE (call_through()).
 
 #include <cstdint>
@@ -63,6 +74,34 @@ enum class status : uint32_t {
     invalid_data = 0xC0010015,
 };
 const char* status_name(status s);
+
+// The statuses each request and completion can carry: the table above, as data.
+struct operation_statuses {
+    const char* operation;
+    std::vector<status> statuses;
+};
+inline const std::vector<operation_statuses>& request_statuses() {
+    using enum status;
+    static const std::vector<operation_statuses> table = {
+        {"create_vc", {success, invalid_parameter}},
+        {"delete_vc", {success, not_accepted, closing, failure, invalid_handle}},
+        {"make_call",
+         {success, resources, not_supported, invalid_parameter, failure, closing, invalid_handle}},
+        {"add_party",
+         {success, resources, not_supported, invalid_parameter, failure, closing, invalid_handle}},
+        {"drop_party",
+         {pending, failure, invalid_data, invalid_parameter, resources, invalid_handle}},
+        {"close_call",
+         {pending, failure, closing, invalid_data, invalid_parameter, invalid_handle}},
+        {"modify_call_qos",
+         {success, invalid_parameter, resources, not_supported, failure, closing, invalid_handle}},
+        {"drop_party_complete", {success}},
+        {"close_call_complete", {success}},
+        {"incoming_close_call", {closing}},
+        {"incoming_drop_party", {closing}},
+    };
+    return table;
+}
 
 using vc_handle = uint64_t;
 using party_handle = uint64_t;

@@ -19,6 +19,10 @@ party_set* party_set::build(void* mem, std::span<const party> parties, bool embe
 }
 
 party_set* party_set::create(std::span<const party> parties) {
+    if (failing_creates_ != 0) {
+        --failing_creates_;
+        return nullptr;
+    }
     void* mem = ::operator new(footprint(parties.size()), std::nothrow);
     if (mem == nullptr) {
         return nullptr;

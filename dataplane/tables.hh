@@ -51,6 +51,9 @@ public:
     // Party arrays alive in the process, embedded ones not included (they live and die with
     // their vc). Control thread only: they are made and freed there.
     static size_t live() noexcept { return live_; }
+    // Test hook (control thread): the next n create() calls fail as when memory is exhausted,
+    // so that the statuses of that path can be shown.
+    static void fail_next_creates(unsigned n) noexcept { failing_creates_ = n; }
     // Held in its vc's block: whoever replaces it must not destroy it (the vc frees it).
     bool embedded() const noexcept { return embedded_ != 0; }
 
@@ -74,6 +77,7 @@ private:
     uint32_t chain_takers_ : 31;
     uint32_t embedded_ : 1;
     static inline size_t live_ = 0;
+    static inline unsigned failing_creates_ = 0;
 };
 static_assert(sizeof(party_set) == 8 && sizeof(party_set) % alignof(party) == 0);
 constexpr size_t party_set::footprint(size_t n) noexcept {

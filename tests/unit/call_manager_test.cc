@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "control/call_manager.hh"
 #include "control/contract_stats.hh"
@@ -65,8 +66,10 @@ struct harness {
         gp.complete_all();
         run_posted();
     }
-    void up(const std::string& name, media_kind media = media_kind::mpls, uint32_t mtu = 1500) {
-        state.add_connection(name, name, next_port++, media, {2, 0, 0, 0, 0, 1}, mtu);
+    void up(const std::string& name, media_kind media = media_kind::mpls, uint32_t mtu = 1500,
+            uint64_t bandwidth_bps = 0) {
+        state.add_connection(name, name, next_port++, media, {2, 0, 0, 0, 0, 1}, mtu,
+                             bandwidth_bps);
         cms[name] = std::make_unique<call_manager>(
             name, state, gp, reg,
             [this](const connection_state& out, const callmgmt::party_spec& p,
@@ -174,6 +177,127 @@ TEST(contract_counts, every_request_and_completion_is_counted_once_with_its_stat
     EXPECT_EQ(nmr.at({"deregister_provider_complete", "SUCCESS"}), 2u);
     EXPECT_EQ(nmr.at({"deregister_client", "PENDING"}), 1u);
     EXPECT_EQ(nmr.at({"deregister_client_complete", "SUCCESS"}), 1u);
+}
+
+// The status table of call_management.hh is the truth: every status it lists for a request or
+// completion is produced by some path here, and the call managers never return one it does
+// not list (checked over everything this test binary counted).
+TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is) {
+    const auto before = contract_stats::process().all();
+    {
+        harness h;
+        h.up("in");
+        h.up("out");
+        h.up("out2");
+        h.up("thin", media_kind::mpls, 1500, 1000); // 1000 bit/s: any contract overbooks it
+        h.up("vin", media_kind::vlan);
+        h.up("vout", media_kind::vlan);
+        test_client c(h);
+        vc_handle created = 0, v = 0, p2p = 0, x = 0, vl = 0;
+        party_handle a = 0, b = 0, p = 0, va = 0, vb = 0;
+        const callmgmt::flowspec metered{1000, 0, 0};
+        // create_vc
+        ASSERT_EQ(c.create("in", &created), cstatus::success);
+        EXPECT_EQ(c.create("in", nullptr), cstatus::invalid_parameter);
+        // make_call
+        ASSERT_EQ(c.make("in", 0, call("multi", 100), party("a", "out", 2000), &v, &a),
+                  cstatus::success);
+        EXPECT_EQ(c.make("in", 0, call("y", 100), party("a", "out", 2000), &x, &p),
+                  cstatus::failure); // label in use
+        EXPECT_EQ(c.make("in", 0, call("y", 15), party("a", "out", 2000), &x, &p),
+                  cstatus::invalid_parameter);
+        EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "vout", 20), &x, &p),
+                  cstatus::not_supported);
+        EXPECT_EQ(c.make("in", 0, call("y", 101, true, metered), party("a", "thin", 2000), &x, &p),
+                  cstatus::resources); // overbooked
+        EXPECT_EQ(c.make("in", 999, call("y", 101), party("a", "out", 2000), &x, &p),
+                  cstatus::invalid_handle);
+        // add_party
+        ASSERT_EQ(c.add("in", v, party("b", "out2", 2001), &b), cstatus::success);
+        EXPECT_EQ(c.add("in", v, party("b", "out", 2002), &p), cstatus::invalid_parameter);
+        EXPECT_EQ(c.add("in", v, party("c", "vout", 20), &p), cstatus::not_supported);
+        party_set::fail_next_creates(1);
+        EXPECT_EQ(c.add("in", v, party("c", "out", 2002), &p), cstatus::resources);
+        EXPECT_EQ(c.add("in", 999, party("c", "out", 2002), &p), cstatus::invalid_handle);
+        ASSERT_EQ(c.make("in", 0, call("p2p", 102, false), party("a", "out", 2003), &p2p, &p),
+                  cstatus::success);
+        EXPECT_EQ(c.add("in", p2p, party("c", "out", 2004), &p), cstatus::failure);
+        EXPECT_EQ(c.add("in", created, party("c", "out", 2004), &p), cstatus::failure); // no call
+        // modify_call_qos
+        EXPECT_EQ(c.qos("in", v, {0, 0, 0}), cstatus::success); // no contract: no meter
+        // Meters count in TSC cycles: without EAL (as here) a contract cannot be metered.
+        EXPECT_EQ(c.qos("in", v, {1000, 0, 0}), cstatus::not_supported);
+        EXPECT_EQ(c.qos("in", v, {2000, 1000, 0}), cstatus::invalid_parameter);
+        EXPECT_EQ(c.qos("in", created, {1000, 0, 0}), cstatus::failure);
+        EXPECT_EQ(c.qos("in", 999, {1000, 0, 0}), cstatus::invalid_handle);
+        ASSERT_EQ(c.add("in", v, party("t", "out", 2005), &p), cstatus::success);
+        // drop_party
+        party_set::fail_next_creates(1);
+        EXPECT_EQ(c.drop("in", p), cstatus::resources); // out of memory: the party stays
+        EXPECT_EQ(c.drop("in", p, std::vector<uint8_t>(2000, 'x')), cstatus::invalid_parameter);
+        EXPECT_EQ(c.drop("in", 999), cstatus::invalid_handle);
+        ASSERT_EQ(c.drop("in", p), cstatus::pending);
+        EXPECT_EQ(c.drop("in", b), cstatus::pending);
+        h.grace_period();
+        EXPECT_EQ(c.drop("in", a), cstatus::failure); // the last party
+        ASSERT_EQ(c.make("vin", 0, call("vl", 10), party("va", "vout", 20), &vl, &va),
+                  cstatus::success);
+        ASSERT_EQ(c.add("vin", vl, party("vb", "vout", 21), &vb), cstatus::success);
+        EXPECT_EQ(c.drop("vin", vb, {1}), cstatus::invalid_data);
+        // close_call
+        EXPECT_EQ(c.close("vin", vl, va), cstatus::failure); // two parties left
+        EXPECT_EQ(c.drop("vin", vb), cstatus::pending);
+        h.grace_period();
+        EXPECT_EQ(c.close("vin", vl, va, {1}), cstatus::invalid_data);
+        EXPECT_EQ(c.close("in", v, a, std::vector<uint8_t>(2000, 'x')), cstatus::invalid_parameter);
+        EXPECT_EQ(c.close("in", 999, 0), cstatus::invalid_handle);
+        EXPECT_EQ(c.close("in", created, 0), cstatus::failure); // no call
+        // A call on a VC the client created, closing: delete, make, add, modify and close see it.
+        ASSERT_EQ(c.make("in", created, call("mine", 103), party("m", "out", 2006), &x, &p),
+                  cstatus::success);
+        EXPECT_EQ(c.remove("in", created), cstatus::not_accepted);
+        ASSERT_EQ(c.close("in", created, p), cstatus::pending);
+        EXPECT_EQ(c.close("in", created, p), cstatus::closing);
+        EXPECT_EQ(c.remove("in", created), cstatus::closing);
+        EXPECT_EQ(c.make("in", created, call("mine", 103), party("m", "out", 2006), &x, &p),
+                  cstatus::closing);
+        EXPECT_EQ(c.add("in", created, party("n", "out", 2007), &p), cstatus::closing);
+        EXPECT_EQ(c.qos("in", created, {1000, 0, 0}), cstatus::closing);
+        h.grace_period();
+        // delete_vc
+        EXPECT_EQ(c.remove("in", v), cstatus::failure); // the call manager created it
+        EXPECT_EQ(c.remove("in", created), cstatus::success);
+        EXPECT_EQ(c.remove("in", created), cstatus::invalid_handle);
+        // modify_call_qos RESOURCES: a contract that overbooks a party's egress.
+        ASSERT_EQ(c.make("in", 0, call("t", 104), party("t", "thin", 2008), &x, &p),
+                  cstatus::success);
+        EXPECT_EQ(c.qos("in", x, {1000, 0, 0}), cstatus::resources);
+        // Incoming drop and close: connections go away under calls.
+        ASSERT_EQ(c.add("in", v, party("o2", "out2", 2009), &p), cstatus::success);
+        h.down("out2"); // o2 dropped (incoming), a stays
+        h.down("thin"); // t's only party: its call closes (incoming)
+        EXPECT_EQ(c.close("in", v, a), cstatus::pending);
+        EXPECT_EQ(c.close("in", p2p, 0), cstatus::pending);
+        h.grace_period();
+    }
+    std::map<std::string, std::set<std::string>> produced;
+    for (const auto& [k, n] : counted_since(before, "ndis")) {
+        produced[k.first].insert(k.second);
+    }
+    std::map<std::string, std::set<std::string>> listed;
+    for (const auto& op : callmgmt::request_statuses()) {
+        for (auto st : op.statuses) {
+            listed[op.operation].insert(callmgmt::status_name(st));
+        }
+    }
+    EXPECT_EQ(produced, listed);
+    // Nothing any test of this binary made a call manager return is missing from the table.
+    for (const auto& [k, n] : contract_stats::process().all()) {
+        if (std::get<0>(k) == "ndis") {
+            EXPECT_EQ(listed[std::get<1>(k)].count(std::get<2>(k)), 1u)
+                << std::get<1>(k) << " returned " << std::get<2>(k);
+        }
+    }
 }
 
 TEST(call_manager, create_and_delete_vc_are_synchronous_and_the_handle_dies_with_delete) {
