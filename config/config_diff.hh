@@ -1,6 +1,6 @@
 #pragma once
 // What a reload would change: the difference between the configuration a switch runs and a
-// new file, as the contract operations that turn one into the other (DESIGN §5, issue 6).
+// new file, as the contract operations that turn one into the other (docs/design.md §5, issue 6).
 //
 // Only calls and their parties change live. Everything else a file says (EAL, connections and
 // their ports, queues, MTU, the metrics and control endpoints) is fixed when the switch starts;

@@ -1,5 +1,5 @@
 #pragma once
-// The two media a connection can carry, and the key space of each (DESIGN §3).
+// The two media a connection can carry, and the key space of each (docs/design.md §3).
 
 #include <cstdint>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The call-management NPI: CoNDIS call management (reference/contracts.md §4) as the typed
+// The call-management NPI: CoNDIS call management (docs/contracts.md §4) as the typed
 // dispatch tables through which clients (the config provisioner, control sessions) reach the
 // call manager of a connection. Bound through the NMR registrar: each connection's call manager
 // registers as a provider with its connection name as the NPI-specific characteristic; clients

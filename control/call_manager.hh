@@ -2,7 +2,7 @@
 // The call manager of one connection: the provider of the call-management NPI
 // (control/call_management.hh) for calls whose ingress is that connection. Clients reach it
 // only through an NMR binding; it publishes VCs and party arrays into the tables and retires
-// them after grace periods (DESIGN §4–5, reference/contracts.md §4).
+// them after grace periods (docs/design.md §4–5, docs/contracts.md §4).
 //
 // VC states: created (by create_vc, or deactivated after a close) -> active (make_call) ->
 // closing (close_call, until its grace period passed) -> created again. Only the creator

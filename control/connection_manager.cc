@@ -1,11 +1,11 @@
 #include "control/connection_manager.hh"
 
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 
 #include <algorithm>
 #include <fmt/format.h>
 
-#include "control/log.hh"
+#include "base/log.hh"
 
 namespace vcplane::cm {
 

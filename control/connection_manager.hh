@@ -1,5 +1,5 @@
 #pragma once
-// The Connection Manager and its Connection Service Providers (reference/contracts.md §2).
+// The Connection Manager and its Connection Service Providers (docs/contracts.md §2).
 //
 // An adapter is a DPDK port, named by its device name. Every adapter that appears (at start
 // or hot-plugged) and that no CSP manages is offered to each registered CSP in registration

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <rte_ethdev.h>
 
-#include "control/log.hh"
+#include "base/log.hh"
 #include "dataplane/wire.hh"
 #include "port/ports.hh"
 

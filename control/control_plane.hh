@@ -1,6 +1,6 @@
 #pragma once
 // The control plane of a running switch: everything the control thread owns, wired the way
-// DESIGN §5 says.
+// docs/design.md §5 says.
 //
 //   ports --(claim loop)--> connection_manager --up--> port started, published to workers,
 //                                                       call_manager registered (NMR provider)

@@ -1,6 +1,6 @@
 #include "control/control_server.hh"
 
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 
 #include <cerrno>
 #include <cstring>
@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control/log.hh"
+#include "base/log.hh"
 #include "port/ports.hh"
 #include "vcplane_version.hh"
 

@@ -1,5 +1,5 @@
 #pragma once
-// The control socket and its client sessions (DESIGN §5.4, §6; reference/contracts.md §3).
+// The control socket and its client sessions (docs/design.md §5.4, §6; docs/contracts.md §3).
 //
 // Transport: a Unix domain SOCK_SEQPACKET socket (one message = one JSON object, at most
 // control.max_message_bytes). Peers are checked with SO_PEERCRED against control.allowed_users
@@ -31,7 +31,7 @@
 
 #include "config/config.hh"
 #include "control/control_plane.hh"
-#include "control/event_loop.hh"
+#include "base/event_loop.hh"
 #include "control/name_space.hh"
 
 namespace vcplane {

@@ -14,11 +14,11 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 #include "control/control_plane.hh"
 #include "control/control_server.hh"
-#include "control/event_loop.hh"
-#include "control/log.hh"
+#include "base/event_loop.hh"
+#include "base/log.hh"
 #include "control/metrics.hh"
 #include "control/reload_reply.hh"
 #include "control/status_snapshot.hh"

@@ -1,5 +1,5 @@
 #pragma once
-// The namespace of NSPv2 (reference/contracts.md §3): names of connections, calls and parties
+// The namespace of NSPv2 (docs/contracts.md §3): names of connections, calls and parties
 // (supplied by the switch at lookup time) and services that client sessions register.
 //
 //   set_service   SetServiceEx: REGISTER / DEREGISTER / DELETE, with or without SERVICE_MULTIPLE,

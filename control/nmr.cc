@@ -1,10 +1,10 @@
 #include "control/nmr.hh"
 
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 
 #include <algorithm>
 
-#include "control/log.hh"
+#include "base/log.hh"
 
 namespace vcplane::nmr {
 

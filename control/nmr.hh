@@ -1,5 +1,5 @@
 #pragma once
-// The Network Module Registrar (reference/contracts.md §1), rebuilt for one process.
+// The Network Module Registrar (docs/contracts.md §1), rebuilt for one process.
 //
 // Modules register as clients or providers of an NPI (identified by an npi_id). The
 // registrar pairs every client with every provider of the same NPI and lets the CLIENT

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "control/log.hh"
+#include "base/log.hh"
 
 namespace vcplane {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 #include "control/nmr.hh"
 
 namespace vcplane {

@@ -11,7 +11,7 @@
 #include "config/config.hh"
 #include "control/client.hh"
 #include "control/daemon.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "control/reload_reply.hh"
 #include "vcplane_version.hh"
 

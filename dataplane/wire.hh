@@ -1,5 +1,5 @@
 #pragma once
-// The wire format of DESIGN §3: Ethernet II carrying one MPLS label stack entry (ethertype
+// The wire format of docs/design.md §3: Ethernet II carrying one MPLS label stack entry (ethertype
 // 0x8847) or one 802.1Q tag. Pure functions on byte buffers, so they are testable without EAL
 // and usable on the worker path (all inline, no allocation).
 

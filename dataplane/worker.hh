@@ -2,7 +2,7 @@
 // A worker lcore: polls its RX queues, classifies each frame to a VC, replicates it once per
 // party with that party's headers, and transmits through its own TX queue on each port.
 //
-// Worker-path rules (DESIGN §4): no locks, no atomic read-modify-write, no system calls, no
+// Worker-path rules (docs/design.md §4): no locks, no atomic read-modify-write, no system calls, no
 // logging, no heap allocation. Mbufs come from a mempool (per-lcore cached), counters are
 // this worker's own (dataplane/counters.hh), tables are read under QSBR (dataplane/rcu.hh).
 //

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "control/control_plane.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "port/eal.hh"

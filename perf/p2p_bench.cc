@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "control/control_plane.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"
 #include "tests/support/control_loop.hh"

@@ -34,7 +34,7 @@
 
 #include "config/config.hh"
 #include "control/control_plane.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"

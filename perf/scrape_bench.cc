@@ -31,7 +31,7 @@
 #include <thread>
 
 #include "control/control_plane.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "control/metrics.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"

@@ -6,7 +6,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
-#include "control/log.hh"
+#include "base/log.hh"
 #include "dataplane/worker.hh"
 
 namespace vcplane {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
+#include <filesystem>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <iterator>
@@ -65,6 +66,21 @@ TEST(vcplaned, check_accepts_a_valid_file) {
     const auto [status, out] = run({vcplaned, "--check", path});
     EXPECT_EQ(status, 0) << out;
     EXPECT_THAT(out, HasSubstr("ok (2 connections, 1 calls, 1 parties, 1 workers)"));
+}
+
+TEST(vcplaned, check_accepts_every_shipped_example) {
+    const std::string dir = std::string(SOURCE_DIR) + "/config/examples";
+    size_t checked = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        if (e.path().extension() != ".toml") {
+            continue;
+        }
+        const auto [status, out] = run({vcplaned, "--check", e.path().string()});
+        EXPECT_EQ(status, 0) << e.path() << ": " << out;
+        EXPECT_THAT(out, HasSubstr("ok (")) << e.path();
+        ++checked;
+    }
+    EXPECT_GE(checked, 2u); // the bare-metal and the virtual-port examples at least
 }
 
 TEST(vcplaned, check_refuses_a_label_out_of_range_naming_the_key) {

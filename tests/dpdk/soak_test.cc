@@ -19,7 +19,7 @@
 #include <rte_mempool.h>
 
 #include "control/control_plane.hh"
-#include "control/log.hh"
+#include "base/log.hh"
 #include "control/switch_state.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"

@@ -1,7 +1,7 @@
 #pragma once
 // A call-management client for tests: an NMR client that attaches to every call manager,
 // wraps each request in call_through(), and records every completion, checking that none
-// carries PENDING (reference/contracts.md §5.6). pump() runs the control loop once; the
+// carries PENDING (docs/contracts.md §5.6). pump() runs the control loop once; the
 // destructor deregisters and pumps until the deregistration is complete.
 
 #include <functional>

@@ -5,7 +5,7 @@
 
 #include <functional>
 
-#include "control/event_loop.hh"
+#include "base/event_loop.hh"
 #include "control/grace_period.hh"
 #include "control/nmr.hh"
 

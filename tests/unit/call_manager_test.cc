@@ -1,5 +1,5 @@
 // CoNDIS call management through NMR-bound call managers, with a manual grace-period source
-// (reference/contracts.md §4, invariants of §5.6): every request completes exactly once and
+// (docs/contracts.md §4, invariants of §5.6): every request completes exactly once and
 // never with PENDING; drop and close pend until the grace period and only then free state and
 // send close data; handles die at their invalidation points; the last-party rule; the delete
 // rules; bad input gets its status and changes nothing; removal of connections drops parties
@@ -14,7 +14,7 @@
 #include <set>
 
 #include "control/call_manager.hh"
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 #include "control/provisioner.hh"
 #include "tests/support/call_client.hh"
 

@@ -1,4 +1,4 @@
-// The Connection Manager's claim loop and the config CSP (reference/contracts.md §2).
+// The Connection Manager's claim loop and the config CSP (docs/contracts.md §2).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "control/connection_manager.hh"
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 
 namespace vcplane::cm {
 namespace {

@@ -1,4 +1,4 @@
-// The NSPv2 namespace (reference/contracts.md §3.4): SetServiceEx's table, lookups with
+// The NSPv2 namespace (docs/contracts.md §3.4): SetServiceEx's table, lookups with
 // cursors, the buffer protocol, End racing NextEx, quotas and the end of a session.
 
 #include <gmock/gmock.h>

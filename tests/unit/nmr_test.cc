@@ -1,5 +1,5 @@
 // The NMR registrar: attach from either side, declines, detach SUCCESS and PENDING, cleanup
-// order, deregistration completion, stale handles (reference/contracts.md §1).
+// order, deregistration completion, stale handles (docs/contracts.md §1).
 
 #include <deque>
 #include <gmock/gmock.h>

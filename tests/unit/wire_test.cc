@@ -1,4 +1,4 @@
-// The header arithmetic of DESIGN §3.
+// The header arithmetic of docs/design.md §3.
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "control/log.hh"
+#include "base/log.hh"
 
 #include <atomic>
 

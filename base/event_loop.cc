@@ -1,4 +1,4 @@
-#include "control/event_loop.hh"
+#include "base/event_loop.hh"
 
 #include <cerrno>
 #include <cstring>

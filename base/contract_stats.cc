@@ -1,4 +1,4 @@
-#include "control/contract_stats.hh"
+#include "base/contract_stats.hh"
 
 namespace vcplane {
 
