@@ -29,9 +29,9 @@
 #include <optional>
 #include <string>
 
+#include "base/event_loop.hh"
 #include "config/config.hh"
 #include "control/control_plane.hh"
-#include "base/event_loop.hh"
 #include "control/name_space.hh"
 
 namespace vcplane {

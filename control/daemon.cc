@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "base/contract_stats.hh"
-#include "control/control_plane.hh"
-#include "control/control_server.hh"
 #include "base/event_loop.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
+#include "control/control_server.hh"
 #include "control/metrics.hh"
 #include "control/reload_reply.hh"
 #include "control/status_snapshot.hh"

@@ -8,10 +8,10 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
+#include "base/log.hh"
 #include "config/config.hh"
 #include "control/client.hh"
 #include "control/daemon.hh"
-#include "base/log.hh"
 #include "control/reload_reply.hh"
 #include "vcplane_version.hh"
 

@@ -31,8 +31,8 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
-#include "control/control_plane.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "port/eal.hh"

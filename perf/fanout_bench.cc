@@ -33,8 +33,8 @@
 #include <tuple>
 #include <vector>
 
-#include "control/control_plane.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"

@@ -35,8 +35,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "control/control_plane.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
 #include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"
 #include "tests/support/control_loop.hh"

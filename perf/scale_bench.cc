@@ -32,9 +32,9 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include "base/log.hh"
 #include "config/config.hh"
 #include "control/control_plane.hh"
-#include "base/log.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "tests/support/call_client.hh"

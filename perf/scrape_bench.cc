@@ -30,8 +30,8 @@
 #include <rte_ring.h>
 #include <thread>
 
-#include "control/control_plane.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
 #include "control/metrics.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"

@@ -18,8 +18,8 @@
 #include <rte_launch.h>
 #include <rte_mempool.h>
 
-#include "control/control_plane.hh"
 #include "base/log.hh"
+#include "control/control_plane.hh"
 #include "control/switch_state.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"

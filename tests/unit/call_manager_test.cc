@@ -13,8 +13,8 @@
 #include <memory>
 #include <set>
 
-#include "control/call_manager.hh"
 #include "base/contract_stats.hh"
+#include "control/call_manager.hh"
 #include "control/provisioner.hh"
 #include "tests/support/call_client.hh"
 

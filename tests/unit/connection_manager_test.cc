@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "control/connection_manager.hh"
 #include "base/contract_stats.hh"
+#include "control/connection_manager.hh"
 
 namespace vcplane::cm {
 namespace {
