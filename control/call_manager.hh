@@ -1,7 +1,7 @@
 #pragma once
 // The call manager of one connection: the provider of the call-management NPI
-// (control/call_management.hh) for calls whose ingress is that connection. Clients reach it
-// only through an NMR binding; it publishes VCs and party arrays into the tables and retires
+// (contracts/callmgmt/call_management.hh) for calls whose ingress is that connection. Clients reach
+// it only through an NMR binding; it publishes VCs and party arrays into the tables and retires
 // them after grace periods (docs/design.md §4–5, docs/contracts.md §4).
 //
 // VC states: created (by create_vc, or deactivated after a close) -> active (make_call) ->
@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "control/call_management.hh"
+#include "contracts/callmgmt/call_management.hh"
+#include "contracts/nmr/nmr.hh"
 #include "control/grace_period.hh"
-#include "control/nmr.hh"
 #include "control/status_snapshot.hh"
 #include "control/switch_state.hh"
 

@@ -21,10 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "contracts/cm/connection_manager.hh"
+#include "contracts/nmr/nmr.hh"
 #include "control/call_manager.hh"
-#include "control/connection_manager.hh"
+#include "control/config_csp.hh"
 #include "control/grace_period.hh"
-#include "control/nmr.hh"
 #include "control/provisioner.hh"
 #include "control/status_snapshot.hh"
 #include "control/switch_state.hh"

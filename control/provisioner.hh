@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/config_diff.hh"
-#include "control/call_management.hh"
-#include "control/nmr.hh"
+#include "contracts/callmgmt/call_management.hh"
+#include "contracts/nmr/nmr.hh"
 #include "control/switch_state.hh"
 
 namespace vcplane {

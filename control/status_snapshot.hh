@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "base/contract_stats.hh"
-#include "control/nmr.hh"
+#include "contracts/nmr/nmr.hh"
 
 namespace vcplane {
 

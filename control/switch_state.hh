@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "config/config.hh"
-#include "control/call_management.hh"
+#include "contracts/callmgmt/call_management.hh"
 #include "dataplane/counter_slots.hh"
 #include "dataplane/tables.hh"
 

@@ -32,7 +32,7 @@
 
 #include "base/log.hh"
 #include "control/control_plane.hh"
-#include "control/metrics.hh"
+#include "daemon/metrics.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "port/eal.hh"

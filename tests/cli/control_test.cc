@@ -16,7 +16,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "control/client.hh"
+#include "client/client.hh"
 #include "tests/cli/process.hh"
 
 namespace vcplane::test {

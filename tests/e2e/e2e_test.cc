@@ -13,8 +13,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include "client/client.hh"
 #include "config/config.hh"
-#include "control/client.hh"
 #include "dataplane/wire.hh"
 #include "tests/cli/process.hh"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "control/call_management.hh"
+#include "contracts/callmgmt/call_management.hh"
 
 namespace vcplane::test {
 

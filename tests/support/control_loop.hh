@@ -6,8 +6,8 @@
 #include <functional>
 
 #include "base/event_loop.hh"
+#include "contracts/nmr/nmr.hh"
 #include "control/grace_period.hh"
-#include "control/nmr.hh"
 
 namespace vcplane::test {
 

@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "base/contract_stats.hh"
-#include "control/connection_manager.hh"
+#include "contracts/cm/connection_manager.hh"
+#include "control/config_csp.hh"
 
 namespace vcplane::cm {
 namespace {

@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "control/name_space.hh"
+#include "contracts/nsp/name_space.hh"
 
 namespace vcplane::nsp {
 namespace {

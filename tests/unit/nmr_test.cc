@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "control/nmr.hh"
+#include "contracts/nmr/nmr.hh"
 
 namespace vcplane::nmr {
 namespace {

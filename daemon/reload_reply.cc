@@ -1,4 +1,4 @@
-#include "control/reload_reply.hh"
+#include "daemon/reload_reply.hh"
 
 #include <algorithm>
 #include <fmt/format.h>

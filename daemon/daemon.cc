@@ -1,4 +1,4 @@
-#include "control/daemon.hh"
+#include "daemon/daemon.hh"
 
 #include <algorithm>
 #include <atomic>
@@ -18,10 +18,10 @@
 #include "base/event_loop.hh"
 #include "base/log.hh"
 #include "control/control_plane.hh"
-#include "control/control_server.hh"
-#include "control/metrics.hh"
-#include "control/reload_reply.hh"
 #include "control/status_snapshot.hh"
+#include "daemon/control_server.hh"
+#include "daemon/metrics.hh"
+#include "daemon/reload_reply.hh"
 #include "dataplane/rcu.hh"
 #include "port/eal.hh"
 #include "port/hotplug.hh"

@@ -1,4 +1,4 @@
-#include "control/control_server.hh"
+#include "daemon/control_server.hh"
 
 #include "base/contract_stats.hh"
 

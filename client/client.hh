@@ -1,5 +1,5 @@
 #pragma once
-// The client side of the control protocol (control/control_server.hh): connects to the
+// The client side of the control protocol (daemon/control_server.hh): connects to the
 // control socket, sends requests with fresh ids and waits for the matching reply. Events
 // (incoming close/drop) that arrive meanwhile are kept in events(). Used by vcplanectl and the
 // tests; applications can use it to avoid speaking the raw protocol.
@@ -46,7 +46,7 @@ private:
     std::vector<nlohmann::json> events_;
 };
 
-// A reload reply (control/reload_reply.hh) as lines for a terminal: the changes that need a
+// A reload reply (daemon/reload_reply.hh) as lines for a terminal: the changes that need a
 // restart, each step with its outcome, the unchanged calls, the problems of an invalid file.
 std::string describe_reload(const nlohmann::json& reply);
 

@@ -1,4 +1,4 @@
-#include "control/name_space.hh"
+#include "contracts/nsp/name_space.hh"
 
 #include <algorithm>
 

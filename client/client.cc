@@ -1,4 +1,4 @@
-#include "control/client.hh"
+#include "client/client.hh"
 
 #include <cerrno>
 #include <cstring>

@@ -54,7 +54,7 @@
 #include <vector>
 
 #include "config/config.hh"
-#include "control/nmr.hh"
+#include "contracts/nmr/nmr.hh"
 
 namespace vcplane::callmgmt {
 

@@ -1,4 +1,4 @@
-#include "control/metrics.hh"
+#include "daemon/metrics.hh"
 
 #include <fmt/format.h>
 #include <limits>

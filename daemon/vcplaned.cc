@@ -9,10 +9,10 @@
 #include <sys/resource.h>
 
 #include "base/log.hh"
+#include "client/client.hh"
 #include "config/config.hh"
-#include "control/client.hh"
-#include "control/daemon.hh"
-#include "control/reload_reply.hh"
+#include "daemon/daemon.hh"
+#include "daemon/reload_reply.hh"
 #include "vcplane_version.hh"
 
 using namespace vcplane;

@@ -1,4 +1,4 @@
-#include "control/nmr.hh"
+#include "contracts/nmr/nmr.hh"
 
 #include "base/contract_stats.hh"
 

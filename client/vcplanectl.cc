@@ -19,8 +19,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "client/client.hh"
 #include "config/config.hh"
-#include "control/client.hh"
 
 using namespace vcplane;
 using nlohmann::json;

@@ -31,8 +31,8 @@
 
 #include "base/event_loop.hh"
 #include "config/config.hh"
+#include "contracts/nsp/name_space.hh"
 #include "control/control_plane.hh"
-#include "control/name_space.hh"
 
 namespace vcplane {
 
