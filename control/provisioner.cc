@@ -8,64 +8,25 @@ namespace vcplane {
 
 using cstatus = callmgmt::status;
 
-struct provisioner::binding {
-    callmgmt::provider_ref provider;
-    unsigned pending = 0; // drops and closes whose completion has not come
-    bool detaching = false;
-};
-
 provisioner::provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg)
     : calls_(cfg.calls)
     , state_(state)
-    , reg_(reg) {}
+    , bindings_(reg, *this, "provisioner/config") {
+    // A call manager that appears may be the one a waiting call needs.
+    bindings_.after_attach = [this](binding&) { make_ready_calls(); };
+}
 
 provisioner::~provisioner() = default;
 
 nmr::status provisioner::register_client() {
-    nmr::registration_instance inst;
-    inst.npi = &callmgmt::npi;
-    inst.module = &module_;
-    return reg_.register_client(*this, inst, this, &registration_);
+    return bindings_.register_client();
 }
 
 void provisioner::deregister_and_wait(const std::function<void()>& pump) {
     leaving_ = true;
-    if (reg_.deregister_client(registration_) == nmr::status::pending) {
-        reg_.wait_for_deregister_complete(registration_, pump);
+    if (bindings_.deregister() == nmr::status::pending) {
+        bindings_.wait_for_deregister(pump);
     }
-}
-
-nmr::status provisioner::attach_provider(nmr::handle h, void*,
-                                         const nmr::registration_instance& provider) {
-    const auto* connection = static_cast<const std::string*>(provider.npi_specific);
-    if (connection == nullptr || by_connection_.count(*connection) != 0) {
-        return nmr::status::nointerface;
-    }
-    auto* b = new binding{};
-    b->provider.binding = h;
-    b->provider.connection = *connection;
-    const void* pdisp = nullptr;
-    const nmr::status s = reg_.client_attach_provider(
-        h, b, static_cast<callmgmt::client_dispatch*>(this), &b->provider.provider_binding, &pdisp);
-    if (s != nmr::status::success) {
-        delete b; // on failure the client frees its own context
-        return s;
-    }
-    b->provider.dispatch = static_cast<callmgmt::provider_dispatch*>(const_cast<void*>(pdisp));
-    by_connection_[*connection] = b;
-    make_ready_calls();
-    return s;
-}
-
-nmr::status provisioner::detach_provider(void* client_binding) {
-    auto* b = static_cast<binding*>(client_binding);
-    b->detaching = true;
-    by_connection_.erase(b->provider.connection);
-    return b->pending == 0 ? nmr::status::success : nmr::status::pending;
-}
-
-void provisioner::cleanup_binding_context(void* client_binding) {
-    delete static_cast<binding*>(client_binding);
 }
 
 void provisioner::connection_up() {
@@ -89,14 +50,10 @@ const call_config* provisioner::find_call(const std::string& name) const {
 
 template <typename F>
 provisioner::step_outcome provisioner::request(binding& b, step_outcome o, F&& f) {
-    const cstatus s = callmgmt::call_through(reg_, b.provider, std::forward<F>(f));
+    const cstatus s = bindings_.request(b, std::forward<F>(f));
     o.status = callmgmt::status_name(s);
-    if (s == cstatus::pending) {
-        ++b.pending;
-    } else if (s == cstatus::nointerface) {
-        o.detail = "its call manager is going away"; // its context must not be touched
-    } else if (s != cstatus::success) {
-        o.detail = b.provider.dispatch->last_error(b.provider.provider_binding);
+    if (s != cstatus::success && s != cstatus::pending) {
+        o.detail = bindings_.last_error(b, s);
     }
     return o;
 }
@@ -129,14 +86,14 @@ void provisioner::make_ready_calls() {
 
 provisioner::step_outcome provisioner::make_one(const call_config& call) {
     step_outcome o{{reload_op::make_call, call.name, "", ""}, "SUCCESS", ""};
-    auto it = by_connection_.find(call.connection);
+    binding* ingress = bindings_.find(call.connection);
     const party_config* first = nullptr;
     for (const auto& p : call.parties) {
         if (first == nullptr && usable(p.connection)) {
             first = &p;
         }
     }
-    if (it == by_connection_.end() || !usable(call.connection) || first == nullptr) {
+    if (ingress == nullptr || !usable(call.connection) || first == nullptr) {
         o.status = "WAITING";
         o.detail =
             fmt::format("waits for connection '{}'",
@@ -150,7 +107,7 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
         {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
     made_call m{call.connection, 0, {}};
     callmgmt::party_handle ph = 0;
-    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+    o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
     });
     if (o.status != "SUCCESS") {
@@ -166,8 +123,8 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
 provisioner::step_outcome provisioner::add_one(const call_config& call, made_call& m,
                                                const party_config& p) {
     step_outcome o{{reload_op::add_party, call.name, p.name, ""}, "SUCCESS", ""};
-    auto it = by_connection_.find(m.connection);
-    if (it == by_connection_.end()) {
+    binding* ingress = bindings_.find(m.connection);
+    if (ingress == nullptr) {
         o.status = "WAITING";
         o.detail = fmt::format("waits for connection '{}'", m.connection);
         return o;
@@ -178,7 +135,7 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
         return o;
     }
     callmgmt::party_handle ph = 0;
-    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+    o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
     });
     if (o.status == "SUCCESS") {
@@ -209,14 +166,14 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
         return o;
     }
     made_call& m = mit->second;
-    auto it = by_connection_.find(m.connection);
-    if (it == by_connection_.end()) {
+    binding* ingress = bindings_.find(m.connection);
+    if (ingress == nullptr) {
         made_.erase(mit); // its call manager is going: the call closes with it
         return o;
     }
     // A call closes with its last party: drop the others first.
     while (m.parties.size() > 1) {
-        const step_outcome d = drop_party_of(*it->second, name, m, std::prev(m.parties.end()));
+        const step_outcome d = drop_party_of(*ingress, name, m, std::prev(m.parties.end()));
         if (d.status != "PENDING") {
             o.status = d.status;
             o.detail =
@@ -225,7 +182,7 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
         }
     }
     const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
-    o = request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+    o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.close_call(pctx, m.vc, last, {});
     });
     // Its handles die only when the close was accepted; a refused call lives on as ours.
@@ -257,8 +214,8 @@ provisioner::step_outcome provisioner::drop_one(const std::string& call, const s
         return o;
     }
     made_call& m = mit->second;
-    auto it = by_connection_.find(m.connection);
-    if (it == by_connection_.end()) {
+    binding* ingress = bindings_.find(m.connection);
+    if (ingress == nullptr) {
         m.parties.erase(party);
         return o; // its call manager is going: the party goes with it
     }
@@ -274,21 +231,20 @@ provisioner::step_outcome provisioner::drop_one(const std::string& call, const s
         }
         return c;
     }
-    return drop_party_of(*it->second, call, m, m.parties.find(party));
+    return drop_party_of(*ingress, call, m, m.parties.find(party));
 }
 
 provisioner::step_outcome provisioner::modify_one(const call_config& call) {
     step_outcome o{{reload_op::modify_qos, call.name, "", ""}, "SUCCESS", ""};
     auto mit = made_.find(call.name);
-    auto it =
-        mit != made_.end() ? by_connection_.find(mit->second.connection) : by_connection_.end();
-    if (it == by_connection_.end()) {
+    binding* ingress = mit != made_.end() ? bindings_.find(mit->second.connection) : nullptr;
+    if (ingress == nullptr) {
         o.detail = "it is not made: it will be made with the new contract";
         return o;
     }
     const callmgmt::flowspec flow{call.contract.sustained_rate, call.contract.peak_rate,
                                   call.contract.burst};
-    return request(*it->second, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
+    return request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.modify_call_qos(pctx, mit->second.vc, flow);
     });
 }
@@ -340,20 +296,13 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
     return out;
 }
 
-void provisioner::op_done(void* client_binding) {
-    auto* b = static_cast<binding*>(client_binding);
-    if (--b->pending == 0 && b->detaching) {
-        reg_.client_detach_provider_complete(b->provider.binding);
-    }
-}
-
 void provisioner::drop_party_complete(void* cb, cstatus, callmgmt::party_handle, void*) {
-    op_done(cb);
+    bindings_.completed(cb);
 }
 
 void provisioner::close_call_complete(void* cb, cstatus, callmgmt::vc_handle,
                                       callmgmt::party_handle, void*) {
-    op_done(cb);
+    bindings_.completed(cb);
 }
 
 void provisioner::incoming_close_call(void*, cstatus reason, callmgmt::vc_handle vc, void*) {

@@ -14,6 +14,7 @@
 
 #include "config/config_diff.hh"
 #include "contracts/callmgmt/call_management.hh"
+#include "contracts/callmgmt/client_bindings.hh"
 #include "contracts/nmr/nmr.hh"
 #include "control/switch_state.hh"
 
@@ -22,7 +23,7 @@ namespace vcplane {
 // The config file's client of every call manager: makes the calls the config provisions as
 // soon as their ingress and every party's egress connection are up, re-adds parties whose
 // connection comes back, and makes a call again when its ingress connection returns.
-class provisioner final : public nmr::client, public callmgmt::client_dispatch {
+class provisioner final : public callmgmt::client_dispatch {
 public:
     provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg);
     ~provisioner() override;
@@ -54,12 +55,6 @@ public:
     };
     std::vector<step_outcome> apply(const reload_plan& plan, std::vector<call_config> next);
 
-    // nmr::client
-    nmr::status attach_provider(nmr::handle binding, void* client_context,
-                                const nmr::registration_instance& provider) override;
-    nmr::status detach_provider(void* client_binding) override;
-    void cleanup_binding_context(void* client_binding) override;
-
     // callmgmt::client_dispatch
     void drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle party,
                              void* client_party_ctx) override;
@@ -71,7 +66,7 @@ public:
                              void* client_party_ctx) override;
 
 private:
-    struct binding;
+    using binding = callmgmt::client_bindings::binding;
     using party_map = std::map<std::string, callmgmt::party_handle>; // by party name
     struct made_call {
         std::string connection;
@@ -96,14 +91,10 @@ private:
     // when it failed. PENDING requests are counted until their completion (detach waits).
     template <typename F>
     step_outcome request(binding& b, step_outcome o, F&& f);
-    void op_done(void* client_binding);
 
     std::vector<call_config> calls_;
     const switch_state& state_;
-    nmr::registrar& reg_;
-    nmr::module_id module_{"provisioner/config"};
-    nmr::handle registration_;
-    std::map<std::string, binding*> by_connection_;
+    callmgmt::client_bindings bindings_;
     std::map<std::string, made_call> made_; // by call name
     std::set<std::string> reported_waiting_;
     bool leaving_ = false; // deregistering: the calls close because we go, not the ports

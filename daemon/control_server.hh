@@ -5,21 +5,14 @@
 // control.max_message_bytes). Peers are checked with SO_PEERCRED against control.allowed_users
 // and allowed_groups; anyone else gets one WSAEACCES reply and is disconnected.
 //
-// Protocol (protocol described in full in README.md, "Control protocol"):
-//   request  {"id": N, "op": "...", ...arguments}
-//   reply    {"id": N, "status": "NAME", "code": N, "message": "...", ...results}
-//   event    {"event": "...", ...}          (incoming close/drop, unsolicited)
-// Every request gets exactly one reply. A request that pends (drop_party, close_call,
-// lookup_next) is answered when it completes, like WSAProviderCompleteAsyncCall.
+// Protocol (README "Control socket"): one JSON object per message; requests are answered by
+// the handler table (daemon/request_handlers.hh), each session is a daemon/session.hh. This
+// class is the listener: it owns the socket, checks each peer, keeps the sessions and the
+// namespace they share, and frees a session once its teardown completed.
 //
-// Sessions: "hello" is NSPv2Startup (nesting: every hello needs a goodbye), "goodbye" is
-// NSPv2Cleanup (the last one releases everything the session owns and closes the connection).
-// A peer that disappears without its last goodbye gets a Rundown: every lookup it held is ended
-// and every call it made is closed through its call managers; the session is freed when those
-// completions have run. Each session is an NMR client of the call-management NPI.
-//
-// Bounds: at most control.max_sessions sessions; a client that does not read its replies is
-// disconnected (Rundown) once control.max_queued_replies are waiting for it. Control thread only.
+// Bounds: at most control.max_sessions sessions (WSA_NOT_ENOUGH_MEMORY to the next one), a
+// peer the config does not allow gets WSAEACCES; both refusals are sent before the socket is
+// closed. Control thread only.
 
 #include <chrono>
 #include <cstdint>
@@ -35,6 +28,8 @@
 #include "control/control_plane.hh"
 
 namespace vcplane {
+
+class session;
 
 class control_server {
 public:
@@ -57,10 +52,18 @@ public:
         std::function<nlohmann::json(bool dry_run, const std::optional<std::string>& text)>;
     void set_reload_handler(reload_handler h) { reload_ = std::move(h); }
 
+    // For sessions and request handlers.
+    const control_config& config() const { return cfg_; }
+    event_loop& loop() { return loop_; }
+    control_plane& plane() { return plane_; }
+    nsp::name_space& names() { return names_; }
+    session* find_session(uint64_t id);
+    void forget(uint64_t id); // a session's teardown completed: it is answered and freed
+    // The reload request: WSAEOPNOTSUPP when the switch has no file to reload.
+    nlohmann::json reload(bool dry_run, const std::optional<std::string>& text);
+
 private:
-    class session;
     void accept_one();
-    void forget(uint64_t id); // after a session's teardown completed
     void linger_close(int fd);
     void end_linger(int fd);
 

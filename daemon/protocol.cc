@@ -1,0 +1,128 @@
+#include "daemon/protocol.hh"
+
+#include <fmt/format.h>
+
+#include "config/config.hh"
+
+namespace vcplane::protocol {
+
+json status_reply(const char* family, const char* name, int64_t code, const std::string& msg) {
+    return json{{"family", family}, {"status", name}, {"code", code}, {"message", msg}};
+}
+json wsa_reply(nsp::wsa e, const std::string& msg) {
+    return status_reply("nsp", nsp::wsa_name(e), int64_t(e), msg);
+}
+json ndis_reply(callmgmt::status s, const std::string& msg) {
+    return status_reply("ndis", callmgmt::status_name(s), int64_t(uint32_t(s)), msg);
+}
+json cm_reply(cm::result r, const std::string& msg) {
+    return status_reply("cm", cm::result_name(r), int64_t(uint32_t(r)), msg);
+}
+
+json unaddressed(const json& r) {
+    json out{{"id", nullptr}};
+    out.update(r);
+    return out;
+}
+
+std::string str(const json& req, const char* key, bool required) {
+    auto it = req.find(key);
+    if (it == req.end()) {
+        if (required) {
+            throw bad_request(fmt::format("missing '{}' (a string)", key));
+        }
+        return "";
+    }
+    if (!it->is_string()) {
+        throw bad_request(fmt::format("'{}' must be a string", key));
+    }
+    return it->get<std::string>();
+}
+
+uint64_t num(const json& req, const char* key, bool required, uint64_t fallback) {
+    auto it = req.find(key);
+    if (it == req.end()) {
+        if (required) {
+            throw bad_request(fmt::format("missing '{}' (an unsigned integer)", key));
+        }
+        return fallback;
+    }
+    if (!it->is_number_unsigned()) {
+        throw bad_request(fmt::format("'{}' must be an unsigned integer", key));
+    }
+    return it->get<uint64_t>();
+}
+
+bool flag(const json& req, const char* key, bool fallback) {
+    auto it = req.find(key);
+    if (it == req.end()) {
+        return fallback;
+    }
+    if (!it->is_boolean()) {
+        throw bad_request(fmt::format("'{}' must be true or false", key));
+    }
+    return it->get<bool>();
+}
+
+uint32_t key_of(const json& j) {
+    for (const char* k : {"key", "label", "vid"}) {
+        if (j.contains(k)) {
+            const uint64_t v = num(j, k);
+            if (v > UINT32_MAX) {
+                throw bad_request(fmt::format("'{}' is out of range", k));
+            }
+            return uint32_t(v);
+        }
+    }
+    throw bad_request("missing 'label' (or 'vid')");
+}
+
+callmgmt::party_spec party_of(const json& req) {
+    auto it = req.find("party");
+    if (it == req.end() || !it->is_object()) {
+        throw bad_request("missing 'party' (an object with name, connection, label, next_hop)");
+    }
+    callmgmt::party_spec p;
+    p.name = str(*it, "name");
+    p.connection = str(*it, "connection");
+    p.key = key_of(*it);
+    const std::string mac = str(*it, "next_hop");
+    auto parsed = parse_mac(mac);
+    if (!parsed) {
+        throw bad_request(fmt::format("'{}' is not a MAC address (six hex pairs like "
+                                      "02:00:5e:10:00:01)",
+                                      mac));
+    }
+    p.next_hop = *parsed;
+    return p;
+}
+
+callmgmt::flowspec flow_of(const json& req) {
+    return {num(req, "sustained_rate", false), num(req, "peak_rate", false),
+            num(req, "burst", false)};
+}
+
+std::vector<uint8_t> close_data_of(const json& req) {
+    const std::string d = str(req, "close_data", false);
+    return std::vector<uint8_t>(d.begin(), d.end());
+}
+
+std::vector<std::string> strings_of(const json& req, const char* key) {
+    std::vector<std::string> out;
+    auto it = req.find(key);
+    if (it == req.end()) {
+        return out;
+    }
+    if (!it->is_array()) {
+        throw bad_request(fmt::format("'{}' must be an array of strings", key));
+    }
+    for (const auto& a : *it) {
+        if (!a.is_string()) {
+            throw bad_request(fmt::format("'{}' must be an array of strings", key));
+        }
+        out.push_back(a.get<std::string>());
+    }
+    return out;
+}
+
+} // namespace vcplane::protocol

@@ -1,0 +1,383 @@
+#include "daemon/session.hh"
+
+#include <cerrno>
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+#include "base/contract_stats.hh"
+#include "base/log.hh"
+#include "daemon/control_server.hh"
+#include "daemon/protocol.hh"
+#include "daemon/request_handlers.hh"
+
+namespace vcplane {
+
+using namespace protocol;
+using nsp::wsa;
+
+session::session(control_server& srv, uint64_t id, int fd)
+    : srv_(srv)
+    , id_(id)
+    , fd_(fd)
+    , bindings_(srv.plane().registrar(), *this, fmt::format("session/{}", id)) {
+    // A session that is ending binds to no new call manager.
+    bindings_.accepts = [this](const std::string&) { return !ending_; };
+}
+
+session::~session() {
+    if (fd_ >= 0) {
+        srv_.loop().unwatch(fd_);
+        close(fd_);
+    }
+}
+
+void session::on_events(uint32_t ev) {
+    if ((ev & EPOLLOUT) != 0) {
+        flush_out();
+    }
+    if (fd_ < 0) {
+        return;
+    }
+    if (ending_) {
+        // Its last goodbye came: nothing more is read; a peer that hangs up now cannot be
+        // answered.
+        if ((ev & (EPOLLHUP | EPOLLERR)) != 0) {
+            hang_up();
+        }
+        return;
+    }
+    if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+        read_some();
+    }
+}
+
+void session::end(bool rundown) {
+    if (ending_) {
+        return;
+    }
+    ending_ = true;
+    if (rundown) {
+        hang_up();
+    } else if (fd_ >= 0) {
+        watch_for(); // no more input; replies of the requests still pending go out
+    }
+    if (startups_ > 0 || rundown) {
+        log::info("session {}: {}", id_, rundown ? "rundown" : "cleanup");
+    }
+    srv_.names().end_session(id_);
+    const uint64_t id = id_;
+    control_server& srv = srv_;
+    if (bindings_.registered() && bindings_.deregister() == nmr::status::pending) {
+        // Its call managers close its calls; the session goes when they are done.
+        bindings_.on_deregistered([&srv, id] { srv.forget(id); });
+    } else {
+        srv_.loop().post([&srv, id] { srv.forget(id); });
+    }
+}
+
+void session::finish() {
+    if (farewell_) {
+        reply(farewell_->first, std::move(farewell_->second));
+        farewell_.reset();
+    }
+    if (fd_ >= 0) {
+        flush_out();
+        hang_up();
+    }
+}
+
+// ---- requests -------------------------------------------------------------------------------
+
+unsigned session::startup() {
+    if (startups_++ == 0 && !bindings_.registered()) {
+        bindings_.register_client();
+    }
+    return startups_;
+}
+
+bool session::cleanup(uint64_t request, json& r) {
+    --startups_;
+    r["startups"] = startups_;
+    if (startups_ != 0) {
+        return true;
+    }
+    farewell_.emplace(request, std::move(r)); // answered last, by finish()
+    end(false);
+    return false;
+}
+
+session::binding& session::provider_for(const std::string& connection) {
+    binding* b = bindings_.find(connection);
+    if (b == nullptr) {
+        throw bad_request(fmt::format("no connection '{}' with a call manager", connection));
+    }
+    return *b;
+}
+
+session::binding& session::provider_of_vc(callmgmt::vc_handle v) {
+    auto it = vc_connection_.find(v);
+    if (it == vc_connection_.end()) {
+        throw stale_handle(fmt::format("no VC {} of this session", v));
+    }
+    return provider_for(it->second);
+}
+
+session::json session::refused(const binding& b, callmgmt::status s) const {
+    return ndis_reply(s, bindings_.last_error(b, s));
+}
+
+void session::hold_vc(callmgmt::vc_handle v, const std::string& connection, bool created) {
+    vc_connection_[v] = connection;
+    if (created) {
+        created_vcs_.insert(v);
+    }
+}
+
+void session::release_vc(callmgmt::vc_handle v) {
+    vc_connection_.erase(v);
+    created_vcs_.erase(v);
+}
+
+void session::hold_party(callmgmt::party_handle p, callmgmt::vc_handle v) {
+    if (p != 0) {
+        party_vc_[p] = v;
+    }
+}
+
+callmgmt::vc_handle session::vc_of_party(callmgmt::party_handle p) const {
+    auto it = party_vc_.find(p);
+    if (it == party_vc_.end()) {
+        throw stale_handle(fmt::format("no party {} of this session", p));
+    }
+    return it->second;
+}
+
+void session::await_drop(callmgmt::party_handle p, uint64_t request) {
+    pending_drops_[p] = request;
+}
+
+void session::await_close(callmgmt::vc_handle v, uint64_t request) {
+    pending_closes_[v] = request;
+}
+
+void session::await_lookup(nsp::lookup_handle h, uint64_t request) {
+    control_server& srv = srv_;
+    const uint64_t sid = id_;
+    srv_.loop().post([&srv, sid, request, h] {
+        if (session* s = srv.find_session(sid)) {
+            s->complete_lookup(request, h);
+        }
+    });
+}
+
+void session::complete_lookup(uint64_t request, nsp::lookup_handle h) {
+    auto r = srv_.names().complete_next(id_, h);
+    if (!r) {
+        // The session ended meanwhile, and its lookups with it.
+        r = nsp::name_space::next_result{wsa::cancelled, {}, 0};
+    }
+    contract_stats::process().count("nsp", "lookup_next_complete", nsp::wsa_name(r->status));
+    json out = wsa_reply(r->status, r->status == wsa::cancelled
+                                        ? "the lookup ended before this NextEx completed"
+                                        : "");
+    out["lookup"] = h;
+    if (r->status == wsa::no_error) {
+        out["result"] = r->result;
+    } else if (r->status == wsa::fault) {
+        out["needed"] = r->needed;
+        out["message"] = fmt::format("the result needs a buffer of {} bytes", r->needed);
+    }
+    reply(request, std::move(out));
+}
+
+// ---- completions ----------------------------------------------------------------------------
+
+void session::drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle p, void*) {
+    auto it = pending_drops_.find(p);
+    if (it != pending_drops_.end()) {
+        json r = ndis_reply(s);
+        r["party"] = p;
+        reply(it->second, std::move(r));
+        pending_drops_.erase(it);
+    }
+    bindings_.completed(cb);
+}
+
+void session::close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_handle v,
+                                  callmgmt::party_handle, void*) {
+    auto it = pending_closes_.find(v);
+    if (it != pending_closes_.end()) {
+        json r = ndis_reply(s);
+        r["vc"] = v;
+        reply(it->second, std::move(r));
+        pending_closes_.erase(it);
+    }
+    call_gone(v);
+    bindings_.completed(cb);
+}
+
+void session::incoming_close_call(void*, callmgmt::status reason, callmgmt::vc_handle v, void*) {
+    call_gone(v);
+    send_event(
+        {{"event", "incoming_close_call"}, {"vc", v}, {"status", callmgmt::status_name(reason)}});
+}
+
+void session::incoming_drop_party(void*, callmgmt::status reason, callmgmt::party_handle p, void*) {
+    party_vc_.erase(p);
+    send_event({{"event", "incoming_drop_party"},
+                {"party", p},
+                {"status", callmgmt::status_name(reason)}});
+}
+
+// A VC the session created stays (deactivated, for reuse or delete_vc); one the call manager
+// created is gone with its call.
+void session::call_gone(callmgmt::vc_handle v) {
+    std::erase_if(party_vc_, [v](const auto& e) { return e.second == v; });
+    if (created_vcs_.count(v) == 0) {
+        vc_connection_.erase(v);
+    }
+}
+
+// ---- framing --------------------------------------------------------------------------------
+
+void session::read_some() {
+    std::vector<char> buf(srv_.config().max_message_bytes);
+    // Bounded work per wake-up: a chatty client cannot monopolise the control thread.
+    for (int i = 0; i < 64 && fd_ >= 0 && !ending_; ++i) {
+        const ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                return;
+            }
+            end(true); // reset: the peer is gone
+            return;
+        }
+        if (n == 0) {
+            end(startups_ > 0); // EOF: Rundown if it never said its last goodbye
+            return;
+        }
+        if (size_t(n) > buf.size()) {
+            reply_raw(unaddressed(
+                wsa_reply(wsa::invalid, fmt::format("message of {} bytes exceeds the limit of {}",
+                                                    n, buf.size()))));
+            continue;
+        }
+        handle(std::string(buf.data(), size_t(n)));
+    }
+}
+
+void session::handle(const std::string& text) {
+    const json req = json::parse(text, nullptr, false);
+    if (req.is_discarded() || !req.is_object()) {
+        reply_raw(unaddressed(wsa_reply(wsa::invalid, "malformed request: not a JSON object")));
+        return;
+    }
+    auto id_it = req.find("id");
+    if (id_it == req.end() || !id_it->is_number_unsigned()) {
+        reply_raw(unaddressed(
+            wsa_reply(wsa::invalid, "malformed request: 'id' must be an unsigned integer")));
+        return;
+    }
+    request r{*this, srv_, id_it->get<uint64_t>(), req};
+    // The operation's label in vcplane_contract_operations_total: only names the handler
+    // table knows, so that a client cannot grow the metrics without bound.
+    std::string label = "request";
+    std::optional<json> out;
+    try {
+        const std::string op = str(req, "op");
+        if (op != "hello" && startups_ == 0) {
+            out = status_reply("nsp", "WSANOTINITIALISED", wsa_not_initialised, "say hello first");
+        } else if (const request_handler h = find_handler(op)) {
+            label = op;
+            out = h(r);
+        } else {
+            label = "unknown";
+            throw unknown_operation(fmt::format("unknown operation '{}'", op));
+        }
+    } catch (const unknown_operation& e) {
+        out = wsa_reply(wsa::not_supported, e.what());
+    } catch (const bad_request& e) {
+        out = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
+    } catch (const stale_handle& e) {
+        out = ndis_reply(callmgmt::status::invalid_handle, e.what()); // no call manager saw it
+    } catch (const json::exception& e) {
+        out = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
+    }
+    if (!out) {
+        return; // answered when the operation completes (counted where it pended)
+    }
+    if (!r.counted_by_engine) {
+        contract_stats::process().count(out->value("family", "nsp"), label,
+                                        out->value("status", "?"));
+    }
+    reply(r.id, std::move(*out));
+}
+
+void session::reply(uint64_t request, json r) {
+    json out{{"id", request}};
+    out.update(r);
+    reply_raw(std::move(out));
+}
+
+void session::send_event(json e) {
+    if (fd_ >= 0 && !ending_) {
+        reply_raw(std::move(e));
+    }
+}
+
+void session::reply_raw(json r) {
+    if (fd_ < 0) {
+        return;
+    }
+    out_.push_back(r.dump());
+    if (out_.size() > srv_.config().max_queued_replies) {
+        log::warning("session {}: {} replies unread; disconnecting it", id_, out_.size());
+        out_.clear();
+        end(true);
+        return;
+    }
+    flush_out();
+}
+
+void session::flush_out() {
+    while (!out_.empty() && fd_ >= 0) {
+        const std::string& m = out_.front();
+        const ssize_t n = send(fd_, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!want_out_) {
+                    want_out_ = true;
+                    watch_for();
+                }
+                return;
+            }
+            out_.clear();
+            end(true);
+            return;
+        }
+        out_.pop_front();
+    }
+    if (want_out_ && fd_ >= 0) {
+        want_out_ = false;
+        watch_for();
+    }
+}
+
+void session::hang_up() {
+    if (fd_ >= 0) {
+        srv_.loop().unwatch(fd_);
+        close(fd_);
+        fd_ = -1;
+    }
+    out_.clear();
+}
+
+// Input while the session lasts, output while replies wait.
+void session::watch_for() {
+    srv_.loop().modify(fd_, (ending_ ? 0u : uint32_t(EPOLLIN)) | (want_out_ ? EPOLLOUT : 0u));
+}
+
+} // namespace vcplane

@@ -1,0 +1,119 @@
+#pragma once
+// One client of the control socket: an NSPv2 session (docs/contracts.md §3.1) and a
+// call-management client (docs/contracts.md §4) of every call manager.
+//
+// Framing: one JSON object per SOCK_SEQPACKET message. Every request gets exactly one reply,
+// through reply(); replies wait in a queue while the socket is full, and a client that leaves
+// control.max_queued_replies unread is run down. Requests are answered by the handlers of
+// daemon/request_handlers.hh; one that pends (drop_party, close_call, lookup_next) is answered
+// by its completion.
+//
+// End: the last goodbye (Cleanup) stops reading, tears down what the session owns, answers the
+// requests still pending (their completions, or cancelled), then the goodbye, then closes. A
+// peer that goes away without it is run down: the same teardown, nobody to answer. The
+// session is freed (control_server::forget) once its call managers completed the teardown.
+// Control thread only.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "contracts/callmgmt/call_management.hh"
+#include "contracts/callmgmt/client_bindings.hh"
+#include "contracts/nsp/name_space.hh"
+
+namespace vcplane {
+
+class control_server;
+
+class session final : public callmgmt::client_dispatch {
+public:
+    using json = nlohmann::json;
+    using binding = callmgmt::client_bindings::binding;
+
+    session(control_server& srv, uint64_t id, int fd);
+    ~session() override;
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+
+    uint64_t id() const { return id_; }
+    void on_events(uint32_t events);
+    // Cleanup (rundown = false) or Rundown: tear down everything the session owns.
+    void end(bool rundown);
+    // The teardown completed: the last goodbye is answered, the connection closed.
+    void finish();
+
+    void reply(uint64_t request, json r);
+
+    // ---- for the request handlers -------------------------------------------------------
+    control_server& server() { return srv_; }
+    // Startup (hello): the first registers the session as a call-management client.
+    unsigned startup();
+    // Cleanup (goodbye): sets the count left in the reply; false at zero, when the reply
+    // waits for the teardown (finish()) and the session ends.
+    bool cleanup(uint64_t request, json& reply);
+
+    callmgmt::client_bindings& bindings() { return bindings_; }
+    binding& provider_for(const std::string& connection);
+    binding& provider_of_vc(callmgmt::vc_handle vc);
+    // The reply of a request a call manager (or the binding) refused.
+    json refused(const binding& b, callmgmt::status s) const;
+
+    // What the session holds: VCs by connection (created ones outlive their calls), parties by
+    // VC. A handle the session does not hold is a stale_handle.
+    void hold_vc(callmgmt::vc_handle vc, const std::string& connection, bool created);
+    void release_vc(callmgmt::vc_handle vc);
+    bool holds_vc(callmgmt::vc_handle vc) const { return vc_connection_.count(vc) != 0; }
+    void hold_party(callmgmt::party_handle party, callmgmt::vc_handle vc);
+    callmgmt::vc_handle vc_of_party(callmgmt::party_handle party) const; // throws stale_handle
+    void release_party(callmgmt::party_handle party) { party_vc_.erase(party); }
+
+    // A request that pended: answered by its completion.
+    void await_drop(callmgmt::party_handle party, uint64_t request);
+    void await_close(callmgmt::vc_handle vc, uint64_t request);
+    // A NextEx started: answered on the next loop iteration (a lookup_end first cancels it).
+    void await_lookup(nsp::lookup_handle lookup, uint64_t request);
+
+    // callmgmt::client_dispatch
+    void drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle p,
+                             void*) override;
+    void close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_handle v,
+                             callmgmt::party_handle, void*) override;
+    void incoming_close_call(void*, callmgmt::status reason, callmgmt::vc_handle v, void*) override;
+    void incoming_drop_party(void*, callmgmt::status reason, callmgmt::party_handle p,
+                             void*) override;
+
+private:
+    void read_some();
+    void handle(const std::string& text);
+    void complete_lookup(uint64_t request, nsp::lookup_handle h);
+    void send_event(json e);
+    void reply_raw(json r);
+    void flush_out();
+    void hang_up();
+    void watch_for();
+    // The VC's call is gone: its parties with it; a VC the call manager created too.
+    void call_gone(callmgmt::vc_handle vc);
+
+    control_server& srv_;
+    uint64_t id_;
+    int fd_;
+    unsigned startups_ = 0;
+    bool ending_ = false;
+    bool want_out_ = false;
+    std::deque<std::string> out_;
+    std::optional<std::pair<uint64_t, json>> farewell_; // the last goodbye's reply
+    callmgmt::client_bindings bindings_;
+    std::map<callmgmt::vc_handle, std::string> vc_connection_;
+    std::map<callmgmt::party_handle, callmgmt::vc_handle> party_vc_;
+    std::set<callmgmt::vc_handle> created_vcs_; // by create_vc: outlive their calls
+    std::map<callmgmt::party_handle, uint64_t> pending_drops_;
+    std::map<callmgmt::vc_handle, uint64_t> pending_closes_;
+};
+
+} // namespace vcplane
