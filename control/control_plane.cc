@@ -35,7 +35,8 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
               [](const cm::adapter& a, std::string* error) {
                   return remove_device(a.port, error);
               }})
-    , provisioner_(cfg, state_, reg_) {
+    , provisioner_(cfg, state_, reg_)
+    , names_([this] { return switch_names(); }) {
     // Frames of the control thread (close data) travel to worker 0 through this ring.
     static unsigned serial = 0;
     control_ring_ = rte_ring_create(fmt::format("vcp_ctl{}", serial).c_str(), 1024, SOCKET_ID_ANY,
@@ -93,6 +94,7 @@ cm::adapter control_plane::adapter_of(uint16_t port) const {
 }
 
 void control_plane::start() {
+    register_file_services();
     provisioner_.register_client();
     for (const auto& c : cfg_.connections) {
         if (!c.devargs.empty()) {
@@ -143,6 +145,61 @@ std::string control_plane::up(const cm::connection& c) {
     return "";
 }
 
+std::vector<nlohmann::json> control_plane::switch_names() const {
+    std::vector<nlohmann::json> out;
+    for (const auto& c : cm_.connections()) {
+        out.push_back({{"name", c.name}, {"kind", "connection"}, {"device", c.port.device}});
+    }
+    for (const auto& [conn, m] : call_managers_) {
+        for (const auto& c : m->calls()) {
+            out.push_back({{"name", c.name},
+                           {"kind", "call"},
+                           {"connection", conn},
+                           {"key", c.key},
+                           {"vc", c.vc}});
+            for (const auto& [h, p] : c.parties) {
+                out.push_back({{"name", c.name + "/" + p.name},
+                               {"kind", "party"},
+                               {"connection", p.connection},
+                               {"key", p.key},
+                               {"party", h}});
+            }
+        }
+    }
+    return out;
+}
+
+void control_plane::register_file_services() {
+    for (const auto& svc : cfg_.services) {
+        const nsp::wsa e = names_.set_service(file_session, nsp::set_op::register_service, 0,
+                                              svc.name, svc.addresses, svc.comment);
+        if (e != nsp::wsa::no_error) {
+            log::error("{}: service '{}' could not be registered: {}", svc.origin.where(), svc.name,
+                       nsp::wsa_name(e));
+        }
+    }
+}
+
+provisioner::step_outcome control_plane::apply_service_step(const reload_step& step,
+                                                            const vcplane_config& next) {
+    nsp::wsa e = nsp::wsa::no_error;
+    if (step.op == reload_op::delete_service) {
+        e = names_.set_service(file_session, nsp::set_op::remove, 0, step.call, {}, "");
+    } else {
+        for (const auto& svc : next.services) {
+            if (svc.name == step.call) {
+                e = names_.set_service(file_session, nsp::set_op::register_service, 0, svc.name,
+                                       svc.addresses, svc.comment);
+            }
+        }
+    }
+    if (e == nsp::wsa::no_error) {
+        return {step, "SUCCESS", ""};
+    }
+    return {step, nsp::wsa_name(e),
+            e == nsp::wsa::access_denied ? "a session registered this name" : ""};
+}
+
 vcplane_config control_plane::without_calls(vcplane_config cfg) {
     cfg.calls.clear();
     return cfg;
@@ -161,12 +218,9 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
     r.outcomes = provisioner_.apply(r.plan, next.calls);
     // Service steps come last in a plan, so their outcomes line up after the calls'.
     for (const auto& step : r.plan.steps) {
-        if (is_call_op(step.op)) {
-            continue;
+        if (!is_call_op(step.op)) {
+            r.outcomes.push_back(apply_service_step(step, next));
         }
-        r.outcomes.push_back(
-            apply_service_ ? apply_service_(step, next)
-                           : provisioner::step_outcome{step, "NOT_SUPPORTED", "no namespace"});
     }
     running_.services = next.services;
     for (const auto& o : r.outcomes) {

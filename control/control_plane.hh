@@ -23,6 +23,7 @@
 
 #include "contracts/cm/connection_manager.hh"
 #include "contracts/nmr/nmr.hh"
+#include "contracts/nsp/name_space.hh"
 #include "control/call_manager.hh"
 #include "control/config_csp.hh"
 #include "control/grace_period.hh"
@@ -58,7 +59,8 @@ public:
     void handle(const device_event& e);
 
     // Reload: the difference between the running configuration and `next`, applied live as
-    // contract operations on the file's own calls (control/provisioner.hh) unless dry_run.
+    // contract operations on the file's own calls (control/provisioner.hh) and services (the
+    // namespace) unless dry_run.
     // Differences only a restart applies are reported in plan.restart_required, not applied.
     struct reload_report {
         reload_plan plan;
@@ -66,12 +68,6 @@ public:
         bool dry_run = false;
     };
     reload_report reload(const vcplane_config& next, bool dry_run);
-    // Applies a reload's service steps (the namespace lives in the control server). Without
-    // one, service steps fail with NOT_SUPPORTED.
-    using service_applier =
-        std::function<provisioner::step_outcome(const reload_step&, const vcplane_config& next)>;
-    void set_service_applier(service_applier a) { apply_service_ = std::move(a); }
-
     void flush() { gp_.flush(); }
     // with_ethdev: also read link state and ethdev stats and rebuild the per-VC and per-party
     // series list (a timer does, about once a second).
@@ -79,6 +75,12 @@ public:
     // After a snapshot(true) was published (and under snapshot_cell::hold_series()): frees the
     // counter slots of objects gone before it was built (control/switch_state.hh).
     void release_retired_counter_slots() { state_.release_retired_slots(); }
+
+    // The NSPv2 namespace: the switch's names, the file's [services] (owned by no session:
+    // sessions look them up but cannot change them) and what sessions register.
+    nsp::name_space& names() { return names_; }
+    const nsp::name_space& names() const { return names_; }
+    static constexpr nsp::session_id file_session = 0;
 
     const switch_state& state() const { return state_; }
     const cm::connection_manager& connections() const { return cm_; }
@@ -103,13 +105,16 @@ private:
     cm::adapter adapter_of(uint16_t port) const;
 
     static vcplane_config without_calls(vcplane_config cfg);
+    std::vector<nlohmann::json> switch_names() const;
+    void register_file_services();
+    provisioner::step_outcome apply_service_step(const reload_step& step,
+                                                 const vcplane_config& next);
     static void read_xstats(uint16_t port, std::vector<port_xstat>& out);
 
     const vcplane_config& cfg_;
     // What the switch runs but its calls (the provisioner keeps those): the start-up file's
     // fixed parts, and the [services] of the last reload.
     vcplane_config running_;
-    service_applier apply_service_;
     grace_period_source& gp_;
     rte_mempool* pool_;
     nmr::registrar reg_;
@@ -125,6 +130,7 @@ private:
     cm::config_csp csp_;
     provisioner provisioner_;
     std::map<std::string, std::unique_ptr<call_manager>> call_managers_;
+    nsp::name_space names_; // after call_managers_: its names are theirs
     std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
     std::vector<uint16_t> started_ports_;
     rte_ring* control_ring_ = nullptr; // close-data frames, control thread -> worker 0

@@ -17,6 +17,7 @@
 
 #include "base/log.hh"
 #include "daemon/protocol.hh"
+#include "daemon/reload.hh"
 #include "daemon/session.hh"
 
 namespace vcplane {
@@ -83,33 +84,12 @@ bool allowed(const ucred& who, const control_config& cfg) {
 
 } // namespace
 
-control_server::control_server(const control_config& cfg, event_loop& loop, control_plane& plane)
+control_server::control_server(const control_config& cfg, event_loop& loop, control_plane& plane,
+                               reload_path* reloads)
     : cfg_(cfg)
     , loop_(loop)
     , plane_(plane)
-    , names_([this] {
-        std::vector<json> out;
-        for (const auto& c : plane_.connections().connections()) {
-            out.push_back({{"name", c.name}, {"kind", "connection"}, {"device", c.port.device}});
-        }
-        for (const auto& [conn, m] : plane_.call_managers()) {
-            for (const auto& c : m->calls()) {
-                out.push_back({{"name", c.name},
-                               {"kind", "call"},
-                               {"connection", conn},
-                               {"key", c.key},
-                               {"vc", c.vc}});
-                for (const auto& [h, p] : c.parties) {
-                    out.push_back({{"name", c.name + "/" + p.name},
-                                   {"kind", "party"},
-                                   {"connection", p.connection},
-                                   {"key", p.key},
-                                   {"party", h}});
-                }
-            }
-        }
-        return out;
-    }) {
+    , reloads_(reloads) {
     const auto fail = [&](const std::string& what) {
         throw std::runtime_error(
             fmt::format("control.socket: {} {}: {}", what, cfg.socket, std::strerror(errno)));
@@ -175,15 +155,6 @@ control_server::~control_server() {
         close(listen_fd_);
         unlink(cfg_.socket.c_str());
     }
-}
-
-nsp::wsa control_server::set_file_service(const service_config& s) {
-    return names_.set_service(file_session, nsp::set_op::register_service, 0, s.name, s.addresses,
-                              s.comment);
-}
-
-nsp::wsa control_server::delete_file_service(const std::string& name) {
-    return names_.set_service(file_session, nsp::set_op::remove, 0, name, {}, "");
 }
 
 void control_server::close_all(const std::function<void()>& pump) {
@@ -287,10 +258,10 @@ session* control_server::find_session(uint64_t id) {
 }
 
 json control_server::reload(bool dry_run, const std::optional<std::string>& text) {
-    if (!reload_) {
+    if (reloads_ == nullptr) {
         return wsa_reply(wsa::not_supported, "this switch has no configuration to reload");
     }
-    return reload_(dry_run, text);
+    return reloads_->run(dry_run, text);
 }
 
 void control_server::forget(uint64_t id) {

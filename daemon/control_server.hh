@@ -7,8 +7,8 @@
 //
 // Protocol (README "Control socket"): one JSON object per message; requests are answered by
 // the handler table (daemon/request_handlers.hh), each session is a daemon/session.hh. This
-// class is the listener: it owns the socket, checks each peer, keeps the sessions and the
-// namespace they share, and frees a session once its teardown completed.
+// class is the listener: it owns the socket, checks each peer, keeps the sessions (their
+// namespace is the control plane's), and frees a session once its teardown completed.
 //
 // Bounds: at most control.max_sessions sessions (WSA_NOT_ENOUGH_MEMORY to the next one), a
 // peer the config does not allow gets WSAEACCES; both refusals are sent before the socket is
@@ -29,34 +29,27 @@
 
 namespace vcplane {
 
+class reload_path;
 class session;
 
 class control_server {
 public:
-    // Throws std::runtime_error (naming control.socket) when it cannot listen.
-    control_server(const control_config& cfg, event_loop& loop, control_plane& plane);
+    // Throws std::runtime_error (naming control.socket) when it cannot listen. reloads serves
+    // the reload request (nullptr: WSAEOPNOTSUPP).
+    control_server(const control_config& cfg, event_loop& loop, control_plane& plane,
+                   reload_path* reloads);
     ~control_server(); // runs down every session still open
 
     size_t sessions() const { return sessions_.size(); }
-    const nsp::name_space& names() const { return names_; }
-    // The config file's [services]: registered under session 0, which no client session is,
-    // so sessions can look them up but not change or delete them.
-    nsp::wsa set_file_service(const service_config& s);
-    nsp::wsa delete_file_service(const std::string& name);
+    const nsp::name_space& names() const { return plane_.names(); }
     // Ends every session (shutdown); pump runs the loop until their teardown completed.
     void close_all(const std::function<void()>& pump);
-
-    // The "reload" request: dry_run, and (dry runs only) a client's config text to plan
-    // against instead of the daemon's file. Returns the whole reply (status and results).
-    using reload_handler =
-        std::function<nlohmann::json(bool dry_run, const std::optional<std::string>& text)>;
-    void set_reload_handler(reload_handler h) { reload_ = std::move(h); }
 
     // For sessions and request handlers.
     const control_config& config() const { return cfg_; }
     event_loop& loop() { return loop_; }
     control_plane& plane() { return plane_; }
-    nsp::name_space& names() { return names_; }
+    nsp::name_space& names() { return plane_.names(); }
     session* find_session(uint64_t id);
     void forget(uint64_t id); // a session's teardown completed: it is answered and freed
     // The reload request: WSAEOPNOTSUPP when the switch has no file to reload.
@@ -70,14 +63,12 @@ private:
     const control_config& cfg_;
     event_loop& loop_;
     control_plane& plane_;
-    nsp::name_space names_;
     int listen_fd_ = -1;
-    static constexpr uint64_t file_session = 0; // the config file's services
-    uint64_t next_session_ = 1;
+    uint64_t next_session_ = control_plane::file_session + 1;
     std::map<uint64_t, std::unique_ptr<session>> sessions_;
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused
     int linger_timer_ = -1;
-    reload_handler reload_;
+    reload_path* reloads_;
 };
 
 } // namespace vcplane

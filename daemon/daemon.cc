@@ -21,7 +21,7 @@
 #include "control/status_snapshot.hh"
 #include "daemon/control_server.hh"
 #include "daemon/metrics.hh"
-#include "daemon/reload_reply.hh"
+#include "daemon/reload.hh"
 #include "dataplane/rcu.hh"
 #include "port/eal.hh"
 #include "port/hotplug.hh"
@@ -155,6 +155,7 @@ public:
             }
         });
         plane_->start();
+        reloads_ = std::make_unique<reload_path>(cfg_.source, *plane_);
         snapshot_.set(plane_->snapshot(true));
         loop_.set_idle_hook([this] {
             plane_->flush();
@@ -181,21 +182,8 @@ public:
         }
         if (cfg_.control.enabled) {
             try {
-                server_ = std::make_unique<control_server>(cfg_.control, loop_, *plane_);
-                for (const auto& svc : cfg_.services) {
-                    if (const auto e = server_->set_file_service(svc); e != nsp::wsa::no_error) {
-                        log::error("{}: service '{}' could not be registered: {}",
-                                   svc.origin.where(), svc.name, nsp::wsa_name(e));
-                    }
-                }
-                plane_->set_service_applier(
-                    [this](const reload_step& step, const vcplane_config& next) {
-                        return apply_service_step(step, next);
-                    });
-                server_->set_reload_handler(
-                    [this](bool dry_run, const std::optional<std::string>& text) {
-                        return reload(dry_run, text);
-                    });
+                server_ =
+                    std::make_unique<control_server>(cfg_.control, loop_, *plane_, reloads_.get());
             } catch (const std::exception& e) {
                 log::error("{}", e.what());
                 return exit_failure;
@@ -254,78 +242,19 @@ public:
         }
     }
 
-    // Reads the file again (or, for a dry run, plans against a client's text) and applies it
-    // live. Returns the control-protocol reply; logs the plan and each step's outcome.
-    nlohmann::json reload(bool dry_run, const std::optional<std::string>& text) {
-        vcplane_config next;
-        const std::string source = text ? std::string("<request>") : cfg_.source;
-        try {
-            if (text) {
-                next = parse_config_string(*text, source);
-            } else if (cfg_.source == embedded_default_name) {
-                next = parse_config_string(embedded_default_config(), embedded_default_name);
-            } else {
-                next = parse_config_file(cfg_.source);
-            }
-        } catch (const config_error& e) {
-            if (!dry_run) {
-                ++reloads_.invalid;
-                reloads_.last_unix = unix_now();
-                for (const auto& p : e.problems()) {
-                    log::error("reload: {}", p);
-                }
-                log::error("reload: {} problem(s) in {}; nothing changed", e.problems().size(),
-                           source);
-            }
-            return invalid_config_reply(source, e.problems());
-        }
-        const auto report = plane_->reload(next, dry_run);
-        if (!dry_run) {
-            const bool all_ok = std::all_of(report.outcomes.begin(), report.outcomes.end(),
-                                            [](const auto& o) { return o.succeeded(); });
-            ++(all_ok ? reloads_.applied : reloads_.partial);
-            reloads_.last_unix = unix_now();
-            log::notice("reload of {}: {} step(s), {} unchanged call(s), {} change(s) need a "
-                        "restart{}",
-                        source, report.plan.steps.size(), report.plan.unchanged.size(),
-                        report.plan.restart_required.size(),
-                        all_ok ? "" : "; some steps failed (see above)");
-            publish_snapshot(false);
-        }
-        return reload_reply(report);
+    // SIGHUP: the one reload path (daemon/reload.hh), then a fresh snapshot for the scrape.
+    void reload() {
+        reloads_->run(false, std::nullopt);
+        publish_snapshot(false);
     }
 
 private:
-    provisioner::step_outcome apply_service_step(const reload_step& step,
-                                                 const vcplane_config& next) {
-        nsp::wsa e = nsp::wsa::no_error;
-        if (step.op == reload_op::delete_service) {
-            e = server_->delete_file_service(step.call);
-        } else {
-            for (const auto& svc : next.services) {
-                if (svc.name == step.call) {
-                    e = server_->set_file_service(svc);
-                }
-            }
-        }
-        if (e == nsp::wsa::no_error) {
-            return {step, "SUCCESS", ""};
-        }
-        return {step, nsp::wsa_name(e),
-                e == nsp::wsa::access_denied ? "a session registered this name" : ""};
-    }
-
-    static double unix_now() {
-        return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
-
     void publish_snapshot(bool with_ethdev) {
         auto snap = plane_->snapshot(with_ethdev);
         if (server_) {
             snap->sessions = server_->sessions();
-            snap->lookups = server_->names().lookups();
-            snap->services = server_->names().services();
+            snap->lookups = plane_->names().lookups();
+            snap->services = plane_->names().services();
         }
         for (double l : gp_->take_latencies()) {
             grace_periods_.observe(l);
@@ -337,10 +266,11 @@ private:
                 contract_stats::process().all());
         }
         snap->contract_outcomes = contract_outcomes_;
-        snap->reloads_applied = reloads_.applied;
-        snap->reloads_partial = reloads_.partial;
-        snap->reloads_invalid = reloads_.invalid;
-        snap->last_reload_unix = reloads_.last_unix;
+        const auto& reloads = reloads_->outcomes();
+        snap->reloads_applied = reloads.applied;
+        snap->reloads_partial = reloads.partial;
+        snap->reloads_invalid = reloads.invalid;
+        snap->last_reload_unix = reloads.last_unix;
         snapshot_.set(std::move(snap));
         if (with_ethdev) {
             // The snapshot just set lists no object gone before it was built: their counter
@@ -352,10 +282,6 @@ private:
 
     latency_histogram grace_periods_;
     std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes_;
-    struct {
-        uint64_t applied = 0, partial = 0, invalid = 0;
-        double last_unix = 0;
-    } reloads_;
 
     const vcplane_config& cfg_;
     event_loop& loop_;
@@ -370,7 +296,8 @@ private:
     int timer_fd_ = -1;
     snapshot_cell snapshot_;
     std::unique_ptr<metrics_server> metrics_;
-    std::unique_ptr<control_server> server_;
+    std::unique_ptr<reload_path> reloads_;
+    std::unique_ptr<control_server> server_; // after reloads_: it serves the reload request
 };
 
 } // namespace
@@ -414,7 +341,7 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
                 while (read(sfd, &si, sizeof(si)) == ssize_t(sizeof(si))) {
                     if (si.ssi_signo == SIGHUP) {
                         log::notice("SIGHUP: reloading {}", cfg.source);
-                        sw.reload(false, std::nullopt);
+                        sw.reload();
                         continue;
                     }
                     log::notice("{}: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");

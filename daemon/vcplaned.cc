@@ -12,7 +12,7 @@
 #include "client/client.hh"
 #include "config/config.hh"
 #include "daemon/daemon.hh"
-#include "daemon/reload_reply.hh"
+#include "daemon/reload.hh"
 #include "vcplane_version.hh"
 
 using namespace vcplane;
@@ -33,9 +33,7 @@ int plan_reload(const vcplane_config& cfg, const std::string& socket) {
     } catch (const client_error& e) {
         std::printf("no vcplaned answers on %s (%s): planning against a switch without calls\n",
                     socket.c_str(), e.what());
-        vcplane_config empty = cfg;
-        empty.calls.clear();
-        reply = reload_reply(control_plane::reload_report{diff_configs(empty, cfg), {}, true});
+        reply = reload_path::plan_without_switch(cfg);
     }
     std::fputs(describe_reload(reply).c_str(), stdout);
     return control_client::ok(reply) ? exit_ok : exit_config_error;

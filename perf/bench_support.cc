@@ -13,7 +13,7 @@
 
 #include "dataplane/wire.hh"
 #include "port/eal.hh"
-#include "tests/support/worker_launch.hh"
+#include "support/worker_launch.hh"
 
 namespace vcplane::bench {
 

@@ -17,8 +17,8 @@
 
 #include "control/control_plane.hh"
 #include "dataplane/worker.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
 
 namespace vcplane::bench {
 

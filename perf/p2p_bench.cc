@@ -38,8 +38,8 @@
 #include "base/log.hh"
 #include "control/control_plane.hh"
 #include "perf/bench_support.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
 
 using namespace vcplane;
 using clock_type = std::chrono::steady_clock;

@@ -37,8 +37,8 @@
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
 
 using namespace vcplane;
 using clock_type = std::chrono::steady_clock;

@@ -70,6 +70,7 @@ nmr::status client_bindings::attach_provider(nmr::handle h, void*,
     b->ref.dispatch = static_cast<provider_dispatch*>(const_cast<void*>(dispatch));
     binding& made = *b;
     by_connection_[*connection] = b.release();
+    ++contexts_;
     if (after_attach) {
         after_attach(made);
     }
@@ -85,6 +86,7 @@ nmr::status client_bindings::detach_provider(void* client_binding) {
 
 void client_bindings::cleanup_binding_context(void* client_binding) {
     delete static_cast<binding*>(client_binding);
+    --contexts_;
 }
 
 } // namespace vcplane::callmgmt

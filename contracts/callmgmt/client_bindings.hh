@@ -49,6 +49,8 @@ public:
 
     binding* find(const std::string& connection) const;
     const std::map<std::string, binding*>& bindings() const { return by_connection_; }
+    // Binding contexts not yet cleaned up (attached, or detaching).
+    size_t contexts() const { return contexts_; }
 
     // A request through b, through call_through(): NOINTERFACE without reaching the call manager
     // when b is going away. A PENDING answer counts until completed() is called for it.
@@ -79,6 +81,7 @@ private:
     nmr::handle registration_;
     bool registered_ = false;
     std::map<std::string, binding*> by_connection_;
+    size_t contexts_ = 0;
 };
 
 } // namespace vcplane::callmgmt

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "client/client.hh"
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 namespace vcplane::test {
 namespace {

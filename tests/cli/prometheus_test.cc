@@ -17,7 +17,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 namespace vcplane::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 namespace vcplane::test {
 namespace {

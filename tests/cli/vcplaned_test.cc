@@ -12,7 +12,7 @@
 #include <iterator>
 #include <unistd.h>
 
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 namespace vcplane::test {
 namespace {

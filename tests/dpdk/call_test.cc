@@ -16,8 +16,8 @@
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"
 #include "tests/dpdk/live_plane.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
 
 namespace vcplane::test {
 namespace {

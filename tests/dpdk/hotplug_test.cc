@@ -11,7 +11,7 @@
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"
-#include "tests/support/control_loop.hh"
+#include "support/control_loop.hh"
 
 namespace vcplane::test {
 namespace {

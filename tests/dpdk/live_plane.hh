@@ -13,9 +13,9 @@
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
 #include "tests/dpdk/harness.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
 
 namespace vcplane::test {
 
@@ -76,10 +76,11 @@ protected:
                       &args_, 1),
                   0);
         client_ = std::make_unique<call_client>(plane_->registrar(), [this] { pump(); });
-        ASSERT_EQ(client_->providers.size(), 5u);
+        ASSERT_EQ(client_->bindings().bindings().size(), 5u);
     }
 
     void TearDown() override {
+        EXPECT_TRUE(client_->violations.empty()) << client_->violations.front();
         client_.reset(); // closes whatever the test left open
         plane_->stop([this] { pump(); });
         stop_ = true;

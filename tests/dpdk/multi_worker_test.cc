@@ -28,7 +28,7 @@
 #include "port/eal.hh"
 #include "port/ports.hh"
 #include "tests/dpdk/harness.hh"
-#include "tests/support/worker_launch.hh"
+#include "support/worker_launch.hh"
 
 namespace vcplane::test {
 namespace {

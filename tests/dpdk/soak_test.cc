@@ -23,9 +23,9 @@
 #include "control/switch_state.hh"
 #include "dataplane/wire.hh"
 #include "tests/dpdk/harness.hh"
-#include "tests/support/call_client.hh"
-#include "tests/support/control_loop.hh"
-#include "tests/support/worker_launch.hh"
+#include "support/call_client.hh"
+#include "support/control_loop.hh"
+#include "support/worker_launch.hh"
 
 namespace vcplane::test {
 namespace {

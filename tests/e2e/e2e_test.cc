@@ -16,7 +16,7 @@
 #include "client/client.hh"
 #include "config/config.hh"
 #include "dataplane/wire.hh"
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 namespace vcplane::test {
 namespace {

@@ -16,7 +16,7 @@
 #include "base/contract_stats.hh"
 #include "control/call_manager.hh"
 #include "control/provisioner.hh"
-#include "tests/support/call_client.hh"
+#include "support/call_client.hh"
 
 namespace vcplane {
 namespace {
@@ -113,6 +113,7 @@ class test_client : public test::call_client {
 public:
     explicit test_client(harness& h)
         : call_client(h.reg, [&h] { h.grace_period(); }) {}
+    ~test_client() override { EXPECT_THAT(violations, ::testing::IsEmpty()); }
 };
 
 using test::call;
@@ -544,7 +545,7 @@ TEST(call_manager, removing_a_connection_detaches_its_clients_and_closes_their_c
     ASSERT_EQ(c.create("in", &mine), cstatus::success);
     ASSERT_EQ(c.make("in", mine, call("y", 101, false), party("b", "out", 2001), &got, &a),
               cstatus::success);
-    const nmr::handle binding = c.providers.at("in").binding;
+    const nmr::handle binding = c.bindings().find("in")->ref.binding;
 
     bool deregistered = false;
     h.cms["in"]->deregister([&] { deregistered = true; });
@@ -554,12 +555,12 @@ TEST(call_manager, removing_a_connection_detaches_its_clients_and_closes_their_c
     vc_handle other = 0;
     EXPECT_EQ(c.make("in", 0, call("z", 102), party("a", "out", 2000), &other, &a),
               cstatus::nointerface);
-    EXPECT_EQ(c.cleanups, 0);
+    EXPECT_EQ(c.bindings().contexts(), 2u); // in and out: none cleaned up yet
     h.state.remove_connection("in");
     h.grace_period();
     EXPECT_THAT(c.events[v], ElementsAre("incoming_close:CLOSING"));
     EXPECT_THAT(c.events[mine], ElementsAre("incoming_close:CLOSING"));
-    EXPECT_EQ(c.cleanups, 1); // after both sides finished
+    EXPECT_EQ(c.bindings().contexts(), 1u); // in's, after both sides finished
     EXPECT_TRUE(deregistered);
     EXPECT_FALSE(h.reg.binding_alive(binding));
     h.cms.erase("in");

@@ -1,4 +1,4 @@
-#include "tests/cli/process.hh"
+#include "support/process.hh"
 
 #include <arpa/inet.h>
 #include <csignal>
