@@ -38,8 +38,8 @@
 //   liburcu through the PLT. liburcu is LGPL-2.1; its read-side inlines are the small
 //   functions its README allows non-LGPL code to inline. Published pointers are read with
 //   rcu_load(), not liburcu's rcu_dereference(): its inline form cannot take the const
-//   lvalues a const table gives in C++, and its library form is a call per load (a third of a
-//   large-table lookup's time, measured by perf/scale_bench).
+//   lvalues a const table gives in C++, and its library form is a call per load, on the
+//   worker path.
 #ifndef _LGPL_SOURCE
 #error "build with -D_LGPL_SOURCE (meson.build): the worker path needs liburcu's inline read side"
 #endif

@@ -123,7 +123,7 @@ private:
     };
 
     // A burst from rxq, counted (its bytes are counted as poll_once reads each frame: a
-    // separate pass over the burst cost several cycles per frame).
+    // separate pass would wait on every mbuf's line before the first prefetch went out).
     uint16_t receive(rx_queue_ref rxq, rte_mbuf** pkts, uint16_t max) noexcept;
     void request_tables(const connection_entry& conn, rte_mbuf* const* pkts, uint16_t n,
                         const key_table::slot** slots) const noexcept;
