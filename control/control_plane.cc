@@ -194,10 +194,11 @@ provisioner::step_outcome control_plane::apply_service_step(const reload_step& s
         }
     }
     if (e == nsp::wsa::no_error) {
-        return {step, "SUCCESS", ""};
+        return provisioner::step_outcome::of(step, callmgmt::status::success);
     }
-    return {step, nsp::wsa_name(e),
-            e == nsp::wsa::access_denied ? "a session registered this name" : ""};
+    return provisioner::step_outcome::refused(
+        step, nsp::wsa_name(e),
+        e == nsp::wsa::access_denied ? "a session registered this name" : "");
 }
 
 vcplane_config control_plane::without_calls(vcplane_config cfg) {

@@ -48,14 +48,30 @@ const call_config* provisioner::find_call(const std::string& name) const {
     return nullptr;
 }
 
+provisioner::step_outcome provisioner::step_outcome::of(reload_step step, callmgmt::status s,
+                                                        std::string detail) {
+    const result r = s == cstatus::success   ? result::done
+                     : s == cstatus::pending ? result::pending
+                                             : result::refused;
+    return {std::move(step), r, callmgmt::status_name(s), std::move(detail)};
+}
+
+provisioner::step_outcome provisioner::step_outcome::waiting(reload_step step, std::string what) {
+    return {std::move(step), result::waiting, "WAITING", std::move(what)};
+}
+
+provisioner::step_outcome provisioner::step_outcome::refused(reload_step step, std::string status,
+                                                             std::string why) {
+    return {std::move(step), result::refused, std::move(status), std::move(why)};
+}
+
 template <typename F>
 provisioner::step_outcome provisioner::request(binding& b, step_outcome o, F&& f) {
     const cstatus s = bindings_.request(b, std::forward<F>(f));
-    o.status = callmgmt::status_name(s);
-    if (s != cstatus::success && s != cstatus::pending) {
-        o.detail = bindings_.last_error(b, s);
-    }
-    return o;
+    return step_outcome::of(std::move(o.step), s,
+                            s == cstatus::success || s == cstatus::pending
+                                ? std::string()
+                                : bindings_.last_error(b, s));
 }
 
 bool provisioner::usable(const std::string& connection) const {
@@ -73,11 +89,11 @@ void provisioner::make_ready_calls() {
             continue;
         }
         const step_outcome o = make_one(call);
-        if (o.status == "WAITING") {
+        if (o.outcome == step_outcome::result::waiting) {
             if (reported_waiting_.insert(call.name).second) {
                 log::notice("call '{}' {}", call.name, o.detail);
             }
-        } else if (o.status != "SUCCESS") {
+        } else if (o.outcome != step_outcome::result::done) {
             log::error("{}: call '{}' could not be made: {} ({})", call.origin.where(), call.name,
                        o.status, o.detail);
         }
@@ -85,7 +101,7 @@ void provisioner::make_ready_calls() {
 }
 
 provisioner::step_outcome provisioner::make_one(const call_config& call) {
-    step_outcome o{{reload_op::make_call, call.name, "", ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::make_call, call.name, "", ""}};
     binding* ingress = bindings_.find(call.connection);
     const party_config* first = nullptr;
     for (const auto& p : call.parties) {
@@ -94,11 +110,10 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
         }
     }
     if (ingress == nullptr || !usable(call.connection) || first == nullptr) {
-        o.status = "WAITING";
-        o.detail =
+        return step_outcome::waiting(
+            o.step,
             fmt::format("waits for connection '{}'",
-                        first != nullptr ? call.connection : call.parties.front().connection);
-        return o;
+                        first != nullptr ? call.connection : call.parties.front().connection));
     }
     callmgmt::call_spec spec{
         call.name,
@@ -110,7 +125,7 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
     });
-    if (o.status != "SUCCESS") {
+    if (o.outcome != step_outcome::result::done) {
         return o;
     }
     m.parties[first->name] = ph;
@@ -122,23 +137,21 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
 
 provisioner::step_outcome provisioner::add_one(const call_config& call, made_call& m,
                                                const party_config& p) {
-    step_outcome o{{reload_op::add_party, call.name, p.name, ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::add_party, call.name, p.name, ""}};
     binding* ingress = bindings_.find(m.connection);
     if (ingress == nullptr) {
-        o.status = "WAITING";
-        o.detail = fmt::format("waits for connection '{}'", m.connection);
-        return o;
+        return step_outcome::waiting(o.step,
+                                     fmt::format("waits for connection '{}'", m.connection));
     }
     if (!usable(p.connection)) {
-        o.status = "WAITING";
-        o.detail = fmt::format("waits for connection '{}'", p.connection);
-        return o;
+        return step_outcome::waiting(o.step,
+                                     fmt::format("waits for connection '{}'", p.connection));
     }
     callmgmt::party_handle ph = 0;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
     });
-    if (o.status == "SUCCESS") {
+    if (o.outcome == step_outcome::result::done) {
         m.parties[p.name] = ph;
     }
     return o;
@@ -150,7 +163,7 @@ void provisioner::add_missing_parties(const call_config& call, made_call& m) {
             continue;
         }
         const step_outcome o = add_one(call, m, p);
-        if (o.status != "SUCCESS" && o.status != "WAITING") {
+        if (!o.succeeded()) {
             log::error("{}: party '{}' of call '{}' could not be added: {} ({})", p.origin.where(),
                        p.name, call.name, o.status, o.detail);
         }
@@ -158,7 +171,7 @@ void provisioner::add_missing_parties(const call_config& call, made_call& m) {
 }
 
 provisioner::step_outcome provisioner::close_one(const std::string& name) {
-    step_outcome o{{reload_op::close_call, name, "", ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::close_call, name, "", ""}};
     auto mit = made_.find(name);
     if (mit == made_.end()) {
         o.detail = "it was not made (it waited for a connection)";
@@ -174,11 +187,11 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
     // A call closes with its last party: drop the others first.
     while (m.parties.size() > 1) {
         const step_outcome d = drop_party_of(*ingress, name, m, std::prev(m.parties.end()));
-        if (d.status != "PENDING") {
-            o.status = d.status;
-            o.detail =
-                fmt::format("party '{}' could not be dropped first: {}", d.step.party, d.detail);
-            return o; // the call and its parties live on, and stay ours
+        if (d.outcome != step_outcome::result::pending) {
+            // The call and its parties live on, and stay ours.
+            return step_outcome::refused(
+                o.step, d.status,
+                fmt::format("party '{}' could not be dropped first: {}", d.step.party, d.detail));
         }
     }
     const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
@@ -186,7 +199,7 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
         return d.close_call(pctx, m.vc, last, {});
     });
     // Its handles die only when the close was accepted; a refused call lives on as ours.
-    if (o.status == "PENDING") {
+    if (o.outcome == step_outcome::result::pending) {
         made_.erase(mit);
     }
     return o;
@@ -194,20 +207,20 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
 
 provisioner::step_outcome provisioner::drop_party_of(binding& b, const std::string& call,
                                                      made_call& m, party_map::iterator party) {
-    step_outcome o{{reload_op::drop_party, call, party->first, ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::drop_party, call, party->first, ""}};
     const callmgmt::party_handle ph = party->second;
     o = request(b, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.drop_party(pctx, ph, {});
     });
     // The handle dies only when the drop was accepted (PENDING): a refused party lives on.
-    if (o.status == "PENDING") {
+    if (o.outcome == step_outcome::result::pending) {
         m.parties.erase(party);
     }
     return o;
 }
 
 provisioner::step_outcome provisioner::drop_one(const std::string& call, const std::string& party) {
-    step_outcome o{{reload_op::drop_party, call, party, ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::drop_party, call, party, ""}};
     auto mit = made_.find(call);
     if (mit == made_.end() || mit->second.parties.count(party) == 0) {
         o.detail = "it was not added (it waited for a connection)";
@@ -225,7 +238,7 @@ provisioner::step_outcome provisioner::drop_one(const std::string& call, const s
         // file names can join it.
         step_outcome c = close_one(call);
         c.step = o.step;
-        if (c.status == "PENDING") {
+        if (c.outcome == step_outcome::result::pending) {
             c.detail = "its call's last live party: the call is closed, and made again when "
                        "another of its parties can join";
         }
@@ -235,7 +248,7 @@ provisioner::step_outcome provisioner::drop_one(const std::string& call, const s
 }
 
 provisioner::step_outcome provisioner::modify_one(const call_config& call) {
-    step_outcome o{{reload_op::modify_qos, call.name, "", ""}, "SUCCESS", ""};
+    step_outcome o{{reload_op::modify_qos, call.name, "", ""}};
     auto mit = made_.find(call.name);
     binding* ingress = mit != made_.end() ? bindings_.find(mit->second.connection) : nullptr;
     if (ingress == nullptr) {
@@ -263,29 +276,31 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
         case reload_op::close_call: o = close_one(step.call); break;
         case reload_op::drop_party: o = drop_one(step.call, step.party); break;
         case reload_op::modify_qos:
-            o = call != nullptr ? modify_one(*call) : step_outcome{{}, "FAILURE", "no such call"};
+            o = call != nullptr ? modify_one(*call)
+                                : step_outcome::refused(step, "FAILURE", "no such call");
             break;
         case reload_op::add_party: {
             auto mit = made_.find(step.call);
             const party_config* p = call != nullptr ? call->find_party(step.party) : nullptr;
             if (p == nullptr) {
-                o = {{}, "FAILURE", "no such party in the file"};
+                o = step_outcome::refused(step, "FAILURE", "no such party in the file");
             } else if (mit == made_.end()) {
                 // Not made (it waits, or an earlier step closed it with its last live
                 // party): made now with every party that can join, if it can be.
                 o = make_one(*call);
-                if (o.status == "SUCCESS") {
+                if (o.outcome == step_outcome::result::done) {
                     o.detail = "made again with its call";
                 }
             } else if (mit->second.parties.count(p->name) != 0) {
-                o = {{}, "SUCCESS", "added with its call"};
+                o = step_outcome::of(step, cstatus::success, "added with its call");
             } else {
                 o = add_one(*call, mit->second, *p);
             }
             break;
         }
         case reload_op::make_call:
-            o = call != nullptr ? make_one(*call) : step_outcome{{}, "FAILURE", "no such call"};
+            o = call != nullptr ? make_one(*call)
+                                : step_outcome::refused(step, "FAILURE", "no such call");
             break;
         case reload_op::delete_service:
         case reload_op::set_service: break;

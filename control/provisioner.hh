@@ -44,14 +44,19 @@ public:
     // touched; a session's calls are never. One outcome per call step, in order (service
     // steps are skipped: they are the namespace's).
     struct step_outcome {
+        // done: applied; pending: accepted, completes after a grace period; waiting: made
+        // when its connection comes up; refused: not applied (status and detail say why).
+        enum class result { done, pending, waiting, refused };
         reload_step step;
-        std::string status; // a contract status name (SUCCESS, PENDING, ...) or WAITING
-        std::string detail; // why it failed, or what it waits for
-        // Done or under way: SUCCESS, PENDING (completes after a grace period), or WAITING
-        // (made when its connection comes up).
-        bool succeeded() const {
-            return status == "SUCCESS" || status == "PENDING" || status == "WAITING";
-        }
+        result outcome = result::done;
+        std::string status = "SUCCESS"; // for people: the contract's status name, or WAITING
+        std::string detail;             // why it was refused, or what it waits for
+        bool succeeded() const { return outcome != result::refused; }
+
+        // The outcome a contract request's status makes.
+        static step_outcome of(reload_step step, callmgmt::status s, std::string detail = "");
+        static step_outcome waiting(reload_step step, std::string what);
+        static step_outcome refused(reload_step step, std::string status, std::string why);
     };
     std::vector<step_outcome> apply(const reload_plan& plan, std::vector<call_config> next);
 
