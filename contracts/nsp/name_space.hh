@@ -14,6 +14,13 @@
 //                 loop iteration; a lookup_end arriving before that cancels it (WSA_E_CANCELLED).
 //   lookup_end    LookupServiceEnd.
 //
+// Statuses: set_service NO_ERROR | WSAEINVAL (bad name or flags, DELETE|MULTIPLE of an address
+// not registered) | WSAEACCES (another session's service) | WSA_NOT_ENOUGH_MEMORY (quotas) |
+// WSASERVICE_NOT_FOUND; lookup_begin NO_ERROR | WSAEINVAL | WSA_NOT_ENOUGH_MEMORY; lookup_next
+// NO_ERROR (started) | WSA_INVALID_HANDLE | WSAEINVAL (one in flight already); its completion
+// NO_ERROR | WSAEFAULT | WSA_E_NO_MORE | WSASERVICE_NOT_FOUND (nothing matches) |
+// WSA_E_CANCELLED; lookup_end NO_ERROR | WSA_INVALID_HANDLE.
+//
 // Results are JSON objects; their "size" is the length of their serialised text. Every session
 // has quotas (lookups, services); beyond them: WSA_NOT_ENOUGH_MEMORY. Control thread only.
 
@@ -47,6 +54,24 @@ const char* wsa_name(wsa e);
 enum class set_op { register_service = 0, deregister = 1, remove = 2 }; // RNRSERVICE_*
 inline constexpr uint32_t service_multiple = 0x1;
 inline constexpr uint32_t lup_flushprevious = 0x2000;
+
+// What each operation can return (the table above, as data; name_space_test checks that every
+// status listed is produced and nothing else). complete_next is the NextEx's completion.
+struct operation_statuses {
+    const char* operation;
+    std::vector<wsa> statuses;
+};
+inline const std::vector<operation_statuses>& operation_status_table() {
+    using enum wsa;
+    static const std::vector<operation_statuses> table = {
+        {"set_service", {no_error, invalid, access_denied, not_enough_memory, service_not_found}},
+        {"lookup_begin", {no_error, invalid, not_enough_memory}},
+        {"lookup_next", {no_error, invalid_handle, invalid}},
+        {"complete_next", {no_error, cancelled, service_not_found, no_more, fault}},
+        {"lookup_end", {no_error, invalid_handle}},
+    };
+    return table;
+}
 
 using session_id = uint64_t;
 using lookup_handle = uint64_t;

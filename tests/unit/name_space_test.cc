@@ -3,6 +3,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <map>
+#include <set>
 
 #include "contracts/nsp/name_space.hh"
 
@@ -189,6 +191,59 @@ TEST_F(ns_fixture, the_end_of_a_session_frees_every_lookup_and_service_it_held) 
     EXPECT_FALSE(ns.complete_next(1, b).has_value());
     EXPECT_EQ(ns.services(), 1u);
     EXPECT_EQ(service("kept")["name"], "kept");
+}
+
+// The status table of name_space.hh is the truth: one scenario produces every status it lists
+// for every operation, and nothing unlisted.
+TEST_F(ns_fixture, every_listed_status_is_produced_and_nothing_unlisted) {
+    std::map<std::string, std::set<wsa>> produced;
+    const auto rec = [&](const char* op, wsa e) {
+        produced[op].insert(e);
+        return e;
+    };
+    const auto next = [&](session_id s, lookup_handle h, size_t buffer, uint32_t flags = 0) {
+        if (rec("lookup_next", ns.lookup_next(s, h, buffer, flags)) == wsa::no_error) {
+            return rec("complete_next", ns.complete_next(s, h)->status);
+        }
+        return wsa::invalid;
+    };
+    // set_service
+    rec("set_service", ns.set_service(1, set_op::register_service, 0, "svc", {"a"}, ""));
+    rec("set_service", ns.set_service(1, set_op::register_service, 0, "bad*", {}, ""));
+    rec("set_service", ns.set_service(2, set_op::remove, 0, "svc", {}, ""));
+    rec("set_service",
+        ns.set_service(1, set_op::register_service, 0, "svc", {"1", "2", "3", "4", "5"}, ""));
+    rec("set_service", ns.set_service(1, set_op::deregister, 0, "absent", {}, ""));
+    // lookups
+    lookup_handle h = 0, dummy = 0;
+    rec("lookup_begin", ns.lookup_begin(1, "", "", &dummy));
+    ASSERT_EQ(rec("lookup_begin", ns.lookup_begin(1, "feed-*", "call", &h)), wsa::no_error);
+    next(1, h, 4);    // WSAEFAULT
+    next(1, h, 1000); // feed-a
+    next(1, h, 1000); // feed-b
+    next(1, h, 1000); // WSA_E_NO_MORE
+    rec("lookup_end", ns.lookup_end(1, h));
+    rec("lookup_end", ns.lookup_end(1, h)); // WSA_INVALID_HANDLE
+    next(1, h, 1000);                       // WSA_INVALID_HANDLE
+    ASSERT_EQ(ns.lookup_begin(1, "nothing-like-this", "", &h), wsa::no_error);
+    next(1, h, 1000); // WSASERVICE_NOT_FOUND
+    ns.lookup_end(1, h);
+    ASSERT_EQ(ns.lookup_begin(1, "*", "", &h), wsa::no_error);
+    ASSERT_EQ(rec("lookup_next", ns.lookup_next(1, h, 1000, 0)), wsa::no_error);
+    rec("lookup_next", ns.lookup_next(1, h, 1000, 0)); // WSAEINVAL: one in flight
+    ns.lookup_end(1, h);
+    rec("complete_next", ns.complete_next(1, h)->status); // WSA_E_CANCELLED
+    std::vector<lookup_handle> many(4);
+    for (auto& m : many) {
+        ns.lookup_begin(3, "*", "", &m);
+    }
+    rec("lookup_begin", ns.lookup_begin(3, "*", "", &dummy)); // WSA_NOT_ENOUGH_MEMORY
+
+    std::map<std::string, std::set<wsa>> listed;
+    for (const auto& op : operation_status_table()) {
+        listed[op.operation].insert(op.statuses.begin(), op.statuses.end());
+    }
+    EXPECT_EQ(produced, listed);
 }
 
 // Defect: LUP_FLUSHPREVIOUS dropped the next result even after a NextEx that succeeded.
