@@ -13,7 +13,6 @@ const char* status_name(status s) {
     case status::success: return "SUCCESS";
     case status::pending: return "PENDING";
     case status::invalid_parameter: return "INVALID_PARAMETER";
-    case status::insufficient_resources: return "INSUFFICIENT_RESOURCES";
     case status::nointerface: return "NOINTERFACE";
     }
     return "UNKNOWN";

@@ -22,6 +22,15 @@
 //
 // Handles (registrations and bindings) are (slot, generation): a handle used after its
 // object is gone is recognised and refused, never dereferenced.
+//
+// Statuses: register_client / register_provider SUCCESS | INVALID_PARAMETER (no NPI,
+// module or place for the handle); client_attach_provider SUCCESS | INVALID_PARAMETER (the binding
+// is not attaching, no place for the provider's context, a provider with no dispatch table) | the
+// provider's own refusal (NOINTERFACE); an attach (counted as "attach") SUCCESS | NOINTERFACE
+// (declined) | the client's failure; deregister_client / deregister_provider PENDING |
+// INVALID_PARAMETER (not an active registration of that kind); on_deregister_complete and
+// wait_for_deregister_complete SUCCESS | INVALID_PARAMETER. Registration never runs out of
+// room (the tables grow), so no INSUFFICIENT_RESOURCES is produced.
 
 #include <cstdint>
 #include <functional>
@@ -35,7 +44,6 @@ enum class status : uint32_t {
     success = 0x00000000,
     pending = 0x00000103,
     invalid_parameter = 0xC000000D,
-    insufficient_resources = 0xC000009A,
     nointerface = 0xC00002B9,
 };
 const char* status_name(status s);
