@@ -49,10 +49,24 @@ dataplane_metrics::dataplane_metrics(const std::vector<std::unique_ptr<worker>>&
     , tsc_hz_(double(rte_get_tsc_hz())) {}
 
 std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
-    using prometheus::MetricType;
-    auto info = family("vcplane_build_info", "Version of the running vcplaned.", MetricType::Gauge);
-    add_gauge(info, {{"version", VCPLANE_VERSION}}, 1);
+    // One snapshot for the whole scrape, taken under the series hold: the per-VC and per-party
+    // series it lists name no slot released since it was set (control/status_snapshot.hh).
+    const auto hold = status_.hold_series();
+    const auto snap = status_.get();
+    std::vector<prometheus::MetricFamily> out;
+    collect_ports(*snap, out);
+    collect_workers(out);
+    collect_control(*snap, out);
+    if (snap->series) {
+        collect_series(*snap->series, out);
+    }
+    return out;
+}
 
+// Per port: what the workers moved, the ethdev counters and link, the driver's xstats.
+void dataplane_metrics::collect_ports(const status_snapshot& snap,
+                                      std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
     auto rx_packets = family("vcplane_port_rx_packets_total",
                              "Frames the workers received on the port.", MetricType::Counter);
     auto rx_bytes = family("vcplane_port_rx_bytes_total",
@@ -80,15 +94,11 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     auto link_up =
         family("vcplane_port_link_up", "1 when the port's link is up.", MetricType::Gauge);
 
-    // One snapshot for the whole scrape, taken under the series hold: the per-VC and per-party
-    // series it lists name no slot released since it was set (control/status_snapshot.hh).
-    const auto hold = status_.hold_series();
-    const auto snap = status_.get();
     auto port_state =
         family("vcplane_port_info",
                "Every DPDK port with its connection (empty when unmanaged) and state; value 1.",
                MetricType::Gauge);
-    for (const auto& p : snap->ports) {
+    for (const auto& p : snap.ports) {
         add_gauge(port_state,
                   {{"connection", p.connection}, {"device", p.device}, {"state", p.state}}, 1);
         if (p.connection.empty()) {
@@ -115,6 +125,34 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         add_gauge(link_up, labels, p.link_up ? 1 : 0);
     }
 
+    auto xstats = family("vcplane_port_xstats_total",
+                         "The port driver's extended statistics (ethdev xstats), by the driver's "
+                         "name for each; read once a second.",
+                         MetricType::Counter);
+    for (const auto& p : snap.ports) {
+        for (const auto& x : p.xstats) {
+            add_counter(xstats,
+                        {{"connection", p.connection}, {"device", p.device}, {"name", x.name}},
+                        double(x.value));
+        }
+    }
+
+    out.push_back(std::move(rx_packets));
+    out.push_back(std::move(rx_bytes));
+    out.push_back(std::move(tx_packets));
+    out.push_back(std::move(tx_bytes));
+    out.push_back(std::move(rx_missed));
+    out.push_back(std::move(rx_errors));
+    out.push_back(std::move(tx_errors));
+    out.push_back(std::move(rx_nombuf));
+    out.push_back(std::move(link_up));
+    out.push_back(std::move(port_state));
+    out.push_back(std::move(xstats));
+}
+
+// Per worker: drops by reason (summed), busy and idle time.
+void dataplane_metrics::collect_workers(std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
     auto drops = family("vcplane_dropped_packets_total", "Frames the workers dropped, by reason.",
                         MetricType::Counter);
     for (size_t r = 0; r < drop_reason_count; ++r) {
@@ -137,49 +175,62 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         add_counter(idle, labels, double(w->counters().idle_cycles.read()) / tsc_hz_);
     }
 
+    out.push_back(std::move(drops));
+    out.push_back(std::move(busy));
+    out.push_back(std::move(idle));
+}
+
+// The control plane's own state: the build, objects, NMR, grace periods, reloads, contract
+// outcomes.
+void dataplane_metrics::collect_control(const status_snapshot& snap,
+                                        std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    auto info = family("vcplane_build_info", "Version of the running vcplaned.", MetricType::Gauge);
+    add_gauge(info, {{"version", VCPLANE_VERSION}}, 1);
+
     auto objects = family("vcplane_objects", "Live objects, by kind.", MetricType::Gauge);
     size_t connections = 0;
-    for (const auto& p : snap->ports) {
+    for (const auto& p : snap.ports) {
         connections += !p.connection.empty();
     }
     add_gauge(objects, {{"kind", "connection"}}, double(connections));
-    add_gauge(objects, {{"kind", "unmanaged_port"}}, double(snap->ports.size() - connections));
-    add_gauge(objects, {{"kind", "call"}}, double(snap->calls));
-    add_gauge(objects, {{"kind", "party"}}, double(snap->parties));
-    add_gauge(objects, {{"kind", "call_waiting"}}, double(snap->calls_waiting));
-    add_gauge(objects, {{"kind", "session"}}, double(snap->sessions));
-    add_gauge(objects, {{"kind", "lookup"}}, double(snap->lookups));
-    add_gauge(objects, {{"kind", "service"}}, double(snap->services));
+    add_gauge(objects, {{"kind", "unmanaged_port"}}, double(snap.ports.size() - connections));
+    add_gauge(objects, {{"kind", "call"}}, double(snap.calls));
+    add_gauge(objects, {{"kind", "party"}}, double(snap.parties));
+    add_gauge(objects, {{"kind", "call_waiting"}}, double(snap.calls_waiting));
+    add_gauge(objects, {{"kind", "session"}}, double(snap.sessions));
+    add_gauge(objects, {{"kind", "lookup"}}, double(snap.lookups));
+    add_gauge(objects, {{"kind", "service"}}, double(snap.services));
 
     auto nmr_family = family("vcplane_nmr_registrations",
                              "NMR registrations and bindings of the call-management NPI, by state.",
                              MetricType::Gauge);
     add_gauge(nmr_family, {{"object", "client"}, {"state", "registered"}},
-              double(snap->nmr.clients));
+              double(snap.nmr.clients));
     add_gauge(nmr_family, {{"object", "provider"}, {"state", "registered"}},
-              double(snap->nmr.providers));
+              double(snap.nmr.providers));
     add_gauge(nmr_family, {{"object", "registration"}, {"state", "deregistering"}},
-              double(snap->nmr.deregistering));
+              double(snap.nmr.deregistering));
     add_gauge(nmr_family, {{"object", "binding"}, {"state", "attached"}},
-              double(snap->nmr.attached));
+              double(snap.nmr.attached));
     add_gauge(nmr_family, {{"object", "binding"}, {"state", "detaching"}},
-              double(snap->nmr.detaching));
+              double(snap.nmr.detaching));
     auto pending =
         family("vcplane_grace_period_pending_operations",
                "Deferred operations waiting for an RCU grace period.", MetricType::Gauge);
-    add_gauge(pending, {}, double(snap->grace_pending));
+    add_gauge(pending, {}, double(snap.grace_pending));
 
     auto reloads = family("vcplane_config_reloads_total",
                           "Config reloads (SIGHUP, vcplanectl reload) by result: applied, partial "
                           "(a step failed), invalid (the file was refused, nothing changed).",
                           MetricType::Counter);
-    add_counter(reloads, {{"result", "applied"}}, double(snap->reloads_applied));
-    add_counter(reloads, {{"result", "partial"}}, double(snap->reloads_partial));
-    add_counter(reloads, {{"result", "invalid"}}, double(snap->reloads_invalid));
+    add_counter(reloads, {{"result", "applied"}}, double(snap.reloads_applied));
+    add_counter(reloads, {{"result", "partial"}}, double(snap.reloads_partial));
+    add_counter(reloads, {{"result", "invalid"}}, double(snap.reloads_invalid));
     auto last_reload =
         family("vcplane_config_last_reload_timestamp_seconds",
                "Unix time of the last reload attempt; 0 before the first.", MetricType::Gauge);
-    add_gauge(last_reload, {}, snap->last_reload_unix);
+    add_gauge(last_reload, {}, snap.last_reload_unix);
 
     auto grace = family("vcplane_grace_period_seconds",
                         "Time from the start of an RCU grace period (a batch of deferred frees and "
@@ -187,17 +238,17 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
                         MetricType::Histogram);
     {
         prometheus::ClientMetric m;
-        m.histogram.sample_count = snap->grace_periods.count;
-        m.histogram.sample_sum = snap->grace_periods.sum;
+        m.histogram.sample_count = snap.grace_periods.count;
+        m.histogram.sample_sum = snap.grace_periods.sum;
         for (size_t i = 0; i < latency_histogram::bounds.size(); ++i) {
             prometheus::ClientMetric::Bucket b;
             b.upper_bound = latency_histogram::bounds[i];
-            b.cumulative_count = snap->grace_periods.le[i];
+            b.cumulative_count = snap.grace_periods.le[i];
             m.histogram.bucket.push_back(b);
         }
         prometheus::ClientMetric::Bucket inf;
         inf.upper_bound = std::numeric_limits<double>::infinity();
-        inf.cumulative_count = snap->grace_periods.count;
+        inf.cumulative_count = snap.grace_periods.count;
         m.histogram.bucket.push_back(inf);
         grace.metric.push_back(std::move(m));
     }
@@ -206,14 +257,14 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
                               "value 1.",
                               MetricType::Gauge);
     add_gauge(config_info,
-              {{"source", snap->config_source}, {"workers", std::to_string(workers_.size())}}, 1);
+              {{"source", snap.config_source}, {"workers", std::to_string(workers_.size())}}, 1);
     auto outcomes = family("vcplane_contract_operations_total",
                            "Contract operations by family (ndis: call management, nsp: sessions "
                            "and names, cm: connection manager, nmr: module registrar), operation "
                            "and the status they returned.",
                            MetricType::Counter);
-    if (snap->contract_outcomes) {
-        for (const auto& [k, n] : *snap->contract_outcomes) {
+    if (snap.contract_outcomes) {
+        for (const auto& [k, n] : *snap.contract_outcomes) {
             add_counter(outcomes,
                         {{"family", std::get<0>(k)},
                          {"operation", std::get<1>(k)},
@@ -222,29 +273,15 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
         }
     }
 
-    auto xstats = family("vcplane_port_xstats_total",
-                         "The port driver's extended statistics (ethdev xstats), by the driver's "
-                         "name for each; read once a second.",
-                         MetricType::Counter);
-    for (const auto& p : snap->ports) {
-        for (const auto& x : p.xstats) {
-            add_counter(xstats,
-                        {{"connection", p.connection}, {"device", p.device}, {"name", x.name}},
-                        double(x.value));
-        }
-    }
-
-    std::vector<prometheus::MetricFamily> out{
-        std::move(config_info), std::move(grace),       std::move(outcomes),   std::move(info),
-        std::move(rx_packets),  std::move(rx_bytes),    std::move(tx_packets), std::move(tx_bytes),
-        std::move(rx_missed),   std::move(rx_errors),   std::move(tx_errors),  std::move(rx_nombuf),
-        std::move(link_up),     std::move(drops),       std::move(busy),       std::move(idle),
-        std::move(objects),     std::move(port_state),  std::move(nmr_family), std::move(pending),
-        std::move(reloads),     std::move(last_reload), std::move(xstats)};
-    if (snap->series) {
-        collect_series(*snap->series, out);
-    }
-    return out;
+    out.push_back(std::move(info));
+    out.push_back(std::move(objects));
+    out.push_back(std::move(nmr_family));
+    out.push_back(std::move(pending));
+    out.push_back(std::move(reloads));
+    out.push_back(std::move(last_reload));
+    out.push_back(std::move(grace));
+    out.push_back(std::move(config_info));
+    out.push_back(std::move(outcomes));
 }
 
 void dataplane_metrics::collect_series(const traffic_series_list& list,

@@ -29,6 +29,11 @@ public:
     std::vector<prometheus::MetricFamily> Collect() const override;
 
 private:
+    void collect_ports(const status_snapshot& snap,
+                       std::vector<prometheus::MetricFamily>& out) const;
+    void collect_workers(std::vector<prometheus::MetricFamily>& out) const;
+    void collect_control(const status_snapshot& snap,
+                         std::vector<prometheus::MetricFamily>& out) const;
     void collect_series(const traffic_series_list& list,
                         std::vector<prometheus::MetricFamily>& out) const;
 
