@@ -169,25 +169,8 @@ public:
             [[maybe_unused]] ssize_t rc = read(timer_fd_, &n, sizeof(n));
             publish_snapshot(true);
         });
-        if (cfg_.metrics.enabled) {
-            try {
-                metrics_ = std::make_unique<metrics_server>(
-                    cfg_.metrics.listen, std::make_shared<dataplane_metrics>(
-                                             plane_->workers(), plane_->state().vc_slots(),
-                                             plane_->state().party_slots(), snapshot_));
-            } catch (const std::exception& e) {
-                log::error("{}", e.what());
-                return exit_failure;
-            }
-        }
-        if (cfg_.control.enabled) {
-            try {
-                server_ =
-                    std::make_unique<control_server>(cfg_.control, loop_, *plane_, reloads_.get());
-            } catch (const std::exception& e) {
-                log::error("{}", e.what());
-                return exit_failure;
-            }
+        if (!serve()) {
+            return exit_failure;
         }
         const auto snap = plane_->snapshot(false);
         log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
@@ -196,6 +179,27 @@ public:
                         ? fmt::format("; metrics on http://{}/metrics", cfg_.metrics.listen)
                         : std::string());
         return exit_ok;
+    }
+
+    // The metrics endpoint and the control socket, as the config asks; false (logged) when
+    // either cannot listen.
+    bool serve() {
+        try {
+            if (cfg_.metrics.enabled) {
+                metrics_ = std::make_unique<metrics_server>(
+                    cfg_.metrics.listen, std::make_shared<dataplane_metrics>(
+                                             plane_->workers(), plane_->state().vc_slots(),
+                                             plane_->state().party_slots(), snapshot_));
+            }
+            if (cfg_.control.enabled) {
+                server_ =
+                    std::make_unique<control_server>(cfg_.control, loop_, *plane_, reloads_.get());
+            }
+        } catch (const std::exception& e) {
+            log::error("{}", e.what());
+            return false;
+        }
+        return true;
     }
 
     // Teardown in dependency order: nothing is freed while something that reads it runs.
