@@ -169,11 +169,14 @@ std::vector<nlohmann::json> control_plane::switch_names() const {
     return out;
 }
 
+nsp::wsa control_plane::register_file_service(const service_config& svc) {
+    return names_.set_service(file_session, nsp::set_op::register_service, 0, svc.name,
+                              svc.addresses, svc.comment);
+}
+
 void control_plane::register_file_services() {
     for (const auto& svc : cfg_.services) {
-        const nsp::wsa e = names_.set_service(file_session, nsp::set_op::register_service, 0,
-                                              svc.name, svc.addresses, svc.comment);
-        if (e != nsp::wsa::no_error) {
+        if (const nsp::wsa e = register_file_service(svc); e != nsp::wsa::no_error) {
             log::error("{}: service '{}' could not be registered: {}", svc.origin.where(), svc.name,
                        nsp::wsa_name(e));
         }
@@ -188,8 +191,7 @@ provisioner::step_outcome control_plane::apply_service_step(const reload_step& s
     } else {
         for (const auto& svc : next.services) {
             if (svc.name == step.call) {
-                e = names_.set_service(file_session, nsp::set_op::register_service, 0, svc.name,
-                                       svc.addresses, svc.comment);
+                e = register_file_service(svc);
             }
         }
     }

@@ -106,6 +106,7 @@ private:
 
     static vcplane_config without_calls(vcplane_config cfg);
     std::vector<nlohmann::json> switch_names() const;
+    nsp::wsa register_file_service(const service_config& svc);
     void register_file_services();
     provisioner::step_outcome apply_service_step(const reload_step& step,
                                                  const vcplane_config& next);

@@ -37,9 +37,9 @@
 #include "perf/bench_support.hh"
 #include "port/eal.hh"
 #include "port/ports.hh"
-#include "support/process.hh"
 #include "support/call_client.hh"
 #include "support/control_loop.hh"
+#include "support/process.hh"
 
 using namespace vcplane;
 using clock_type = std::chrono::steady_clock;

@@ -14,10 +14,10 @@
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
-#include "tests/dpdk/harness.hh"
-#include "tests/dpdk/live_plane.hh"
 #include "support/call_client.hh"
 #include "support/control_loop.hh"
+#include "tests/dpdk/harness.hh"
+#include "tests/dpdk/live_plane.hh"
 
 namespace vcplane::test {
 namespace {

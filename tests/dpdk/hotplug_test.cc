@@ -10,8 +10,8 @@
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
-#include "tests/dpdk/harness.hh"
 #include "support/control_loop.hh"
+#include "tests/dpdk/harness.hh"
 
 namespace vcplane::test {
 namespace {

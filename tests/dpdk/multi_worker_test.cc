@@ -27,8 +27,8 @@
 #include "dataplane/worker.hh"
 #include "port/eal.hh"
 #include "port/ports.hh"
-#include "tests/dpdk/harness.hh"
 #include "support/worker_launch.hh"
+#include "tests/dpdk/harness.hh"
 
 namespace vcplane::test {
 namespace {

@@ -22,10 +22,10 @@
 #include "control/control_plane.hh"
 #include "control/switch_state.hh"
 #include "dataplane/wire.hh"
-#include "tests/dpdk/harness.hh"
 #include "support/call_client.hh"
 #include "support/control_loop.hh"
 #include "support/worker_launch.hh"
+#include "tests/dpdk/harness.hh"
 
 namespace vcplane::test {
 namespace {
