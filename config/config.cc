@@ -533,18 +533,21 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
         if (auto v = r.integer(*ct, "burst", path, false, 64, max_rate)) {
             call.contract.burst = uint64_t(*v);
         }
-        if (call.contract.sustained_rate == 0) {
+        switch (check_contract(call.contract)) {
+        case contract_problem::none: break;
+        case contract_problem::needs_sustained_rate:
             for (const char* k : {"peak_rate", "burst"}) {
                 if (ct->contains(k)) {
                     r.problem(*ct->get(k), reader::join(path, k),
                               "needs sustained_rate (the contract's committed rate, bytes/s)");
                 }
             }
-        } else if (call.contract.peak_rate != 0 &&
-                   call.contract.peak_rate < call.contract.sustained_rate) {
+            break;
+        case contract_problem::peak_below_sustained:
             r.problem(*ct->get("peak_rate"), path + ".peak_rate",
                       fmt::format("{} is below sustained_rate {} (peak >= sustained)",
                                   call.contract.peak_rate, call.contract.sustained_rate));
+            break;
         }
         const toml::node* pn = ct->get("parties");
         const toml::array* parties = pn ? pn->as_array() : nullptr;
@@ -578,8 +581,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
                           fmt::format("party name '{}' is used twice in calls.{}", p.name, name));
             }
             const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
-            if (out != nullptr && in != nullptr && out->media != in->media) {
-                // A label cannot become a VLAN tag by a header rewrite alone.
+            if (out != nullptr && in != nullptr && !party_media_fits(in->media, out->media)) {
                 r.problem(*pt.get("connection"), ppath + ".connection",
                           fmt::format("'{}' carries {} but the call's connection '{}' carries {}",
                                       out->name, media_name(out->media), in->name,
@@ -597,7 +599,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
                               fmt::format("'{}' is not a MAC address (expected six hex pairs like "
                                           "02:00:5e:10:00:01)",
                                           *mac));
-                } else if (*parsed == mac_address{}) {
+                } else if (!usable_next_hop(*parsed)) {
                     r.problem(*pt.get("next_hop"), ppath + ".next_hop",
                               "00:00:00:00:00:00 is not a usable next hop");
                 } else {
@@ -619,16 +621,19 @@ void check_bookings(reader& r, const vcplane_config& cfg) {
             continue;
         }
         uint64_t booked = 0;
+        bool admitted = true;
         std::vector<std::string> users;
         for (const auto& call : cfg.calls) {
             for (const auto& p : call.parties) {
-                if (p.connection == c.name && call.contract.sustained_rate != 0) {
-                    booked += call.contract.sustained_rate * 8;
+                const uint64_t more = booked_bps(call.contract);
+                if (p.connection == c.name && more != 0) {
+                    admitted = admitted && admits(c.bandwidth_bps, booked, more);
+                    booked += more;
                     users.push_back(fmt::format("{}.{}", call.name, p.name));
                 }
             }
         }
-        if (booked > c.bandwidth_bps) {
+        if (!admitted) {
             r.problem(c.bandwidth_origin,
                       fmt::format("{} bit/s is overbooked: parties leaving through it book {} "
                                   "bit/s (sustained_rate x 8 of {})",

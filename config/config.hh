@@ -14,17 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "config/call_vocabulary.hh"
 #include "config/media.hh"
 
 namespace vcplane {
 
-using mac_address = std::array<uint8_t, 6>;
-
 // "02:00:5e:10:00:01" or "02-00-5e-10-00-01"; nullopt for anything else.
 std::optional<mac_address> parse_mac(std::string_view text);
 std::string format_mac(const mac_address& mac);
-
-inline constexpr size_t max_parties_per_call = 1024;
 
 // Where in the file a setting came from, for messages given after parsing (e.g. by port/).
 struct config_origin {
@@ -60,19 +57,9 @@ struct connection_config {
     config_origin bandwidth_origin; // key: connections.NAME.bandwidth_bps
 };
 
-struct party_config {
-    std::string name;
-    std::string connection; // egress connection
-    uint32_t key = 0;       // out-label or out-VID
-    mac_address next_hop{};
+// A party as the file states it: the NPI's party_spec, and where it was written.
+struct party_config : party_spec {
     config_origin origin;
-};
-
-// A call's traffic contract: rates in bytes per second of Ethernet frames, burst in bytes.
-struct traffic_contract {
-    uint64_t sustained_rate = 0; // 0: no contract
-    uint64_t peak_rate = 0;      // 0: same as sustained
-    uint64_t burst = 0;          // 0: 10 ms of the sustained rate (at least two full frames)
 };
 
 struct call_config {

@@ -137,10 +137,6 @@ std::string contract_text(const traffic_contract& c) {
     return t;
 }
 
-bool same_contract(const traffic_contract& a, const traffic_contract& b) {
-    return a.sustained_rate == b.sustained_rate && a.peak_rate == b.peak_rate && a.burst == b.burst;
-}
-
 } // namespace
 
 reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next) {
@@ -197,12 +193,12 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
             makes.push_back({reload_op::make_call, name, "", remake});
             continue;
         }
-        if (!same_contract(old->contract, now.contract)) {
+        if (old->contract != now.contract) {
             qos.push_back({reload_op::modify_qos, name, "",
                            fmt::format("{} -> {}", contract_text(old->contract),
                                        contract_text(now.contract))});
         }
-        if (call_drops.empty() && call_adds.empty() && same_contract(old->contract, now.contract)) {
+        if (call_drops.empty() && call_adds.empty() && old->contract == now.contract) {
             plan.unchanged.push_back(name);
         }
         drops.insert(drops.end(), call_drops.begin(), call_drops.end());

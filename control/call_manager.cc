@@ -189,7 +189,7 @@ cstatus call_manager::delete_vc_impl(void* pb, vc_handle id) {
 }
 
 cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::call_spec& call,
-                                     const callmgmt::party_spec& first, void* client_vc_ctx,
+                                     const party_spec& first, void* client_vc_ctx,
                                      void* client_party_ctx, vc_handle* out_vc,
                                      party_handle* out_party) {
     auto& b = *static_cast<binding*>(pb);
@@ -228,7 +228,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     if (auto e = state_.check_party(*in, first)) {
         return fail(b, e->status, e->why);
     }
-    const uint64_t bps = accepted.flow.sustained_rate * 8;
+    const uint64_t bps = booked_bps(accepted.flow);
     if (!state_.book(first.connection, bps)) {
         const connection_state* out = state_.find_connection(first.connection);
         return fail(b, cstatus::resources,
@@ -275,24 +275,24 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
 }
 
 std::optional<table_error> call_manager::accept_flow(const connection_state& in,
-                                                     callmgmt::flowspec& flow) const {
-    if (flow.sustained_rate == 0 && (flow.peak_rate != 0 || flow.burst != 0)) {
+                                                     traffic_contract& flow) const {
+    switch (check_contract(flow)) {
+    case contract_problem::none: break;
+    case contract_problem::needs_sustained_rate:
         return table_error{cstatus::invalid_parameter,
                            "a peak rate or burst needs a sustained rate"};
-    }
-    if (flow.peak_rate != 0 && flow.peak_rate < flow.sustained_rate) {
+    case contract_problem::peak_below_sustained:
         return table_error{cstatus::invalid_parameter,
                            fmt::format("peak rate {} is below the sustained rate {} (bytes/s)",
                                        flow.peak_rate, flow.sustained_rate)};
     }
     if (flow.sustained_rate != 0 && flow.burst == 0) {
-        // No burst given: 10 ms of the sustained rate, and at least two full frames.
-        flow.burst = std::max<uint64_t>(flow.sustained_rate / 100, 2 * (in.mtu + 18));
+        flow.burst = default_burst(flow.sustained_rate, in.mtu);
     }
     return std::nullopt;
 }
 
-cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgmt::flowspec& flow) {
+cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const traffic_contract& flow) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, vh);
     if (r == nullptr) {
@@ -306,12 +306,12 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgm
     if (in == nullptr) {
         return fail(b, cstatus::failure, "the connection is going away");
     }
-    callmgmt::flowspec accepted = flow;
+    traffic_contract accepted = flow;
     if (auto e = accept_flow(*in, accepted)) {
         return fail(b, e->status, e->why);
     }
     // Admission first, as for make_call and add_party.
-    const uint64_t old_bps = booking(*r), new_bps = accepted.sustained_rate * 8;
+    const uint64_t old_bps = booking(*r), new_bps = booked_bps(accepted);
     if (auto full = rebook(*r, old_bps, new_bps)) {
         return fail(b, cstatus::resources,
                     fmt::format("'{}' would be overbooked at {} bit/s", *full, new_bps));
@@ -339,7 +339,7 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const callmgm
     return cstatus::success;
 }
 
-cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::party_spec& party,
+cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& party,
                                      void* client_party_ctx, party_handle* out) {
     auto& b = *static_cast<binding*>(pb);
     vc_record* r = owned_vc(b, vh);
@@ -368,7 +368,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const callmgmt::par
         return fail(b, cstatus::resources,
                     fmt::format("'{}' would be overbooked", party.connection));
     }
-    std::vector<callmgmt::party_spec> specs = specs_of(*r);
+    std::vector<party_spec> specs = specs_of(*r);
     specs.push_back(party);
     std::vector<uint32_t> slots = slots_of(*r);
     const uint32_t party_slot = state_.party_slots().acquire();
@@ -409,8 +409,8 @@ cstatus call_manager::check_close_data(binding& b, const party_record& p,
     return cstatus::success;
 }
 
-std::vector<callmgmt::party_spec> call_manager::specs_of(const vc_record& r) {
-    std::vector<callmgmt::party_spec> specs;
+std::vector<party_spec> call_manager::specs_of(const vc_record& r) {
+    std::vector<party_spec> specs;
     for (const auto& p : r.parties) {
         specs.push_back(p.spec);
     }
@@ -452,7 +452,7 @@ void call_manager::release_bookings(const vc_record& r) {
 
 bool call_manager::republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving) {
     const connection_state* in = state_.find_connection(connection_);
-    std::vector<callmgmt::party_spec> specs;
+    std::vector<party_spec> specs;
     std::vector<uint32_t> slots;
     for (size_t i = 0; i < r.parties.size(); ++i) {
         if (std::find(leaving.begin(), leaving.end(), i) == leaving.end()) {
@@ -569,8 +569,7 @@ void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> 
     r.state = phase::closing;
     vc* circuit = r.circuit;
     r.circuit = nullptr;
-    const callmgmt::party_spec last_party =
-        r.parties.empty() ? callmgmt::party_spec{} : r.parties.front().spec;
+    const party_spec last_party = r.parties.empty() ? party_spec{} : r.parties.front().spec;
     const vc_handle vh = r.id;
     begin_op(b);
     gp_.defer([this, &b, vh, last, last_party, circuit, data = std::move(close_data), incoming] {
@@ -673,13 +672,13 @@ cstatus call_manager::delete_vc(void* pb, vc_handle vc) {
     return counted("delete_vc", delete_vc_impl(pb, vc));
 }
 cstatus call_manager::make_call(void* pb, vc_handle vc, const callmgmt::call_spec& call,
-                                const callmgmt::party_spec& first, void* vc_ctx, void* party_ctx,
+                                const party_spec& first, void* vc_ctx, void* party_ctx,
                                 vc_handle* out_vc, party_handle* out_party) {
     return counted("make_call",
                    make_call_impl(pb, vc, call, first, vc_ctx, party_ctx, out_vc, out_party));
 }
-cstatus call_manager::add_party(void* pb, vc_handle vc, const callmgmt::party_spec& party,
-                                void* ctx, party_handle* out) {
+cstatus call_manager::add_party(void* pb, vc_handle vc, const party_spec& party, void* ctx,
+                                party_handle* out) {
     return counted("add_party", add_party_impl(pb, vc, party, ctx, out));
 }
 cstatus call_manager::drop_party(void* pb, party_handle party, std::span<const uint8_t> data) {
@@ -689,7 +688,7 @@ cstatus call_manager::close_call(void* pb, vc_handle vc, party_handle last,
                                  std::span<const uint8_t> data) {
     return counted("close_call", close_call_impl(pb, vc, last, data));
 }
-cstatus call_manager::modify_call_qos(void* pb, vc_handle vc, const callmgmt::flowspec& flow) {
+cstatus call_manager::modify_call_qos(void* pb, vc_handle vc, const traffic_contract& flow) {
     return counted("modify_call_qos", modify_call_qos_impl(pb, vc, flow));
 }
 

@@ -39,9 +39,8 @@ enum class vc_phase { created, active, closing };
 class call_manager final : public nmr::provider, public callmgmt::provider_dispatch {
 public:
     // Sends close data to a party (a G-ACh frame on MPLS). Runs after the party's grace period.
-    using close_data_sender =
-        std::function<void(const connection_state& egress, const callmgmt::party_spec& party,
-                           std::span<const uint8_t> data)>;
+    using close_data_sender = std::function<void(
+        const connection_state& egress, const party_spec& party, std::span<const uint8_t> data)>;
 
     call_manager(std::string connection, switch_state& state, grace_period_source& gp,
                  nmr::registrar& reg, close_data_sender send_close_data);
@@ -63,8 +62,8 @@ public:
         uint32_t key;
         std::string owner; // the client's module name
         bool multipoint;
-        callmgmt::flowspec flow;
-        std::vector<std::pair<callmgmt::party_handle, callmgmt::party_spec>> parties;
+        traffic_contract flow;
+        std::vector<std::pair<callmgmt::party_handle, party_spec>> parties;
     };
     std::vector<call_info> calls() const; // the active ones
     // Appends the active VCs and parties that have counter slots of their own.
@@ -85,24 +84,24 @@ public:
     callmgmt::status create_vc(void* pb, void* client_vc_ctx, callmgmt::vc_handle* out) override;
     callmgmt::status delete_vc(void* pb, callmgmt::vc_handle vc) override;
     callmgmt::status make_call(void* pb, callmgmt::vc_handle vc, const callmgmt::call_spec& call,
-                               const callmgmt::party_spec& first, void* client_vc_ctx,
-                               void* client_party_ctx, callmgmt::vc_handle* out_vc,
+                               const party_spec& first, void* client_vc_ctx, void* client_party_ctx,
+                               callmgmt::vc_handle* out_vc,
                                callmgmt::party_handle* out_party) override;
-    callmgmt::status add_party(void* pb, callmgmt::vc_handle vc, const callmgmt::party_spec& party,
+    callmgmt::status add_party(void* pb, callmgmt::vc_handle vc, const party_spec& party,
                                void* client_party_ctx, callmgmt::party_handle* out) override;
     callmgmt::status drop_party(void* pb, callmgmt::party_handle party,
                                 std::span<const uint8_t> close_data) override;
     callmgmt::status close_call(void* pb, callmgmt::vc_handle vc, callmgmt::party_handle last,
                                 std::span<const uint8_t> close_data) override;
     callmgmt::status modify_call_qos(void* pb, callmgmt::vc_handle vc,
-                                     const callmgmt::flowspec& flow) override;
+                                     const traffic_contract& flow) override;
     std::string last_error(void* pb) const override;
 
 private:
     struct binding;
     struct party_record {
         callmgmt::party_handle id;
-        callmgmt::party_spec spec;
+        party_spec spec;
         void* client_ctx;
         uint32_t stats_slot; // counter_slots::remainder when it has none of its own
     };
@@ -125,29 +124,27 @@ private:
     callmgmt::status create_vc_impl(void* pb, void* client_vc_ctx, callmgmt::vc_handle* out);
     callmgmt::status delete_vc_impl(void* pb, callmgmt::vc_handle vc);
     callmgmt::status make_call_impl(void* pb, callmgmt::vc_handle vc,
-                                    const callmgmt::call_spec& call,
-                                    const callmgmt::party_spec& first, void* client_vc_ctx,
-                                    void* client_party_ctx, callmgmt::vc_handle* out_vc,
-                                    callmgmt::party_handle* out_party);
-    callmgmt::status add_party_impl(void* pb, callmgmt::vc_handle vc,
-                                    const callmgmt::party_spec& party, void* client_party_ctx,
-                                    callmgmt::party_handle* out);
+                                    const callmgmt::call_spec& call, const party_spec& first,
+                                    void* client_vc_ctx, void* client_party_ctx,
+                                    callmgmt::vc_handle* out_vc, callmgmt::party_handle* out_party);
+    callmgmt::status add_party_impl(void* pb, callmgmt::vc_handle vc, const party_spec& party,
+                                    void* client_party_ctx, callmgmt::party_handle* out);
     callmgmt::status drop_party_impl(void* pb, callmgmt::party_handle party,
                                      std::span<const uint8_t> close_data);
     callmgmt::status close_call_impl(void* pb, callmgmt::vc_handle vc, callmgmt::party_handle last,
                                      std::span<const uint8_t> close_data);
     callmgmt::status modify_call_qos_impl(void* pb, callmgmt::vc_handle vc,
-                                          const callmgmt::flowspec& flow);
+                                          const traffic_contract& flow);
     callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
-    // Checks a flowspec and fills in the default burst; nullopt when it is acceptable.
+    // Checks a traffic_contract and fills in the default burst; nullopt when it is acceptable.
     std::optional<table_error> accept_flow(const connection_state& in,
-                                           callmgmt::flowspec& flow) const;
+                                           traffic_contract& flow) const;
     vc_record* owned_vc(binding& b, callmgmt::vc_handle id);
     callmgmt::status check_close_data(binding& b, const party_record& p,
                                       std::span<const uint8_t> data);
-    uint64_t booking(const vc_record& r) const { return r.call.flow.sustained_rate * 8; }
+    uint64_t booking(const vc_record& r) const { return booked_bps(r.call.flow); }
     void release_bookings(const vc_record& r);
-    static std::vector<callmgmt::party_spec> specs_of(const vc_record& r);
+    static std::vector<party_spec> specs_of(const vc_record& r);
     static std::vector<uint32_t> slots_of(const vc_record& r);
     // Moves every party's booking from `from_bps` to `to_bps` (the VC's contract changes); on a
     // refusal puts the old bookings back and returns the connection that refused.

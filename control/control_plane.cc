@@ -133,8 +133,9 @@ std::string control_plane::up(const cm::connection& c) {
                           cc->bandwidth_bps, takes_chains);
     auto mgr = std::make_unique<call_manager>(
         c.name, state_, gp_, reg_,
-        [this](const connection_state& out, const callmgmt::party_spec& p,
-               std::span<const uint8_t> data) { send_close_data(out, p, data); });
+        [this](const connection_state& out, const party_spec& p, std::span<const uint8_t> data) {
+            send_close_data(out, p, data);
+        });
     call_manager& m = *mgr;
     call_managers_[c.name] = std::move(mgr);
     m.register_provider(); // the provisioner attaches and makes its calls on it
@@ -238,7 +239,7 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
     return r;
 }
 
-void control_plane::send_close_data(const connection_state& out, const callmgmt::party_spec& p,
+void control_plane::send_close_data(const connection_state& out, const party_spec& p,
                                     std::span<const uint8_t> data) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
     const size_t len = wire::ether_header_len + wire::gach_overhead + data.size();

@@ -100,7 +100,7 @@ private:
     void link(const cm::connection& c);
     void retire(std::unique_ptr<call_manager> m);
     void publish_rx_queues();
-    void send_close_data(const connection_state& out, const callmgmt::party_spec& p,
+    void send_close_data(const connection_state& out, const party_spec& p,
                          std::span<const uint8_t> data);
     cm::adapter adapter_of(uint16_t port) const;
 

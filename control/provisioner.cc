@@ -79,10 +79,6 @@ bool provisioner::usable(const std::string& connection) const {
     return c != nullptr && c->link_up;
 }
 
-static callmgmt::party_spec party_of(const party_config& p) {
-    return callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop};
-}
-
 void provisioner::make_ready_calls() {
     for (const auto& call : calls_) {
         if (made_.count(call.name) != 0) {
@@ -115,15 +111,11 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
             fmt::format("waits for connection '{}'",
                         first != nullptr ? call.connection : call.parties.front().connection));
     }
-    callmgmt::call_spec spec{
-        call.name,
-        call.key,
-        true,
-        {call.contract.sustained_rate, call.contract.peak_rate, call.contract.burst}};
+    callmgmt::call_spec spec{call.name, call.key, true, call.contract};
     made_call m{call.connection, 0, {}};
     callmgmt::party_handle ph = 0;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
-        return d.make_call(pctx, 0, spec, party_of(*first), nullptr, nullptr, &m.vc, &ph);
+        return d.make_call(pctx, 0, spec, *first, nullptr, nullptr, &m.vc, &ph);
     });
     if (o.outcome != step_outcome::result::done) {
         return o;
@@ -149,7 +141,7 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
     }
     callmgmt::party_handle ph = 0;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
-        return d.add_party(pctx, m.vc, party_of(p), nullptr, &ph);
+        return d.add_party(pctx, m.vc, p, nullptr, &ph);
     });
     if (o.outcome == step_outcome::result::done) {
         m.parties[p.name] = ph;
@@ -255,10 +247,8 @@ provisioner::step_outcome provisioner::modify_one(const call_config& call) {
         o.detail = "it is not made: it will be made with the new contract";
         return o;
     }
-    const callmgmt::flowspec flow{call.contract.sustained_rate, call.contract.peak_rate,
-                                  call.contract.burst};
     return request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
-        return d.modify_call_qos(pctx, mit->second.vc, flow);
+        return d.modify_call_qos(pctx, mit->second.vc, call.contract);
     });
 }
 

@@ -63,15 +63,14 @@ std::unique_ptr<connection_entry> switch_state::remove_connection(const std::str
 }
 
 std::optional<table_error> switch_state::check_party(const connection_state& in,
-                                                     const callmgmt::party_spec& p) const {
+                                                     const party_spec& p) const {
     using callmgmt::status;
     const connection_state* out = find_connection(p.connection);
     if (out == nullptr) {
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': no connection '{}'", p.name, p.connection)};
     }
-    if (out->media != in.media) {
-        // A label cannot become a VLAN tag by a header rewrite alone.
+    if (!party_media_fits(in.media, out->media)) {
         return table_error{status::not_supported,
                            fmt::format("party '{}': egress '{}' carries {} but the call's "
                                        "ingress '{}' carries {}",
@@ -85,7 +84,7 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
                                        out->media == media_kind::mpls ? "label" : "vid", p.key,
                                        r.min, r.max)};
     }
-    if (p.next_hop == mac_address{}) {
+    if (!usable_next_hop(p.next_hop)) {
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': 00:00:00:00:00:00 is not a next hop", p.name)};
     }
@@ -93,7 +92,7 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
 }
 
 party_set* switch_state::build_parties(const connection_state& in,
-                                       const std::vector<callmgmt::party_spec>& specs,
+                                       const std::vector<party_spec>& specs,
                                        std::span<const uint32_t> slots, table_error* error) const {
     if (specs.empty() || specs.size() > max_parties_per_call) {
         *error = {callmgmt::status::resources,
@@ -126,7 +125,7 @@ party_set* switch_state::build_parties(const connection_state& in,
 }
 
 vc* switch_state::new_vc(const connection_state& in, uint32_t key, uint32_t stats_slot,
-                         party_set* parties, const callmgmt::flowspec& flow, table_error* error) {
+                         party_set* parties, const traffic_contract& flow, table_error* error) {
     // The meter first: vc::create takes the party array over, so once it succeeds nothing
     // may fail (a failed new_vc leaves the array to the caller).
     std::unique_ptr<vc_meter> meter;
@@ -189,7 +188,7 @@ bool switch_state::book(const std::string& connection, uint64_t bps) {
         return false;
     }
     uint64_t& booked = booked_bps_[connection];
-    if (c->bandwidth_bps != 0 && (bps > c->bandwidth_bps || booked > c->bandwidth_bps - bps)) {
+    if (!admits(c->bandwidth_bps, booked, bps)) {
         return false;
     }
     booked += bps;

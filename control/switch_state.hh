@@ -65,18 +65,16 @@ public:
     const std::vector<connection_state>& connections() const noexcept { return connections_; }
 
     // Checks a party against its egress connection and the call's ingress media.
-    std::optional<table_error> check_party(const connection_state& in,
-                                           const callmgmt::party_spec& p) const;
+    std::optional<table_error> check_party(const connection_state& in, const party_spec& p) const;
     // An immutable party array (all parties checked); slots[i] is party i's counter slot.
     // nullptr + error when it cannot be built.
-    party_set* build_parties(const connection_state& in,
-                             const std::vector<callmgmt::party_spec>& parties,
+    party_set* build_parties(const connection_state& in, const std::vector<party_spec>& parties,
                              std::span<const uint32_t> slots, table_error* error) const;
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
     // it cannot be made.
     vc* new_vc(const connection_state& in, uint32_t key, uint32_t stats_slot, party_set* parties,
-               const callmgmt::flowspec& flow, table_error* error);
+               const traffic_contract& flow, table_error* error);
     static void free_vc(vc* v) noexcept; // with its party array and meters
     static size_t live_vcs() noexcept { return live_vcs_; }
 

@@ -50,7 +50,7 @@ std::optional<json> make_call(request& r) {
     session::binding& b = r.s.provider_for(str(r.args, "connection"));
     const callmgmt::call_spec spec{str(r.args, "name"), key_of(r.args),
                                    flag(r.args, "multipoint", true), flow_of(r.args)};
-    const callmgmt::party_spec first = party_of(r.args);
+    const party_spec first = party_of(r.args);
     const uint64_t on_vc = num(r.args, "vc", false);
     if (on_vc != 0 && !r.s.holds_vc(on_vc)) {
         throw stale_handle(fmt::format("no VC {} of this session", on_vc));
@@ -74,7 +74,7 @@ std::optional<json> make_call(request& r) {
 std::optional<json> add_party(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
-    const callmgmt::party_spec spec = party_of(r.args);
+    const party_spec spec = party_of(r.args);
     callmgmt::party_handle p = 0;
     const cstatus s =
         through(r, b, [&](auto& d, void* pb) { return d.add_party(pb, v, spec, nullptr, &p); });
@@ -117,7 +117,7 @@ std::optional<json> close_call(request& r) {
 std::optional<json> modify_call_qos(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
-    const callmgmt::flowspec flow = flow_of(r.args);
+    const traffic_contract flow = flow_of(r.args);
     const cstatus s =
         through(r, b, [&](auto& d, void* pb) { return d.modify_call_qos(pb, v, flow); });
     return s == cstatus::success ? ndis_reply(s) : r.s.refused(b, s);

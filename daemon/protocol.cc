@@ -77,12 +77,12 @@ uint32_t key_of(const json& j) {
     throw bad_request("missing 'label' (or 'vid')");
 }
 
-callmgmt::party_spec party_of(const json& req) {
+party_spec party_of(const json& req) {
     auto it = req.find("party");
     if (it == req.end() || !it->is_object()) {
         throw bad_request("missing 'party' (an object with name, connection, label, next_hop)");
     }
-    callmgmt::party_spec p;
+    party_spec p;
     p.name = str(*it, "name");
     p.connection = str(*it, "connection");
     p.key = key_of(*it);
@@ -97,7 +97,7 @@ callmgmt::party_spec party_of(const json& req) {
     return p;
 }
 
-callmgmt::flowspec flow_of(const json& req) {
+traffic_contract flow_of(const json& req) {
     return {num(req, "sustained_rate", false), num(req, "peak_rate", false),
             num(req, "burst", false)};
 }

@@ -65,13 +65,12 @@ public:
         return call(conn, [&](auto& d, void* pb) { return d.delete_vc(pb, v); });
     }
     cstatus make(const std::string& conn, vc_handle v, const callmgmt::call_spec& c,
-                 const callmgmt::party_spec& first, vc_handle* out_vc, party_handle* out_party) {
+                 const party_spec& first, vc_handle* out_vc, party_handle* out_party) {
         return call(conn, [&](auto& d, void* pb) {
             return d.make_call(pb, v, c, first, nullptr, nullptr, out_vc, out_party);
         });
     }
-    cstatus add(const std::string& conn, vc_handle v, const callmgmt::party_spec& p,
-                party_handle* out) {
+    cstatus add(const std::string& conn, vc_handle v, const party_spec& p, party_handle* out) {
         return call(conn, [&](auto& d, void* pb) { return d.add_party(pb, v, p, nullptr, out); });
     }
     cstatus drop(const std::string& conn, party_handle p, std::vector<uint8_t> data = {}) {
@@ -81,7 +80,7 @@ public:
                   std::vector<uint8_t> data = {}) {
         return call(conn, [&](auto& d, void* pb) { return d.close_call(pb, v, last, data); });
     }
-    cstatus qos(const std::string& conn, vc_handle v, callmgmt::flowspec flow) {
+    cstatus qos(const std::string& conn, vc_handle v, traffic_contract flow) {
         return call(conn, [&](auto& d, void* pb) { return d.modify_call_qos(pb, v, flow); });
     }
     std::string error(const std::string& conn) {
@@ -106,13 +105,13 @@ private:
     std::function<void()> pump_;
 };
 
-inline callmgmt::party_spec party(const std::string& name, const std::string& conn, uint32_t key,
-                                  uint8_t mac_last = 1) {
-    return callmgmt::party_spec{name, conn, key, {2, 0, 0, 0, 1, mac_last}};
+inline party_spec party(const std::string& name, const std::string& conn, uint32_t key,
+                        uint8_t mac_last = 1) {
+    return party_spec{name, conn, key, {2, 0, 0, 0, 1, mac_last}};
 }
 
 inline callmgmt::call_spec call(const std::string& name, uint32_t key, bool multipoint = true,
-                                callmgmt::flowspec flow = {}) {
+                                traffic_contract flow = {}) {
     return callmgmt::call_spec{name, key, multipoint, flow};
 }
 

@@ -25,7 +25,7 @@
 //               | RESOURCES (out of memory for the smaller party array) | INVALID_HANDLE
 //   close_call  PENDING -> close_call_complete | FAILURE (more than one party left, no call)
 //               | CLOSING (closing already) | INVALID_DATA | INVALID_PARAMETER | INVALID_HANDLE
-//   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad flowspec) | RESOURCES (overbooked)
+//   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad traffic_contract) | RESOURCES (overbooked)
 //               | NOT_SUPPORTED (no clock to meter with: EAL is not running)
 //               | FAILURE (VC carries no call) | CLOSING | INVALID_HANDLE     synchronous
 //
@@ -53,7 +53,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hh"
+#include "config/call_vocabulary.hh"
 #include "contracts/nmr/nmr.hh"
 
 namespace vcplane::callmgmt {
@@ -107,26 +107,11 @@ using vc_handle = uint64_t;
 using party_handle = uint64_t;
 using call_handle = vc_handle;
 
-// The traffic contract of a call (FLOWSPEC subset): rates in bytes per second of Ethernet
-// frames (without FCS), burst in bytes. sustained_rate 0 means no contract.
-struct flowspec {
-    uint64_t sustained_rate = 0; // TokenRate -> trTCM CIR
-    uint64_t peak_rate = 0;      // PeakBandwidth -> PIR (0: same as sustained)
-    uint64_t burst = 0;          // TokenBucketSize -> CBS and PBS (0: 10 ms of sustained)
-};
-
-struct party_spec {
-    std::string name;
-    std::string connection; // egress
-    uint32_t key = 0;       // out-label or out-VID
-    mac_address next_hop{};
-};
-
 struct call_spec {
     std::string name;
     uint32_t key = 0;       // label or VID on the provider's (ingress) connection
     bool multipoint = true; // false: point-to-point, no party handles, no add_party
-    flowspec flow;
+    traffic_contract flow;
 };
 
 class provider_dispatch {
@@ -145,7 +130,8 @@ public:
                               std::span<const uint8_t> close_data) = 0;
     virtual status close_call(void* provider_binding, vc_handle vc, party_handle last,
                               std::span<const uint8_t> close_data) = 0;
-    virtual status modify_call_qos(void* provider_binding, vc_handle vc, const flowspec& flow) = 0;
+    virtual status modify_call_qos(void* provider_binding, vc_handle vc,
+                                   const traffic_contract& flow) = 0;
     // Why the last request of this binding failed, for operators and clients.
     virtual std::string last_error(void* provider_binding) const = 0;
 };

@@ -40,6 +40,35 @@ enum class result : uint32_t {
 };
 const char* result_name(result r);
 
+// The results each operation returns, counted under its name (vcplane_contract_operations_total,
+// family "cm"), with vcplane's one CSP (control/config_csp) answering. A CSP may answer with
+// any result; OUT_OF_MEMORY and CONNECTION_NOT_ACQUIRED are in the contract's vocabulary but
+// vcplane's CSP never needs them.
+//   claim_connection (one per CSP answer)  SUCCESS | INVALID_CONNECTION (not the CSP's) |
+//                       CONNECTION_ALREADY_EXISTS (its name is taken) | INVALID_PARAMETER
+//                       (an adapter without a device name)
+//   connect             SUCCESS | CONNECTION_ALREADY_EXISTS | CONNECTION_DOES_NOT_EXIST (no
+//                       CSP knows it) | NOT_SUPPORTED (it comes up out of band) | UNEXPECTED
+//                       (the device could not be probed, or its data path not started)
+//   disconnect          SUCCESS | CONNECTION_DOES_NOT_EXIST | NOT_SUPPORTED (claimed out of
+//                       band) | UNEXPECTED (the device could not be removed)
+struct operation_results {
+    const char* operation;
+    std::vector<result> statuses;
+};
+inline const std::vector<operation_results>& operation_result_table() {
+    using enum result;
+    static const std::vector<operation_results> table = {
+        {"claim_connection",
+         {success, invalid_connection, connection_already_exists, invalid_parameter}},
+        {"connect",
+         {success, connection_already_exists, connection_does_not_exist, not_supported,
+          unexpected}},
+        {"disconnect", {success, connection_does_not_exist, not_supported, unexpected}},
+    };
+    return table;
+}
+
 // CM_CONNECTION_STATE, the subset a port can be in.
 enum class state : uint32_t {
     disconnected = 0,

@@ -79,6 +79,12 @@ const registrar::binding* registrar::find_binding(handle h) const {
     return const_cast<registrar*>(this)->find_binding(h);
 }
 
+// Every registrar call's outcome is counted once, under the name of the call.
+static status counted(const char* operation, status s) {
+    contract_stats::process().count("nmr", operation, status_name(s));
+    return s;
+}
+
 bool registrar::binding_usable(handle h) const {
     const binding* b = find_binding(h);
     return b != nullptr && b->state == binding_state::attached;
@@ -128,12 +134,12 @@ status registrar::add_registration(client* c, provider* p, const registration_in
 
 status registrar::register_client(client& c, const registration_instance& inst, void* ctx,
                                   handle* out) {
-    return add_registration(&c, nullptr, inst, ctx, out);
+    return counted("register_client", add_registration(&c, nullptr, inst, ctx, out));
 }
 
 status registrar::register_provider(provider& p, const registration_instance& inst, void* ctx,
                                     handle* out) {
-    return add_registration(nullptr, &p, inst, ctx, out);
+    return counted("register_provider", add_registration(nullptr, &p, inst, ctx, out));
 }
 
 void registrar::attach(uint32_t client_slot, uint32_t provider_slot) {
@@ -161,7 +167,7 @@ void registrar::attach(uint32_t client_slot, uint32_t provider_slot) {
     const status outcome = after.state == binding_state::attached ? status::success
                            : s == status::success                 ? status::nointerface
                                                                   : s;
-    contract_stats::process().count("nmr", "attach", status_name(outcome));
+    counted("attach", outcome);
     if (after.state == binding_state::attached) {
         if (s != status::success) {
             log::warning("NMR: client {} returned {} after attaching to {}; keeping the binding",
@@ -183,7 +189,7 @@ status registrar::client_attach_provider(handle h, void* client_ctx, const void*
     binding* b = find_binding(h);
     if (b == nullptr || b->state != binding_state::attaching || provider_ctx == nullptr ||
         provider_dispatch == nullptr) {
-        return status::invalid_parameter;
+        return counted("client_attach_provider", status::invalid_parameter);
     }
     const uint32_t slot = h.slot;
     registration& p = registrations_[b->provider_reg];
@@ -194,12 +200,12 @@ status registrar::client_attach_provider(handle h, void* client_ctx, const void*
         p.p->attach_client(h, p.context, c.inst, client_ctx, client_dispatch, &pctx, &pdisp);
     binding& after = bindings_[slot];
     if (s != status::success) {
-        return s;
+        return counted("client_attach_provider", s);
     }
     if (pdisp == nullptr) {
         // An attached provider with no dispatch table cannot be called: undo its attach.
         p.p->cleanup_binding_context(pctx);
-        return status::invalid_parameter;
+        return counted("client_attach_provider", status::invalid_parameter);
     }
     after.state = binding_state::attached;
     after.client_ctx = client_ctx;
@@ -208,7 +214,7 @@ status registrar::client_attach_provider(handle h, void* client_ctx, const void*
     after.provider_dispatch = pdisp;
     *provider_ctx = pctx;
     *provider_dispatch = pdisp;
-    return status::success;
+    return counted("client_attach_provider", status::success);
 }
 
 status registrar::deregister_client(handle h) {
@@ -222,12 +228,11 @@ status registrar::deregister(handle h, bool is_client) {
     registration* r = find(h);
     const char* op = is_client ? "deregister_client" : "deregister_provider";
     if (r == nullptr || r->is_client != is_client || r->state != registration::phase::active) {
-        contract_stats::process().count("nmr", op, status_name(status::invalid_parameter));
-        return status::invalid_parameter;
+        return counted(op, status::invalid_parameter);
     }
     // Always PENDING: the deregistration completes later, on the control thread, even when
     // no binding is left to detach.
-    contract_stats::process().count("nmr", op, status_name(status::pending));
+    counted(op, status::pending);
     r->state = registration::phase::deregistering;
     // Copy: detach callbacks may complete synchronously and change the list.
     const std::vector<uint32_t> slots = r->bindings;
@@ -308,9 +313,8 @@ void registrar::maybe_complete(uint32_t slot) {
         return;
     }
     r.state = registration::phase::complete;
-    contract_stats::process().count(
-        "nmr", r.is_client ? "deregister_client_complete" : "deregister_provider_complete",
-        status_name(status::success));
+    counted(r.is_client ? "deregister_client_complete" : "deregister_provider_complete",
+            status::success);
     deliver_complete(slot);
 }
 
@@ -334,19 +338,19 @@ void registrar::deliver_complete(uint32_t slot) {
 status registrar::on_deregister_complete(handle h, std::function<void()> fn) {
     registration* r = find(h);
     if (r == nullptr || r->state == registration::phase::active || r->on_complete || r->waiter) {
-        return status::invalid_parameter;
+        return counted("on_deregister_complete", status::invalid_parameter);
     }
     r->on_complete = std::move(fn);
     if (r->state == registration::phase::complete) {
         deliver_complete(h.slot); // completed before anyone asked
     }
-    return status::success;
+    return counted("on_deregister_complete", status::success);
 }
 
 status registrar::wait_for_deregister_complete(handle h, const std::function<void()>& pump) {
     registration* r = find(h);
     if (r == nullptr || r->state == registration::phase::active || r->on_complete || r->waiter) {
-        return status::invalid_parameter;
+        return counted("wait_for_deregister_complete", status::invalid_parameter);
     }
     r->waiter = true;
     while (find(h)->state != registration::phase::complete) {
@@ -357,7 +361,7 @@ status registrar::wait_for_deregister_complete(handle h, const std::function<voi
     done.waiter = false;
     ++done.generation;
     free_registrations_.push_back(h.slot);
-    return status::success;
+    return counted("wait_for_deregister_complete", status::success);
 }
 
 registrar_counts registrar::counts() const {

@@ -23,14 +23,10 @@
 // Handles (registrations and bindings) are (slot, generation): a handle used after its
 // object is gone is recognised and refused, never dereferenced.
 //
-// Statuses: register_client / register_provider SUCCESS | INVALID_PARAMETER (no NPI,
-// module or place for the handle); client_attach_provider SUCCESS | INVALID_PARAMETER (the binding
-// is not attaching, no place for the provider's context, a provider with no dispatch table) | the
-// provider's own refusal (NOINTERFACE); an attach (counted as "attach") SUCCESS | NOINTERFACE
-// (declined) | the client's failure; deregister_client / deregister_provider PENDING |
-// INVALID_PARAMETER (not an active registration of that kind); on_deregister_complete and
-// wait_for_deregister_complete SUCCESS | INVALID_PARAMETER. Registration never runs out of
-// room (the tables grow), so no INSUFFICIENT_RESOURCES is produced.
+// Statuses: every registrar call is counted (vcplane_contract_operations_total, family "nmr")
+// with the status it returned, and operation_status_table() below lists every status each one
+// can return; a test holds the code to it. Registration never runs out of room (the tables
+// grow), so no INSUFFICIENT_RESOURCES is produced.
 
 #include <cstdint>
 #include <functional>
@@ -47,6 +43,40 @@ enum class status : uint32_t {
     nointerface = 0xC00002B9,
 };
 const char* status_name(status s);
+
+// The statuses each registrar call returns, as counted under its operation name:
+//   register_client, register_provider  SUCCESS | INVALID_PARAMETER (no NPI, module or place
+//                                       for the handle)
+//   client_attach_provider              SUCCESS | INVALID_PARAMETER (the binding is not
+//                                       attaching, no place for the provider's context, a
+//                                       provider with no dispatch table) | the provider's
+//                                       refusal (NOINTERFACE)
+//   attach (the client's decision)      SUCCESS | NOINTERFACE (declined) | the client's failure
+//                                       (vcplane's clients pass client_attach_provider's on)
+//   deregister_client, deregister_provider  PENDING | INVALID_PARAMETER (not an active
+//                                       registration of that kind)
+//   deregister_*_complete               SUCCESS
+//   on_deregister_complete, wait_for_deregister_complete  SUCCESS | INVALID_PARAMETER
+struct operation_statuses {
+    const char* operation;
+    std::vector<status> statuses;
+};
+inline const std::vector<operation_statuses>& operation_status_table() {
+    using enum status;
+    static const std::vector<operation_statuses> table = {
+        {"register_client", {success, invalid_parameter}},
+        {"register_provider", {success, invalid_parameter}},
+        {"client_attach_provider", {success, invalid_parameter, nointerface}},
+        {"attach", {success, nointerface, invalid_parameter}},
+        {"deregister_client", {pending, invalid_parameter}},
+        {"deregister_provider", {pending, invalid_parameter}},
+        {"deregister_client_complete", {success}},
+        {"deregister_provider_complete", {success}},
+        {"on_deregister_complete", {success, invalid_parameter}},
+        {"wait_for_deregister_complete", {success, invalid_parameter}},
+    };
+    return table;
+}
 
 struct npi_id {
     uint64_t hi;

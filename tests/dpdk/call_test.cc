@@ -132,5 +132,50 @@ TEST_F(live_calls, a_traffic_contract_polices_the_excess_and_admission_refuses_o
               callmgmt::status::success);
 }
 
+// The file and the call managers apply one admission rule: bookings that fill p4's 1 Mbit/s
+// exactly pass --check and are made at run time; one byte per second more is refused by both.
+TEST_F(live_calls, the_file_and_the_call_manager_refuse_the_same_booking) {
+    const auto calls_with = [](uint64_t second_rate) {
+        return fmt::format(R"(
+[calls.a]
+connection = "in"
+label = 1000
+sustained_rate = 100000
+[[calls.a.parties]]
+connection = "p4"
+label = 2001
+next_hop = "02:00:00:00:01:04"
+[calls.b]
+connection = "in"
+label = 1001
+sustained_rate = {}
+[[calls.b.parties]]
+connection = "p4"
+label = 2002
+next_hop = "02:00:00:00:01:04"
+)",
+                           second_rate);
+    };
+    EXPECT_NO_THROW(parse_config_string(file_text(calls_with(25'000)), "full.toml"));
+    EXPECT_THROW(parse_config_string(file_text(calls_with(25'001)), "over.toml"), config_error);
+
+    auto& c = *client_;
+    callmgmt::vc_handle v = 0, w = 0;
+    callmgmt::party_handle a = 0, b = 0;
+    ASSERT_EQ(
+        c.make("in", 0, call("a", 1000, true, {100'000, 0, 0}), party("a", "p4", 2001, 4), &v, &a),
+        callmgmt::status::success);
+    EXPECT_EQ(
+        c.make("in", 0, call("b", 1001, true, {25'001, 0, 0}), party("b", "p4", 2002, 4), &w, &b),
+        callmgmt::status::resources);
+    ASSERT_EQ(
+        c.make("in", 0, call("b", 1001, true, {25'000, 0, 0}), party("b", "p4", 2002, 4), &w, &b),
+        callmgmt::status::success);
+    ASSERT_EQ(c.close("in", w, b), callmgmt::status::pending);
+    ASSERT_EQ(c.close("in", v, a), callmgmt::status::pending);
+    ASSERT_TRUE(c.wait_for(v));
+    ASSERT_TRUE(c.wait_for(w));
+}
+
 } // namespace
 } // namespace vcplane::test

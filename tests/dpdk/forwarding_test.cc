@@ -3,6 +3,7 @@
 // drops by reason, TX-full and mbuf exhaustion, and the lcore loop itself.
 
 #include <atomic>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <memory>
 #include <rte_launch.h>
@@ -139,10 +140,7 @@ protected:
     }
 
     vc* build_vc(const std::string& conn, uint32_t key, const std::vector<party_config>& parties) {
-        std::vector<callmgmt::party_spec> specs;
-        for (const auto& p : parties) {
-            specs.push_back(callmgmt::party_spec{p.name, p.connection, p.key, p.next_hop});
-        }
+        const std::vector<party_spec> specs(parties.begin(), parties.end());
         const connection_state& in = *state_->find_connection(conn);
         table_error error;
         // Slot i + 1 for party i, slot 1 for the VC (one VC per test counts).
@@ -232,7 +230,7 @@ TEST_P(fan_out, every_party_gets_exactly_one_byte_exact_copy) {
     std::vector<party_config> ps;
     for (int i = 0; i < parties; ++i) {
         // Alternate egress ports: copies for one port and for another interleave.
-        ps.push_back(party_on("p" + std::to_string(i), i % 2 ? "out2" : "out1", uint32_t(5000 + i),
+        ps.push_back(party_on(fmt::format("p{}", i), i % 2 ? "out2" : "out1", uint32_t(5000 + i),
                               nh(uint8_t(i))));
     }
     call("fan", "in", 3000, ps);

@@ -99,7 +99,7 @@ TEST(multi_worker, two_workers_each_on_its_own_queues_share_the_tables_under_cha
     const connection_state& in_conn = *state.find_connection("in");
     const mac_address nh{2, 0xaa, 0, 0, 0, 1};
     table_error error;
-    auto parties = [&](std::vector<callmgmt::party_spec> specs) {
+    auto parties = [&](std::vector<party_spec> specs) {
         std::vector<uint32_t> slots;
         for (size_t i = 0; i < specs.size(); ++i) {
             slots.push_back(state.party_slots().acquire());
@@ -177,7 +177,7 @@ TEST(multi_worker, two_workers_each_on_its_own_queues_share_the_tables_under_cha
         if (shared_sent / 16 > changes) {
             ++changes;
             with_f = !with_f;
-            std::vector<callmgmt::party_spec> specs{{"e", "out1", 7000, nh}};
+            std::vector<party_spec> specs{{"e", "out1", 7000, nh}};
             if (with_f) {
                 specs.push_back({"f", "out2", 7001, nh});
             }

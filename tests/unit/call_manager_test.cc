@@ -17,6 +17,7 @@
 #include "control/call_manager.hh"
 #include "control/provisioner.hh"
 #include "support/call_client.hh"
+#include "support/contract_counts.hh"
 
 namespace vcplane {
 namespace {
@@ -72,7 +73,7 @@ struct harness {
                              bandwidth_bps);
         cms[name] = std::make_unique<call_manager>(
             name, state, gp, reg,
-            [this](const connection_state& out, const callmgmt::party_spec& p,
+            [this](const connection_state& out, const party_spec& p,
                    std::span<const uint8_t> data) {
                 close_data.push_back({out.name, p.name, p.key, {data.begin(), data.end()}});
             });
@@ -123,20 +124,6 @@ const vc* published(harness& h, const std::string& conn, uint32_t key) {
     return h.state.find_connection(conn)->entry->keys.lookup(key);
 }
 
-// What contract_stats counted since `before`, for one family.
-std::map<std::pair<std::string, std::string>, uint64_t>
-counted_since(const std::map<contract_stats::key, uint64_t>& before, const std::string& family) {
-    std::map<std::pair<std::string, std::string>, uint64_t> out;
-    for (const auto& [k, n] : contract_stats::process().all()) {
-        auto it = before.find(k);
-        const uint64_t was = it == before.end() ? 0 : it->second;
-        if (std::get<0>(k) == family && n > was) {
-            out[{std::get<1>(k), std::get<2>(k)}] = n - was;
-        }
-    }
-    return out;
-}
-
 // Defect: NMR deregistration was counted SUCCESS while it returned PENDING, and completions
 // were not counted. Every request is counted once with the status it returned, every
 // completion once with its own.
@@ -163,7 +150,7 @@ TEST(contract_counts, every_request_and_completion_is_counted_once_with_its_stat
     }
     using ::testing::Pair;
     using ::testing::UnorderedElementsAre;
-    EXPECT_THAT(counted_since(before, "ndis"),
+    EXPECT_THAT(test::counted_since(before, "ndis"),
                 UnorderedElementsAre(
                     Pair(Pair("make_call", "SUCCESS"), 2), Pair(Pair("add_party", "SUCCESS"), 1),
                     Pair(Pair("drop_party", "PENDING"), 1), Pair(Pair("drop_party", "FAILURE"), 1),
@@ -171,7 +158,7 @@ TEST(contract_counts, every_request_and_completion_is_counted_once_with_its_stat
                     Pair(Pair("close_call", "PENDING"), 1),
                     Pair(Pair("close_call_complete", "SUCCESS"), 1),
                     Pair(Pair("incoming_close_call", "CLOSING"), 1)));
-    const auto nmr = counted_since(before, "nmr");
+    const auto nmr = test::counted_since(before, "nmr");
     // Two providers and the client deregister: each returned PENDING, each completed once.
     EXPECT_EQ(nmr.count({"deregister_provider", "SUCCESS"}), 0u);
     EXPECT_EQ(nmr.at({"deregister_provider", "PENDING"}), 2u);
@@ -196,7 +183,7 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         test_client c(h);
         vc_handle created = 0, v = 0, p2p = 0, x = 0, vl = 0;
         party_handle a = 0, b = 0, p = 0, va = 0, vb = 0;
-        const callmgmt::flowspec metered{1000, 0, 0};
+        const traffic_contract metered{1000, 0, 0};
         // create_vc
         ASSERT_EQ(c.create("in", &created), cstatus::success);
         EXPECT_EQ(c.create("in", nullptr), cstatus::invalid_parameter);
@@ -281,24 +268,10 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         EXPECT_EQ(c.close("in", p2p, 0), cstatus::pending);
         h.grace_period();
     }
-    std::map<std::string, std::set<std::string>> produced;
-    for (const auto& [k, n] : counted_since(before, "ndis")) {
-        produced[k.first].insert(k.second);
-    }
-    std::map<std::string, std::set<std::string>> listed;
-    for (const auto& op : callmgmt::request_statuses()) {
-        for (auto st : op.statuses) {
-            listed[op.operation].insert(callmgmt::status_name(st));
-        }
-    }
-    EXPECT_EQ(produced, listed);
+    const auto listed = test::listed_statuses(callmgmt::request_statuses(), callmgmt::status_name);
+    EXPECT_EQ(test::by_operation(test::counted_since(before, "ndis")), listed);
     // Nothing any test of this binary made a call manager return is missing from the table.
-    for (const auto& [k, n] : contract_stats::process().all()) {
-        if (std::get<0>(k) == "ndis") {
-            EXPECT_EQ(listed[std::get<1>(k)].count(std::get<2>(k)), 1u)
-                << std::get<1>(k) << " returned " << std::get<2>(k);
-        }
-    }
+    EXPECT_THAT(test::unlisted_outcomes(listed, "ndis"), ::testing::IsEmpty());
 }
 
 TEST(call_manager, create_and_delete_vc_are_synchronous_and_the_handle_dies_with_delete) {
@@ -498,8 +471,7 @@ TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
               cstatus::invalid_parameter);
     EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "out", 3), &x, &p),
               cstatus::invalid_parameter);
-    EXPECT_EQ(c.make("in", 0, call("y", 101), callmgmt::party_spec{"a", "out", 2000, mac_address{}},
-                     &x, &p),
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party_spec{"a", "out", 2000, mac_address{}}, &x, &p),
               cstatus::invalid_parameter); // a malformed (zero) MAC
     EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "nowhere", 2000), &x, &p),
               cstatus::invalid_parameter);
@@ -697,7 +669,7 @@ TEST(call_manager, modify_call_qos_changes_the_contract_in_place_or_nothing) {
     EXPECT_EQ(h.state.booked("thin"), 0u);
     EXPECT_EQ(h.state.booked("out"), 0u);
     EXPECT_EQ(published(h, "in", 100), before);
-    // Malformed flowspecs, stale handles.
+    // Malformed traffic contracts, stale handles.
     EXPECT_EQ(c.qos("in", v, {1000, 500, 0}), cstatus::invalid_parameter);
     EXPECT_EQ(c.qos("in", v, {0, 0, 100}), cstatus::invalid_parameter);
     EXPECT_EQ(c.qos("in", 999, {}), cstatus::invalid_handle);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "contracts/nmr/nmr.hh"
+#include "support/contract_counts.hh"
 
 namespace vcplane::nmr {
 namespace {
@@ -373,6 +374,59 @@ TEST(nmr, handles_of_reused_slots_are_not_confused) {
     w.reg.deregister_client(c.reg_handle);
     w.reg.deregister_provider(p2.reg_handle);
     w.run_posted();
+}
+
+// The table in nmr.hh is the truth: every status it lists for a registrar call is produced by
+// some path here, and nothing this test binary made the registrar return is missing from it.
+TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is) {
+    const auto before = contract_stats::process().all();
+    {
+        world w;
+        fake_provider p(w, "p", npi_a), refusing(w, "refusing", npi_a), blank(w, "blank", npi_a);
+        fake_client c(w, "c", npi_a), shy(w, "shy", npi_a);
+        refusing.decline = true;    // client_attach_provider NOINTERFACE, attach NOINTERFACE
+        blank.null_dispatch = true; // client_attach_provider and attach INVALID_PARAMETER
+        shy.decline = true;         // attach NOINTERFACE without asking the provider
+        handle bad;
+        EXPECT_EQ(w.reg.register_client(c, registration_instance{}, nullptr, &bad),
+                  status::invalid_parameter);
+        EXPECT_EQ(w.reg.register_provider(p, registration_instance{}, nullptr, &bad),
+                  status::invalid_parameter);
+        ASSERT_EQ(w.reg.register_provider(p, p.inst, nullptr, &p.reg_handle), status::success);
+        ASSERT_EQ(w.reg.register_provider(refusing, refusing.inst, nullptr, &refusing.reg_handle),
+                  status::success);
+        ASSERT_EQ(w.reg.register_provider(blank, blank.inst, nullptr, &blank.reg_handle),
+                  status::success);
+        ASSERT_EQ(w.reg.register_client(c, c.inst, nullptr, &c.reg_handle), status::success);
+        ASSERT_EQ(w.reg.register_client(shy, shy.inst, nullptr, &shy.reg_handle), status::success);
+        void* pctx = nullptr;
+        const void* pdisp = nullptr;
+        EXPECT_EQ(w.reg.client_attach_provider(c.bindings.at(0), nullptr, nullptr, &pctx, &pdisp),
+                  status::invalid_parameter); // not attaching any more
+        EXPECT_EQ(w.reg.on_deregister_complete(p.reg_handle, [] {}), status::invalid_parameter);
+        EXPECT_EQ(w.reg.wait_for_deregister_complete(p.reg_handle, [] {}),
+                  status::invalid_parameter);
+        EXPECT_EQ(w.reg.deregister_client(p.reg_handle), status::invalid_parameter);
+        EXPECT_EQ(w.reg.deregister_provider(c.reg_handle), status::invalid_parameter);
+        ASSERT_EQ(w.reg.deregister_provider(p.reg_handle), status::pending);
+        bool done = false;
+        EXPECT_EQ(w.reg.on_deregister_complete(p.reg_handle, [&] { done = true; }),
+                  status::success);
+        w.run_posted();
+        EXPECT_TRUE(done);
+        ASSERT_EQ(w.reg.deregister_client(c.reg_handle), status::pending);
+        EXPECT_EQ(w.reg.wait_for_deregister_complete(c.reg_handle, [&] { w.run_posted(); }),
+                  status::success);
+        for (fake_provider* q : {&refusing, &blank}) {
+            ASSERT_EQ(w.reg.deregister_provider(q->reg_handle), status::pending);
+        }
+        ASSERT_EQ(w.reg.deregister_client(shy.reg_handle), status::pending);
+        w.run_posted();
+        EXPECT_EQ(w.reg.counts().attached, 0u);
+    }
+    const auto listed = test::listed_statuses(operation_status_table(), status_name);
+    EXPECT_EQ(test::by_operation(test::counted_since(before, "nmr")), listed);
+    EXPECT_THAT(test::unlisted_outcomes(listed, "nmr"), ::testing::IsEmpty());
 }
 
 } // namespace

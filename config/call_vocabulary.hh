@@ -1,0 +1,86 @@
+#pragma once
+// What a party and a traffic contract are, and the rules on them.
+//
+// The file (config/) and the call-management NPI (contracts/callmgmt, control/) describe a
+// call with these same types, and check them with these same rules: the parser refuses at
+// --check time exactly what a call manager would refuse at run time, and a new rule is
+// written once, here. Nothing here knows of DPDK or of the switch (docs/design.md §2).
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "config/media.hh"
+
+namespace vcplane {
+
+using mac_address = std::array<uint8_t, 6>;
+
+inline constexpr size_t max_parties_per_call = 1024;
+
+// One party of a call: the egress connection it leaves through, the label or VID its copies
+// carry there, and the next hop's MAC address.
+struct party_spec {
+    std::string name;
+    std::string connection;
+    uint32_t key = 0;
+    mac_address next_hop{};
+};
+
+// The all-zero address is nobody's: a party sent there would be sent nowhere.
+constexpr bool usable_next_hop(const mac_address& m) {
+    return m != mac_address{};
+}
+
+// A call's traffic contract (the FLOWSPEC subset the NPI carries): rates in bytes per second
+// of Ethernet frames without FCS, burst in bytes. sustained_rate 0 means no contract.
+struct traffic_contract {
+    uint64_t sustained_rate = 0; // TokenRate -> the meter's CIR
+    uint64_t peak_rate = 0;      // PeakBandwidth -> PIR; 0: same as sustained
+    uint64_t burst = 0;          // TokenBucketSize -> CBS and PBS; 0: default_burst()
+
+    bool operator==(const traffic_contract&) const = default;
+};
+
+enum class contract_problem : uint8_t {
+    none,
+    needs_sustained_rate, // a peak rate or burst without a sustained rate
+    peak_below_sustained,
+};
+
+constexpr contract_problem check_contract(const traffic_contract& c) {
+    if (c.sustained_rate == 0 && (c.peak_rate != 0 || c.burst != 0)) {
+        return contract_problem::needs_sustained_rate;
+    }
+    if (c.peak_rate != 0 && c.peak_rate < c.sustained_rate) {
+        return contract_problem::peak_below_sustained;
+    }
+    return contract_problem::none;
+}
+
+// The burst of a contract that states none: 10 ms of the sustained rate, and at least two
+// full frames of the ingress connection's MTU (so a conforming sender is never policed for
+// the size of one frame).
+constexpr uint64_t default_burst(uint64_t sustained_rate, uint32_t mtu) {
+    return std::max<uint64_t>(sustained_rate / 100, 2 * (uint64_t(mtu) + 18));
+}
+
+// Admission control. A call books its sustained rate, in bits per second, on the egress
+// connection of every party; a connection that states its bandwidth admits a booking only
+// while the sum stays within it. bandwidth_bps 0 means not stated: everything is admitted.
+constexpr uint64_t booked_bps(const traffic_contract& c) {
+    return c.sustained_rate * 8;
+}
+constexpr bool admits(uint64_t bandwidth_bps, uint64_t booked, uint64_t more) {
+    return bandwidth_bps == 0 || (more <= bandwidth_bps && booked <= bandwidth_bps - more);
+}
+
+// A party's egress must carry the call's ingress media: a label cannot become a VLAN tag by a
+// header rewrite alone.
+constexpr bool party_media_fits(media_kind call_ingress, media_kind party_egress) {
+    return call_ingress == party_egress;
+}
+
+} // namespace vcplane
