@@ -79,7 +79,8 @@ public:
     // Control thread. Publishes a new list of RX queues and returns the old one, which the
     // caller frees after a grace period (or at once, before launch and after stop).
     rx_queue_list* publish_rx_queues(rx_queue_list* next) noexcept;
-    const rx_queue_list* rx_queues() const noexcept { return rx_queues_; }
+    // Any thread that is a QSBR reader: it may hold the list until its next quiescent state.
+    const rx_queue_list* rx_queues() const noexcept { return rcu_load(rx_queues_); }
 
     // One pass over every RX queue, then every buffered TX packet flushed. Returns the number
     // of packets received. The caller must be a registered QSBR reader (run() is).

@@ -2,11 +2,15 @@
 // loop names hot-plugged ports, a CM-connected port is disconnected synchronously, and a port
 // removed while traffic flows on another call costs that call nothing (issue 3).
 
+#include <array>
 #include <atomic>
+#include <chrono>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
+#include <thread>
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
@@ -171,6 +175,69 @@ TEST(hotplug, ports_are_claimed_named_and_removed_under_traffic_without_loss) {
     // Every buffer is back: the removed ports' and the replicas' alike.
     EXPECT_EQ(rte_mempool_avail_count(shared_pool()), pool_before);
     (void)stray;
+    rcu_unregister_thread();
+}
+
+// Invariant: a Connection Manager disconnect returns only when no worker can see the port
+// (docs/contracts.md §2, §5.6). The canary is a QSBR reader like a worker: it loads the RX
+// queue list the worker polls, holds it a while as a worker holds it during a burst, and then
+// checks whether any port in it has been reported disconnected. A disconnect that returned
+// before every reader passed a quiescent state is caught holding the port.
+TEST(hotplug, a_disconnect_returns_only_when_no_reader_can_still_see_the_port) {
+    start_eal();
+    rcu_register_thread();
+    rcu_thread_offline();
+    constexpr int ports = 8;
+    std::string text = "[eal]\nlcores = [0, 1]\n";
+    for (int i = 0; i < ports; ++i) {
+        text += fmt::format("[connections.made{0}]\ndevargs = \"net_null{1}\"\n", i, 20 + i);
+    }
+    const auto cfg = parse_config_string(text, "canary.toml");
+    control_loop ctl;
+    const auto pump = [&] { ctl.pump(); };
+    control_plane plane(cfg, ctl.gp, shared_pool(), 1, ctl.post());
+    plane.start();
+    pump();
+
+    std::array<std::atomic<bool>, RTE_MAX_ETHPORTS> disconnected{};
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> held{0}, caught{0};
+    const worker& w = *plane.workers()[0];
+    std::thread canary([&] {
+        rcu_register_thread();
+        while (!stop.load(std::memory_order_relaxed)) {
+            const rx_queue_list* list = w.rx_queues();
+            const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            for (uint16_t i = 0; list != nullptr && i < list->count; ++i) {
+                if (disconnected[list->queues[i].port].load(std::memory_order_acquire)) {
+                    caught.fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+            held.fetch_add(list != nullptr && list->count != 0, std::memory_order_relaxed);
+            rcu_quiescent_state();
+        }
+        rcu_unregister_thread();
+    });
+    for (int i = 0; i < ports; ++i) {
+        const std::string name = fmt::format("made{}", i);
+        const cm::connection* c = plane.connections().find(name);
+        ASSERT_NE(c, nullptr) << name;
+        const uint16_t port = c->port.port;
+        const uint64_t before = held.load();
+        while (held.load() < before + 10) { // the canary is holding lists with the port
+            std::this_thread::yield();
+        }
+        ASSERT_EQ(plane.disconnect(name), cm::result::success);
+        disconnected[port].store(true, std::memory_order_release);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    stop = true;
+    canary.join();
+    EXPECT_EQ(caught.load(), 0u) << "a reader still held a disconnected port";
+    EXPECT_TRUE(plane.connections().connections().empty());
+    plane.stop(pump);
     rcu_unregister_thread();
 }
 
