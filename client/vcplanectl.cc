@@ -10,14 +10,21 @@
 //     make CONNECTION NAME LABEL PARTY@CONNECTION:LABEL:MAC [--p2p] [--rate B/s]
 //     add VC PARTY@CONNECTION:LABEL:MAC | drop PARTY [DATA] | close VC [PARTY] [DATA]
 //     register NAME [ADDRESS...] | lookup QUERY | status | calls | connections | quit
+//   A line that cannot become a request is refused on stderr; the session and its calls stay,
+//   and the shell's exit status says that a line failed.
 // Human tables by default, --json for scripts. Exit status 0 on success; otherwise non-zero
 // with the status name and a one-line explanation on stderr.
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <fmt/format.h>
+#include <functional>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "client/client.hh"
 #include "config/config.hh"
@@ -28,6 +35,11 @@ using nlohmann::json;
 namespace {
 
 bool as_json = false;
+
+// A shell line that cannot become a request: refused with its reason, the session stays.
+struct bad_line : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 int report(const json& r) {
     if (as_json) {
@@ -112,7 +124,7 @@ json party_arg(const std::string& spec) {
     const auto c1 = spec.find(':', at == std::string::npos ? 0 : at);
     const auto c2 = c1 == std::string::npos ? c1 : spec.find(':', c1 + 1);
     if (at == std::string::npos || c1 == std::string::npos || c2 == std::string::npos) {
-        throw client_error(fmt::format("'{}' is not NAME@CONNECTION:LABEL:MAC", spec));
+        throw bad_line(fmt::format("'{}' is not NAME@CONNECTION:LABEL:MAC", spec));
     }
     return json{{"name", spec.substr(0, at)},
                 {"connection", spec.substr(at + 1, c1 - at - 1)},
@@ -120,62 +132,111 @@ json party_arg(const std::string& spec) {
                 {"next_hop", spec.substr(c2 + 1)}};
 }
 
+// Shell commands: words after the command name -> the request they make. Each checks its own
+// word count (a malformed line is refused before anything is sent).
+using words = std::vector<std::string>;
+struct shell_command {
+    const char* name;
+    size_t min_words, max_words; // counting the command's name
+    json (*request)(control_client& c, const words& w);
+};
+
+json make_request(control_client& c, const words& w) {
+    json a{{"connection", w[1]},
+           {"name", w[2]},
+           {"key", std::stoul(w[3])},
+           {"party", party_arg(w[4])}};
+    for (size_t i = 5; i < w.size(); ++i) {
+        if (w[i] == "--p2p") {
+            a["multipoint"] = false;
+        } else if (w[i] == "--rate" && i + 1 < w.size()) {
+            a["sustained_rate"] = std::stoull(w[++i]);
+        } else {
+            throw bad_line(fmt::format("make: unknown option '{}'", w[i]));
+        }
+    }
+    return c.call("make_call", a);
+}
+
+json add_request(control_client& c, const words& w) {
+    return c.call("add_party", {{"vc", std::stoull(w[1])}, {"party", party_arg(w[2])}});
+}
+
+json drop_request(control_client& c, const words& w) {
+    json a{{"party", std::stoull(w[1])}};
+    if (w.size() > 2) {
+        a["close_data"] = w[2];
+    }
+    return c.call("drop_party", a);
+}
+
+json close_request(control_client& c, const words& w) {
+    json a{{"vc", std::stoull(w[1])}};
+    if (w.size() > 2) {
+        a["party"] = std::stoull(w[2]);
+    }
+    if (w.size() > 3) {
+        a["close_data"] = w[3];
+    }
+    return c.call("close_call", a);
+}
+
+json register_request(control_client& c, const words& w) {
+    return c.call(
+        "set_service",
+        {{"name", w[1]}, {"operation", "register"}, {"addresses", words(w.begin() + 2, w.end())}});
+}
+
+json lookup_request(control_client& c, const words& w) {
+    json r = c.call("lookup_begin", {{"query", w[1]}});
+    if (control_client::ok(r)) {
+        std::printf("lookup %s\n", s(r, "lookup").c_str());
+    }
+    return r;
+}
+
+constexpr size_t any_words = SIZE_MAX;
+const shell_command shell_commands[] = {
+    {"make", 5, any_words, make_request},
+    {"add", 3, 3, add_request},
+    {"drop", 2, 3, drop_request},
+    {"close", 2, 4, close_request},
+    {"register", 2, any_words, register_request},
+    {"lookup", 2, 2, lookup_request},
+};
+
 // One shell line; returns the exit status it would have.
 int shell_line(control_client& c, const std::string& line) {
     std::istringstream in(line);
-    std::vector<std::string> w;
+    words w;
     for (std::string t; in >> t;) {
         w.push_back(t);
     }
     if (w.empty()) {
         return 0;
     }
-    const std::string& cmd = w[0];
-    json r;
-    if (cmd == "status" || cmd == "calls" || cmd == "connections") {
-        return show(cmd, c.call(cmd));
-    } else if (cmd == "make" && w.size() >= 5) {
-        json a{{"connection", w[1]},
-               {"name", w[2]},
-               {"key", std::stoul(w[3])},
-               {"party", party_arg(w[4])}};
-        for (size_t i = 5; i < w.size(); ++i) {
-            if (w[i] == "--p2p") {
-                a["multipoint"] = false;
-            } else if (w[i] == "--rate" && i + 1 < w.size()) {
-                a["sustained_rate"] = std::stoull(w[++i]);
-            }
+    if (w[0] == "status" || w[0] == "calls" || w[0] == "connections") {
+        return show(w[0], c.call(w[0]));
+    }
+    const shell_command* cmd = nullptr;
+    for (const auto& sc : shell_commands) {
+        if (w[0] == sc.name && w.size() >= sc.min_words && w.size() <= sc.max_words) {
+            cmd = &sc;
         }
-        r = c.call("make_call", a);
-    } else if (cmd == "add" && w.size() == 3) {
-        r = c.call("add_party", {{"vc", std::stoull(w[1])}, {"party", party_arg(w[2])}});
-    } else if (cmd == "drop" && w.size() >= 2) {
-        json a{{"party", std::stoull(w[1])}};
-        if (w.size() > 2) {
-            a["close_data"] = w[2];
-        }
-        r = c.call("drop_party", a);
-    } else if (cmd == "close" && w.size() >= 2) {
-        json a{{"vc", std::stoull(w[1])}};
-        if (w.size() > 2) {
-            a["party"] = std::stoull(w[2]);
-        }
-        if (w.size() > 3) {
-            a["close_data"] = w[3];
-        }
-        r = c.call("close_call", a);
-    } else if (cmd == "register" && w.size() >= 2) {
-        r = c.call("set_service",
-                   {{"name", w[1]},
-                    {"operation", "register"},
-                    {"addresses", std::vector<std::string>(w.begin() + 2, w.end())}});
-    } else if (cmd == "lookup" && w.size() == 2) {
-        r = c.call("lookup_begin", {{"query", w[1]}});
-        if (control_client::ok(r)) {
-            std::printf("lookup %s\n", s(r, "lookup").c_str());
-        }
-    } else {
+    }
+    if (cmd == nullptr) {
         std::fprintf(stderr, "vcplanectl: unknown shell command '%s'\n", line.c_str());
+        return 2;
+    }
+    json r;
+    try {
+        r = cmd->request(c, w);
+    } catch (const bad_line& e) {
+        std::fprintf(stderr, "vcplanectl: %s: %s\n", cmd->name, e.what());
+        return 2;
+    } catch (const std::logic_error&) { // std::stoul and friends: not a number
+        std::fprintf(stderr, "vcplanectl: %s: a handle, label or rate is not a number: '%s'\n",
+                     cmd->name, line.c_str());
         return 2;
     }
     if (!as_json && control_client::ok(r)) {
@@ -189,92 +250,76 @@ int shell_line(control_client& c, const std::string& line) {
     return rc;
 }
 
-} // namespace
+// vcplanectl names: one lookup, every result, then its end.
+int names_command(control_client& c, const std::string& query, const std::string& kind) {
+    json b = c.call("lookup_begin", {{"query", query}, {"kind", kind}});
+    if (!control_client::ok(b)) {
+        return report(b);
+    }
+    int rc = 0;
+    std::vector<std::vector<std::string>> rows;
+    json all = json::array();
+    for (;;) {
+        json n = c.call("lookup_next", {{"lookup", b["lookup"]}});
+        if (!control_client::ok(n)) {
+            if (n.value("status", "") != "WSA_E_NO_MORE" &&
+                n.value("status", "") != "WSASERVICE_NOT_FOUND") {
+                rc = report(n);
+            }
+            break;
+        }
+        all.push_back(n["result"]);
+        rows.push_back({s(n["result"], "name"), s(n["result"], "kind")});
+    }
+    c.call("lookup_end", {{"lookup", b["lookup"]}});
+    if (as_json) {
+        std::printf("%s\n", all.dump().c_str());
+    } else if (rc == 0) {
+        print_table({"name", "kind"}, rows);
+    }
+    return rc;
+}
 
-int main(int argc, char** argv) {
-    CLI::App app{"vcplanectl: control vcplaned over its control socket"};
-    std::string socket_path = control_config{}.socket;
-    app.add_option("-s,--socket", socket_path, "the control socket");
-    app.add_flag("--json", as_json, "print replies as JSON");
-    app.require_subcommand(1);
-    auto* status = app.add_subcommand("status", "counts of everything");
-    auto* conns = app.add_subcommand("connections", "ports, connections and unmanaged ports");
-    auto* calls = app.add_subcommand("calls", "calls and their parties");
-    auto* names = app.add_subcommand("names", "look names up in the namespace");
-    std::string query, kind;
-    names->add_option("query", query, "name with * wildcards")->required();
-    names->add_option("--kind", kind, "connection, call, party or service");
-    auto* port = app.add_subcommand("port", "hot-plug a port");
-    port->require_subcommand(1);
-    std::string devargs, device;
-    port->add_subcommand("attach", "probe a device")->add_option("devargs", devargs)->required();
-    port->add_subcommand("detach", "remove a device")->add_option("device", device)->required();
-    auto* disc = app.add_subcommand("disconnect", "disconnect a connection vcplane connected");
-    std::string connection;
-    disc->add_option("connection", connection)->required();
-    auto* reload = app.add_subcommand("reload", "reload the config file: apply its changes live");
-    bool dry_run = false;
-    reload->add_flag("-n,--dry-run", dry_run, "show what a reload would do without doing it");
-    auto* shell = app.add_subcommand("shell", "hold a session; commands from stdin");
-    CLI11_PARSE(app, argc, argv);
+int reload_command(control_client& c, bool dry_run) {
+    const json r = c.call("reload", {{"dry_run", dry_run}});
+    if (!as_json) {
+        std::fputs(describe_reload(r).c_str(), control_client::ok(r) ? stdout : stderr);
+    }
+    return report(r);
+}
 
+// vcplanectl shell: the session stays open until stdin ends or says quit.
+int shell_session(control_client& c, const json& hello) {
+    std::printf("ready session %s\n", s(hello, "session").c_str());
+    std::fflush(stdout);
+    int rc = 0;
+    for (std::string line; std::getline(std::cin, line);) {
+        if (line == "quit") {
+            break;
+        }
+        rc = shell_line(c, line) != 0 ? 1 : rc;
+    }
+    return rc;
+}
+
+// A subcommand and what it does in an open session.
+struct subcommand {
+    CLI::App* app;
+    std::function<int(control_client&, const json& hello)> run;
+};
+
+// Opens a session, runs the one subcommand parsed, says goodbye.
+int run_session(const std::string& socket_path, const std::vector<subcommand>& commands) {
     try {
         control_client c(socket_path);
-        json hello = c.call("hello");
+        const json hello = c.call("hello");
         if (!control_client::ok(hello)) {
             return report(hello);
         }
         int rc = 0;
-        if (status->parsed()) {
-            rc = show("status", c.call("status"));
-        } else if (conns->parsed()) {
-            rc = show("connections", c.call("connections"));
-        } else if (calls->parsed()) {
-            rc = show("calls", c.call("calls"));
-        } else if (names->parsed()) {
-            json b = c.call("lookup_begin", {{"query", query}, {"kind", kind}});
-            if (!control_client::ok(b)) {
-                return report(b);
-            }
-            std::vector<std::vector<std::string>> rows;
-            json all = json::array();
-            for (;;) {
-                json n = c.call("lookup_next", {{"lookup", b["lookup"]}});
-                if (!control_client::ok(n)) {
-                    if (n.value("status", "") != "WSA_E_NO_MORE" &&
-                        n.value("status", "") != "WSASERVICE_NOT_FOUND") {
-                        rc = report(n);
-                    }
-                    break;
-                }
-                all.push_back(n["result"]);
-                rows.push_back({s(n["result"], "name"), s(n["result"], "kind")});
-            }
-            c.call("lookup_end", {{"lookup", b["lookup"]}});
-            if (as_json) {
-                std::printf("%s\n", all.dump().c_str());
-            } else if (rc == 0) {
-                print_table({"name", "kind"}, rows);
-            }
-        } else if (port->parsed()) {
-            rc = !devargs.empty() ? show("port", c.call("port_attach", {{"devargs", devargs}}))
-                                  : show("port", c.call("port_detach", {{"device", device}}));
-        } else if (disc->parsed()) {
-            rc = show("disconnect", c.call("disconnect", {{"connection", connection}}));
-        } else if (reload->parsed()) {
-            const json r = c.call("reload", {{"dry_run", dry_run}});
-            if (!as_json) {
-                std::fputs(describe_reload(r).c_str(), control_client::ok(r) ? stdout : stderr);
-            }
-            rc = report(r);
-        } else if (shell->parsed()) {
-            std::printf("ready session %s\n", s(hello, "session").c_str());
-            std::fflush(stdout);
-            for (std::string line; std::getline(std::cin, line);) {
-                if (line == "quit") {
-                    break;
-                }
-                rc = shell_line(c, line) != 0 ? 1 : rc;
+        for (const auto& sc : commands) {
+            if (sc.app->parsed()) {
+                rc = sc.run(c, hello);
             }
         }
         c.call("goodbye");
@@ -286,4 +331,58 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "vcplanectl: %s\n", e.what());
         return 2;
     }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"vcplanectl: control vcplaned over its control socket"};
+    std::string socket_path = control_config{}.socket;
+    app.add_option("-s,--socket", socket_path, "the control socket");
+    app.add_flag("--json", as_json, "print replies as JSON");
+    app.require_subcommand(1);
+    std::vector<subcommand> commands;
+    const auto shown = [&](const char* name, const char* help) {
+        commands.push_back({app.add_subcommand(name, help), [name](control_client& c, const json&) {
+                                return show(name, c.call(name));
+                            }});
+    };
+    shown("status", "counts of everything");
+    shown("connections", "ports, connections and unmanaged ports");
+    shown("calls", "calls and their parties");
+    std::string query, kind;
+    auto* names = app.add_subcommand("names", "look names up in the namespace");
+    names->add_option("query", query, "name with * wildcards")->required();
+    names->add_option("--kind", kind, "connection, call, party or service");
+    commands.push_back(
+        {names, [&](control_client& c, const json&) { return names_command(c, query, kind); }});
+    auto* port = app.add_subcommand("port", "hot-plug a port");
+    port->require_subcommand(1);
+    std::string devargs, device;
+    auto* attach = port->add_subcommand("attach", "probe a device");
+    attach->add_option("devargs", devargs)->required();
+    auto* detach = port->add_subcommand("detach", "remove a device");
+    detach->add_option("device", device)->required();
+    commands.push_back({attach, [&](control_client& c, const json&) {
+                            return show("port", c.call("port_attach", {{"devargs", devargs}}));
+                        }});
+    commands.push_back({detach, [&](control_client& c, const json&) {
+                            return show("port", c.call("port_detach", {{"device", device}}));
+                        }});
+    std::string connection;
+    auto* disc = app.add_subcommand("disconnect", "disconnect a connection vcplane connected");
+    disc->add_option("connection", connection)->required();
+    commands.push_back(
+        {disc, [&](control_client& c, const json&) {
+             return show("disconnect", c.call("disconnect", {{"connection", connection}}));
+         }});
+    bool dry_run = false;
+    auto* reload = app.add_subcommand("reload", "reload the config file: apply its changes live");
+    reload->add_flag("-n,--dry-run", dry_run, "show what a reload would do without doing it");
+    commands.push_back(
+        {reload, [&](control_client& c, const json&) { return reload_command(c, dry_run); }});
+    commands.push_back(
+        {app.add_subcommand("shell", "hold a session; commands from stdin"), shell_session});
+    CLI11_PARSE(app, argc, argv);
+    return run_session(socket_path, commands);
 }

@@ -314,6 +314,42 @@ TEST_F(control_socket, a_user_the_config_does_not_allow_is_refused) {
     EXPECT_TRUE(sessions_become(1));
 }
 
+// Defect: a shell line that could not become a request (a malformed party, a word where a
+// number goes) ended the whole session, tearing down the calls it held. It is refused with its
+// reason and the session keeps everything.
+TEST_F(control_socket, a_malformed_shell_line_is_refused_and_the_session_keeps_its_calls) {
+    const std::string fifo = fmt::format("/tmp/vcplane-ctl-bad-{}.in", getpid());
+    mkfifo(fifo.c_str(), 0600);
+    process shell(
+        {"/bin/sh", "-c", fmt::format("exec {} -s {} shell < {}", vcplanectl, socket_, fifo)});
+    const int in = open(fifo.c_str(), O_WRONLY);
+    const std::string script = "make in kept 1500 one@out:2500:02:00:00:00:00:09\n"
+                               "add 1 not-a-party\n"
+                               "make in other 1501 two@out:2501:02:00:00:00:00:0a --bogus\n"
+                               "drop twelve\n"
+                               "frobnicate\n"
+                               "register still-here 192.0.2.1:7000\n"
+                               "status\n"; // its table comes when every line above is done
+    ASSERT_EQ(write(in, script.data(), script.size()), ssize_t(script.size()));
+    ASSERT_TRUE(shell.wait_for_output("lookups", 10s)) << shell.output();
+    const std::string out = shell.output();
+    EXPECT_THAT(out, HasSubstr("add: 'not-a-party' is not NAME@CONNECTION:LABEL:MAC"));
+    EXPECT_THAT(out, HasSubstr("make: unknown option '--bogus'"));
+    EXPECT_THAT(out, HasSubstr("drop: a handle, label or rate is not a number"));
+    EXPECT_THAT(out, HasSubstr("unknown shell command 'frobnicate'"));
+    EXPECT_TRUE(shell.running());
+    json s = status();
+    EXPECT_EQ(s["calls"], 2); // the config's and the shell's
+    EXPECT_EQ(s["services"], 1);
+    close(in); // end of input: the shell says goodbye, its call and service go
+    EXPECT_EQ(shell.wait(5s), 1) << shell.output(); // 1: some of its lines failed
+    unlink(fifo.c_str());
+    ASSERT_TRUE(sessions_become(1));
+    s = status();
+    EXPECT_EQ(s["calls"], 1);
+    EXPECT_EQ(s["services"], 0);
+}
+
 TEST_F(control_socket, a_killed_client_is_run_down_and_everything_it_owned_is_freed) {
     // A real client process: makes a call, adds a party, registers a service, holds a lookup.
     const std::string fifo = fmt::format("/tmp/vcplane-ctl-{}.in", getpid());
