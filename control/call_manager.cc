@@ -210,6 +210,11 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
             return fail(b, cstatus::failure, "the VC carries a call already");
         }
     }
+    if (!in->link_up) {
+        // Its calls were closed when the link went down; a new one would carry nothing and
+        // would not be closed again when it does.
+        return fail(b, cstatus::failure, fmt::format("'{}' has no link", connection_));
+    }
     const key_range range = key_range_for(in->media);
     const char* key_name = in->media == media_kind::mpls ? "label" : "vid";
     if (call.key < range.min || call.key > range.max) {
@@ -225,7 +230,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     if (auto e = accept_flow(*in, accepted.flow)) {
         return fail(b, e->status, e->why);
     }
-    if (auto e = state_.check_party(*in, first)) {
+    if (auto e = accept_party(*in, first)) {
         return fail(b, e->status, e->why);
     }
     const uint64_t bps = booked_bps(accepted.flow);
@@ -272,6 +277,20 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_, key_name, call.key,
               b.client_name);
     return cstatus::success;
+}
+
+std::optional<table_error> call_manager::accept_party(const connection_state& in,
+                                                      const party_spec& p) const {
+    if (auto e = state_.check_party(in, p)) {
+        return e;
+    }
+    if (!state_.find_connection(p.connection)->link_up) {
+        // Parties leaving through it were dropped when its link went down; a new one would get
+        // nothing and would not be dropped again.
+        return table_error{cstatus::failure,
+                           fmt::format("party '{}': '{}' has no link", p.name, p.connection)};
+    }
+    return std::nullopt;
 }
 
 std::optional<table_error> call_manager::accept_flow(const connection_state& in,
@@ -354,7 +373,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
         return fail(b, cstatus::failure, "a point-to-point call has no parties to add");
     }
     const connection_state* in = state_.find_connection(connection_);
-    if (auto e = state_.check_party(*in, party)) {
+    if (auto e = accept_party(*in, party)) {
         return fail(b, e->status, e->why);
     }
     for (const auto& p : r->parties) {

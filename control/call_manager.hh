@@ -137,6 +137,8 @@ private:
                                           const traffic_contract& flow);
     callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
     // Checks a traffic_contract and fills in the default burst; nullopt when it is acceptable.
+    // A new party (make_call's first, add_party's): a valid party whose egress has a link.
+    std::optional<table_error> accept_party(const connection_state& in, const party_spec& p) const;
     std::optional<table_error> accept_flow(const connection_state& in,
                                            traffic_contract& flow) const;
     vc_record* owned_vc(binding& b, callmgmt::vc_handle id);

@@ -15,10 +15,12 @@
 //               | FAILURE (not its creator) | INVALID_HANDLE               synchronous
 //   make_call   SUCCESS | RESOURCES (overbooked, out of memory) | NOT_SUPPORTED (media,
 //               or a contract without EAL to meter it)
-//               | INVALID_PARAMETER | FAILURE (label in use, VC busy, connection going away)
-//               | CLOSING (the VC's previous call is closing) | INVALID_HANDLE
+//               | INVALID_PARAMETER | FAILURE (label in use, VC busy, connection going away,
+//               no link in or out) | CLOSING (the VC's previous call is closing)
+//               | INVALID_HANDLE
 //   add_party   SUCCESS | RESOURCES (overbooked, too many parties, out of memory)
-//               | NOT_SUPPORTED | INVALID_PARAMETER | FAILURE (no call, point-to-point)
+//               | NOT_SUPPORTED | INVALID_PARAMETER | FAILURE (no call, point-to-point, no link
+//               out)
 //               | CLOSING (the call is closing) | INVALID_HANDLE
 //   drop_party  PENDING -> drop_party_complete | FAILURE (last party: close the call)
 //               | INVALID_DATA (media has no close data) | INVALID_PARAMETER (data > MTU)

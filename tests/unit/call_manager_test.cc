@@ -388,7 +388,7 @@ TEST(call_manager, one_grace_period_serves_many_drops) {
               cstatus::success);
     std::vector<party_handle> ps(64);
     for (uint32_t i = 0; i < ps.size(); ++i) {
-        ASSERT_EQ(c.add("in", v, party("p" + std::to_string(i + 1), "out", 3000 + i), &ps[i]),
+        ASSERT_EQ(c.add("in", v, party(fmt::format("p{}", i + 1), "out", 3000 + i), &ps[i]),
                   cstatus::success);
     }
     for (party_handle p : ps) {
@@ -575,6 +575,36 @@ TEST(call_manager, link_down_on_the_ingress_closes_its_calls) {
     h.grace_period();
     EXPECT_THAT(c.events[v], ElementsAre("incoming_close:CLOSING"));
     EXPECT_EQ(h.cms["in"]->active_calls(), 0u);
+}
+
+// Defect: after a link went down (its calls closed, its parties dropped), a session could make
+// a call entering through it, or add a party leaving through it, and the call manager
+// accepted: state that would carry nothing and would not be torn down again. Refused with
+// FAILURE until the link is back.
+TEST(call_manager, no_call_or_party_is_made_on_a_connection_without_link) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    h.up("out2");
+    test_client c(h);
+    vc_handle v = 0, w = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("in", 0, call("x", 100), party("a", "out", 2000), &v, &a), cstatus::success);
+    h.state.set_link_up("out2", false);
+    EXPECT_EQ(c.add("in", v, party("b", "out2", 2001), &b), cstatus::failure);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'out2' has no link"));
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("b", "out2", 2001), &w, &b), cstatus::failure);
+    h.state.set_link_up("in", false);
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("b", "out", 2001), &w, &b), cstatus::failure);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'in' has no link"));
+    EXPECT_EQ(h.cms["in"]->active_calls(), 1u);
+    EXPECT_EQ(h.cms["in"]->active_parties(), 1u);
+    h.state.set_link_up("in", true);
+    h.state.set_link_up("out2", true);
+    EXPECT_EQ(c.add("in", v, party("b", "out2", 2001), &b), cstatus::success);
+    EXPECT_EQ(c.drop("in", b), cstatus::pending);
+    EXPECT_EQ(c.close("in", v, a), cstatus::pending);
+    h.grace_period();
 }
 
 // The provisioner's file: connections in, out1, out2 and `calls`.
