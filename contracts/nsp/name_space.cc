@@ -1,6 +1,8 @@
 #include "contracts/nsp/name_space.hh"
 
 #include <algorithm>
+#include <cstdint>
+#include <string_view>
 
 namespace vcplane::nsp {
 
@@ -53,9 +55,44 @@ size_t name_space::services_of(session_id s) const {
                                 [s](const auto& e) { return e.second.owner == s; }));
 }
 
+// Well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF): results are
+// JSON text, so a service's strings must be text.
+static bool is_utf8(std::string_view t) {
+    for (size_t i = 0; i < t.size();) {
+        const auto b = uint8_t(t[i]);
+        const size_t n = b < 0x80           ? 1
+                         : (b >> 5) == 0x6  ? 2
+                         : (b >> 4) == 0xE  ? 3
+                         : (b >> 3) == 0x1E ? 4
+                                            : 0;
+        if (n == 0 || i + n > t.size()) {
+            return false;
+        }
+        uint32_t cp = n == 1 ? b : b & (0xFF >> (n + 1));
+        for (size_t k = 1; k < n; ++k) {
+            const auto c = uint8_t(t[i + k]);
+            if ((c >> 6) != 0x2) {
+                return false;
+            }
+            cp = (cp << 6) | (c & 0x3F);
+        }
+        static constexpr uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < smallest[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
 wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::string& name,
                             const std::vector<std::string>& addresses, const std::string& comment) {
     if (name.empty() || name.find('*') != std::string::npos || (flags & ~service_multiple) != 0) {
+        return wsa::invalid;
+    }
+    if (!is_utf8(name) || !is_utf8(comment) ||
+        !std::all_of(addresses.begin(), addresses.end(),
+                     [](const auto& a) { return is_utf8(a); })) {
         return wsa::invalid;
     }
     const bool multiple = (flags & service_multiple) != 0;

@@ -123,6 +123,23 @@ TEST_F(ns_fixture, bad_requests_and_other_sessions_services_are_refused) {
     EXPECT_EQ(ns.lookup_end(2, h), wsa::invalid_handle);
 }
 
+// Found by namespace_fuzz: a service whose strings were not UTF-8 was registered, and the
+// lookup that found it threw from JSON serialisation (the control thread would have died).
+// Refused with WSAEINVAL at SetServiceEx; the namespace is unchanged and still answers.
+TEST_F(ns_fixture, a_service_whose_strings_are_not_utf8_is_refused) {
+    for (const std::string bad :
+         {"\xA4", "ok\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82"}) {
+        EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, bad, {}, ""), wsa::invalid);
+        EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s", {bad}, ""), wsa::invalid);
+        EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s", {}, bad), wsa::invalid);
+    }
+    EXPECT_EQ(ns.services(), 0u);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "caf\xC3\xA9", {"\xE2\x82\xAC"},
+                             "\xF0\x9F\x93\xA1"),
+              wsa::no_error);
+    EXPECT_THAT(lookup(1, "caf*", "service"), ::testing::ElementsAre("caf\xC3\xA9"));
+}
+
 TEST_F(ns_fixture, a_small_buffer_gets_wsaefault_with_the_size_and_the_result_waits) {
     lookup_handle h = 0;
     ASSERT_EQ(ns.lookup_begin(1, "feed-a", "call", &h), wsa::no_error);
@@ -168,8 +185,9 @@ TEST_F(ns_fixture, quotas_give_not_enough_memory) {
     EXPECT_EQ(ns.lookup_begin(1, "*", "", &extra), wsa::not_enough_memory);
     EXPECT_EQ(ns.lookup_begin(2, "*", "", &extra), wsa::no_error); // per session
     for (int i = 0; i < 3; ++i) {
-        ASSERT_EQ(ns.set_service(1, set_op::register_service, 0, "s" + std::to_string(i), {}, ""),
-                  wsa::no_error);
+        ASSERT_EQ(
+            ns.set_service(1, set_op::register_service, 0, std::string(1, char('0' + i)), {}, ""),
+            wsa::no_error);
     }
     EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s9", {}, ""), wsa::not_enough_memory);
     EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s0", {"1", "2", "3", "4", "5"}, ""),
