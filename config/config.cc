@@ -476,6 +476,79 @@ const connection_config* read_connection_ref(reader& r, const vcplane_config& cf
     return c;
 }
 
+// A call's traffic contract: its three keys and the rules of call_vocabulary.hh.
+void read_contract(reader& r, const toml::table& ct, const std::string& path, traffic_contract& c) {
+    constexpr int64_t max_rate = int64_t(1) << 40; // bytes/s: far beyond any port
+    if (auto v = r.integer(ct, "sustained_rate", path, false, 1, max_rate)) {
+        c.sustained_rate = uint64_t(*v);
+    }
+    if (auto v = r.integer(ct, "peak_rate", path, false, 1, max_rate)) {
+        c.peak_rate = uint64_t(*v);
+    }
+    if (auto v = r.integer(ct, "burst", path, false, 64, max_rate)) {
+        c.burst = uint64_t(*v);
+    }
+    switch (check_contract(c)) {
+    case contract_problem::none: break;
+    case contract_problem::needs_sustained_rate:
+        for (const char* k : {"peak_rate", "burst"}) {
+            if (ct.contains(k)) {
+                r.problem(*ct.get(k), reader::join(path, k),
+                          "needs sustained_rate (the contract's committed rate, bytes/s)");
+            }
+        }
+        break;
+    case contract_problem::peak_below_sustained:
+        r.problem(*ct.get("peak_rate"), path + ".peak_rate",
+                  fmt::format("{} is below sustained_rate {} (peak >= sustained)", c.peak_rate,
+                              c.sustained_rate));
+        break;
+    }
+}
+
+// One [[calls.NAME.parties]] table of call `call` entering through `in`.
+party_config read_party(reader& r, const vcplane_config& cfg, const toml::table& pt,
+                        const std::string& ppath, size_t i, const connection_config* in,
+                        const std::string& call, std::set<std::string>& party_names) {
+    r.only_keys(pt, ppath, {"name", "connection", "label", "vid", "next_hop"});
+    party_config p;
+    p.origin = r.origin(pt, ppath);
+    p.name = r.string(pt, "name", ppath, false).value_or(fmt::format("party{}", i));
+    if (!valid_name(p.name)) {
+        r.problem(*pt.get("name"), ppath + ".name",
+                  "a party name is 1..63 letters, digits, '-', '_' or '.'");
+    } else if (!party_names.insert(p.name).second) {
+        r.problem(pt.contains("name") ? *pt.get("name") : pt, ppath + ".name",
+                  fmt::format("party name '{}' is used twice in calls.{}", p.name, call));
+    }
+    const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
+    if (out != nullptr && in != nullptr && !party_media_fits(in->media, out->media)) {
+        r.problem(*pt.get("connection"), ppath + ".connection",
+                  fmt::format("'{}' carries {} but the call's connection '{}' carries {}",
+                              out->name, media_name(out->media), in->name, media_name(in->media)));
+        out = nullptr;
+    }
+    if (out != nullptr) {
+        p.connection = out->name;
+    }
+    read_key(r, pt, ppath, out, p.key);
+    if (auto mac = r.string(pt, "next_hop", ppath, true)) {
+        auto parsed = parse_mac(*mac);
+        if (!parsed) {
+            r.problem(*pt.get("next_hop"), ppath + ".next_hop",
+                      fmt::format("'{}' is not a MAC address (expected six hex pairs like "
+                                  "02:00:5e:10:00:01)",
+                                  *mac));
+        } else if (!usable_next_hop(*parsed)) {
+            r.problem(*pt.get("next_hop"), ppath + ".next_hop",
+                      "00:00:00:00:00:00 is not a usable next hop");
+        } else {
+            p.next_hop = *parsed;
+        }
+    }
+    return p;
+}
+
 void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
     const toml::table* t = r.table(root, "calls", "");
     if (t == nullptr) {
@@ -523,32 +596,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
                                       call.key, in->name, it->second));
             }
         }
-        constexpr int64_t max_rate = int64_t(1) << 40; // bytes/s: far beyond any port
-        if (auto v = r.integer(*ct, "sustained_rate", path, false, 1, max_rate)) {
-            call.contract.sustained_rate = uint64_t(*v);
-        }
-        if (auto v = r.integer(*ct, "peak_rate", path, false, 1, max_rate)) {
-            call.contract.peak_rate = uint64_t(*v);
-        }
-        if (auto v = r.integer(*ct, "burst", path, false, 64, max_rate)) {
-            call.contract.burst = uint64_t(*v);
-        }
-        switch (check_contract(call.contract)) {
-        case contract_problem::none: break;
-        case contract_problem::needs_sustained_rate:
-            for (const char* k : {"peak_rate", "burst"}) {
-                if (ct->contains(k)) {
-                    r.problem(*ct->get(k), reader::join(path, k),
-                              "needs sustained_rate (the contract's committed rate, bytes/s)");
-                }
-            }
-            break;
-        case contract_problem::peak_below_sustained:
-            r.problem(*ct->get("peak_rate"), path + ".peak_rate",
-                      fmt::format("{} is below sustained_rate {} (peak >= sustained)",
-                                  call.contract.peak_rate, call.contract.sustained_rate));
-            break;
-        }
+        read_contract(r, *ct, path, call.contract);
         const toml::node* pn = ct->get("parties");
         const toml::array* parties = pn ? pn->as_array() : nullptr;
         if (pn == nullptr) {
@@ -568,45 +616,8 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
         std::set<std::string> party_names;
         for (size_t i = 0; parties != nullptr && i < parties->size(); ++i) {
             const toml::table& pt = *parties->get(i)->as_table();
-            const std::string ppath = fmt::format("{}.parties[{}]", path, i);
-            r.only_keys(pt, ppath, {"name", "connection", "label", "vid", "next_hop"});
-            party_config p;
-            p.origin = r.origin(pt, ppath);
-            p.name = r.string(pt, "name", ppath, false).value_or(fmt::format("party{}", i));
-            if (!valid_name(p.name)) {
-                r.problem(*pt.get("name"), ppath + ".name",
-                          "a party name is 1..63 letters, digits, '-', '_' or '.'");
-            } else if (!party_names.insert(p.name).second) {
-                r.problem(pt.contains("name") ? *pt.get("name") : pt, ppath + ".name",
-                          fmt::format("party name '{}' is used twice in calls.{}", p.name, name));
-            }
-            const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
-            if (out != nullptr && in != nullptr && !party_media_fits(in->media, out->media)) {
-                r.problem(*pt.get("connection"), ppath + ".connection",
-                          fmt::format("'{}' carries {} but the call's connection '{}' carries {}",
-                                      out->name, media_name(out->media), in->name,
-                                      media_name(in->media)));
-                out = nullptr;
-            }
-            if (out != nullptr) {
-                p.connection = out->name;
-            }
-            read_key(r, pt, ppath, out, p.key);
-            if (auto mac = r.string(pt, "next_hop", ppath, true)) {
-                auto parsed = parse_mac(*mac);
-                if (!parsed) {
-                    r.problem(*pt.get("next_hop"), ppath + ".next_hop",
-                              fmt::format("'{}' is not a MAC address (expected six hex pairs like "
-                                          "02:00:5e:10:00:01)",
-                                          *mac));
-                } else if (!usable_next_hop(*parsed)) {
-                    r.problem(*pt.get("next_hop"), ppath + ".next_hop",
-                              "00:00:00:00:00:00 is not a usable next hop");
-                } else {
-                    p.next_hop = *parsed;
-                }
-            }
-            call.parties.push_back(std::move(p));
+            call.parties.push_back(read_party(r, cfg, pt, fmt::format("{}.parties[{}]", path, i), i,
+                                              in, name, party_names));
         }
         cfg.calls.push_back(std::move(call));
     }

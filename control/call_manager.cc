@@ -197,37 +197,8 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     if (in == nullptr || out_vc == nullptr || out_party == nullptr) {
         return fail(b, cstatus::failure, "the connection is going away");
     }
-    if (vh != 0) {
-        vc_record* r = owned_vc(b, vh);
-        if (r == nullptr) {
-            return fail(b, cstatus::invalid_handle,
-                        fmt::format("no VC {} of this client here", vh));
-        }
-        if (r->state == phase::closing) {
-            return fail(b, cstatus::closing, "the VC's previous call is still closing");
-        }
-        if (r->state == phase::active) {
-            return fail(b, cstatus::failure, "the VC carries a call already");
-        }
-    }
-    if (!in->link_up) {
-        // Its calls were closed when the link went down; a new one would carry nothing and
-        // would not be closed again when it does.
-        return fail(b, cstatus::failure, fmt::format("'{}' has no link", connection_));
-    }
-    const key_range range = key_range_for(in->media);
-    const char* key_name = in->media == media_kind::mpls ? "label" : "vid";
-    if (call.key < range.min || call.key > range.max) {
-        return fail(b, cstatus::invalid_parameter,
-                    fmt::format("{} {} is out of range ({}..{})", key_name, call.key, range.min,
-                                range.max));
-    }
-    if (state_.key_in_use(*in, call.key)) {
-        return fail(b, cstatus::failure,
-                    fmt::format("{} {} on '{}' is in use", key_name, call.key, connection_));
-    }
     callmgmt::call_spec accepted = call;
-    if (auto e = accept_flow(*in, accepted.flow)) {
+    if (auto e = accept_call(b, *in, vh, accepted)) {
         return fail(b, e->status, e->why);
     }
     if (auto e = accept_party(*in, first)) {
@@ -274,9 +245,43 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     party_index_[ph] = vh;
     *out_vc = vh;
     *out_party = call.multipoint ? ph : 0;
-    log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_, key_name, call.key,
-              b.client_name);
+    log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_,
+              in->media == media_kind::mpls ? "label" : "vid", call.key, b.client_name);
     return cstatus::success;
+}
+
+std::optional<table_error> call_manager::accept_call(binding& b, const connection_state& in,
+                                                     vc_handle vh, callmgmt::call_spec& call) {
+    if (vh != 0) {
+        const vc_record* r = owned_vc(b, vh);
+        if (r == nullptr) {
+            return table_error{cstatus::invalid_handle,
+                               fmt::format("no VC {} of this client here", vh)};
+        }
+        if (r->state == phase::closing) {
+            return table_error{cstatus::closing, "the VC's previous call is still closing"};
+        }
+        if (r->state == phase::active) {
+            return table_error{cstatus::failure, "the VC carries a call already"};
+        }
+    }
+    if (!in.link_up) {
+        // Its calls were closed when the link went down; a new one would carry nothing and
+        // would not be closed again when it does.
+        return table_error{cstatus::failure, fmt::format("'{}' has no link", connection_)};
+    }
+    const key_range range = key_range_for(in.media);
+    const char* key_name = in.media == media_kind::mpls ? "label" : "vid";
+    if (call.key < range.min || call.key > range.max) {
+        return table_error{cstatus::invalid_parameter,
+                           fmt::format("{} {} is out of range ({}..{})", key_name, call.key,
+                                       range.min, range.max)};
+    }
+    if (state_.key_in_use(in, call.key)) {
+        return table_error{cstatus::failure,
+                           fmt::format("{} {} on '{}' is in use", key_name, call.key, connection_)};
+    }
+    return accept_flow(in, call.flow);
 }
 
 std::optional<table_error> call_manager::accept_party(const connection_state& in,

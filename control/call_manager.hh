@@ -137,6 +137,10 @@ private:
                                           const traffic_contract& flow);
     callmgmt::status fail(binding& b, callmgmt::status s, std::string why);
     // Checks a traffic_contract and fills in the default burst; nullopt when it is acceptable.
+    // What make_call checks before it books or builds anything: the VC it names, the ingress
+    // link, the key, the traffic contract (whose default burst it fills in).
+    std::optional<table_error> accept_call(binding& b, const connection_state& in,
+                                           callmgmt::vc_handle vh, callmgmt::call_spec& call);
     // A new party (make_call's first, add_party's): a valid party whose egress has a link.
     std::optional<table_error> accept_party(const connection_state& in, const party_spec& p) const;
     std::optional<table_error> accept_flow(const connection_state& in,

@@ -184,6 +184,15 @@ void dataplane_metrics::collect_workers(std::vector<prometheus::MetricFamily>& o
 // outcomes.
 void dataplane_metrics::collect_control(const status_snapshot& snap,
                                         std::vector<prometheus::MetricFamily>& out) const {
+    collect_objects(snap, out);
+    collect_reloads(snap, out);
+    collect_contracts(snap, out);
+}
+
+// What lives in the control plane: objects by kind, NMR registrations, deferred operations, the
+// build and the configuration.
+void dataplane_metrics::collect_objects(const status_snapshot& snap,
+                                        std::vector<prometheus::MetricFamily>& out) const {
     using prometheus::MetricType;
     auto info = family("vcplane_build_info", "Version of the running vcplaned.", MetricType::Gauge);
     add_gauge(info, {{"version", VCPLANE_VERSION}}, 1);
@@ -220,6 +229,23 @@ void dataplane_metrics::collect_control(const status_snapshot& snap,
                "Deferred operations waiting for an RCU grace period.", MetricType::Gauge);
     add_gauge(pending, {}, double(snap.grace_pending));
 
+    auto config_info = family("vcplane_config_info",
+                              "The configuration the switch runs: its file and worker count; "
+                              "value 1.",
+                              MetricType::Gauge);
+    add_gauge(config_info,
+              {{"source", snap.config_source}, {"workers", std::to_string(workers_.size())}}, 1);
+
+    out.push_back(std::move(info));
+    out.push_back(std::move(objects));
+    out.push_back(std::move(nmr_family));
+    out.push_back(std::move(pending));
+    out.push_back(std::move(config_info));
+}
+
+void dataplane_metrics::collect_reloads(const status_snapshot& snap,
+                                        std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
     auto reloads = family("vcplane_config_reloads_total",
                           "Config reloads (SIGHUP, vcplanectl reload) by result: applied, partial "
                           "(a step failed), invalid (the file was refused, nothing changed).",
@@ -232,6 +258,14 @@ void dataplane_metrics::collect_control(const status_snapshot& snap,
                "Unix time of the last reload attempt; 0 before the first.", MetricType::Gauge);
     add_gauge(last_reload, {}, snap.last_reload_unix);
 
+    out.push_back(std::move(reloads));
+    out.push_back(std::move(last_reload));
+}
+
+// Grace periods and the outcome of every contract operation.
+void dataplane_metrics::collect_contracts(const status_snapshot& snap,
+                                          std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
     auto grace = family("vcplane_grace_period_seconds",
                         "Time from the start of an RCU grace period (a batch of deferred frees and "
                         "contract completions) to its end.",
@@ -252,12 +286,6 @@ void dataplane_metrics::collect_control(const status_snapshot& snap,
         m.histogram.bucket.push_back(inf);
         grace.metric.push_back(std::move(m));
     }
-    auto config_info = family("vcplane_config_info",
-                              "The configuration the switch runs: its file and worker count; "
-                              "value 1.",
-                              MetricType::Gauge);
-    add_gauge(config_info,
-              {{"source", snap.config_source}, {"workers", std::to_string(workers_.size())}}, 1);
     auto outcomes = family("vcplane_contract_operations_total",
                            "Contract operations by family (ndis: call management, nsp: sessions "
                            "and names, cm: connection manager, nmr: module registrar), operation "
@@ -273,14 +301,7 @@ void dataplane_metrics::collect_control(const status_snapshot& snap,
         }
     }
 
-    out.push_back(std::move(info));
-    out.push_back(std::move(objects));
-    out.push_back(std::move(nmr_family));
-    out.push_back(std::move(pending));
-    out.push_back(std::move(reloads));
-    out.push_back(std::move(last_reload));
     out.push_back(std::move(grace));
-    out.push_back(std::move(config_info));
     out.push_back(std::move(outcomes));
 }
 

@@ -34,6 +34,12 @@ private:
     void collect_workers(std::vector<prometheus::MetricFamily>& out) const;
     void collect_control(const status_snapshot& snap,
                          std::vector<prometheus::MetricFamily>& out) const;
+    void collect_objects(const status_snapshot& snap,
+                         std::vector<prometheus::MetricFamily>& out) const;
+    void collect_reloads(const status_snapshot& snap,
+                         std::vector<prometheus::MetricFamily>& out) const;
+    void collect_contracts(const status_snapshot& snap,
+                           std::vector<prometheus::MetricFamily>& out) const;
     void collect_series(const traffic_series_list& list,
                         std::vector<prometheus::MetricFamily>& out) const;
 

@@ -101,36 +101,7 @@ wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::
         return wsa::access_denied; // another session's service
     }
     switch (op) {
-    case set_op::register_service: {
-        if (addresses.size() > quotas_.addresses_per_service) {
-            return wsa::not_enough_memory;
-        }
-        if (it == services_.end()) {
-            if (services_of(s) >= quotas_.services_per_session) {
-                return wsa::not_enough_memory;
-            }
-            services_[name] = service{addresses, comment, s, true};
-            return wsa::no_error;
-        }
-        service& svc = it->second;
-        if (multiple) { // add the given addresses: all of them, or none
-            std::vector<std::string> next = svc.addresses;
-            for (const auto& a : addresses) {
-                if (std::find(next.begin(), next.end(), a) == next.end()) {
-                    next.push_back(a);
-                }
-            }
-            if (next.size() > quotas_.addresses_per_service) {
-                return wsa::not_enough_memory;
-            }
-            svc.addresses = std::move(next);
-        } else { // overwrite: only the given addresses
-            svc.addresses = addresses;
-        }
-        svc.comment = comment.empty() ? svc.comment : comment;
-        svc.registered = true;
-        return wsa::no_error;
-    }
+    case set_op::register_service: return register_service(s, name, multiple, addresses, comment);
     case set_op::deregister: {
         if (it == services_.end()) {
             return wsa::service_not_found;
@@ -172,6 +143,42 @@ wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::
     }
     }
     return wsa::invalid;
+}
+
+// REGISTER: a new service, or the given addresses added to (MULTIPLE, all or none) or put in
+// place of (without it) those of the session's own.
+wsa name_space::register_service(session_id s, const std::string& name, bool multiple,
+                                 const std::vector<std::string>& addresses,
+                                 const std::string& comment) {
+    auto it = services_.find(name);
+    if (addresses.size() > quotas_.addresses_per_service) {
+        return wsa::not_enough_memory;
+    }
+    if (it == services_.end()) {
+        if (services_of(s) >= quotas_.services_per_session) {
+            return wsa::not_enough_memory;
+        }
+        services_[name] = service{addresses, comment, s, true};
+        return wsa::no_error;
+    }
+    service& svc = it->second;
+    if (multiple) { // add the given addresses: all of them, or none
+        std::vector<std::string> next = svc.addresses;
+        for (const auto& a : addresses) {
+            if (std::find(next.begin(), next.end(), a) == next.end()) {
+                next.push_back(a);
+            }
+        }
+        if (next.size() > quotas_.addresses_per_service) {
+            return wsa::not_enough_memory;
+        }
+        svc.addresses = std::move(next);
+    } else { // overwrite: only the given addresses
+        svc.addresses = addresses;
+    }
+    svc.comment = comment.empty() ? svc.comment : comment;
+    svc.registered = true;
+    return wsa::no_error;
 }
 
 wsa name_space::lookup_begin(session_id s, const std::string& query, const std::string& kind,

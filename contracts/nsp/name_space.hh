@@ -133,6 +133,8 @@ private:
         bool faulted = false;   // the last NextEx was WSAEFAULT: LUP_FLUSHPREVIOUS skips it
     };
     std::vector<nlohmann::json> matching(const cursor& c) const;
+    wsa register_service(session_id s, const std::string& name, bool multiple,
+                         const std::vector<std::string>& addresses, const std::string& comment);
     size_t services_of(session_id s) const;
 
     std::function<std::vector<nlohmann::json>()> names_;
