@@ -327,6 +327,7 @@ TEST_F(control_socket, a_malformed_shell_line_is_refused_and_the_session_keeps_i
                                "add 1 not-a-party\n"
                                "make in other 1501 two@out:2501:02:00:00:00:00:0a --bogus\n"
                                "drop twelve\n"
+                               "close 12abc\n"
                                "frobnicate\n"
                                "register still-here 192.0.2.1:7000\n"
                                "status\n"; // its table comes when every line above is done
@@ -335,7 +336,8 @@ TEST_F(control_socket, a_malformed_shell_line_is_refused_and_the_session_keeps_i
     const std::string out = shell.output();
     EXPECT_THAT(out, HasSubstr("add: 'not-a-party' is not NAME@CONNECTION:LABEL:MAC"));
     EXPECT_THAT(out, HasSubstr("make: unknown option '--bogus'"));
-    EXPECT_THAT(out, HasSubstr("drop: a handle, label or rate is not a number"));
+    EXPECT_THAT(out, HasSubstr("drop: 'twelve' is not a number"));
+    EXPECT_THAT(out, HasSubstr("close: '12abc' is not a number")); // not read as 12
     EXPECT_THAT(out, HasSubstr("unknown shell command 'frobnicate'"));
     EXPECT_TRUE(shell.running());
     json s = status();
