@@ -56,7 +56,9 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     std::vector<prometheus::MetricFamily> out;
     collect_ports(*snap, out);
     collect_workers(out);
-    collect_control(*snap, out);
+    collect_objects(*snap, out);
+    collect_reloads(*snap, out);
+    collect_contracts(*snap, out);
     if (snap->series) {
         collect_series(*snap->series, out);
     }
@@ -182,13 +184,6 @@ void dataplane_metrics::collect_workers(std::vector<prometheus::MetricFamily>& o
 
 // The control plane's own state: the build, objects, NMR, grace periods, reloads, contract
 // outcomes.
-void dataplane_metrics::collect_control(const status_snapshot& snap,
-                                        std::vector<prometheus::MetricFamily>& out) const {
-    collect_objects(snap, out);
-    collect_reloads(snap, out);
-    collect_contracts(snap, out);
-}
-
 // What lives in the control plane: objects by kind, NMR registrations, deferred operations, the
 // build and the configuration.
 void dataplane_metrics::collect_objects(const status_snapshot& snap,

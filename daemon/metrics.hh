@@ -32,8 +32,6 @@ private:
     void collect_ports(const status_snapshot& snap,
                        std::vector<prometheus::MetricFamily>& out) const;
     void collect_workers(std::vector<prometheus::MetricFamily>& out) const;
-    void collect_control(const status_snapshot& snap,
-                         std::vector<prometheus::MetricFamily>& out) const;
     void collect_objects(const status_snapshot& snap,
                          std::vector<prometheus::MetricFamily>& out) const;
     void collect_reloads(const status_snapshot& snap,

@@ -225,10 +225,13 @@ TEST(hotplug, a_disconnect_returns_only_when_no_reader_can_still_see_the_port) {
         const cm::connection* c = plane.connections().find(name);
         ASSERT_NE(c, nullptr) << name;
         const uint16_t port = c->port.port;
+        // The canary is holding lists with the port (bounded: a stuck canary fails the test).
         const uint64_t before = held.load();
-        while (held.load() < before + 10) { // the canary is holding lists with the port
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (held.load() < before + 10 && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::yield();
         }
+        ASSERT_GE(held.load(), before + 10) << "the canary stopped reading";
         ASSERT_EQ(plane.disconnect(name), cm::result::success);
         disconnected[port].store(true, std::memory_order_release);
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
