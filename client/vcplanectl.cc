@@ -7,7 +7,7 @@
 // Calls belong to the session that made them (NSPv2): they are torn down when it ends. To make
 // and keep calls, hold a session open:
 //   vcplanectl shell        reads one command per line from stdin, e.g.
-//     make CONNECTION NAME LABEL PARTY@CONNECTION:LABEL:MAC [--p2p] [--rate B/s]
+//     make CONNECTION NAME LABEL PARTY@CONNECTION:LABEL:MAC [--p2p] [--rate B/s] [--fair]
 //     add VC PARTY@CONNECTION:LABEL:MAC | drop PARTY [DATA] | close VC [PARTY] [DATA]
 //     register NAME [ADDRESS...] | lookup QUERY | status | calls | connections | quit
 //   A line that cannot become a request is refused on stderr; the session and its calls stay,
@@ -159,6 +159,8 @@ json make_request(control_client& c, const words& w) {
             a["multipoint"] = false;
         } else if (w[i] == "--rate" && i + 1 < w.size()) {
             a["sustained_rate"] = number(w[++i]);
+        } else if (w[i] == "--fair") {
+            a["fair"] = true;
         } else {
             throw bad_line(fmt::format("make: unknown option '{}'", w[i]));
         }

@@ -35,11 +35,16 @@ constexpr bool usable_next_hop(const mac_address& m) {
 }
 
 // A call's traffic contract (the FLOWSPEC subset the NPI carries): rates in bytes per second
-// of Ethernet frames without FCS, burst in bytes. sustained_rate 0 means no contract.
+// of Ethernet frames without FCS, burst in bytes. sustained_rate 0 means no meter.
+//
+// fair is the service its parties get: false, each frame's copies are made in party order
+// (the first party always waits least); true, the order is rotated frame by frame, so every
+// party waits the same on average (the worker's rotation is its own, over all fair calls).
 struct traffic_contract {
     uint64_t sustained_rate = 0; // TokenRate -> the meter's CIR
     uint64_t peak_rate = 0;      // PeakBandwidth -> PIR; 0: same as sustained
     uint64_t burst = 0;          // TokenBucketSize -> CBS and PBS; 0: default_burst()
+    bool fair = false;           // ServiceType: copies in rotated party order
 
     bool operator==(const traffic_contract&) const = default;
 };

@@ -488,6 +488,7 @@ void read_contract(reader& r, const toml::table& ct, const std::string& path, tr
     if (auto v = r.integer(ct, "burst", path, false, 64, max_rate)) {
         c.burst = uint64_t(*v);
     }
+    c.fair = r.boolean(ct, "fair", path).value_or(false);
     switch (check_contract(c)) {
     case contract_problem::none: break;
     case contract_problem::needs_sustained_rate:
@@ -576,9 +577,9 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
             r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
             continue;
         }
-        r.only_keys(
-            *ct, path,
-            {"connection", "label", "vid", "parties", "sustained_rate", "peak_rate", "burst"});
+        r.only_keys(*ct, path,
+                    {"connection", "label", "vid", "parties", "sustained_rate", "peak_rate",
+                     "burst", "fair"});
         call_config call;
         call.name = name;
         call.origin = r.origin(*ct, path);

@@ -163,6 +163,7 @@ vc* switch_state::new_vc(const connection_state& in, uint32_t key, uint32_t stat
     }
     ++live_vcs_;
     v->meter = meter.release();
+    v->fair = flow.fair;
     return v;
 }
 

@@ -67,6 +67,7 @@ json call_of(const std::string& connection, const call_manager::call_info& c) {
             {"sustained_rate", c.flow.sustained_rate},
             {"peak_rate", c.flow.peak_rate},
             {"burst", c.flow.burst},
+            {"fair", c.flow.fair},
             {"parties", parties}};
 }
 

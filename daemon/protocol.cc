@@ -99,7 +99,7 @@ party_spec party_of(const json& req) {
 
 traffic_contract flow_of(const json& req) {
     return {num(req, "sustained_rate", false), num(req, "peak_rate", false),
-            num(req, "burst", false)};
+            num(req, "burst", false), flag(req, "fair", false)};
 }
 
 std::vector<uint8_t> close_data_of(const json& req) {

@@ -45,7 +45,7 @@ uint64_t num(const json& req, const char* key, bool required = true, uint64_t fa
 bool flag(const json& req, const char* key, bool fallback);
 uint32_t key_of(const json& j);            // "key", "label" or "vid"
 party_spec party_of(const json& req);      // "party": {name, connection, label, next_hop}
-traffic_contract flow_of(const json& req); // sustained_rate, peak_rate, burst
+traffic_contract flow_of(const json& req); // sustained_rate, peak_rate, burst, fair
 std::vector<uint8_t> close_data_of(const json& req);
 std::vector<std::string> strings_of(const json& req, const char* key); // optional array
 

@@ -35,6 +35,35 @@ struct slot_totals {
     uint64_t packets = 0, bytes = 0, drops = 0;
 };
 
+// One worker's view of its per-VC and per-party arrays (counter_slots::worker_array), as the
+// worker path counts into them: a null array is not counted. A VC's slot counts the frames
+// classified to it and its drops after classification (TTL expired, policed, no buffer for a
+// copy); a party's slot counts the copies handed to its port and the copies it lost for want
+// of a buffer. Copies a full TX queue refuses are counted per port, not per party.
+struct object_counters {
+    slot_counters* vcs = nullptr;
+    slot_counters* parties = nullptr;
+
+    bool on() const noexcept { return vcs != nullptr || parties != nullptr; }
+    void vc_frame(uint32_t slot, uint64_t bytes) const noexcept { count(vcs, slot, bytes); }
+    void party_copy(uint32_t slot, uint64_t bytes) const noexcept { count(parties, slot, bytes); }
+    void vc_drop(uint32_t slot) const noexcept { lose(vcs, slot); }
+    void party_drop(uint32_t slot) const noexcept { lose(parties, slot); }
+
+private:
+    static void count(slot_counters* array, uint32_t slot, uint64_t bytes) noexcept {
+        if (array != nullptr) {
+            array[slot].packets.add(1);
+            array[slot].bytes.add(bytes);
+        }
+    }
+    static void lose(slot_counters* array, uint32_t slot) noexcept {
+        if (array != nullptr) {
+            array[slot].drops.add(1);
+        }
+    }
+};
+
 class counter_slots {
 public:
     // counting == false: no arrays at all (workers count nothing, acquire() always gives the

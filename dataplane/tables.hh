@@ -103,8 +103,9 @@ class key_table;
 // A virtual circuit as the workers see it: 24 bytes, so that with a one-party array beside it
 // it fits in what is left of its key's index slot (key_table::slot).
 struct vc {
-    uint32_t key : 31;         // label or VID on the ingress connection
+    uint32_t key : 30;         // label or VID on the ingress connection
     uint32_t at_home : 1 = 0;  // built in its key's index slot (key_table), not a block of its own
+    uint32_t fair : 1 = 0;     // copies in rotated party order (traffic_contract::fair)
     uint32_t stats_slot;       // its per-VC counters (dataplane/counter_slots.hh); kept by a
                                // vc that replaces it (a new traffic contract)
     party_set* parties;        // RCU-published; never null once the vc is published

@@ -33,10 +33,19 @@ inline void store_be32(uint8_t* p, uint32_t v) {
     p[3] = uint8_t(v);
 }
 
-// One MPLS label stack entry: label(20) | TC(3) | S(1) | TTL(8).
+// The label of an MPLS label stack entry, label(20) | TC(3) | S(1) | TTL(8).
+inline constexpr uint32_t mpls_label_of(uint32_t entry) {
+    return entry >> 12;
+}
+// The VID of an 802.1Q TCI, PCP(3) | DEI(1) | VID(12).
+inline constexpr uint16_t vlan_vid_of(uint16_t tci) {
+    return uint16_t(tci & 0x0fff);
+}
+
+// One MPLS label stack entry.
 struct mpls_entry {
     uint32_t raw;
-    uint32_t label() const { return raw >> 12; }
+    uint32_t label() const { return mpls_label_of(raw); }
     uint8_t tc() const { return uint8_t((raw >> 9) & 7); }
     bool bottom() const { return (raw >> 8) & 1; }
     uint8_t ttl() const { return uint8_t(raw); }

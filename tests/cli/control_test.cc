@@ -184,6 +184,37 @@ TEST_F(control_socket, a_session_makes_grows_shrinks_and_closes_a_multipoint_cal
     c.call("goodbye");
 }
 
+TEST_F(control_socket, a_call_made_fair_says_so_and_its_contract_can_change_it) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const json first{
+        {"name", "one"}, {"connection", "out"}, {"label", 2100}, {"next_hop", "02:00:00:00:00:0b"}};
+    json made = c.call("make_call", {{"connection", "in"},
+                                     {"name", "even"},
+                                     {"label", 1100},
+                                     {"party", first},
+                                     {"fair", true}});
+    ASSERT_TRUE(control_client::ok(made)) << made;
+    auto fair_of = [&] {
+        const json listed = c.call("calls");
+        for (const json& call : listed["calls"]) {
+            if (call["name"] == "even") {
+                return call["fair"].get<bool>();
+            }
+        }
+        ADD_FAILURE() << "no call 'even' in " << listed;
+        return false;
+    };
+    EXPECT_TRUE(fair_of());
+    EXPECT_TRUE(
+        control_client::ok(c.call("modify_call_qos", {{"vc", made["vc"]}, {"fair", false}})));
+    EXPECT_FALSE(fair_of());
+    json bad = c.call("modify_call_qos", {{"vc", made["vc"]}, {"fair", "yes"}});
+    EXPECT_EQ(bad["status"], "WSAEINVAL") << bad;
+    EXPECT_FALSE(fair_of());
+    c.call("goodbye");
+}
+
 // Defect: drop_party, close_call and lookup_next still pending when the session's last goodbye
 // arrived never got a reply. Every request gets exactly one reply, none carries PENDING, and the
 // goodbye is answered last.

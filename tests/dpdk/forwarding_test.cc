@@ -111,8 +111,8 @@ protected:
     // Publishes a VC straight into the tables (the call manager's bookkeeping is tested
     // elsewhere; here only what the workers see matters).
     void call(const std::string&, const std::string& conn, uint32_t key,
-              std::vector<party_config> parties) {
-        vc* v = build_vc(conn, key, parties);
+              std::vector<party_config> parties, const traffic_contract& flow = {}) {
+        vc* v = build_vc(conn, key, parties, flow);
         ASSERT_NE(v, nullptr);
         ASSERT_TRUE(state_->publish_vc(*state_->find_connection(conn), v));
         published_.push_back({conn, v});
@@ -139,7 +139,8 @@ protected:
         return v;
     }
 
-    vc* build_vc(const std::string& conn, uint32_t key, const std::vector<party_config>& parties) {
+    vc* build_vc(const std::string& conn, uint32_t key, const std::vector<party_config>& parties,
+                 const traffic_contract& flow = {}) {
         const std::vector<party_spec> specs(parties.begin(), parties.end());
         const connection_state& in = *state_->find_connection(conn);
         table_error error;
@@ -150,7 +151,7 @@ protected:
         }
         party_set* set = state_->build_parties(in, specs, slots, &error);
         EXPECT_NE(set, nullptr) << error.why;
-        vc* v = set != nullptr ? state_->new_vc(in, key, 1, set, {}, &error) : nullptr;
+        vc* v = set != nullptr ? state_->new_vc(in, key, 1, set, flow, &error) : nullptr;
         EXPECT_NE(v, nullptr) << error.why;
         return v;
     }
@@ -169,6 +170,7 @@ protected:
         return n;
     }
 
+public:
     // The frame a party must receive for an ingress MPLS frame: new MACs, label swapped, TC
     // and S kept, TTL one less, every other byte the same.
     static std::vector<uint8_t> expected_mpls(std::vector<uint8_t> in, const mac_address& dst,
@@ -180,13 +182,52 @@ protected:
         return in;
     }
 
+protected:
+    // n parties alternating between out1 and out2, party i with label 5000 + i and next hop nh(i).
+    static std::vector<party_config> alternating_parties(int n) {
+        std::vector<party_config> ps;
+        for (int i = 0; i < n; ++i) {
+            ps.push_back(party_on(fmt::format("p{}", i), i % 2 ? "out2" : "out1",
+                                  uint32_t(5000 + i), nh(uint8_t(i))));
+        }
+        return ps;
+    }
+
+    // Every copy of `in` (sent to alternating_parties(n)) is its party's header chained to one
+    // shared original, every segment of which holds one reference per party, and is byte-exact.
+    // Frees the copies.
+    void expect_shared_copies(std::vector<rte_mbuf*> out1, std::vector<rte_mbuf*> out2,
+                              const std::vector<uint8_t>& in, int n) {
+        ASSERT_EQ(out1.size() + out2.size(), size_t(n));
+        rte_mbuf* shared = out1.at(0)->next;
+        ASSERT_NE(shared, nullptr);
+        for (const rte_mbuf* seg = shared; seg != nullptr; seg = seg->next) {
+            EXPECT_TRUE(RTE_MBUF_DIRECT(seg));
+            EXPECT_EQ(rte_mbuf_refcnt_read(seg), n);
+        }
+        size_t i1 = 0, i2 = 0;
+        for (int i = 0; i < n; ++i) {
+            const bool on2 = i % 2;
+            rte_mbuf* m = on2 ? out2.at(i2++) : out1.at(i1++);
+            EXPECT_EQ(m->next, shared) << "party " << i;
+            EXPECT_EQ(m->nb_segs, 1 + shared->nb_segs) << "party " << i;
+            EXPECT_EQ(m->data_len, replica_header_len);
+            EXPECT_EQ(to_bytes(m),
+                      expected_mpls(in, nh(uint8_t(i)), on2 ? P->out2.mac : P->out1.mac,
+                                    uint32_t(5000 + i)))
+                << "party " << i;
+        }
+        rte_pktmbuf_free_bulk(out1.data(), unsigned(out1.size()));
+        rte_pktmbuf_free_bulk(out2.data(), unsigned(out2.size()));
+    }
+
     ports* P = nullptr;
     std::unique_ptr<switch_state> state_;
     std::unique_ptr<worker> worker_;
     std::vector<std::pair<std::string, vc*>> published_;
     unsigned pool_free_before_ = 0, headers_free_before_ = 0, refs_free_before_ = 0;
     counter_slots vc_slots_{1, true, 4};
-    counter_slots party_slots_{1, true, 64};
+    counter_slots party_slots_{1, true, max_parties_per_call};
 };
 
 TEST_F(forwarding, point_to_point_rewrites_macs_label_and_ttl) {
@@ -227,13 +268,8 @@ class fan_out : public forwarding, public ::testing::WithParamInterface<std::tup
 
 TEST_P(fan_out, every_party_gets_exactly_one_byte_exact_copy) {
     const auto [parties, size] = GetParam();
-    std::vector<party_config> ps;
-    for (int i = 0; i < parties; ++i) {
-        // Alternate egress ports: copies for one port and for another interleave.
-        ps.push_back(party_on(fmt::format("p{}", i), i % 2 ? "out2" : "out1", uint32_t(5000 + i),
-                              nh(uint8_t(i))));
-    }
-    call("fan", "in", 3000, ps);
+    // Alternate egress ports: copies for one port and for another interleave.
+    call("fan", "in", 3000, alternating_parties(parties));
     const auto in = mpls_frame({.label = 3000, .tc = 3, .ttl = 200, .seq = 42, .size = size});
     inject(P->in, {in});
     poll();
@@ -252,7 +288,7 @@ TEST_P(fan_out, every_party_gets_exactly_one_byte_exact_copy) {
 }
 
 INSTANTIATE_TEST_SUITE_P(sizes, fan_out,
-                         ::testing::Combine(::testing::Values(1, 2, 4, 8, 16, 64),
+                         ::testing::Combine(::testing::Values(1, 2, 4, 8, 16, 64, 256, 1024),
                                             ::testing::Values(size_t(64), copy_whole_max,
                                                               copy_whole_max + 1, size_t(1500))));
 
@@ -310,6 +346,49 @@ TEST_F(forwarding, large_replicas_are_a_header_chained_to_the_shared_payload) {
         EXPECT_EQ(party_slots_.read(slot).packets, 2u) << slot;
         EXPECT_EQ(party_slots_.read(slot).bytes, copy_whole_max + 1500u) << slot;
     }
+}
+
+TEST_F(forwarding, a_large_frame_to_1024_parties_shares_one_payload) {
+    // Past one chunk of header buffers (copy_chunk): still one header per party over the
+    // original, not a payload reference (a clone) of its own for each party past the chunk.
+    call("fan", "in", 3000, alternating_parties(1024));
+    const auto large = mpls_frame({.label = 3000, .tc = 2, .ttl = 9, .seq = 5, .size = 1500});
+    inject(P->in, {large});
+    poll();
+    expect_shared_copies(take(P->out1), take(P->out2), large, 1024);
+    EXPECT_EQ(total_drops(), 0u);
+    EXPECT_EQ(rte_mempool_avail_count(payload_ref_pool()), refs_free_before_);
+}
+
+TEST_F(forwarding, a_multi_segment_frame_is_shared_by_every_party_byte_exact) {
+    // A 9000-byte frame as a NIC's RX hands it over, in 2048-byte segments, and a small one in
+    // two segments: to 8 and to 1024 parties, each segment shared, no byte copied but headers.
+    call("eight", "in", 3000, alternating_parties(8));
+    call("many", "in", 3001, alternating_parties(1024));
+    for (const auto& [label, n] : {std::pair{3000u, 8}, std::pair{3001u, 1024}}) {
+        for (const auto& [size, segment] :
+             {std::pair{size_t(9000), uint16_t(2048)}, std::pair{size_t(200), uint16_t(100)}}) {
+            const auto in = mpls_frame({.label = label, .ttl = 30, .seq = 1, .size = size});
+            rte_mbuf* m = to_chain(in, shared_pool(), segment);
+            ASSERT_EQ(m->nb_segs, (size + segment - 1) / segment);
+            inject(P->in, m);
+            poll();
+            expect_shared_copies(take(P->out1), take(P->out2), in, n);
+        }
+    }
+    EXPECT_EQ(total_drops(), 0u);
+}
+
+TEST_F(forwarding, a_multi_segment_frame_to_one_party_is_forwarded_in_place) {
+    call("p2p", "in", 1000, {party_on("x", "out1", 2000, nh(1))});
+    const auto in = mpls_frame({.label = 1000, .seq = 3, .size = 9000});
+    inject(P->in, to_chain(in, shared_pool(), 2048));
+    poll();
+    auto out = take(P->out1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0]->nb_segs, 5);
+    EXPECT_EQ(to_bytes(out[0]), expected_mpls(in, nh(1), P->out1.mac, 2000));
+    rte_pktmbuf_free(out[0]);
 }
 
 TEST_F(forwarding, a_port_without_multi_segment_tx_gets_whole_copies) {
@@ -404,6 +483,103 @@ TEST_F(forwarding, header_or_reference_exhaustion_is_counted_per_vc_and_party_an
     all_back();
     rte_mempool_free(headers);
     rte_mempool_free(refs);
+}
+
+// Which party each copy on `out` was for, frame by frame (each party's out-label is 5000 + i),
+// after checking it byte-exact against frame k of `in`.
+std::vector<std::vector<uint32_t>> copy_order(const std::vector<std::vector<uint8_t>>& out,
+                                              const std::vector<std::vector<uint8_t>>& in,
+                                              uint32_t parties) {
+    std::vector<std::vector<uint32_t>> order(in.size());
+    for (size_t c = 0; c < out.size(); ++c) {
+        const size_t k = c / parties;
+        const uint32_t p = wire::mpls_label_of(wire::load_be32(out[c].data() + 14)) - 5000;
+        EXPECT_LT(p, parties);
+        if (k < in.size() && p < parties) {
+            EXPECT_EQ(out[c], forwarding::expected_mpls(in[k], nh(uint8_t(p)),
+                                                        test_ports().out1.mac, 5000 + p))
+                << "copy " << c;
+            order[k].push_back(p);
+        }
+    }
+    return order;
+}
+
+TEST_F(forwarding, a_fair_call_rotates_the_order_of_copies_frame_by_frame) {
+    // Four parties on one port: the port's TX ring shows the order the copies were made in.
+    // Small (whole copies) and large frames (a shared payload) alike.
+    std::vector<party_config> ps;
+    for (uint32_t i = 0; i < 4; ++i) {
+        ps.push_back(party_on(fmt::format("p{}", i), "out1", 5000 + i, nh(uint8_t(i))));
+    }
+    call("fair", "in", 3000, ps, {.fair = true});
+    call("plain", "in", 3001, ps);
+    for (size_t size : {size_t(64), size_t(1500)}) {
+        std::vector<std::vector<uint8_t>> fair, plain;
+        for (uint32_t k = 0; k < 8; ++k) {
+            fair.push_back(mpls_frame({.label = 3000, .seq = k, .size = size}));
+            plain.push_back(mpls_frame({.label = 3001, .seq = k, .size = size}));
+        }
+        inject(P->in, fair);
+        poll();
+        const auto rotated = copy_order(drain(P->out1), fair, 4);
+        inject(P->in, plain);
+        poll();
+        const auto in_order = copy_order(drain(P->out1), plain, 4);
+        std::vector<unsigned> first_of_fair(4), first_of_plain(4);
+        for (size_t k = 0; k < 8; ++k) {
+            ASSERT_EQ(rotated[k].size(), 4u) << size << " B frame " << k;
+            ASSERT_EQ(in_order[k].size(), 4u) << size << " B frame " << k;
+            // Every party once per frame, in party order from the first, wrapping round.
+            for (size_t c = 0; c < 4; ++c) {
+                EXPECT_EQ(rotated[k][c], (rotated[k][0] + c) % 4) << size << " B frame " << k;
+                EXPECT_EQ(in_order[k][c], c) << size << " B frame " << k;
+            }
+            // From one frame to the next, the first party moves on by one.
+            if (k > 0) {
+                EXPECT_EQ(rotated[k][0], (rotated[k - 1][0] + 1) % 4) << size << " B frame " << k;
+            }
+            ++first_of_fair[rotated[k][0]];
+            ++first_of_plain[in_order[k][0]];
+        }
+        EXPECT_EQ(first_of_fair, (std::vector<unsigned>{2, 2, 2, 2})) << size;
+        EXPECT_EQ(first_of_plain, (std::vector<unsigned>{8, 0, 0, 0})) << size;
+    }
+    EXPECT_EQ(total_drops(), 0u);
+}
+
+TEST_F(forwarding, headers_running_out_within_a_large_call_lose_only_the_rest) {
+    // Headers for one chunk and a few more: the first copy_chunk parties get theirs, the rest
+    // are lost and counted, their references given back (the original returns to its pool once
+    // the copies sent are freed: TearDown checks every pool).
+    rte_mempool* headers =
+        rte_pktmbuf_pool_create("mid_hdr", copy_chunk + 6, 0, 0, RTE_PKTMBUF_HEADROOM + 64, 0);
+    ASSERT_NE(headers, nullptr);
+    make_worker(shared_pool(), headers, payload_ref_pool());
+    call("fan", "in", 3000, alternating_parties(100));
+    const auto large = mpls_frame({.label = 3000, .seq = 4, .size = 1500});
+    inject(P->in, {large});
+    poll();
+    auto out1 = take(P->out1);
+    auto out2 = take(P->out2);
+    ASSERT_EQ(out1.size() + out2.size(), size_t(copy_chunk));
+    ASSERT_EQ(out1.size(), copy_chunk / 2);
+    for (size_t i = 0; i < out1.size(); ++i) {
+        EXPECT_EQ(to_bytes(out1[i]),
+                  expected_mpls(large, nh(uint8_t(2 * i)), P->out1.mac, uint32_t(5000 + 2 * i)));
+        EXPECT_EQ(to_bytes(out2[i]), expected_mpls(large, nh(uint8_t(2 * i + 1)), P->out2.mac,
+                                                   uint32_t(5000 + 2 * i + 1)));
+    }
+    EXPECT_EQ(rte_mbuf_refcnt_read(out1[0]->next), copy_chunk);
+    EXPECT_EQ(drops(drop_reason::no_mbuf), 100u - copy_chunk);
+    EXPECT_EQ(vc_slots_.read(1).drops, 100u - copy_chunk);
+    EXPECT_EQ(party_slots_.read(copy_chunk + 1).drops, 1u); // party copy_chunk's slot
+    EXPECT_EQ(party_slots_.read(copy_chunk).drops, 0u);
+    rte_pktmbuf_free_bulk(out1.data(), unsigned(out1.size()));
+    rte_pktmbuf_free_bulk(out2.data(), unsigned(out2.size()));
+    EXPECT_EQ(rte_mempool_avail_count(headers), copy_chunk + 6);
+    worker_.reset();
+    rte_mempool_free(headers);
 }
 
 TEST_F(forwarding, a_burst_keeps_order_per_party) {

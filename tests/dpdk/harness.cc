@@ -1,5 +1,6 @@
 #include "tests/dpdk/harness.hh"
 
+#include <algorithm>
 #include <cstring>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -87,6 +88,23 @@ rte_mbuf* to_mbuf(const std::vector<uint8_t>& bytes, rte_mempool* pool) {
     return m;
 }
 
+rte_mbuf* to_chain(const std::vector<uint8_t>& bytes, rte_mempool* pool, uint16_t segment_size) {
+    rte_mbuf* head = nullptr;
+    for (size_t at = 0; at < bytes.size(); at += segment_size) {
+        const size_t len = std::min<size_t>(segment_size, bytes.size() - at);
+        rte_mbuf* seg = to_mbuf(
+            std::vector<uint8_t>(bytes.begin() + long(at), bytes.begin() + long(at + len)), pool);
+        if (head == nullptr) {
+            head = seg;
+        } else if (rte_pktmbuf_chain(head, seg) != 0) {
+            rte_pktmbuf_free(seg);
+            rte_pktmbuf_free(head);
+            throw std::runtime_error("too many segments");
+        }
+    }
+    return head;
+}
+
 std::vector<uint8_t> to_bytes(const rte_mbuf* m) {
     std::vector<uint8_t> out(rte_pktmbuf_pkt_len(m));
     const void* p = rte_pktmbuf_read(m, 0, uint32_t(out.size()), out.data());
@@ -103,6 +121,13 @@ void inject(const ring_port& p, const std::vector<std::vector<uint8_t>>& frames)
             rte_pktmbuf_free(m);
             throw std::runtime_error("rx ring full");
         }
+    }
+}
+
+void inject(const ring_port& p, rte_mbuf* m) {
+    if (rte_ring_enqueue(p.rx, m) != 0) {
+        rte_pktmbuf_free(m);
+        throw std::runtime_error("rx ring full");
     }
 }
 

@@ -43,9 +43,12 @@ std::vector<uint8_t> vlan_frame(const mac_address& dst, const mac_address& src, 
                                 uint32_t seq, size_t size);
 
 rte_mbuf* to_mbuf(const std::vector<uint8_t>& bytes, rte_mempool* pool);
+// The bytes as a chain of segments of at most segment_size bytes each.
+rte_mbuf* to_chain(const std::vector<uint8_t>& bytes, rte_mempool* pool, uint16_t segment_size);
 std::vector<uint8_t> to_bytes(const rte_mbuf* m); // whole packet, across segments
 
 void inject(const ring_port& p, const std::vector<std::vector<uint8_t>>& frames);
+void inject(const ring_port& p, rte_mbuf* m); // the port's RX takes m over
 // Dequeues and frees everything the port transmitted, returning its bytes.
 std::vector<std::vector<uint8_t>> drain(const ring_port& p);
 

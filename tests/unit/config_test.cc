@@ -241,6 +241,17 @@ TEST(config, traffic_contracts_are_read_and_checked) {
     EXPECT_THAT(only_problem(text), HasSubstr("calls.feed-a.sustained_rate: 0 is out of range"));
 }
 
+TEST(config, a_call_is_fair_only_when_it_says_so) {
+    EXPECT_FALSE(parse_config_string(base + good_call, "vcplane.toml").calls[0].contract.fair);
+    std::string text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13, "label = 1000\nfair = true\n");
+    EXPECT_TRUE(parse_config_string(text, "vcplane.toml").calls[0].contract.fair);
+    text = base + good_call;
+    text.replace(text.find("label = 1000\n"), 13, "label = 1000\nfair = 1\n");
+    EXPECT_THAT(only_problem(text),
+                HasSubstr("calls.feed-a.fair: expected true or false, found an integer"));
+}
+
 TEST(config, devargs_name_the_device_vcplane_probes_itself) {
     const auto cfg = parse_config_string(
         base + "[connections.probed]\ndevargs = \"net_null9,size=64\"\n", "vcplane.toml");

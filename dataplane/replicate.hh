@@ -1,0 +1,114 @@
+#pragma once
+// Replication: one copy of a classified frame for every party of its VC, each with that
+// party's headers (dataplane/rewrite.hh), handed to the worker's TX buffers in party order.
+//
+// Worker path only (docs/design.md §4): one replicator per worker, touched by its lcore alone;
+// mbufs come from per-lcore-cached pools; no atomic operation is made on a frame's reference
+// count (a plain store while the worker holds the only reference).
+//
+// By size and segments:
+// - A frame up to copy_whole_max bytes in one segment: a whole new mbuf per party but the
+//   last, their buffers taken raw from the replica pool copy_chunk at a time (one visit to
+//   the pool's cache per chunk) and the frame's bytes copied in; the last party gets the
+//   original, rewritten in place. A frame of one cache line or less is read once and the whole
+//   line written into every copy.
+// - A larger frame, of any number of segments, to parties whose ports all send chains: one
+//   header mbuf per party (Ethernet header and label or tag, replica_header_len bytes, taken
+//   copy_chunk at a time) chained to the original itself, whose header is cut off and every
+//   segment of which gets one reference per party. No payload is copied and no second mbuf
+//   made per copy; whoever frees a copy after TX drops its reference. This is DPDK's
+//   ipv4_multicast example's scheme.
+// - Otherwise (a party whose port cannot send chains, or no first chunk of headers): each copy
+//   but the last is a header chained to an indirect mbuf over the payload (rte_pktmbuf_clone)
+//   for a port that sends chains, or a whole copy, and the last party gets the original.
+//
+// A call whose traffic contract is fair has each frame's copies made in an order rotated by
+// one party from the last fair frame's, so that over many frames every party's copy waits as
+// long as every other's; otherwise copies are made in party order.
+//
+// A copy that finds no buffer is lost and counted (no_mbuf, and in the VC's and party's slots);
+// the other parties still get theirs.
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "dataplane/counter_slots.hh"
+#include "dataplane/counters.hh"
+#include "dataplane/tables.hh"
+#include "dataplane/tx_buffers.hh"
+
+namespace vcplane {
+
+inline constexpr uint32_t copy_whole_max = 256;
+inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or tag
+// Buffers for copies are taken this many at a time (header mbufs and whole copies alike).
+inline constexpr uint32_t copy_chunk = 64;
+
+class replicator {
+public:
+    // replica_pool: whole copies. tx, objects, counters: the worker's, which outlive this.
+    replicator(rte_mempool* replica_pool, tx_buffers& tx, object_counters& objects,
+               worker_counters& counters) noexcept;
+    replicator(const replicator&) = delete;
+    replicator& operator=(const replicator&) = delete;
+
+    // Pools for chained copies of large frames: headers (data room >= replica_header_len)
+    // and payload references (indirect mbufs, no data room; only the per-copy way takes them).
+    // Null: every copy is whole. Before the worker is launched.
+    void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
+        header_pool_ = headers;
+        payload_ref_pool_ = payload_refs;
+    }
+
+    // A copy of m for every party of v (the original for the last one), handed to the TX
+    // buffers. Returns the copies it tried to make, for the pass's count of work done.
+    // Instantiated for mpls_rewrite and vlan_rewrite (dataplane/rewrite.hh).
+    template <typename Rewrite>
+    uint32_t replicate(rte_mbuf* m, const vc& v, const party_set& parties,
+                       Rewrite rewrite) noexcept;
+
+private:
+    // The three ways above; first: the party whose copy is made first (the others follow in
+    // party order, wrapping round; the last gets the original).
+    template <typename Rewrite>
+    void copy_small(rte_mbuf* m, const vc& v, const party_set& parties, uint32_t first,
+                    Rewrite rewrite) noexcept;
+    template <typename Rewrite>
+    bool share_payload(rte_mbuf* m, const vc& v, const party_set& parties, uint32_t first,
+                       Rewrite rewrite) noexcept;
+    template <typename Rewrite>
+    void copy_each(rte_mbuf* m, const vc& v, const party_set& parties, uint32_t first,
+                   Rewrite rewrite) noexcept;
+    // What handing copies on needs, taken into registers for one frame's copies: reached
+    // through `this`, each would be read again after every byte written into a copy (a
+    // char store may alias anything).
+    struct sender {
+        tx_buffers& tx;
+        object_counters objects;
+        // out becomes p's copy and goes to p's port's TX buffer; len: the frame's bytes.
+        template <typename Rewrite>
+        void send(rte_mbuf* out, const party& p, Rewrite rewrite, uint32_t len) const noexcept;
+    };
+    sender sender_for_frame() const noexcept { return {tx_, objects_}; }
+    void lost(const vc& v, const party& p) noexcept; // p's copy found no buffer
+
+    rte_mbuf* chained_copy(rte_mbuf* m) noexcept;
+    rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
+    static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
+    static void init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept;
+    static void chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
+                             uint16_t port) noexcept;
+
+    tx_buffers& tx_;
+    object_counters& objects_;
+    worker_counters& counters_;
+    rte_mempool* replica_pool_;
+    rte_mempool* header_pool_ = nullptr;
+    rte_mempool* payload_ref_pool_ = nullptr;
+    bool copy_line_room_;   // a replica buffer holds a whole cache line after its headroom
+    uint32_t rotation_ = 0; // the first party of the last fair call's frame
+};
+
+} // namespace vcplane
