@@ -392,13 +392,10 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
         return fail(b, cstatus::resources,
                     fmt::format("'{}' would be overbooked", party.connection));
     }
-    std::vector<party_spec> specs = specs_of(*r);
-    specs.push_back(party);
-    std::vector<uint32_t> slots = slots_of(*r);
     const uint32_t party_slot = state_.party_slots().acquire();
-    slots.push_back(party_slot);
     table_error error;
-    party_set* next = state_.build_parties(*in, specs, slots, &error);
+    // The published array with one party more (appended, as the record below).
+    party_set* next = state_.parties_with(*r->circuit->parties, *in, party, party_slot, &error);
     if (next == nullptr) {
         state_.party_slots().release(party_slot); // never published
         state_.release(party.connection, booking(*r));
@@ -475,6 +472,18 @@ void call_manager::release_bookings(const vc_record& r) {
 }
 
 bool call_manager::republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving) {
+    if (leaving.size() == 1) {
+        // One party: the published array without it (its order is the records').
+        table_error error;
+        party_set* next =
+            state_.parties_without(*r.circuit->parties, uint32_t(leaving.front()), &error);
+        if (next == nullptr) {
+            b.last_error = error.why;
+            return false;
+        }
+        replace_parties(r, next);
+        return true;
+    }
     const connection_state* in = state_.find_connection(connection_);
     std::vector<party_spec> specs;
     std::vector<uint32_t> slots;

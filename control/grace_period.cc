@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <pthread.h>
+#include <sched.h>
 #include <stdexcept>
 #include <string>
 #include <sys/eventfd.h>
@@ -18,6 +20,13 @@ rcu_grace_periods::rcu_grace_periods()
         throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
     }
     helper_ = std::thread([this] { helper_main(); });
+    // The helper shares the control thread's CPU (it inherits its affinity) and sleeps most of
+    // the time; at the normal priority a wake-up waits behind the busy control thread for its
+    // scheduler slice, milliseconds. SCHED_FIFO runs it the moment it wakes, for the few
+    // microseconds it then needs (liburcu's wait for readers sleeps on a futex rather than
+    // spin long, so it cannot starve the CPU). Without CAP_SYS_NICE it stays as it is.
+    const sched_param realtime{.sched_priority = 1};
+    realtime_helper_ = pthread_setschedparam(helper_.native_handle(), SCHED_FIFO, &realtime) == 0;
 }
 
 rcu_grace_periods::~rcu_grace_periods() {

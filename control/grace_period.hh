@@ -57,6 +57,9 @@ public:
     void synchronize() override;
 
     int event_fd() const noexcept { return event_fd_; }
+    // Whether the helper runs SCHED_FIFO (it needs CAP_SYS_NICE): if not, a grace period can
+    // wait for the control thread's scheduler slice.
+    bool realtime_helper() const noexcept { return realtime_helper_; }
     // Runs the callbacks of every completed grace period. Call when event_fd() is readable.
     void run_completed();
     // Latencies (seconds) of completed grace periods since the last call, for metrics.
@@ -79,6 +82,7 @@ private:
     bool stopping_ = false;
     std::vector<double> latencies_;
     std::thread helper_;
+    bool realtime_helper_ = false;
 };
 
 // For unit tests: grace periods end when the test says so.

@@ -91,6 +91,18 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
     return std::nullopt;
 }
 
+party switch_state::resolve(const party_spec& p, uint32_t slot) const {
+    const connection_state* out = find_connection(p.connection);
+    party w{};
+    std::memcpy(w.dst_mac, p.next_hop.data(), 6);
+    std::memcpy(w.src_mac, out->mac.data(), 6);
+    w.out_key = p.key;
+    w.tx_port = out->port;
+    w.takes_chains = out->takes_chains;
+    w.stats_slot = slot;
+    return w;
+}
+
 party_set* switch_state::build_parties(const connection_state& in,
                                        const std::vector<party_spec>& specs,
                                        std::span<const uint32_t> slots, table_error* error) const {
@@ -106,18 +118,40 @@ party_set* switch_state::build_parties(const connection_state& in,
             *error = *e;
             return nullptr;
         }
-        const connection_state* out = find_connection(p.connection);
-        party w{};
-        std::memcpy(w.dst_mac, p.next_hop.data(), 6);
-        std::memcpy(w.src_mac, out->mac.data(), 6);
-        w.out_key = p.key;
-        w.tx_port = out->port;
-        w.takes_chains = out->takes_chains;
-        w.stats_slot =
-            parties.size() < slots.size() ? slots[parties.size()] : counter_slots::remainder;
-        parties.push_back(w);
+        parties.push_back(resolve(p, parties.size() < slots.size() ? slots[parties.size()]
+                                                                   : counter_slots::remainder));
     }
     party_set* set = party_set::create(parties);
+    if (set == nullptr) {
+        *error = {callmgmt::status::resources, "out of memory for the party array"};
+    }
+    return set;
+}
+
+party_set* switch_state::parties_with(const party_set& current, const connection_state& in,
+                                      const party_spec& p, uint32_t slot,
+                                      table_error* error) const {
+    if (current.size() >= max_parties_per_call) {
+        *error = {
+            callmgmt::status::resources,
+            fmt::format("{} parties (a call has 1..{})", current.size() + 1, max_parties_per_call)};
+        return nullptr;
+    }
+    if (auto e = check_party(in, p)) {
+        *error = *e;
+        return nullptr;
+    }
+    const party w = resolve(p, slot);
+    party_set* set = party_set::create_changed(current, &w, current.size());
+    if (set == nullptr) {
+        *error = {callmgmt::status::resources, "out of memory for the party array"};
+    }
+    return set;
+}
+
+party_set* switch_state::parties_without(const party_set& current, uint32_t index,
+                                         table_error* error) const {
+    party_set* set = party_set::create_changed(current, nullptr, index);
     if (set == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the party array"};
     }

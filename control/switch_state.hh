@@ -70,6 +70,12 @@ public:
     // nullptr + error when it cannot be built.
     party_set* build_parties(const connection_state& in, const std::vector<party_spec>& parties,
                              std::span<const uint32_t> slots, table_error* error) const;
+    // `current` (a published array) with one party more, checked, counted in `slot`; or with
+    // the party at `index` left out. Their cost is a copy of the array, whatever the call's size.
+    party_set* parties_with(const party_set& current, const connection_state& in,
+                            const party_spec& p, uint32_t slot, table_error* error) const;
+    party_set* parties_without(const party_set& current, uint32_t index, table_error* error) const;
+    party resolve(const party_spec& p, uint32_t slot) const; // p checked (check_party)
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
     // it cannot be made.

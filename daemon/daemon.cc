@@ -133,6 +133,11 @@ public:
         rcu_thread_offline();
         rcu_registered_ = true;
         gp_ = std::make_unique<rcu_grace_periods>();
+        if (!gp_->realtime_helper()) {
+            log::warning("the grace-period helper runs at normal priority (SCHED_FIFO needs "
+                         "CAP_SYS_NICE): a grace period may wait milliseconds for the control "
+                         "thread's time slice");
+        }
         plane_ = std::make_unique<control_plane>(
             cfg_, *gp_, pool_, workers,
             [this](std::function<void()> fn) { loop_.post(std::move(fn)); });

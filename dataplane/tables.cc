@@ -31,6 +31,34 @@ party_set* party_set::create(std::span<const party> parties) {
     return build(mem, parties, false);
 }
 
+party_set* party_set::create_changed(const party_set& from, const party* added, uint32_t removed) {
+    const bool removing = removed < from.size();
+    const size_t n = from.size() + (added != nullptr ? 1 : 0) - (removing ? 1 : 0);
+    if (failing_creates_ != 0) {
+        --failing_creates_;
+        return nullptr;
+    }
+    void* mem = ::operator new(footprint(n), std::nothrow);
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    ++live_;
+    uint32_t chain_takers = from.chain_takers_;
+    chain_takers -= removing && from[removed].takes_chains ? 1 : 0;
+    chain_takers += added != nullptr && added->takes_chains ? 1 : 0;
+    auto* set = new (mem) party_set(uint32_t(n), chain_takers, false);
+    party* to = set->data();
+    const uint32_t head = removing ? removed : from.size();
+    std::uninitialized_copy(from.begin(), from.begin() + head, to);
+    if (removing) {
+        std::uninitialized_copy(from.begin() + removed + 1, from.end(), to + head);
+    }
+    if (added != nullptr) {
+        to[n - 1] = *added;
+    }
+    return set;
+}
+
 party_set* party_set::create_embedded(void* mem, std::span<const party> parties) noexcept {
     return build(mem, parties, true);
 }

@@ -42,6 +42,10 @@ static_assert(sizeof(party) == 24);
 class party_set {
 public:
     static party_set* create(std::span<const party> parties);
+    // A copy of `from` with `added` appended (added null: none) and the party at `removed`
+    // left out (removed >= from.size(): none), in one allocation and one copy of the rest: a
+    // change to a large call costs a copy of its array, not a rebuild of every party.
+    static party_set* create_changed(const party_set& from, const party* added, uint32_t removed);
     // A copy of `parties` built in `mem` (footprint(n) bytes, aligned for party), owned by
     // whoever owns mem.
     static party_set* create_embedded(void* mem, std::span<const party> parties) noexcept;
