@@ -659,10 +659,12 @@ void read_metrics(reader& r, const toml::table& root, metrics_config& m) {
     if (t == nullptr) {
         return;
     }
-    r.only_keys(*t, "metrics", {"enabled", "listen", "per_vc", "per_party", "max_series"});
+    r.only_keys(*t, "metrics",
+                {"enabled", "listen", "per_vc", "per_party", "max_series", "forwarding_latency"});
     m.enabled = r.boolean(*t, "enabled", "metrics").value_or(true);
     m.per_vc = r.boolean(*t, "per_vc", "metrics").value_or(false);
     m.per_party = r.boolean(*t, "per_party", "metrics").value_or(false);
+    m.forwarding_latency = r.boolean(*t, "forwarding_latency", "metrics").value_or(false);
     if (auto n = r.integer(*t, "max_series", "metrics", false, 0, max_series_limit)) {
         m.max_series = uint32_t(*n);
     }

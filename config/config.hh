@@ -109,6 +109,9 @@ struct metrics_config {
     bool per_vc = false;
     bool per_party = false;
     uint32_t max_series = 10000; // per kind (VC, party)
+    // vcplane_forwarding_latency_seconds: every worker samples one burst in 1024 frames
+    // (dataplane/latency_samples.hh). Read at start-up.
+    bool forwarding_latency = false;
 };
 
 struct vcplane_config {

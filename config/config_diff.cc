@@ -89,6 +89,8 @@ void diff_fixed(const vcplane_config& a, const vcplane_config& b, std::vector<st
     compare(out, "metrics.per_vc", a.metrics.per_vc, b.metrics.per_vc);
     compare(out, "metrics.per_party", a.metrics.per_party, b.metrics.per_party);
     compare(out, "metrics.max_series", a.metrics.max_series, b.metrics.max_series);
+    compare(out, "metrics.forwarding_latency", a.metrics.forwarding_latency,
+            b.metrics.forwarding_latency);
     compare(out, "control.enabled", a.control.enabled, b.control.enabled);
     compare(out, "control.socket", a.control.socket, b.control.socket);
     compare(out, "control.owner", a.control.owner, b.control.owner);

@@ -68,6 +68,9 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
         workers_.back()->set_chain_pools(header_pool_.get(), payload_ref_pool_.get());
         workers_.back()->set_counter_slots(state_.vc_slots().worker_array(i),
                                            state_.party_slots().worker_array(i));
+        if (cfg.metrics.forwarding_latency) {
+            workers_.back()->enable_latency_samples();
+        }
     }
     if (!workers_.empty()) {
         workers_[0]->set_control_ring(control_ring_);

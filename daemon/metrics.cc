@@ -127,6 +127,38 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
         add_gauge(link_up, labels, p.link_up ? 1 : 0);
     }
 
+    auto latency = family("vcplane_forwarding_latency_seconds",
+                          "Sampled time from a burst's receive on the connection to the end of "
+                          "the pass that handed its copies to their ports (one burst in 1024 "
+                          "frames per worker; metrics.forwarding_latency).",
+                          MetricType::Histogram);
+    const bool sampling = !workers_.empty() && workers_.front()->latency() != nullptr;
+    for (const auto& p : snap.ports) {
+        if (!sampling || p.connection.empty()) {
+            continue;
+        }
+        prometheus::ClientMetric m;
+        m.label = {{"connection", p.connection}, {"device", p.device}};
+        uint64_t cumulative = 0, cycles = 0;
+        for (size_t i = 0; i <= latency_bounds_seconds.size(); ++i) {
+            for (const auto& w : workers_) {
+                cumulative += w->latency()->ports[p.port].buckets[i].read();
+            }
+            prometheus::ClientMetric::Bucket b;
+            b.upper_bound = i < latency_bounds_seconds.size()
+                                ? latency_bounds_seconds[i]
+                                : std::numeric_limits<double>::infinity();
+            b.cumulative_count = cumulative;
+            m.histogram.bucket.push_back(b);
+        }
+        for (const auto& w : workers_) {
+            cycles += w->latency()->ports[p.port].sum_cycles.read();
+        }
+        m.histogram.sample_count = cumulative;
+        m.histogram.sample_sum = double(cycles) / tsc_hz_;
+        latency.metric.push_back(std::move(m));
+    }
+
     auto xstats = family("vcplane_port_xstats_total",
                          "The port driver's extended statistics (ethdev xstats), by the driver's "
                          "name for each; read once a second.",
@@ -149,6 +181,9 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
     out.push_back(std::move(rx_nombuf));
     out.push_back(std::move(link_up));
     out.push_back(std::move(port_state));
+    if (sampling) {
+        out.push_back(std::move(latency));
+    }
     out.push_back(std::move(xstats));
 }
 

@@ -107,6 +107,9 @@ unsigned worker::poll_once() noexcept {
             continue;
         }
         total += n;
+        if (latency_ != nullptr) [[unlikely]] {
+            maybe_sample(rxq.port, n);
+        }
         if (conn == nullptr) [[unlikely]] {
             drop_unconnected(rxq.port, pkts, n);
         } else if (large) {
@@ -124,7 +127,30 @@ unsigned worker::poll_once() noexcept {
         }
     }
     tx_.flush_all();
+    if (sample_port_ != no_port) [[unlikely]] {
+        record_sample();
+    }
     return total;
+}
+
+void worker::enable_latency_samples() {
+    latency_ = std::make_unique<latency_samples>();
+    const double hz = double(rte_get_tsc_hz());
+    for (size_t i = 0; i < latency_bounds_seconds.size(); ++i) {
+        latency_bound_cycles_[i] = uint64_t(latency_bounds_seconds[i] * hz);
+    }
+}
+
+void worker::record_sample() noexcept {
+    const uint64_t wait = rte_rdtsc() - sample_received_;
+    size_t b = 0;
+    while (b < latency_bound_cycles_.size() && wait > latency_bound_cycles_[b]) {
+        ++b;
+    }
+    latency_samples::per_port& p = latency_->ports[sample_port_];
+    p.buckets[b].add(1);
+    p.sum_cycles.add(wait);
+    sample_port_ = no_port;
 }
 
 // One burst of one connection. A small table stays in the cache: only the frames' headers are

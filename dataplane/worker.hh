@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -22,6 +23,7 @@
 
 #include "dataplane/counter_slots.hh"
 #include "dataplane/counters.hh"
+#include "dataplane/latency_samples.hh"
 #include "dataplane/replicate.hh"
 #include "dataplane/tables.hh"
 #include "dataplane/tx_buffers.hh"
@@ -95,6 +97,11 @@ public:
         objects_ = {vcs, parties};
     }
 
+    // Sample forwarding latency (dataplane/latency_samples.hh). Before launch.
+    void enable_latency_samples();
+    // Null unless sampling; any thread may read it.
+    const latency_samples* latency() const noexcept { return latency_.get(); }
+
     const worker_counters& counters() const noexcept { return counters_; }
     unsigned id() const noexcept { return id_; }
 
@@ -146,6 +153,16 @@ private:
     // A copy for every party of a multipoint VC (replicator::replicate).
     uint32_t replicate(const connection_entry& conn, rte_mbuf* m, const vc& v,
                        const party_set& parties, uint32_t word) noexcept;
+    // A burst of n frames from port has arrived: the one to sample, when it is due.
+    void maybe_sample(uint16_t port, uint16_t n) noexcept {
+        frames_to_sample_ -= n;
+        if (frames_to_sample_ <= 0 && sample_port_ == no_port) {
+            sample_port_ = port;
+            sample_received_ = rte_rdtsc();
+            frames_to_sample_ += latency_sample_every;
+        }
+    }
+    void record_sample() noexcept; // after the pass's final flush
     void drop(rte_mbuf* m, drop_reason r) noexcept {
         rte_pktmbuf_free(m);
         counters_.drop(r);
@@ -179,6 +196,13 @@ private:
     object_counters objects_;
     tx_buffers tx_;
     replicator replicator_;
+    // Latency sampling: the burst being sampled (sample_port_ no_port: none), and frames to go
+    // before the next one is.
+    std::unique_ptr<latency_samples> latency_;
+    std::array<uint64_t, latency_bounds_seconds.size()> latency_bound_cycles_{};
+    int64_t frames_to_sample_ = 0;
+    uint16_t sample_port_ = no_port;
+    uint64_t sample_received_ = 0;
 };
 
 } // namespace vcplane

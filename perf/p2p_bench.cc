@@ -206,7 +206,12 @@ struct options {
     uint32_t vcs = 16;
     unsigned population = 32;
     bool no_reference = false;
+    bool latency_samples = false; // metrics.forwarding_latency on: what sampling costs
 };
+
+std::string extra_toml(const options& o) {
+    return o.latency_samples ? "[metrics]\nforwarding_latency = true\n" : "";
+}
 
 // Both directions' calls between connections a and b: label L on one is a call to a party on
 // the other with out-label L.
@@ -237,7 +242,7 @@ bool make_calls(bench::plane& bp, uint32_t vcs) {
 int null_pair(const options& o) {
     bench::start_eal("p2p-bench-null", 1024, {"net_null0", "net_null1"});
     rte_mempool* pool = bench::make_pool(16383);
-    bench::plane bp({{"a", "net_null0"}, {"b", "net_null1"}}, pool);
+    bench::plane bp({{"a", "net_null0"}, {"b", "net_null1"}}, pool, extra_toml(o));
     if (!make_calls(bp, o.vcs)) {
         return 1;
     }
@@ -297,7 +302,7 @@ int ring_loop(const options& o) {
         std::fprintf(stderr, "p2p_bench: cannot create the ports\n");
         return 1;
     }
-    bench::plane bp({{"a", "net_ring_a"}, {"b", "net_ring_b"}}, pool);
+    bench::plane bp({{"a", "net_ring_a"}, {"b", "net_ring_b"}}, pool, extra_toml(o));
     if (!make_calls(bp, o.vcs)) {
         return 1;
     }
@@ -360,6 +365,8 @@ int main(int argc, char** argv) {
         ->delimiter(',')
         ->check(CLI::IsMember({"ring", "null"}));
     app.add_flag("--no-reference", o.no_reference, "skip testpmd");
+    app.add_flag("--latency-samples", o.latency_samples,
+                 "sample forwarding latency (metrics.forwarding_latency)");
     CLI11_PARSE(app, argc, argv);
     log::set_threshold(log::level::warning);
     // Each set-up in a process of its own: the worker polls every claimed port, and net_null

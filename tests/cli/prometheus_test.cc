@@ -108,6 +108,7 @@ listen = "127.0.0.1:{2}"
 per_vc = true
 per_party = true
 max_series = 1
+forwarding_latency = true
 [control]
 enabled = false
 # Ports come up in port order: 'out' first, so that the call is made when 'in' comes up,
@@ -225,6 +226,20 @@ scrape_configs:
     EXPECT_GE(promql(prom_port, "count(vcplane_port_xstats_total{connection=\"in\"})"), 1);
     EXPECT_EQ(promql(prom_port, "sum(vcplane_dropped_packets_total)"), 0);
     EXPECT_EQ(promql(prom_port, "count(vcplane_build_info)"), 1);
+    // Sampled forwarding latency: the file's first burst at least (one in 1024 frames), every
+    // sample in a bucket, each below the +Inf bucket's count, and a wait of some microseconds.
+    const double samples =
+        promql(prom_port, "vcplane_forwarding_latency_seconds_count{connection=\"in\"}");
+    EXPECT_GE(samples, 1);
+    EXPECT_LE(samples, frames / 32 + 1);
+    EXPECT_EQ(promql(prom_port, "vcplane_forwarding_latency_seconds_bucket{connection=\"in\","
+                                "le=\"+Inf\"}"),
+              samples);
+    const double mean = promql(prom_port, "vcplane_forwarding_latency_seconds_sum{connection="
+                                          "\"in\"} / vcplane_forwarding_latency_seconds_count"
+                                          "{connection=\"in\"}");
+    EXPECT_GT(mean, 0);
+    EXPECT_LT(mean, 0.1);
 
     // The Grafana dashboard: every query is valid PromQL to this Prometheus, and every metric
     // it names is one the daemon exports.

@@ -582,6 +582,31 @@ TEST_F(forwarding, headers_running_out_within_a_large_call_lose_only_the_rest) {
     rte_mempool_free(headers);
 }
 
+TEST_F(forwarding, a_sampling_worker_counts_one_burst_in_1024_frames_per_ingress_port) {
+    worker_->enable_latency_samples();
+    call("p2p", "in", 1000, {party_on("x", "out1", 2000, nh(1))});
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint32_t s = 0; s < 2 * latency_sample_every; ++s) {
+        frames.push_back(mpls_frame({.label = 1000, .seq = s}));
+    }
+    inject(P->in, frames);
+    for (uint32_t i = 0; i < 2 * latency_sample_every / rx_burst_size; ++i) {
+        poll();
+    }
+    EXPECT_EQ(drain(P->out1).size(), frames.size());
+    // The first burst, and then one every 1024 frames: bursts 1, 32 and 64 of 32 frames.
+    const latency_samples& l = *worker_->latency();
+    uint64_t in = 0, elsewhere = 0;
+    for (uint16_t port = 0; port < RTE_MAX_ETHPORTS; ++port) {
+        for (const counter& b : l.ports[port].buckets) {
+            (port == P->in.port ? in : elsewhere) += b.read();
+        }
+    }
+    EXPECT_EQ(in, 3u);
+    EXPECT_EQ(elsewhere, 0u);
+    EXPECT_GT(l.ports[P->in.port].sum_cycles.read(), 0u);
+}
+
 TEST_F(forwarding, a_burst_keeps_order_per_party) {
     call("feed", "in", 1000,
          {party_on("a", "out1", 2001, nh(1)), party_on("b", "out2", 2002, nh(2))});

@@ -241,6 +241,15 @@ TEST(config, traffic_contracts_are_read_and_checked) {
     EXPECT_THAT(only_problem(text), HasSubstr("calls.feed-a.sustained_rate: 0 is out of range"));
 }
 
+TEST(config, forwarding_latency_is_opt_in_and_a_boolean) {
+    EXPECT_FALSE(parse_config_string(base + good_call, "vcplane.toml").metrics.forwarding_latency);
+    EXPECT_TRUE(parse_config_string(base + good_call + "[metrics]\nforwarding_latency = true\n",
+                                    "vcplane.toml")
+                    .metrics.forwarding_latency);
+    EXPECT_THAT(only_problem(base + good_call + "[metrics]\nforwarding_latency = \"on\"\n"),
+                HasSubstr("metrics.forwarding_latency: expected true or false, found a string"));
+}
+
 TEST(config, a_call_is_fair_only_when_it_says_so) {
     EXPECT_FALSE(parse_config_string(base + good_call, "vcplane.toml").calls[0].contract.fair);
     std::string text = base + good_call;
