@@ -95,8 +95,12 @@ struct header_source {
     uint32_t first_label = 100;
     uint32_t labels = 1;
     uint8_t ttl = 64;
-    uint16_t size = 64; // bytes without FCS; at least the header, at most the buffer's room
-    uint32_t next = 0;  // the callback's own
+    uint32_t size = 64; // bytes without FCS; at least the header
+    // A frame larger than segment bytes is a chain, as a NIC's RX hands over a jumbo frame:
+    // its first segment the received buffer, the others taken from tail_pool.
+    uint16_t segment = 2048;
+    rte_mempool* tail_pool = nullptr;
+    uint32_t next = 0; // the callback's own
 };
 // Installs src (which must outlive the port's use) on port's RX queue 0; false: refused.
 bool add_header_source(uint16_t port, header_source& src);
@@ -108,6 +112,9 @@ double source_alone_mpps(uint16_t port, double seconds);
 // target_ratio <= 0: informative, no target.
 void summary(const std::string& benchmark, const std::string& measure, double value,
              double target_ratio);
+// The same for a measure whose target is a ceiling: "<= limit".
+void summary_at_most(const std::string& benchmark, const std::string& measure, double value,
+                     double limit);
 
 uint64_t tx_packets(const worker_counters& c); // summed over every port
 
