@@ -195,7 +195,7 @@ media = "vlan"
 TEST(config, unknown_keys_and_wrong_types_are_named) {
     EXPECT_THAT(only_problem(base + "[metrics]\nlisten = \"127.0.0.1:9469\"\nport = 3\n"),
                 HasSubstr("vcplane.toml:17: metrics.port: unknown key (expected one of: enabled, "
-                          "listen, per_vc, per_party, max_series)"));
+                          "listen, per_vc, per_party, max_series, forwarding_latency)"));
     std::string text = base;
     text.replace(text.find("mtu = 9000"), 10, "mtu = \"9000\"");
     EXPECT_THAT(only_problem(text),

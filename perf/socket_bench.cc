@@ -1,0 +1,161 @@
+// Call setup through the control socket: operations per second that one real client process
+// gets from a running vcplaned, with requests in flight and every reply counted. The daemon is
+// started as a child (net_null ports, a call 'feed' on the ingress connection); the client is
+// this process. It keeps --in-flight independent chains going, each add_party -> drop_party ->
+// add_party ... on a call the session made: an add's reply names the party its drop needs, and
+// a drop is answered when it completes, after a grace period. Every reply is checked (SUCCESS),
+// and the operations per second are the replies per second.
+//
+//   socket_bench [--seconds S] [--in-flight N]
+//
+// The daemon's worker (lcore 1) forwards nothing (net_null RX frames are dropped as unknown);
+// its control thread and this client share lcore 0's core with the grace-period helper.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "client/client.hh"
+#include "perf/bench_support.hh"
+#include "support/process.hh"
+
+using namespace vcplane;
+using json = nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+    CLI::App app{"socket_bench: call-setup operations per second through the control socket"};
+    double seconds = 3;
+    unsigned in_flight = 64;
+    app.add_option("--seconds", seconds, "measuring time");
+    app.add_option("--in-flight", in_flight, "add/drop chains kept in flight (1..512)")
+        ->check(CLI::Range(1u, 512u));
+    CLI11_PARSE(app, argc, argv);
+
+    const std::string socket = fmt::format("/tmp/vcplane-bench-{}.sock", getpid());
+    const std::string cfg = fmt::format(R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 512
+vdevs = ["net_null0", "net_null1"]
+file_prefix = "vcplane-sockbench-{0}"
+[metrics]
+enabled = false
+[control]
+socket = "{1}"
+max_queued_replies = 4096
+[connections.in]
+device = "net_null0"
+[connections.out]
+device = "net_null1"
+)",
+                                        getpid(), socket);
+    test::process daemon({VCPLANED_PATH, "--config", test::write_temp_file("sockbench.toml", cfg)});
+    if (!daemon.wait_for_output("forwarding:", std::chrono::seconds(60))) {
+        std::fprintf(stderr, "socket_bench: vcplaned did not start:\n%s\n",
+                     daemon.output().c_str());
+        return 1;
+    }
+    control_client c(socket);
+    c.call("hello");
+    const json first{
+        {"name", "p0"}, {"connection", "out"}, {"label", 2000}, {"next_hop", "02:00:00:00:00:02"}};
+    const json made = c.call(
+        "make_call", {{"connection", "in"}, {"name", "bench"}, {"label", 1000}, {"party", first}});
+    if (!control_client::ok(made)) {
+        std::fprintf(stderr, "socket_bench: make_call: %s\n", made.dump().c_str());
+        return 1;
+    }
+    const uint64_t vc = made["vc"].get<uint64_t>();
+
+    // Chain k: request ids k (mod in_flight) tell which chain a reply belongs to; its state is
+    // whether an add or a drop is outstanding.
+    struct chain {
+        bool adding = true;
+    };
+    std::vector<chain> chains(in_flight);
+    uint64_t next_id = 1u << 20; // above the ids control_client used
+    std::vector<int> owner;      // request id - base -> chain
+    const uint64_t base = next_id;
+    auto send_add = [&](unsigned k) {
+        const json party{{"name", fmt::format("s{}", k)},
+                         {"connection", "out"},
+                         {"label", 3000 + k},
+                         {"next_hop", "02:00:00:00:00:03"}};
+        owner.push_back(int(k));
+        c.send_raw(
+            json{{"id", next_id++}, {"op", "add_party"}, {"vc", vc}, {"party", party}}.dump());
+        chains[k].adding = true;
+    };
+    auto send_drop = [&](unsigned k, uint64_t party) {
+        owner.push_back(int(k));
+        c.send_raw(json{{"id", next_id++}, {"op", "drop_party"}, {"party", party}}.dump());
+        chains[k].adding = false;
+    };
+    uint64_t replies = 0, adds = 0, drops = 0, failed = 0;
+    const auto start = clock_type::now();
+    const auto end = start + std::chrono::duration<double>(seconds);
+    for (unsigned k = 0; k < in_flight; ++k) {
+        send_add(k);
+    }
+    unsigned outstanding = in_flight;
+    bool stopping = false;
+    while (outstanding != 0) {
+        const json r = json::parse(c.receive_raw(std::chrono::seconds(10)), nullptr, false);
+        if (r.is_discarded() || !r.contains("id")) {
+            continue; // an event (none expected) or garbage
+        }
+        const uint64_t id = r["id"].get<uint64_t>();
+        if (id < base || id - base >= owner.size()) {
+            continue;
+        }
+        const unsigned k = unsigned(owner[id - base]);
+        ++replies;
+        --outstanding;
+        if (!control_client::ok(r)) {
+            ++failed;
+            std::fprintf(stderr, "socket_bench: %s\n", r.dump().c_str());
+            stopping = true;
+        }
+        if (!stopping && clock_type::now() >= end) {
+            stopping = true;
+        }
+        if (chains[k].adding) {
+            ++adds;
+            if (r.contains("party")) {
+                send_drop(k, r["party"].get<uint64_t>()); // a party added is dropped, even now
+                ++outstanding;
+            }
+        } else {
+            ++drops;
+            if (!stopping) {
+                send_add(k);
+                ++outstanding;
+            }
+        }
+    }
+    const double elapsed = std::chrono::duration<double>(clock_type::now() - start).count();
+    c.call("goodbye");
+    daemon.signal(SIGTERM);
+    const int rc = daemon.wait(std::chrono::seconds(30));
+    std::printf("socket_bench: one client process, %u add/drop chains in flight, %.1f s\n",
+                in_flight, seconds);
+    std::printf("%-40s %14.0f\n", "operations (replies) per second", double(replies) / elapsed);
+    std::printf("%-40s %14.0f\n", "add + drop pairs per second", double(drops) / elapsed);
+    std::printf("%-40s %14llu\n", "adds answered", static_cast<unsigned long long>(adds));
+    std::printf("%-40s %14llu\n", "drops answered", static_cast<unsigned long long>(drops));
+    std::printf("%-40s %14llu\n", "replies other than SUCCESS",
+                static_cast<unsigned long long>(failed));
+    std::printf("%-40s %14d\n", "daemon exit status", rc);
+    bench::summary("socket", "operations per second through the socket / 200 000",
+                   double(replies) / elapsed / 2e5, 1.0);
+    bench::summary("socket", "every reply SUCCESS, daemon exits 0 (1 = yes)",
+                   failed == 0 && rc == 0 ? 1 : 0, 1.0);
+    return failed == 0 && rc == 0 ? 0 : 1;
+}
