@@ -661,7 +661,7 @@ TEST_F(forwarding, malformed_and_unknown_frames_are_dropped_and_counted_by_reaso
 }
 
 // From large_table_min_vcs VCs on a connection the worker requests a burst's table lines
-// before classifying it (worker::request_tables), in stages that differ with counters on and
+// before classifying it (worker::start_lookahead), in stages that differ with counters on and
 // off; what it forwards and counts must not change: every label of a large table, one-party
 // VCs (party array in the vc's line) mixed with two-party ones (an array of its own), in bursts
 // mixed with unknown labels and malformed frames, each port's copies in order. (Passes here
