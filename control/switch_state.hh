@@ -75,7 +75,6 @@ public:
     party_set* parties_with(const party_set& current, const connection_state& in,
                             const party_spec& p, uint32_t slot, table_error* error) const;
     party_set* parties_without(const party_set& current, uint32_t index, table_error* error) const;
-    party resolve(const party_spec& p, uint32_t slot) const; // p checked (check_party)
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
     // it cannot be made.
@@ -114,6 +113,7 @@ public:
     }
 
 private:
+    party resolve(const party_spec& p, uint32_t slot) const; // p checked (check_party)
     unsigned workers_;
     forwarding_table table_;
     std::vector<connection_state> connections_;

@@ -18,31 +18,30 @@ party_set* party_set::build(void* mem, std::span<const party> parties, bool embe
     return set;
 }
 
-party_set* party_set::create(std::span<const party> parties) {
-    if (failing_creates_ != 0) {
-        --failing_creates_;
-        return nullptr;
-    }
-    void* mem = ::operator new(footprint(parties.size()), std::nothrow);
-    if (mem == nullptr) {
-        return nullptr;
-    }
-    ++live_;
-    return build(mem, parties, false);
-}
-
-party_set* party_set::create_changed(const party_set& from, const party* added, uint32_t removed) {
-    const bool removing = removed < from.size();
-    const size_t n = from.size() + (added != nullptr ? 1 : 0) - (removing ? 1 : 0);
+void* party_set::allocate(size_t n) noexcept {
     if (failing_creates_ != 0) {
         --failing_creates_;
         return nullptr;
     }
     void* mem = ::operator new(footprint(n), std::nothrow);
+    if (mem != nullptr) {
+        ++live_;
+    }
+    return mem;
+}
+
+party_set* party_set::create(std::span<const party> parties) {
+    void* mem = allocate(parties.size());
+    return mem != nullptr ? build(mem, parties, false) : nullptr;
+}
+
+party_set* party_set::create_changed(const party_set& from, const party* added, uint32_t removed) {
+    const bool removing = removed < from.size();
+    const size_t n = from.size() + (added != nullptr ? 1 : 0) - (removing ? 1 : 0);
+    void* mem = allocate(n);
     if (mem == nullptr) {
         return nullptr;
     }
-    ++live_;
     uint32_t chain_takers = from.chain_takers_;
     chain_takers -= removing && from[removed].takes_chains ? 1 : 0;
     chain_takers += added != nullptr && added->takes_chains ? 1 : 0;

@@ -74,6 +74,8 @@ private:
         , chain_takers_(chain_takers)
         , embedded_(embedded) {}
     static party_set* build(void* mem, std::span<const party> parties, bool embedded) noexcept;
+    // Room for n parties, counted live (null: out of memory, or a failing create asked for).
+    static void* allocate(size_t n) noexcept;
     const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
     party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
 
