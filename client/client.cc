@@ -49,12 +49,20 @@ std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
     if (r == 0) {
         throw client_error("the daemon did not answer in time");
     }
-    std::vector<char> buf(1 << 20);
-    const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    // A message's size first (MSG_TRUNC on a peek reports it whole), so that a reply of any
+    // size is read intact into a buffer that is kept, not zeroed afresh for every message.
+    const ssize_t size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+    if (size <= 0) {
+        throw client_error("the daemon closed the connection");
+    }
+    if (receive_buffer_.size() < size_t(size)) {
+        receive_buffer_.resize(size_t(size));
+    }
+    const ssize_t n = recv(fd_, receive_buffer_.data(), receive_buffer_.size(), 0);
     if (n <= 0) {
         throw client_error("the daemon closed the connection");
     }
-    return std::string(buf.data(), size_t(n));
+    return std::string(receive_buffer_.data(), size_t(n));
 }
 
 json control_client::call(const std::string& op, json args, std::chrono::milliseconds timeout) {

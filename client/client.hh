@@ -44,6 +44,7 @@ private:
     int fd_ = -1;
     uint64_t next_id_ = 1;
     std::vector<nlohmann::json> events_;
+    std::vector<char> receive_buffer_; // grown to the largest message read so far
 };
 
 // A reload reply (daemon/reload_reply.hh) as lines for a terminal: the changes that need a

@@ -89,7 +89,8 @@ control_server::control_server(const control_config& cfg, event_loop& loop, cont
     : cfg_(cfg)
     , loop_(loop)
     , plane_(plane)
-    , reloads_(reloads) {
+    , reloads_(reloads)
+    , receive_buffer_(cfg.max_message_bytes) {
     const auto fail = [&](const std::string& what) {
         throw std::runtime_error(
             fmt::format("control.socket: {} {}: {}", what, cfg.socket, std::strerror(errno)));

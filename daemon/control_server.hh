@@ -48,6 +48,10 @@ public:
     // For sessions and request handlers.
     const control_config& config() const { return cfg_; }
     event_loop& loop() { return loop_; }
+    // One receive buffer of control.max_message_bytes for every session: the control thread
+    // reads one message at a time, and zeroing a fresh buffer per read cost more than the
+    // request it carried.
+    std::vector<char>& receive_buffer() { return receive_buffer_; }
     control_plane& plane() { return plane_; }
     nsp::name_space& names() { return plane_.names(); }
     session* find_session(uint64_t id);
@@ -69,6 +73,7 @@ private:
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused
     int linger_timer_ = -1;
     reload_path* reloads_;
+    std::vector<char> receive_buffer_;
 };
 
 } // namespace vcplane

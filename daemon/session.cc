@@ -1,6 +1,8 @@
 #include "daemon/session.hh"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -244,7 +246,7 @@ void session::call_gone(callmgmt::vc_handle v) {
 // ---- framing --------------------------------------------------------------------------------
 
 void session::read_some() {
-    std::vector<char> buf(srv_.config().max_message_bytes);
+    std::vector<char>& buf = srv_.receive_buffer();
     // Bounded work per wake-up: a chatty client cannot monopolise the control thread.
     for (int i = 0; i < 64 && fd_ >= 0 && !ending_; ++i) {
         const ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
@@ -332,7 +334,19 @@ void session::reply_raw(json r) {
     if (fd_ < 0) {
         return;
     }
-    out_.push_back(r.dump());
+    std::string text = r.dump();
+    if (!fit_send_buffer(text.size())) {
+        // Not sendable at all: the request still gets its one reply, and the session lives.
+        json refused = wsa_reply(
+            wsa::not_enough_memory,
+            fmt::format("reply of {} bytes exceeds the control socket's send buffer of {} bytes "
+                        "(raise net.core.wmem_max)",
+                        text.size(), send_buffer_));
+        refused["id"] = r.contains("id") ? r["id"] : json(nullptr);
+        log::warning("session {}: {}", id_, refused["message"].get<std::string>());
+        text = refused.dump();
+    }
+    out_.push_back(std::move(text));
     if (out_.size() > srv_.config().max_queued_replies) {
         log::warning("session {}: {} replies unread; disconnecting it", id_, out_.size());
         out_.clear();
@@ -340,6 +354,31 @@ void session::reply_raw(json r) {
         return;
     }
     flush_out();
+}
+
+bool session::fit_send_buffer(size_t bytes) {
+    // The kernel refuses a SEQPACKET message longer than the send buffer less a small header.
+    constexpr size_t overhead = 64;
+    if (send_buffer_ == 0) {
+        int have = 0;
+        socklen_t len = sizeof(have);
+        getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &have, &len);
+        send_buffer_ = size_t(have);
+    }
+    if (bytes + overhead <= send_buffer_) {
+        return true;
+    }
+    // The kernel doubles what it is asked for; SO_SNDBUFFORCE passes wmem_max with
+    // CAP_NET_ADMIN, SO_SNDBUF stops at it.
+    const int want = int(std::min<size_t>(bytes + overhead, INT32_MAX / 2));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
+        setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+    }
+    int have = 0;
+    socklen_t len = sizeof(have);
+    getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &have, &len);
+    send_buffer_ = size_t(have);
+    return bytes + overhead <= send_buffer_;
 }
 
 void session::flush_out() {
@@ -353,6 +392,9 @@ void session::flush_out() {
                     watch_for();
                 }
                 return;
+            }
+            if (errno != EPIPE && errno != ECONNRESET) { // not just a client that went away
+                log::warning("session {}: send: {}; disconnecting it", id_, std::strerror(errno));
             }
             out_.clear();
             end(true);

@@ -94,6 +94,10 @@ private:
     void complete_lookup(uint64_t request, nsp::lookup_handle h);
     void send_event(json e);
     void reply_raw(json r);
+    // Makes the socket's send buffer hold one message of `bytes` (a SEQPACKET message must fit
+    // in it whole); false when the kernel's limit (net.core.wmem_max without CAP_NET_ADMIN)
+    // is below it.
+    bool fit_send_buffer(size_t bytes);
     void flush_out();
     void hang_up();
     void watch_for();
@@ -106,6 +110,7 @@ private:
     unsigned startups_ = 0;
     bool ending_ = false;
     bool want_out_ = false;
+    size_t send_buffer_ = 0; // SO_SNDBUF as the kernel reports it; 0: not read yet
     std::deque<std::string> out_;
     std::optional<std::pair<uint64_t, json>> farewell_; // the last goodbye's reply
     callmgmt::client_bindings bindings_;

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fstream>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
@@ -66,8 +67,18 @@ label = 2000
 next_hop = "02:00:00:00:00:02"
 )",
                                             getpid(), port, socket_);
-        daemon_ = std::make_unique<process>(
-            std::vector<std::string>{vcplaned, "--config", write_temp_file("ctl.toml", cfg)});
+        config_ = write_temp_file("ctl.toml", cfg);
+        start({});
+    }
+    // Starts the daemon on the fixture's config, its command line after `prefix` (a wrapper
+    // such as setpriv); the one running is stopped first.
+    void start(std::vector<std::string> prefix) {
+        if (daemon_) {
+            daemon_->signal(SIGTERM);
+            ASSERT_EQ(daemon_->wait(30s), 0) << daemon_->output();
+        }
+        prefix.insert(prefix.end(), {vcplaned, "--config", config_});
+        daemon_ = std::make_unique<process>(prefix);
         ASSERT_TRUE(daemon_->wait_for_output("forwarding:", 30s)) << daemon_->output();
     }
     void TearDown() override {
@@ -94,7 +105,36 @@ next_hop = "02:00:00:00:00:02"
         return false;
     }
 
+    // Makes `calls` calls of 1024 parties each on session c: replies to `calls` grow by about
+    // 90 KB with each.
+    static void make_large_calls(control_client& c, unsigned calls) {
+        for (unsigned k = 0; k < calls; ++k) {
+            const auto party = [](unsigned i) {
+                return json{{"name", fmt::format("p{}", i)},
+                            {"connection", "out"},
+                            {"label", 3000 + i},
+                            {"next_hop", "02:00:00:00:00:0d"}};
+            };
+            const json made = c.call("make_call", {{"connection", "in"},
+                                                   {"name", fmt::format("large{}", k)},
+                                                   {"label", 1200 + k},
+                                                   {"party", party(0)}});
+            ASSERT_TRUE(control_client::ok(made)) << made;
+            for (unsigned i = 1; i < 1024; ++i) {
+                const json added = c.call("add_party", {{"vc", made["vc"]}, {"party", party(i)}});
+                ASSERT_TRUE(control_client::ok(added)) << added;
+            }
+        }
+    }
+    static size_t sysctl_value(const char* path) {
+        std::ifstream f(path);
+        size_t v = 0;
+        f >> v;
+        return v;
+    }
+
     std::string socket_;
+    std::string config_;
     std::unique_ptr<process> daemon_;
 };
 
@@ -437,6 +477,45 @@ TEST_F(control_socket, a_killed_client_is_run_down_and_everything_it_owned_is_fr
     EXPECT_EQ(s["services"], 0);
     EXPECT_EQ(s["grace_pending"], 0);
     EXPECT_THAT(daemon_->output(), ::testing::Not(HasSubstr("error")));
+}
+
+TEST_F(control_socket, a_reply_larger_than_the_default_socket_buffer_arrives_whole) {
+    // A message must fit the socket's send buffer whole (net.core.wmem_default, 208 KiB on
+    // Debian): three 1024-party calls list past it. The daemon grows its buffer to fit.
+    const size_t limit = sysctl_value("/proc/sys/net/core/wmem_default");
+    const unsigned calls = unsigned(limit / 90000 + 1);
+    control_client c(socket_);
+    c.call("hello");
+    make_large_calls(c, calls);
+    const json listed = c.call("calls");
+    ASSERT_TRUE(listed.contains("calls")) << listed.dump().substr(0, 300);
+    EXPECT_GT(listed.dump().size(), limit);
+    ASSERT_EQ(listed["calls"].size(), calls + 1); // and the config's
+    for (const auto& call : listed["calls"]) {
+        EXPECT_EQ(call["parties"].size(), call["name"] == "feed" ? 1u : 1024u) << call["name"];
+    }
+    EXPECT_EQ(c.call("status")["calls"], calls + 1); // the session and its calls live on
+    c.call("goodbye");
+}
+
+TEST_F(control_socket, a_reply_past_the_kernels_limit_is_refused_and_the_session_lives) {
+    // Without CAP_NET_ADMIN the send buffer stops at twice net.core.wmem_max.
+    const size_t limit = 2 * sysctl_value("/proc/sys/net/core/wmem_max");
+    const unsigned calls = unsigned(limit / 90000 + 1);
+    if (calls > 24) {
+        GTEST_SKIP() << "net.core.wmem_max is " << limit / 2 << ": a reply past it needs " << calls
+                     << " calls of 1024 parties";
+    }
+    start({"/usr/bin/setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin"});
+    control_client c(socket_);
+    c.call("hello");
+    make_large_calls(c, calls);
+    const json refused = c.call("calls");
+    EXPECT_EQ(refused["status"], "WSA_NOT_ENOUGH_MEMORY") << refused.dump().substr(0, 300);
+    EXPECT_THAT(refused.value("message", ""), HasSubstr("net.core.wmem_max"));
+    EXPECT_EQ(c.call("status")["calls"], calls + 1); // nothing lost
+    EXPECT_THAT(daemon_->output(), HasSubstr("exceeds the control socket's send buffer"));
+    c.call("goodbye");
 }
 
 } // namespace
