@@ -239,7 +239,8 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     const party_handle ph = state_.next_handle();
     r.state = phase::active;
     r.call = accepted;
-    r.parties = {party_record{ph, first, client_party_ctx, party_slot}};
+    r.parties.clear();
+    r.parties.push_back(party_record{ph, first, client_party_ctx, party_slot});
     r.circuit = circuit;
     r.stats_slot = vc_slot;
     party_index_[ph] = vh;
@@ -381,12 +382,9 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     if (auto e = accept_party(*in, party)) {
         return fail(b, e->status, e->why);
     }
-    for (const auto& p : r->parties) {
-        if (p.spec.name == party.name) {
-            return fail(
-                b, cstatus::invalid_parameter,
-                fmt::format("call '{}' has a party '{}' already", r->call.name, party.name));
-        }
+    if (r->parties.has_name(party.name)) {
+        return fail(b, cstatus::invalid_parameter,
+                    fmt::format("call '{}' has a party '{}' already", r->call.name, party.name));
     }
     if (!state_.book(party.connection, booking(*r))) {
         return fail(b, cstatus::resources,
@@ -526,9 +524,7 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
             b, cstatus::failure,
             fmt::format("party is the last of call '{}': close the call instead", r->call.name));
     }
-    const size_t at = size_t(std::find_if(r->parties.begin(), r->parties.end(),
-                                          [ph](const auto& p) { return p.id == ph; }) -
-                             r->parties.begin());
+    const size_t at = r->parties.index_of(ph);
     const party_record leaving = r->parties[at];
     if (cstatus s = check_close_data(b, leaving, close_data); s != cstatus::success) {
         return s;
@@ -537,7 +533,7 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
         return fail(b, cstatus::resources, b.last_error);
     }
     // The handle is dead from here on; the party's state lives until the grace period ends.
-    r->parties.erase(r->parties.begin() + long(at));
+    r->parties.erase(at);
     party_index_.erase(ph);
     state_.release(leaving.spec.connection, booking(*r));
     begin_op(b);
@@ -668,7 +664,7 @@ void call_manager::egress_gone(const std::string& gone) {
             dropped.push_back(r.parties[*it]);
             state_.release(r.parties[*it].spec.connection, booking(r));
             party_index_.erase(r.parties[*it].id);
-            r.parties.erase(r.parties.begin() + long(*it));
+            r.parties.erase(*it);
         }
         log::notice("call '{}': dropped {} part{} leaving through '{}'", r.call.name,
                     dropped.size(), dropped.size() == 1 ? "y" : "ies", gone);
@@ -732,6 +728,28 @@ cstatus call_manager::counted(const char* op, cstatus s) {
 
 void call_manager::completed(const char* completion, cstatus s) {
     contract_stats::process().count("ndis", completion, callmgmt::status_name(s));
+}
+
+size_t call_manager::party_records::index_of(party_handle id) const {
+    return size_t(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+}
+
+void call_manager::party_records::push_back(party_record p) {
+    names_.insert(p.spec.name);
+    ids_.push_back(p.id);
+    records_.push_back(std::make_unique<party_record>(std::move(p)));
+}
+
+void call_manager::party_records::erase(size_t at) {
+    names_.erase(names_.find(records_[at]->spec.name));
+    ids_.erase(ids_.begin() + long(at));
+    records_.erase(records_.begin() + long(at));
+}
+
+void call_manager::party_records::clear() {
+    names_.clear();
+    ids_.clear();
+    records_.clear();
 }
 
 } // namespace vcplane

@@ -22,6 +22,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "contracts/callmgmt/call_management.hh"
@@ -105,6 +106,46 @@ private:
         void* client_ctx;
         uint32_t stats_slot; // counter_slots::remainder when it has none of its own
     };
+    // A call's parties in the order of its published party array (a party's index here is
+    // its index there). A change finds a party by handle or name, and leaves the others where
+    // they are in memory, without walking every record: what lets a change to a 1024-party
+    // call cost about what it costs a small one.
+    class party_records {
+    public:
+        class iterator {
+        public:
+            explicit iterator(const std::unique_ptr<party_record>* at)
+                : at_(at) {}
+            const party_record& operator*() const { return **at_; }
+            const party_record* operator->() const { return at_->get(); }
+            iterator& operator++() {
+                ++at_;
+                return *this;
+            }
+            bool operator!=(const iterator& o) const { return at_ != o.at_; }
+
+        private:
+            const std::unique_ptr<party_record>* at_;
+        };
+        iterator begin() const { return iterator(records_.data()); }
+        iterator end() const { return iterator(records_.data() + records_.size()); }
+        size_t size() const { return records_.size(); }
+        bool empty() const { return records_.empty(); }
+        const party_record& operator[](size_t i) const { return *records_[i]; }
+        const party_record& front() const { return *records_.front(); }
+        // The index of the party with handle id; size() when there is none.
+        size_t index_of(callmgmt::party_handle id) const;
+        bool has_name(const std::string& name) const { return names_.count(name) != 0; }
+
+        void push_back(party_record p);
+        void erase(size_t at);
+        void clear();
+
+    private:
+        std::vector<std::unique_ptr<party_record>> records_;
+        std::vector<callmgmt::party_handle> ids_; // records_[i]->id, scanned without the records
+        std::unordered_multiset<std::string> names_;
+    };
     struct vc_record {
         callmgmt::vc_handle id;
         binding* owner;
@@ -112,7 +153,7 @@ private:
         void* client_ctx;
         vc_phase state = vc_phase::created;
         callmgmt::call_spec call;
-        std::vector<party_record> parties;
+        party_records parties;
         vc* circuit = nullptr;                          // published while active
         uint32_t stats_slot = counter_slots::remainder; // while active
     };

@@ -44,13 +44,6 @@ private:
 #endif
 };
 
-// The party that gets copy i of a frame whose copies start at party `first`.
-[[gnu::always_inline]] inline const party& in_turn(const party_set& parties, uint32_t first,
-                                                   uint32_t i) noexcept {
-    const uint32_t j = first + i;
-    return parties[j < parties.size() ? j : j - parties.size()];
-}
-
 } // namespace
 
 replicator::replicator(rte_mempool* replica_pool, tx_buffers& tx, object_counters& objects,
@@ -120,6 +113,7 @@ void replicator::copy_small(rte_mbuf* m, const vc& v, const party_set& parties, 
     if (copy_line && n > 1) {
         line.load(rte_pktmbuf_mtod(m, const uint8_t*));
     }
+    party_set::cursor next(parties, first);
     rte_mbuf* chunk[copy_chunk];
     for (uint32_t chunk_first = 0; chunk_first + 1 < n; chunk_first += copy_chunk) {
         const uint32_t count = std::min(copy_chunk, n - 1 - chunk_first);
@@ -128,7 +122,8 @@ void replicator::copy_small(rte_mbuf* m, const vc& v, const party_set& parties, 
         const bool bulk =
             rte_mempool_get_bulk(replica_pool_, reinterpret_cast<void**>(chunk), count) == 0;
         for (uint32_t i = 0; i < count; ++i) {
-            const party& p = in_turn(parties, first, chunk_first + i);
+            const party& p = *next;
+            next.advance();
             rte_mbuf* c;
             if (!bulk) {
                 c = whole_copy(m);
@@ -146,7 +141,7 @@ void replicator::copy_small(rte_mbuf* m, const vc& v, const party_set& parties, 
             out.send(c, p, rewrite, len);
         }
     }
-    out.send(m, in_turn(parties, first, n - 1), rewrite, len);
+    out.send(m, *next, rewrite, len);
 }
 
 // Headers are taken a chunk at a time, each chunk sent before the next is taken, so that the
@@ -174,11 +169,13 @@ bool replicator::share_payload(rte_mbuf* m, const vc& v, const party_set& partie
         rte_mbuf_refcnt_set(seg, uint16_t(n));
     }
     rte_pktmbuf_adj(m, replica_header_len);
+    party_set::cursor next(parties, first);
     uint32_t i = 0;
     while (true) {
         for (uint32_t j = 0; j < count; ++j, ++i) {
             chain_header(headers[j], original, m, m->port);
-            out.send(headers[j], in_turn(parties, first, i), rewrite, len);
+            out.send(headers[j], *next, rewrite, len);
+            next.advance();
         }
         if (i == n) {
             return true;
@@ -191,8 +188,8 @@ bool replicator::share_payload(rte_mbuf* m, const vc& v, const party_set& partie
     // The pool ran dry within the call: the remaining parties lose their copies, and each one's
     // reference is given back. Copies already sent may be being freed by now: an atomic
     // decrement (rte_pktmbuf_free), on this exhaustion path only.
-    for (; i < n; ++i) {
-        lost(v, in_turn(parties, first, i));
+    for (; i < n; ++i, next.advance()) {
+        lost(v, *next);
         rte_pktmbuf_free(m);
     }
     return true;
@@ -205,8 +202,10 @@ void replicator::copy_each(rte_mbuf* m, const vc& v, const party_set& parties, u
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     const bool chains = header_pool_ != nullptr && rte_pktmbuf_data_len(m) > replica_header_len;
+    party_set::cursor next(parties, first);
     for (uint32_t i = 0; i + 1 < n; ++i) {
-        const party& p = in_turn(parties, first, i);
+        const party& p = *next;
+        next.advance();
         rte_mbuf* c = chains && p.takes_chains ? chained_copy(m) : whole_copy(m);
         if (c == nullptr) [[unlikely]] {
             lost(v, p);
@@ -214,7 +213,7 @@ void replicator::copy_each(rte_mbuf* m, const vc& v, const party_set& parties, u
         }
         out.send(c, p, rewrite, len);
     }
-    out.send(m, in_turn(parties, first, n - 1), rewrite, len);
+    out.send(m, *next, rewrite, len);
 }
 
 template uint32_t replicator::replicate(rte_mbuf*, const vc&, const party_set&,

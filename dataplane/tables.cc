@@ -13,44 +13,138 @@ namespace vcplane {
 party_set* party_set::build(void* mem, std::span<const party> parties, bool embedded) noexcept {
     const auto chain_takers = static_cast<uint32_t>(std::count_if(
         parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
-    auto* set = new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers, embedded);
+    auto* set =
+        new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers, embedded, false);
     std::uninitialized_copy(parties.begin(), parties.end(), set->data());
     return set;
 }
 
-void* party_set::allocate(size_t n) noexcept {
+void* party_set::allocate(size_t bytes) noexcept {
     if (failing_creates_ != 0) {
-        --failing_creates_;
+        if (creates_before_failing_ != 0) {
+            --creates_before_failing_;
+        } else {
+            --failing_creates_;
+            return nullptr;
+        }
+    }
+    return ::operator new(bytes, std::nothrow);
+}
+
+party_set::chunk* party_set::allocate_chunk() noexcept {
+    void* mem = allocate(sizeof(chunk));
+    if (mem == nullptr) {
         return nullptr;
     }
-    void* mem = ::operator new(footprint(n), std::nothrow);
-    if (mem != nullptr) {
-        ++live_;
+    ++chunks_live_;
+    auto* c = static_cast<chunk*>(mem);
+    c->size = 0;
+    c->holders = 1;
+    return c;
+}
+
+void party_set::release(chunk* c) noexcept {
+    if (--c->holders == 0) {
+        --chunks_live_;
+        ::operator delete(c);
     }
-    return mem;
+}
+
+party_set* party_set::allocate_chunked(uint32_t n, uint32_t chain_takers, uint32_t count) noexcept {
+    void* mem = allocate(chunked_footprint(count));
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    ++live_;
+    auto* set = new (mem) party_set(n, chain_takers, false, true);
+    *reinterpret_cast<uint64_t*>(set + 1) = count;
+    return set;
 }
 
 party_set* party_set::create(std::span<const party> parties) {
-    void* mem = allocate(parties.size());
-    return mem != nullptr ? build(mem, parties, false) : nullptr;
+    if (parties.size() > max_size) {
+        return nullptr;
+    }
+    if (parties.size() > chunk_parties) {
+        return build_chunked(parties);
+    }
+    void* mem = allocate(footprint(parties.size()));
+    if (mem == nullptr) {
+        return nullptr;
+    }
+    ++live_;
+    return build(mem, parties, false);
+}
+
+party_set* party_set::build_chunked(std::span<const party> parties) noexcept {
+    const auto n = uint32_t(parties.size());
+    const uint32_t count = (n + chunk_parties - 1) / chunk_parties;
+    const auto chain_takers = static_cast<uint32_t>(std::count_if(
+        parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
+    party_set* set = allocate_chunked(n, chain_takers, count);
+    if (set == nullptr) {
+        return nullptr;
+    }
+    chunk** to = set->chunks();
+    for (uint32_t k = 0; k < count; ++k) {
+        chunk* c = allocate_chunk();
+        if (c == nullptr) {
+            // Nothing half-made: the chunks built so far and the set go.
+            for (uint32_t j = 0; j < k; ++j) {
+                release(to[j]);
+            }
+            *reinterpret_cast<uint64_t*>(set + 1) = 0;
+            destroy(set);
+            return nullptr;
+        }
+        const uint32_t first = k * chunk_parties;
+        c->size = std::min(chunk_parties, n - first);
+        std::copy_n(parties.begin() + first, c->size, c->items);
+        to[k] = c;
+    }
+    return set;
 }
 
 party_set* party_set::create_changed(const party_set& from, const party* added, uint32_t removed) {
     const bool removing = removed < from.size();
     const size_t n = from.size() + (added != nullptr ? 1 : 0) - (removing ? 1 : 0);
-    void* mem = allocate(n);
+    if (n > max_size) {
+        return nullptr;
+    }
+    if (from.chunked() && n > chunk_parties) {
+        return change_chunked(from, added, removed);
+    }
+    if (from.chunked() || n > chunk_parties) {
+        // The shape changes (a flat set grown past chunk_parties, a chunked one shrunk to
+        // it): at most chunk_parties + 1 parties, gathered once.
+        party gathered[chunk_parties + 1];
+        uint32_t k = 0;
+        uint32_t i = 0;
+        for (const party& p : from) {
+            if (i++ != removed) {
+                gathered[k++] = p;
+            }
+        }
+        if (added != nullptr) {
+            gathered[k++] = *added;
+        }
+        return create({gathered, k});
+    }
+    void* mem = allocate(footprint(n));
     if (mem == nullptr) {
         return nullptr;
     }
+    ++live_;
     uint32_t chain_takers = from.chain_takers_;
     chain_takers -= removing && from[removed].takes_chains ? 1 : 0;
     chain_takers += added != nullptr && added->takes_chains ? 1 : 0;
-    auto* set = new (mem) party_set(uint32_t(n), chain_takers, false);
+    auto* set = new (mem) party_set(uint32_t(n), chain_takers, false, false);
     party* to = set->data();
+    const party* all = from.data();
     const uint32_t head = removing ? removed : from.size();
-    std::uninitialized_copy(from.begin(), from.begin() + head, to);
+    std::uninitialized_copy(all, all + head, to);
     if (removing) {
-        std::uninitialized_copy(from.begin() + removed + 1, from.end(), to + head);
+        std::uninitialized_copy(all + removed + 1, all + from.size(), to + head);
     }
     if (added != nullptr) {
         to[n - 1] = *added;
@@ -58,16 +152,150 @@ party_set* party_set::create_changed(const party_set& from, const party* added, 
     return set;
 }
 
+// A chunked set from a chunked set: chunks [first, first + span) of `from` are replaced by
+// one fresh chunk (or by none when the party dropped was a chunk's only one); the others are
+// shared.
+party_set* party_set::change_chunked(const party_set& from, const party* added,
+                                     uint32_t removed) noexcept {
+    const bool removing = removed < from.size();
+    if (removing && added != nullptr) {
+        party_set* without = change_chunked(from, nullptr, removed);
+        party_set* set =
+            without != nullptr ? change_chunked(*without, added, without->size()) : nullptr;
+        destroy(without);
+        return set;
+    }
+    const uint32_t count = from.stored_chunk_count();
+    chunk* const* old = from.chunks();
+    uint32_t chain_takers = from.chain_takers_;
+    uint32_t first;
+    uint32_t span;
+    chunk* fresh = nullptr;
+    if (removing) {
+        uint32_t c = 0;
+        uint32_t at = removed;
+        while (at >= old[c]->size) {
+            at -= old[c]->size;
+            ++c;
+        }
+        chain_takers -= old[c]->items[at].takes_chains ? 1 : 0;
+        // Merged with a neighbour when both then fit one chunk: two neighbours always hold
+        // more than chunk_parties between them, which bounds the chunks of a set.
+        const uint32_t left = old[c]->size - 1;
+        first = c;
+        span = 1;
+        if (c + 1 < count && left + old[c + 1]->size <= chunk_parties) {
+            span = 2;
+        } else if (c > 0 && old[c - 1]->size + left <= chunk_parties) {
+            first = c - 1;
+            span = 2;
+        }
+        if (left != 0 || span == 2) {
+            fresh = allocate_chunk();
+            if (fresh == nullptr) {
+                return nullptr;
+            }
+            uint32_t k = 0;
+            for (uint32_t j = first; j < first + span; ++j) {
+                for (uint32_t i = 0; i < old[j]->size; ++i) {
+                    if (j != c || i != at) {
+                        fresh->items[k++] = old[j]->items[i];
+                    }
+                }
+            }
+            fresh->size = k;
+        }
+    } else {
+        chain_takers += added->takes_chains ? 1 : 0;
+        fresh = allocate_chunk();
+        if (fresh == nullptr) {
+            return nullptr;
+        }
+        const chunk* last = old[count - 1];
+        if (last->size < chunk_parties) {
+            first = count - 1;
+            span = 1;
+            std::copy_n(last->items, last->size, fresh->items);
+            fresh->items[last->size] = *added;
+            fresh->size = last->size + 1;
+        } else {
+            first = count;
+            span = 0;
+            fresh->items[0] = *added;
+            fresh->size = 1;
+        }
+    }
+    const uint32_t n = from.size() + (removing ? 0 : 1) - (removing ? 1 : 0);
+    party_set* set = allocate_chunked(n, chain_takers, count - span + (fresh != nullptr ? 1 : 0));
+    if (set == nullptr) {
+        if (fresh != nullptr) {
+            release(fresh);
+        }
+        return nullptr;
+    }
+    chunk** to = set->chunks();
+    for (uint32_t j = 0; j < count; ++j) {
+        if (j == first && fresh != nullptr) {
+            *to++ = fresh;
+        }
+        if (j < first || j >= first + span) {
+            ++old[j]->holders;
+            *to++ = old[j];
+        }
+    }
+    if (first == count) {
+        *to++ = fresh;
+    }
+    return set;
+}
+
+const party& party_set::chunked_at(uint32_t i) const noexcept {
+    chunk* const* c = chunks();
+    while (i >= (*c)->size) {
+        i -= (*c)->size;
+        ++c;
+    }
+    return (*c)->items[i];
+}
+
+void party_set::cursor::seek_chunk(uint32_t i) noexcept {
+    chunk* const* c = set_->chunks();
+    chunk_ = 0;
+    while (i >= c[chunk_]->size) {
+        i -= c[chunk_]->size;
+        ++chunk_;
+    }
+    at_ = c[chunk_]->items + i;
+    end_ = c[chunk_]->items + c[chunk_]->size;
+}
+
+void party_set::cursor::next_run() noexcept {
+    if (!set_->chunked()) {
+        at_ = set_->data(); // round to the first
+        return;
+    }
+    chunk_ = chunk_ + 1 < set_->stored_chunk_count() ? chunk_ + 1 : 0;
+    const chunk* c = set_->chunks()[chunk_];
+    at_ = c->items;
+    end_ = c->items + c->size;
+}
+
 party_set* party_set::create_embedded(void* mem, std::span<const party> parties) noexcept {
     return build(mem, parties, true);
 }
 
 void party_set::destroy(party_set* set) noexcept {
-    if (set != nullptr && !set->embedded()) {
-        --live_;
-        set->~party_set();
-        ::operator delete(set);
+    if (set == nullptr || set->embedded()) {
+        return;
     }
+    if (set->chunked()) {
+        for (uint32_t k = 0; k < set->stored_chunk_count(); ++k) {
+            release(set->chunks()[k]);
+        }
+    }
+    --live_;
+    set->~party_set();
+    ::operator delete(set);
 }
 
 namespace {
@@ -87,7 +315,7 @@ vc* vc::create(key_table& table, uint32_t key, uint32_t stats_slot, party_set* p
     party_set* set = parties;
     if (parties->size() <= inline_parties) {
         set = party_set::create_embedded(static_cast<vc*>(mem) + 1, // vc::holds_inline
-                                         {parties->begin(), parties->end()});
+                                         {&(*parties)[0], parties->size()});
         party_set::destroy(parties);
     }
     return new (mem) vc{.key = key, .at_home = at_home, .stats_slot = stats_slot, .parties = set};

@@ -4,7 +4,8 @@
 //   forwarding_table.by_port[rx port] --> connection_entry   (one per claimed port)
 //       connection_entry.keys[label or VID] --> vc           (two-level index, see key_table;
 //                                                             usually in the slot's own line)
-//           vc.parties --> party_set                         (immutable array of egress copies)
+//           vc.parties --> party_set                         (immutable sequence of egress
+//                                                             copies: flat, or chunked)
 //
 // Every arrow is an RCU-published pointer: a worker loads it with rcu_load(), the
 // control thread stores it with rcu_assign_pointer(). Objects behind the arrows are immutable
@@ -37,53 +38,158 @@ struct party {
 };
 static_assert(sizeof(party) == 24);
 
-// An immutable array of parties, allocated in one block, or held inside its vc's block
-// (vc::create): such an embedded set is freed with the vc, and destroy() leaves it alone.
+// An immutable sequence of parties. Up to chunk_parties of them are one flat array in one
+// block, or held inside their vc's block (vc::create): such an embedded set is freed with the
+// vc, and destroy() leaves it alone. A larger set is a table of chunks of at most
+// chunk_parties each, in order; chunks are immutable too and shared between a set and the
+// sets made from it by create_changed, so that adding or dropping a party of a large call
+// copies one or two chunks and the table, not every party. A set is chunked exactly when it
+// holds more than chunk_parties.
+//
+// Sets and chunks are made and freed on the control thread only (a set a grace period after
+// it was replaced), so a chunk's count of the sets holding it is a plain integer.
 class party_set {
 public:
-    static party_set* create(std::span<const party> parties);
+    static constexpr uint32_t chunk_parties = 64;
+    static constexpr uint32_t max_size = (1u << 20) - 1;
+
+    static party_set* create(std::span<const party> parties); // at most max_size parties
     // A copy of `from` with `added` appended (added null: none) and the party at `removed`
-    // left out (removed >= from.size(): none), in one allocation and one copy of the rest: a
-    // change to a large call costs a copy of its array, not a rebuild of every party.
+    // left out (removed >= from.size(): none), in order. A flat result is one allocation and
+    // one copy of the rest; a chunked one shares every chunk the change leaves alone (a chunk
+    // left small is merged with a neighbour, so a set of n parties has at most 2n/64 + 1).
     static party_set* create_changed(const party_set& from, const party* added, uint32_t removed);
-    // A copy of `parties` built in `mem` (footprint(n) bytes, aligned for party), owned by
-    // whoever owns mem.
+    // A copy of `parties` (at most chunk_parties) built in `mem` (footprint(n) bytes, aligned
+    // for party), owned by whoever owns mem.
     static party_set* create_embedded(void* mem, std::span<const party> parties) noexcept;
-    static void destroy(party_set* set) noexcept; // no-op for null and embedded sets
-    static constexpr size_t footprint(size_t n) noexcept;
+    static void destroy(party_set* set) noexcept;         // no-op for null and embedded sets
+    static constexpr size_t footprint(size_t n) noexcept; // of a flat set
 
     // Party arrays alive in the process, embedded ones not included (they live and die with
-    // their vc). Control thread only: they are made and freed there.
+    // their vc), and chunks alive. Control thread only: they are made and freed there.
     static size_t live() noexcept { return live_; }
-    // Test hook (control thread): the next n create() calls fail as when memory is exhausted,
-    // so that the statuses of that path can be shown.
-    static void fail_next_creates(unsigned n) noexcept { failing_creates_ = n; }
+    static size_t chunks_live() noexcept { return chunks_live_; }
+    // Test hook (control thread): after `after` more allocations of a set or a chunk, the next
+    // n fail as when memory is exhausted, so that the statuses of that path can be shown.
+    static void fail_next_creates(unsigned n, unsigned after = 0) noexcept {
+        failing_creates_ = n;
+        creates_before_failing_ = after;
+    }
     // Held in its vc's block: whoever replaces it must not destroy it (the vc frees it).
     bool embedded() const noexcept { return embedded_ != 0; }
+    bool chunked() const noexcept { return chunked_ != 0; }
+    uint32_t chunk_count() const noexcept { return chunked_ ? stored_chunk_count() : 0; }
 
     uint32_t size() const noexcept { return count_; }
     // Every party's port sends multi-segment frames (party::takes_chains).
     bool all_take_chains() const noexcept { return chain_takers_ == count_; }
-    const party& operator[](uint32_t i) const noexcept { return data()[i]; }
-    const party* begin() const noexcept { return data(); }
-    const party* end() const noexcept { return data() + count_; }
+    // The party of a one-party set (flat: a set is chunked only beyond chunk_parties).
+    const party& only() const noexcept { return data()[0]; }
+    const party& operator[](uint32_t i) const noexcept {
+        if (!chunked_) [[likely]] {
+            return data()[i];
+        }
+        return chunked_at(i);
+    }
+
+    // Walks a set of either shape from party `i`, wrapping round after the last: what the
+    // worker's copy loops use (a chunk boundary costs one branch taken per chunk).
+    class cursor {
+    public:
+        cursor(const party_set& set, uint32_t i) noexcept
+            : set_(&set) {
+            if (!set.chunked_) [[likely]] {
+                at_ = set.data() + i;
+                end_ = set.data() + set.count_;
+            } else {
+                seek_chunk(i);
+            }
+        }
+        const party& operator*() const noexcept { return *at_; }
+        void advance() noexcept {
+            if (++at_ == end_) [[unlikely]] {
+                next_run();
+            }
+        }
+
+    private:
+        void seek_chunk(uint32_t i) noexcept;
+        void next_run() noexcept;
+        const party_set* set_;
+        const party* at_;
+        const party* end_;
+        uint32_t chunk_ = 0; // the chunk at_ is in (chunked sets)
+    };
+    // In order, for a range-for.
+    class iterator {
+    public:
+        iterator(const party_set& set, uint32_t left) noexcept
+            : at_(set, 0)
+            , left_(left) {}
+        const party& operator*() const noexcept { return *at_; }
+        iterator& operator++() noexcept {
+            at_.advance();
+            --left_;
+            return *this;
+        }
+        bool operator!=(const iterator& o) const noexcept { return left_ != o.left_; }
+
+    private:
+        cursor at_;
+        uint32_t left_;
+    };
+    iterator begin() const noexcept { return {*this, count_}; }
+    iterator end() const noexcept { return {*this, 0}; }
 
 private:
-    explicit party_set(uint32_t n, uint32_t chain_takers, bool embedded)
+    struct chunk {
+        uint32_t size;
+        uint32_t holders; // sets that hold it
+        party items[chunk_parties];
+    };
+    // A chunked set's header is followed by the number of its chunks (a 64-bit word, for the
+    // pointers' alignment) and their pointers, in order.
+    static constexpr size_t chunked_footprint(uint32_t chunks) noexcept {
+        return sizeof(party_set) + sizeof(uint64_t) + chunks * sizeof(chunk*);
+    }
+
+    explicit party_set(uint32_t n, uint32_t chain_takers, bool embedded, bool chunked)
         : count_(n)
         , chain_takers_(chain_takers)
-        , embedded_(embedded) {}
+        , embedded_(embedded)
+        , chunked_(chunked) {}
     static party_set* build(void* mem, std::span<const party> parties, bool embedded) noexcept;
-    // Room for n parties, counted live (null: out of memory, or a failing create asked for).
-    static void* allocate(size_t n) noexcept;
+    static party_set* build_chunked(std::span<const party> parties) noexcept;
+    // A chunked set of n parties over `count` chunks, the table to be filled by the caller.
+    static party_set* allocate_chunked(uint32_t n, uint32_t chain_takers, uint32_t count) noexcept;
+    static party_set* change_chunked(const party_set& from, const party* added,
+                                     uint32_t removed) noexcept;
+    static chunk* allocate_chunk() noexcept;
+    static void release(chunk* c) noexcept;
+    // Room for n parties (flat), counted live (null: out of memory, or a failing create
+    // asked for).
+    static void* allocate(size_t bytes) noexcept;
     const party* data() const noexcept { return reinterpret_cast<const party*>(this + 1); }
     party* data() noexcept { return reinterpret_cast<party*>(this + 1); }
+    uint32_t stored_chunk_count() const noexcept {
+        return uint32_t(*reinterpret_cast<const uint64_t*>(this + 1));
+    }
+    chunk* const* chunks() const noexcept {
+        return reinterpret_cast<chunk* const*>(reinterpret_cast<const uint64_t*>(this + 1) + 1);
+    }
+    chunk** chunks() noexcept {
+        return reinterpret_cast<chunk**>(reinterpret_cast<uint64_t*>(this + 1) + 1);
+    }
+    const party& chunked_at(uint32_t i) const noexcept;
 
     uint32_t count_;
-    uint32_t chain_takers_ : 31;
+    uint32_t chain_takers_ : 20;
     uint32_t embedded_ : 1;
+    uint32_t chunked_ : 1;
     static inline size_t live_ = 0;
+    static inline size_t chunks_live_ = 0;
     static inline unsigned failing_creates_ = 0;
+    static inline unsigned creates_before_failing_ = 0;
 };
 static_assert(sizeof(party_set) == 8 && sizeof(party_set) % alignof(party) == 0);
 constexpr size_t party_set::footprint(size_t n) noexcept {

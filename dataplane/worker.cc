@@ -192,7 +192,7 @@ template <worker::table_mode Mode>
         if (const vc* v = classify(*conn, m, clock.now, found, &word)) {
             const party_set& parties = *rcu_load(v->parties);
             if (parties.size() == 1) [[likely]] {
-                egress[i] = forward_to(*conn, m, parties[0], word);
+                egress[i] = forward_to(*conn, m, parties.only(), word);
             } else {
                 tx_.transmit_run(pkts, egress, handed_on, i);
                 handed_on = uint16_t(i + 1);

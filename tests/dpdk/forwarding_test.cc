@@ -548,6 +548,36 @@ TEST_F(forwarding, a_fair_call_rotates_the_order_of_copies_frame_by_frame) {
     EXPECT_EQ(total_drops(), 0u);
 }
 
+TEST_F(forwarding, a_fair_call_of_chunks_rotates_across_them_byte_exact) {
+    // 130 parties: a chunked array (64 + 64 + 2), whose copies wrap round its chunks.
+    constexpr uint32_t n = 130;
+    static_assert(n > 2 * party_set::chunk_parties);
+    std::vector<party_config> ps;
+    for (uint32_t i = 0; i < n; ++i) {
+        ps.push_back(party_on(fmt::format("p{}", i), "out1", 5000 + i, nh(uint8_t(i))));
+    }
+    call("fair", "in", 3000, ps, {.fair = true});
+    for (size_t size : {size_t(64), size_t(1500)}) {
+        std::vector<std::vector<uint8_t>> frames;
+        for (uint32_t k = 0; k < 3; ++k) {
+            frames.push_back(mpls_frame({.label = 3000, .seq = k, .size = size}));
+        }
+        inject(P->in, frames);
+        poll();
+        const auto rotated = copy_order(drain(P->out1), frames, n);
+        for (size_t k = 0; k < frames.size(); ++k) {
+            ASSERT_EQ(rotated[k].size(), n) << size << " B frame " << k;
+            for (size_t c = 0; c < n; ++c) {
+                ASSERT_EQ(rotated[k][c], (rotated[k][0] + c) % n) << size << " B frame " << k;
+            }
+            if (k > 0) {
+                EXPECT_EQ(rotated[k][0], (rotated[k - 1][0] + 1) % n) << size << " B frame " << k;
+            }
+        }
+    }
+    EXPECT_EQ(total_drops(), 0u);
+}
+
 TEST_F(forwarding, headers_running_out_within_a_large_call_lose_only_the_rest) {
     // Headers for one chunk and a few more: the first copy_chunk parties get theirs, the rest
     // are lost and counted, their references given back (the original returns to its pool once

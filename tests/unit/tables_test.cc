@@ -1,5 +1,6 @@
 // The forwarding tables without EAL: the two-level key index and the party arrays.
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <memory>
 #include <set>
@@ -91,6 +92,151 @@ TEST(party_set, holds_a_copy_of_the_parties_in_order) {
     party_set::destroy(nullptr);
 }
 
+// Parties told apart by their out-key.
+std::vector<party> numbered_parties(uint32_t n, uint32_t from = 0) {
+    std::vector<party> ps(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        ps[i].out_key = from + i;
+        ps[i].takes_chains = (from + i) % 3 != 0;
+    }
+    return ps;
+}
+
+std::vector<uint32_t> keys_of(const party_set& s) {
+    std::vector<uint32_t> keys;
+    for (const party& p : s) {
+        keys.push_back(p.out_key);
+    }
+    return keys;
+}
+
+std::vector<uint32_t> keys_of(const std::vector<party>& ps) {
+    std::vector<uint32_t> keys;
+    for (const party& p : ps) {
+        keys.push_back(p.out_key);
+    }
+    return keys;
+}
+
+bool all_take_chains(const std::vector<party>& ps) {
+    return std::all_of(ps.begin(), ps.end(), [](const party& p) { return p.takes_chains; });
+}
+
+TEST(party_set, a_large_set_is_held_in_chunks_in_order) {
+    const size_t sets = party_set::live(), chunks = party_set::chunks_live();
+    const auto ps = numbered_parties(1000);
+    party_set* s = party_set::create(ps);
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(s->chunked());
+    EXPECT_EQ(s->chunk_count(), 16u); // 15 of 64 and one of 40
+    EXPECT_EQ(party_set::chunks_live(), chunks + 16);
+    ASSERT_EQ(s->size(), 1000u);
+    EXPECT_EQ(keys_of(*s), keys_of(ps));
+    for (uint32_t i : {0u, 63u, 64u, 511u, 999u}) {
+        EXPECT_EQ((*s)[i].out_key, i);
+    }
+    // A cursor from any party walks every one once, wrapping round.
+    for (uint32_t first : {0u, 1u, 63u, 64u, 960u, 999u}) {
+        party_set::cursor c(*s, first);
+        for (uint32_t i = 0; i < 2000; ++i, c.advance()) {
+            ASSERT_EQ((*c).out_key, (first + i) % 1000) << first << " + " << i;
+        }
+    }
+    EXPECT_FALSE(s->all_take_chains());
+    party_set::destroy(s);
+    EXPECT_EQ(party_set::live(), sets);
+    EXPECT_EQ(party_set::chunks_live(), chunks);
+    // At 64 parties a set is flat; at 65, chunked.
+    party_set* flat = party_set::create(numbered_parties(party_set::chunk_parties));
+    party_set* two = party_set::create(numbered_parties(party_set::chunk_parties + 1));
+    EXPECT_FALSE(flat->chunked());
+    EXPECT_EQ(two->chunk_count(), 2u);
+    party_set::destroy(flat);
+    party_set::destroy(two);
+    EXPECT_EQ(party_set::chunks_live(), chunks);
+}
+
+TEST(party_set, changes_to_a_large_set_share_its_chunks_and_keep_its_order) {
+    // Adds and drops at random against a plain vector: after each change the new set holds
+    // exactly the vector's parties in its order, the set it was made from is untouched (a
+    // worker may still read it), at most one chunk is new, and no chunk outlives its sets.
+    const size_t sets = party_set::live(), chunks = party_set::chunks_live();
+    std::vector<party> want = numbered_parties(200);
+    party_set* s = party_set::create(want);
+    ASSERT_NE(s, nullptr);
+    uint32_t next_key = 10000;
+    uint64_t seed = 42;
+    const auto random = [&seed](uint32_t bound) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        return uint32_t((seed >> 33) % bound);
+    };
+    for (int step = 0; step < 3000; ++step) {
+        const std::vector<uint32_t> before = keys_of(*s);
+        const size_t chunks_before = party_set::chunks_live();
+        // Grow towards 1024 for the first half, then shrink through the flat sizes and back.
+        const bool add = want.size() < 2 || (step < 1500 ? random(3) != 0 : random(5) < 2);
+        party_set* next;
+        if (add) {
+            party p{};
+            p.out_key = next_key++;
+            p.takes_chains = p.out_key % 3 != 0;
+            next = party_set::create_changed(*s, &p, s->size());
+            want.push_back(p);
+        } else {
+            const uint32_t at = random(uint32_t(want.size()));
+            next = party_set::create_changed(*s, nullptr, at);
+            want.erase(want.begin() + at);
+        }
+        ASSERT_NE(next, nullptr) << step;
+        EXPECT_EQ(keys_of(*s), before) << step;
+        ASSERT_EQ(keys_of(*next), keys_of(want)) << step;
+        ASSERT_EQ(next->size(), want.size());
+        EXPECT_EQ(next->all_take_chains(), all_take_chains(want)) << step;
+        EXPECT_EQ(next->chunked(), want.size() > party_set::chunk_parties) << step;
+        if (s->chunked() && next->chunked()) {
+            EXPECT_LE(party_set::chunks_live(), chunks_before + 1) << step;
+            EXPECT_LE(next->chunk_count(), 2 * want.size() / party_set::chunk_parties + 1) << step;
+        }
+        party_set::destroy(s);
+        s = next;
+    }
+    party_set::destroy(s);
+    EXPECT_EQ(party_set::live(), sets);
+    EXPECT_EQ(party_set::chunks_live(), chunks);
+}
+
+TEST(party_set, a_change_that_finds_no_memory_leaves_nothing_made) {
+    const size_t sets = party_set::live(), chunks = party_set::chunks_live();
+    const auto ps = numbered_parties(300);
+    // Whole: the third chunk fails after the set and two chunks were allocated.
+    party_set::fail_next_creates(1, 3);
+    EXPECT_EQ(party_set::create(ps), nullptr);
+    EXPECT_EQ(party_set::live(), sets);
+    EXPECT_EQ(party_set::chunks_live(), chunks);
+    party_set* s = party_set::create(ps);
+    ASSERT_NE(s, nullptr);
+    const size_t made = party_set::chunks_live();
+    party p{};
+    p.out_key = 7777;
+    // A change: its fresh chunk, then its table.
+    for (unsigned after : {0u, 1u}) {
+        party_set::fail_next_creates(1, after);
+        EXPECT_EQ(party_set::create_changed(*s, &p, s->size()), nullptr) << after;
+        party_set::fail_next_creates(1, after);
+        EXPECT_EQ(party_set::create_changed(*s, nullptr, 100), nullptr) << after;
+        EXPECT_EQ(party_set::live(), sets + 1);
+        EXPECT_EQ(party_set::chunks_live(), made);
+    }
+    EXPECT_EQ(keys_of(*s), keys_of(ps));
+    party_set* next = party_set::create_changed(*s, &p, s->size()); // and the next one works
+    ASSERT_NE(next, nullptr);
+    EXPECT_EQ(next->size(), 301u);
+    party_set::destroy(s);
+    party_set::destroy(next);
+    EXPECT_EQ(party_set::live(), sets);
+    EXPECT_EQ(party_set::chunks_live(), chunks);
+}
+
 // The offset of v from the start of key's index slot: 8 when v was built in the slot (the
 // pointer to it comes first), anything else when it was not.
 ptrdiff_t offset_in_slot(const key_table& t, uint32_t key, const vc* v) {
@@ -112,7 +258,7 @@ TEST(vc, a_one_party_call_lives_in_its_index_slot_with_its_party_array) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(t.slot_of(100)) % RTE_CACHE_LINE_SIZE, 0u);
     ASSERT_TRUE(v->parties->embedded());
     EXPECT_TRUE(v->holds_inline(v->parties));
-    const char* end_of_set = reinterpret_cast<const char*>(v->parties->end());
+    const char* end_of_set = reinterpret_cast<const char*>(v->parties) + party_set::footprint(1);
     EXPECT_LE(end_of_set - reinterpret_cast<const char*>(t.slot_of(100)), RTE_CACHE_LINE_SIZE);
     EXPECT_EQ(v->key, 100u);
     EXPECT_EQ(v->stats_slot, 7u);
