@@ -83,7 +83,7 @@ struct status_snapshot {
     std::string config_source; // the file the switch runs (or "<embedded default>")
     latency_histogram grace_periods;
     // Refreshed with the ethdev readings (once a second), not at every loop iteration.
-    std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes;
+    std::shared_ptr<const contract_stats::table> contract_outcomes;
     // Rebuilt with the ethdev readings too (at most once a second).
     std::shared_ptr<const traffic_series_list> series;
 };

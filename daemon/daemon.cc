@@ -271,8 +271,8 @@ private:
         snap->grace_periods = grace_periods_;
         snap->config_source = cfg_.source;
         if (with_ethdev || !contract_outcomes_) {
-            contract_outcomes_ = std::make_shared<const std::map<contract_stats::key, uint64_t>>(
-                contract_stats::process().all());
+            contract_outcomes_ =
+                std::make_shared<const contract_stats::table>(contract_stats::process().all());
         }
         snap->contract_outcomes = contract_outcomes_;
         const auto& reloads = reloads_->outcomes();
@@ -290,7 +290,7 @@ private:
     }
 
     latency_histogram grace_periods_;
-    std::shared_ptr<const std::map<contract_stats::key, uint64_t>> contract_outcomes_;
+    std::shared_ptr<const contract_stats::table> contract_outcomes_;
 
     const vcplane_config& cfg_;
     event_loop& loop_;

@@ -16,7 +16,7 @@ using counted_outcomes = std::map<std::pair<std::string, std::string>, uint64_t>
 using statuses_by_operation = std::map<std::string, std::set<std::string>>;
 
 // What was counted for one family since `before` (a copy of contract_stats::process().all()).
-inline counted_outcomes counted_since(const std::map<contract_stats::key, uint64_t>& before,
+inline counted_outcomes counted_since(const contract_stats::table& before,
                                       const std::string& family) {
     counted_outcomes out;
     for (const auto& [k, n] : contract_stats::process().all()) {
