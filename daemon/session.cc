@@ -359,11 +359,14 @@ void session::reply_raw(json r) {
 bool session::fit_send_buffer(size_t bytes) {
     // The kernel refuses a SEQPACKET message longer than the send buffer less a small header.
     constexpr size_t overhead = 64;
-    if (send_buffer_ == 0) {
+    const auto read_size = [this] {
         int have = 0;
         socklen_t len = sizeof(have);
         getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &have, &len);
         send_buffer_ = size_t(have);
+    };
+    if (send_buffer_ == 0) {
+        read_size();
     }
     if (bytes + overhead <= send_buffer_) {
         return true;
@@ -374,10 +377,7 @@ bool session::fit_send_buffer(size_t bytes) {
     if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
         setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
     }
-    int have = 0;
-    socklen_t len = sizeof(have);
-    getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &have, &len);
-    send_buffer_ = size_t(have);
+    read_size();
     return bytes + overhead <= send_buffer_;
 }
 

@@ -225,7 +225,7 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
             fresh->size = 1;
         }
     }
-    const uint32_t n = from.size() + (removing ? 0 : 1) - (removing ? 1 : 0);
+    const uint32_t n = removing ? from.size() - 1 : from.size() + 1;
     party_set* set = allocate_chunked(n, chain_takers, count - span + (fresh != nullptr ? 1 : 0));
     if (set == nullptr) {
         if (fresh != nullptr) {

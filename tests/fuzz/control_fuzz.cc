@@ -164,7 +164,7 @@ struct client {
     // Every message waiting; open becomes false at EOF.
     std::vector<std::string> receive_all() {
         std::vector<std::string> out;
-        std::vector<char> buf(1 << 20);
+        static std::vector<char> buf(1 << 20); // one for the process, not zeroed per read
         for (;;) {
             const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
             if (n > 0) {
