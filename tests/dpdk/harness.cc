@@ -6,6 +6,7 @@
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <stdexcept>
 #include <unistd.h>
 
 #include "dataplane/wire.hh"

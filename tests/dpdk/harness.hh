@@ -2,8 +2,8 @@
 // Shared set-up for the DPDK integration tests: one real EAL per test process (--no-huge,
 // --no-pci, no shared files), ring-backed ethdev ports whose RX side the test fills and whose
 // TX side the test drains, and frame builders. Ports go through the daemon's own start_port.
+// No test framework: the fuzz targets use it too.
 
-#include <gtest/gtest.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
