@@ -24,10 +24,16 @@ void event_loop::watch(int fd, handler h, uint32_t events) {
     epoll_event ev{};
     ev.events = events;
     ev.data.fd = fd;
+    // The handler's place first: if it cannot be made, epoll has not been told of fd.
+    auto [it, inserted] = handlers_.emplace(fd, handler{});
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(errno));
+        const int err = errno;
+        if (inserted) {
+            handlers_.erase(it);
+        }
+        throw std::runtime_error(std::string("epoll_ctl: ") + std::strerror(err));
     }
-    handlers_[fd] = std::move(h);
+    it->second = std::move(h);
 }
 
 void event_loop::modify(int fd, uint32_t events) {

@@ -220,7 +220,8 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
                                  : nullptr;
     if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
         if (circuit != nullptr) {
-            error = {cstatus::resources, "the label table is full"};
+            // The key is in range (accept_call): only the key table's leaf can have failed.
+            error = {cstatus::resources, "out of memory for the key table"};
             switch_state::free_vc(circuit);
         } else {
             party_set::destroy(set);

@@ -7,6 +7,8 @@
 #include <rte_cycles.h>
 #include <stdexcept>
 
+#include "base/alloc_faults.hh"
+
 namespace vcplane {
 
 const connection_state* switch_state::find_connection(const std::string& name) const noexcept {
@@ -177,7 +179,9 @@ vc* switch_state::new_vc(const connection_state& in, uint32_t key, uint32_t stat
         params.pir = flow.peak_rate != 0 ? flow.peak_rate : flow.sustained_rate;
         params.cbs = flow.burst;
         params.pbs = flow.burst;
-        meter.reset(new (std::nothrow) vc_meter{});
+        if (!alloc_faults::fails(alloc_faults::site::meter)) {
+            meter.reset(new (std::nothrow) vc_meter{});
+        }
         if (meter != nullptr) {
             meter->per_worker.reset(new (std::nothrow) vc_worker_state[workers_]);
         }

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/alloc_faults.hh"
 #include "base/log.hh"
 #include "daemon/protocol.hh"
 #include "daemon/reload.hh"
@@ -203,12 +204,37 @@ void control_server::accept_one() {
                    "refused a session: control.max_sessions reached");
             continue;
         }
-        const uint64_t id = next_session_++;
-        auto s = std::make_unique<session>(*this, id, fd);
-        session* raw = s.get();
-        sessions_[id] = std::move(s);
-        loop_.watch(fd, [raw](uint32_t ev) { raw->on_events(ev); });
+        if (!open_session(fd)) {
+            refuse(wsa_reply(wsa::not_enough_memory, "out of memory for a session"),
+                   "refused a session: out of memory");
+        }
     }
+}
+
+bool control_server::open_session(int fd) {
+    // The session's place and its watch first, the session last: until it exists, nothing
+    // holds fd, so a refusal can still be written to it.
+    const uint64_t id = next_session_;
+    auto slot = sessions_.end();
+    bool watched = false;
+    try {
+        alloc_faults::throw_if_failing(alloc_faults::site::session);
+        slot = sessions_.emplace(id, nullptr).first;
+        std::unique_ptr<session>* held = &slot->second; // map nodes do not move
+        loop_.watch(fd, [held](uint32_t ev) { (*held)->on_events(ev); });
+        watched = true;
+        slot->second = std::make_unique<session>(*this, id, fd);
+    } catch (const std::bad_alloc&) {
+        if (watched) {
+            loop_.unwatch(fd);
+        }
+        if (slot != sessions_.end()) {
+            sessions_.erase(slot);
+        }
+        return false;
+    }
+    ++next_session_;
+    return true;
 }
 
 // Closing a socket with unread input resets the peer, and the refusal it has not read yet is

@@ -10,7 +10,8 @@
 // class is the listener: it owns the socket, checks each peer, keeps the sessions (their
 // namespace is the control plane's), and frees a session once its teardown completed.
 //
-// Bounds: at most control.max_sessions sessions (WSA_NOT_ENOUGH_MEMORY to the next one), a
+// Bounds: at most control.max_sessions sessions (WSA_NOT_ENOUGH_MEMORY to the next one, and to
+// one there is no memory for), a
 // peer the config does not allow gets WSAEACCES; both refusals are sent before the socket is
 // closed. Control thread only.
 
@@ -61,6 +62,9 @@ public:
 
 private:
     void accept_one();
+    // A session for an accepted fd, watched; false when memory ran out, and then nothing is
+    // made and fd is still open (the caller refuses it).
+    bool open_session(int fd);
     void linger_close(int fd);
     void end_linger(int fd);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "base/alloc_faults.hh"
 #include "base/contract_stats.hh"
 #include "base/log.hh"
 #include "daemon/control_server.hh"
@@ -25,6 +26,7 @@ session::session(control_server& srv, uint64_t id, int fd)
     , id_(id)
     , fd_(fd)
     , bindings_(srv.plane().registrar(), *this, fmt::format("session/{}", id)) {
+    memory_refusal_.reserve(memory_refusal_room);
     // A session that is ending binds to no new call manager.
     bindings_.accepts = [this](const std::string&) { return !ending_; };
 }
@@ -334,19 +336,29 @@ void session::reply_raw(json r) {
     if (fd_ < 0) {
         return;
     }
-    std::string text = r.dump();
-    if (!fit_send_buffer(text.size())) {
-        // Not sendable at all: the request still gets its one reply, and the session lives.
-        json refused = wsa_reply(
-            wsa::not_enough_memory,
-            fmt::format("reply of {} bytes exceeds the control socket's send buffer of {} bytes "
-                        "(raise net.core.wmem_max)",
-                        text.size(), send_buffer_));
-        refused["id"] = r.contains("id") ? r["id"] : json(nullptr);
-        log::warning("session {}: {}", id_, refused["message"].get<std::string>());
-        text = refused.dump();
+    try {
+        alloc_faults::throw_if_failing(alloc_faults::site::reply);
+        std::string text = r.dump();
+        if (!fit_send_buffer(text.size())) {
+            // Not sendable at all: the request still gets its one reply, and the session lives.
+            json refused = wsa_reply(
+                wsa::not_enough_memory,
+                fmt::format("reply of {} bytes exceeds the control socket's send buffer of {} "
+                            "bytes (raise net.core.wmem_max)",
+                            text.size(), send_buffer_));
+            refused["id"] = r.contains("id") ? r["id"] : json(nullptr);
+            log::warning("session {}: {}", id_, refused["message"].get<std::string>());
+            text = refused.dump();
+        }
+        out_.push_back(std::move(text));
+    } catch (const std::bad_alloc&) {
+        if (!queue_memory_refusal(r)) {
+            log::error("session {}: out of memory for a reply; disconnecting it", id_);
+            out_.clear();
+            end(true);
+            return;
+        }
     }
-    out_.push_back(std::move(text));
     if (out_.size() > srv_.config().max_queued_replies) {
         log::warning("session {}: {} replies unread; disconnecting it", id_, out_.size());
         out_.clear();
@@ -354,6 +366,31 @@ void session::reply_raw(json r) {
         return;
     }
     flush_out();
+}
+
+bool session::queue_memory_refusal(const json& r) noexcept {
+    // An event without an id is dropped: no request waits for it. A reply is written into the
+    // buffer kept for this (no allocation while it fits) and queued.
+    const auto id = r.find("id");
+    if (id == r.end() || !id->is_number_unsigned()) {
+        return true;
+    }
+    bool queued = false;
+    try {
+        memory_refusal_.clear();
+        fmt::format_to(std::back_inserter(memory_refusal_),
+                       R"({{"id":{},"family":"nsp","status":"{}","code":{},)"
+                       R"("message":"out of memory for the reply"}})",
+                       id->get<uint64_t>(), nsp::wsa_name(wsa::not_enough_memory),
+                       int64_t(wsa::not_enough_memory));
+        out_.push_back(std::move(memory_refusal_));
+        queued = true;
+        log::warning("session {}: out of memory for the reply to request {}", id_,
+                     id->get<uint64_t>());
+        memory_refusal_.reserve(memory_refusal_room);
+    } catch (const std::bad_alloc&) {
+    }
+    return queued;
 }
 
 bool session::fit_send_buffer(size_t bytes) {

@@ -98,6 +98,9 @@ private:
     // in it whole); false when the kernel's limit (net.core.wmem_max without CAP_NET_ADMIN)
     // is below it.
     bool fit_send_buffer(size_t bytes);
+    // When a reply cannot be made for want of memory: its request gets WSA_NOT_ENOUGH_MEMORY
+    // instead, written into memory_refusal_. False when even that could not be queued.
+    bool queue_memory_refusal(const nlohmann::json& r) noexcept;
     void flush_out();
     void hang_up();
     void watch_for();
@@ -112,6 +115,8 @@ private:
     bool want_out_ = false;
     size_t send_buffer_ = 0; // SO_SNDBUF as the kernel reports it; 0: not read yet
     std::deque<std::string> out_;
+    static constexpr size_t memory_refusal_room = 256;
+    std::string memory_refusal_; // reserved: the one reply written without allocating
     std::optional<std::pair<uint64_t, json>> farewell_; // the last goodbye's reply
     callmgmt::client_bindings bindings_;
     std::map<callmgmt::vc_handle, std::string> vc_connection_;

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <new>
 
+#include "base/alloc_faults.hh"
+
 namespace vcplane {
 
 party_set* party_set::build(void* mem, std::span<const party> parties, bool embedded) noexcept {
@@ -20,13 +22,8 @@ party_set* party_set::build(void* mem, std::span<const party> parties, bool embe
 }
 
 void* party_set::allocate(size_t bytes) noexcept {
-    if (failing_creates_ != 0) {
-        if (creates_before_failing_ != 0) {
-            --creates_before_failing_;
-        } else {
-            --failing_creates_;
-            return nullptr;
-        }
+    if (alloc_faults::fails(alloc_faults::site::party_array)) {
+        return nullptr;
     }
     return ::operator new(bytes, std::nothrow);
 }
@@ -304,6 +301,9 @@ constexpr size_t vc_block_size = RTE_CACHE_LINE_SIZE;
 } // namespace
 
 vc* vc::create(key_table& table, uint32_t key, uint32_t stats_slot, party_set* parties) {
+    if (alloc_faults::fails(alloc_faults::site::vc)) {
+        return nullptr;
+    }
     void* mem = table.claim_home(key);
     const bool at_home = mem != nullptr;
     if (!at_home) {
@@ -362,7 +362,8 @@ key_table::leaf* key_table::leaf_for(uint32_t key) {
     }
     leaf* l = leaves_[hi];
     if (l == nullptr) {
-        l = new (std::nothrow) leaf{};
+        l = alloc_faults::fails(alloc_faults::site::table_leaf) ? nullptr
+                                                                : new (std::nothrow) leaf{};
         if (l == nullptr) {
             return nullptr;
         }

@@ -69,12 +69,6 @@ public:
     // their vc), and chunks alive. Control thread only: they are made and freed there.
     static size_t live() noexcept { return live_; }
     static size_t chunks_live() noexcept { return chunks_live_; }
-    // Test hook (control thread): after `after` more allocations of a set or a chunk, the next
-    // n fail as when memory is exhausted, so that the statuses of that path can be shown.
-    static void fail_next_creates(unsigned n, unsigned after = 0) noexcept {
-        failing_creates_ = n;
-        creates_before_failing_ = after;
-    }
     // Held in its vc's block: whoever replaces it must not destroy it (the vc frees it).
     bool embedded() const noexcept { return embedded_ != 0; }
     bool chunked() const noexcept { return chunked_ != 0; }
@@ -188,8 +182,6 @@ private:
     uint32_t chunked_ : 1;
     static inline size_t live_ = 0;
     static inline size_t chunks_live_ = 0;
-    static inline unsigned failing_creates_ = 0;
-    static inline unsigned creates_before_failing_ = 0;
 };
 static_assert(sizeof(party_set) == 8 && sizeof(party_set) % alignof(party) == 0);
 constexpr size_t party_set::footprint(size_t n) noexcept {

@@ -27,7 +27,8 @@
 //               | RESOURCES (out of memory for the smaller party array) | INVALID_HANDLE
 //   close_call  PENDING -> close_call_complete | FAILURE (more than one party left, no call)
 //               | CLOSING (closing already) | INVALID_DATA | INVALID_PARAMETER | INVALID_HANDLE
-//   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad traffic_contract) | RESOURCES (overbooked)
+//   modify_call_qos  SUCCESS | INVALID_PARAMETER (bad traffic_contract) | RESOURCES (overbooked,
+//               out of memory)
 //               | NOT_SUPPORTED (no clock to meter with: EAL is not running)
 //               | FAILURE (VC carries no call) | CLOSING | INVALID_HANDLE     synchronous
 //

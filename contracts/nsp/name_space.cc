@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/alloc_faults.hh"
+
 namespace vcplane::nsp {
 
 const char* wsa_name(wsa e) {
@@ -154,31 +156,37 @@ wsa name_space::register_service(session_id s, const std::string& name, bool mul
     if (addresses.size() > quotas_.addresses_per_service) {
         return wsa::not_enough_memory;
     }
-    if (it == services_.end()) {
-        if (services_of(s) >= quotas_.services_per_session) {
-            return wsa::not_enough_memory;
-        }
-        services_[name] = service{addresses, comment, s, true};
-        return wsa::no_error;
+    if (it == services_.end() && services_of(s) >= quotas_.services_per_session) {
+        return wsa::not_enough_memory;
     }
-    service& svc = it->second;
-    if (multiple) { // add the given addresses: all of them, or none
-        std::vector<std::string> next = svc.addresses;
-        for (const auto& a : addresses) {
-            if (std::find(next.begin(), next.end(), a) == next.end()) {
-                next.push_back(a);
+    // Out of memory is the quota's status too. Everything is built before anything is
+    // changed, so a failed allocation leaves the service as it was.
+    try {
+        alloc_faults::throw_if_failing(alloc_faults::site::service);
+        if (it == services_.end()) {
+            services_.emplace(name, service{addresses, comment, s, true});
+            return wsa::no_error;
+        }
+        service& svc = it->second;
+        std::vector<std::string> next = multiple ? svc.addresses : addresses;
+        if (multiple) { // add the given addresses: all of them, or none
+            for (const auto& a : addresses) {
+                if (std::find(next.begin(), next.end(), a) == next.end()) {
+                    next.push_back(a);
+                }
+            }
+            if (next.size() > quotas_.addresses_per_service) {
+                return wsa::not_enough_memory;
             }
         }
-        if (next.size() > quotas_.addresses_per_service) {
-            return wsa::not_enough_memory;
-        }
-        svc.addresses = std::move(next);
-    } else { // overwrite: only the given addresses
-        svc.addresses = addresses;
+        std::string next_comment = comment.empty() ? svc.comment : comment;
+        svc.addresses = std::move(next); // no allocation from here on
+        svc.comment = std::move(next_comment);
+        svc.registered = true;
+        return wsa::no_error;
+    } catch (const std::bad_alloc&) {
+        return wsa::not_enough_memory;
     }
-    svc.comment = comment.empty() ? svc.comment : comment;
-    svc.registered = true;
-    return wsa::no_error;
 }
 
 wsa name_space::lookup_begin(session_id s, const std::string& query, const std::string& kind,
@@ -190,10 +198,16 @@ wsa name_space::lookup_begin(session_id s, const std::string& query, const std::
     if (lookups_of(s) >= quotas_.lookups_per_session) {
         return wsa::not_enough_memory;
     }
-    // Begin only makes the cursor (it cannot be cancelled, so it must be quick).
-    const lookup_handle h = next_handle_++;
-    cursors_[h] = cursor{s, query, kind, std::nullopt, 0, false, 0, 0, false, false};
-    *out = h;
+    // Begin only makes the cursor (it cannot be cancelled, so it must be quick). Out of memory
+    // is the quota's status too; a failed allocation makes no cursor and uses no handle.
+    try {
+        alloc_faults::throw_if_failing(alloc_faults::site::lookup);
+        cursors_.emplace(next_handle_,
+                         cursor{s, query, kind, std::nullopt, 0, false, 0, 0, false, false});
+    } catch (const std::bad_alloc&) {
+        return wsa::not_enough_memory;
+    }
+    *out = next_handle_++;
     return wsa::no_error;
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 
+#include "base/alloc_faults.hh"
 #include "base/contract_stats.hh"
 #include "control/call_manager.hh"
 #include "control/provisioner.hh"
@@ -204,7 +205,7 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         ASSERT_EQ(c.add("in", v, party("b", "out2", 2001), &b), cstatus::success);
         EXPECT_EQ(c.add("in", v, party("b", "out", 2002), &p), cstatus::invalid_parameter);
         EXPECT_EQ(c.add("in", v, party("c", "vout", 20), &p), cstatus::not_supported);
-        party_set::fail_next_creates(1);
+        alloc_faults::arm(alloc_faults::site::party_array, 1);
         EXPECT_EQ(c.add("in", v, party("c", "out", 2002), &p), cstatus::resources);
         EXPECT_EQ(c.add("in", 999, party("c", "out", 2002), &p), cstatus::invalid_handle);
         ASSERT_EQ(c.make("in", 0, call("p2p", 102, false), party("a", "out", 2003), &p2p, &p),
@@ -220,7 +221,7 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         EXPECT_EQ(c.qos("in", 999, {1000, 0, 0}), cstatus::invalid_handle);
         ASSERT_EQ(c.add("in", v, party("t", "out", 2005), &p), cstatus::success);
         // drop_party
-        party_set::fail_next_creates(1);
+        alloc_faults::arm(alloc_faults::site::party_array, 1);
         EXPECT_EQ(c.drop("in", p), cstatus::resources); // out of memory: the party stays
         EXPECT_EQ(c.drop("in", p, std::vector<uint8_t>(2000, 'x')), cstatus::invalid_parameter);
         EXPECT_EQ(c.drop("in", 999), cstatus::invalid_handle);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/alloc_faults.hh"
 #include "dataplane/tables.hh"
 
 namespace vcplane {
@@ -209,7 +210,7 @@ TEST(party_set, a_change_that_finds_no_memory_leaves_nothing_made) {
     const size_t sets = party_set::live(), chunks = party_set::chunks_live();
     const auto ps = numbered_parties(300);
     // Whole: the third chunk fails after the set and two chunks were allocated.
-    party_set::fail_next_creates(1, 3);
+    alloc_faults::arm(alloc_faults::site::party_array, 1, 3);
     EXPECT_EQ(party_set::create(ps), nullptr);
     EXPECT_EQ(party_set::live(), sets);
     EXPECT_EQ(party_set::chunks_live(), chunks);
@@ -220,9 +221,9 @@ TEST(party_set, a_change_that_finds_no_memory_leaves_nothing_made) {
     p.out_key = 7777;
     // A change: its fresh chunk, then its table.
     for (unsigned after : {0u, 1u}) {
-        party_set::fail_next_creates(1, after);
+        alloc_faults::arm(alloc_faults::site::party_array, 1, after);
         EXPECT_EQ(party_set::create_changed(*s, &p, s->size()), nullptr) << after;
-        party_set::fail_next_creates(1, after);
+        alloc_faults::arm(alloc_faults::site::party_array, 1, after);
         EXPECT_EQ(party_set::create_changed(*s, nullptr, 100), nullptr) << after;
         EXPECT_EQ(party_set::live(), sets + 1);
         EXPECT_EQ(party_set::chunks_live(), made);
