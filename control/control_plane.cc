@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
 
 #include "base/log.hh"
 #include "dataplane/wire.hh"
@@ -85,6 +86,16 @@ control_plane::~control_plane() {
         rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     }
     rte_ring_free(control_ring_);
+}
+
+std::vector<control_plane::pool_fill> control_plane::pool_fills() const {
+    std::vector<pool_fill> out;
+    for (const rte_mempool* p : {pool_, header_pool_.get(), payload_ref_pool_.get()}) {
+        if (p != nullptr) {
+            out.push_back({p->name, p->size, rte_mempool_avail_count(p)});
+        }
+    }
+    return out;
 }
 
 call_manager* control_plane::find_call_manager(const std::string& connection) const {

@@ -83,6 +83,14 @@ public:
     static constexpr nsp::session_id file_session = 0;
 
     const switch_state& state() const { return state_; }
+    // How full each mbuf pool the workers draw from is (frames, chained-replica headers,
+    // payload references). Idle, each is as full as it was once the ports had started: an
+    // mbuf short is one lost.
+    struct pool_fill {
+        std::string name;
+        unsigned size, available;
+    };
+    std::vector<pool_fill> pool_fills() const;
     const cm::connection_manager& connections() const { return cm_; }
     const nmr::registrar& registrar() const { return reg_; }
     nmr::registrar& registrar() { return reg_; } // clients register through it

@@ -25,6 +25,11 @@ std::optional<json> status(request& r) {
     out["lookups"] = r.srv.names().lookups();
     out["services"] = r.srv.names().services();
     out["grace_pending"] = snap->grace_pending;
+    json pools = json::array();
+    for (const auto& p : plane.pool_fills()) {
+        pools.push_back({{"name", p.name}, {"size", p.size}, {"available", p.available}});
+    }
+    out["mbuf_pools"] = pools;
     return out;
 }
 

@@ -49,10 +49,13 @@ TEST(soak, minutes_of_churn_lose_nothing_and_leave_every_mbuf_in_its_pool) {
     rte_mempool* pool =
         rte_pktmbuf_pool_create("soak_pool", 16383, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     ASSERT_NE(pool, nullptr);
+    // A party's TX ring holds every copy that a full RX ring can make for it (up to 1.4 per
+    // frame on b): if this thread is descheduled while the worker runs, its rings fill before
+    // it drains them, and a TX-full drop would be the test's loss, not the switch's.
     const ring_port in = make_ring_port("sk_in", 4096, false),
-                    a = make_ring_port("sk_a", 4096, false),
-                    b = make_ring_port("sk_b", 4096, false),
-                    c = make_ring_port("sk_c", 4096, false);
+                    a = make_ring_port("sk_a", 8192, false),
+                    b = make_ring_port("sk_b", 8192, false),
+                    c = make_ring_port("sk_c", 8192, false);
     const auto cfg = parse_config_string(R"([eal]
 lcores = [0, 1]
 [connections.in]
