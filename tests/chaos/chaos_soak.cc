@@ -20,6 +20,7 @@
 // 77 (skipped) without root or network namespaces.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -237,6 +238,16 @@ struct chaos {
     std::vector<uint64_t> churn_parties; // beyond the anchor
     unsigned next_party = 0, next_call = 0;
 
+    std::map<std::string, std::vector<double>> seconds_taken; // per timed operation
+
+    // A request whose time is part of the figures; a slow one is not a failure (two minutes).
+    json timed(control_client& c, const std::string& op, const json& args) {
+        const auto t0 = steady::now();
+        json r = c.call(op, args, 120s);
+        seconds_taken[op].push_back(std::chrono::duration<double>(steady::now() - t0).count());
+        return r;
+    }
+
     unsigned pick(unsigned n) { return std::uniform_int_distribution<unsigned>(0, n - 1)(rng); }
 
     void make_churn_call() {
@@ -344,11 +355,11 @@ struct chaos {
     void bounce_port() {
         control_client c(sock);
         c.call("hello", {{"name", "hotplug"}});
-        const json down = c.call("port_detach", {{"device", "net_af_packet7"}});
+        const json down = timed(c, "port_detach", {{"device", "net_af_packet7"}});
         check(control_client::ok(down), "port d detaches: " + down.dump());
         std::this_thread::sleep_for(std::chrono::milliseconds(50 + pick(200)));
-        const json up =
-            c.call("port_attach", {{"devargs", fmt::format("net_af_packet7,iface={}", t.ns("d"))}});
+        const json up = timed(c, "port_attach",
+                              {{"devargs", fmt::format("net_af_packet7,iface={}", t.ns("d"))}});
         check(control_client::ok(up), "port d attaches again: " + up.dump());
         ++counts["port detached and attached"];
     }
@@ -394,7 +405,22 @@ struct chaos {
         ++counts["sessions flooded past max_sessions"];
     }
 
+    // One fault. A control request that fails outright is a failed check, and the soak goes
+    // on (the churned call made again if its session was the one lost).
     void one() {
+        try {
+            inject();
+        } catch (const std::exception& e) {
+            check(false, std::string("a control request is answered: ") + e.what());
+            try {
+                make_churn_call();
+            } catch (const std::exception& again) {
+                check(false, std::string("the churned call is made again: ") + again.what());
+            }
+        }
+    }
+
+    void inject() {
         switch (pick(20)) {
         case 0: reload(); break;
         case 1: kill_client(); break;
@@ -438,9 +464,7 @@ std::vector<std::unique_ptr<process>> start_senders(const topology& t, const std
     return out;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int soak(int argc, char** argv) {
     CLI::App app{"chaos_soak: vcplaned under traffic and faults, then killed and restarted"};
     unsigned seconds = 60, seed = 1;
     std::string vcplaned = VCPLANED_PATH, wire = WIRE_PATH, vcplanectl = VCPLANECTL_PATH;
@@ -521,6 +545,12 @@ int main(int argc, char** argv) {
                 seed);
     for (const auto& [what, n] : faults.counts) {
         std::printf("chaos_soak: fault %-40s %u\n", what.c_str(), n);
+    }
+    for (auto& [op, taken] : faults.seconds_taken) {
+        std::sort(taken.begin(), taken.end());
+        std::printf("chaos_soak: %s took p50 %.3f s, p99 %.3f s, max %.3f s (%zu requests)\n",
+                    op.c_str(), taken[taken.size() / 2], taken[taken.size() * 99 / 100],
+                    taken.back(), taken.size());
     }
     for (const stream& s : streams) {
         for (const auto& [party, key] : s.to) {
@@ -615,4 +645,16 @@ int main(int argc, char** argv) {
     unlink(config_path.c_str());
     std::printf("chaos_soak: %s (%d failed checks)\n", failures == 0 ? "PASS" : "FAIL", failures);
     return failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    // Caught here so that the namespaces and every child process are cleaned up on the way.
+    try {
+        return soak(argc, argv);
+    } catch (const std::exception& e) {
+        std::printf("chaos_soak: FAIL %s\n", e.what());
+        return 1;
+    }
 }
