@@ -85,7 +85,9 @@ rte_mbuf* to_mbuf(const std::vector<uint8_t>& bytes, rte_mempool* pool) {
         throw std::runtime_error("mbuf pool empty");
     }
     char* d = rte_pktmbuf_append(m, uint16_t(bytes.size()));
-    std::memcpy(d, bytes.data(), bytes.size());
+    if (!bytes.empty()) { // an empty vector's data() may be null, which memcpy may not take
+        std::memcpy(d, bytes.data(), bytes.size());
+    }
     return m;
 }
 
