@@ -17,9 +17,10 @@
 // Statuses: set_service NO_ERROR | WSAEINVAL (bad name or flags, a string that is not UTF-8,
 // DELETE|MULTIPLE of an address not registered) | WSAEACCES (another session's service) |
 // WSA_NOT_ENOUGH_MEMORY (quotas, out of memory) | WSASERVICE_NOT_FOUND; lookup_begin NO_ERROR |
-// WSAEINVAL | WSA_NOT_ENOUGH_MEMORY (quota, out of memory); lookup_next NO_ERROR (started) | WSA_INVALID_HANDLE | WSAEINVAL (one in
-// flight already); its completion NO_ERROR | WSAEFAULT | WSA_E_NO_MORE | WSASERVICE_NOT_FOUND
-// (nothing matches) | WSA_E_CANCELLED; lookup_end NO_ERROR | WSA_INVALID_HANDLE.
+// WSAEINVAL | WSA_NOT_ENOUGH_MEMORY (quota, out of memory); lookup_next NO_ERROR (started) |
+// WSA_INVALID_HANDLE | WSAEINVAL (one in flight already); its completion NO_ERROR | WSAEFAULT |
+// WSA_E_NO_MORE | WSASERVICE_NOT_FOUND (nothing matches) | WSA_E_CANCELLED; lookup_end NO_ERROR |
+// WSA_INVALID_HANDLE.
 //
 // Results are JSON objects; their "size" is the length of their serialised text. Every session
 // has quotas (lookups, services); beyond them: WSA_NOT_ENOUGH_MEMORY. Control thread only.
