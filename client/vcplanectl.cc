@@ -1,9 +1,10 @@
 // vcplanectl: the operator's and the scripts' client of vcplaned's control socket.
 //
 // One-shot commands open a session, do one thing, and say goodbye:
-//   vcplanectl status | connections | calls | names QUERY [--kind K]
+//   vcplanectl status | connections | calls | stats | names QUERY [--kind K] [--bare]
 //   vcplanectl port attach DEVARGS | port detach DEVICE | disconnect CONNECTION
 //   vcplanectl reload [--dry-run]
+//   vcplanectl top [--once] [--interval SECONDS]   a live view (client/top.hh) until q or Ctrl-C
 // Calls belong to the session that made them (NSPv2): they are torn down when it ends. To make
 // and keep calls, hold a session open:
 //   vcplanectl shell        reads one command per line from stdin, e.g.
@@ -16,19 +17,27 @@
 // with the status name and a one-line explanation on stderr.
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <fmt/format.h>
 #include <functional>
 #include <iostream>
+#include <poll.h>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <termios.h>
+#include <unistd.h>
 #include <vector>
 
 #include "client/client.hh"
+#include "client/top.hh"
 #include "config/config.hh"
+#include "vcplane_version.hh"
 
 using namespace vcplane;
 using nlohmann::json;
@@ -256,8 +265,8 @@ int shell_line(control_client& c, const std::string& line) {
     return rc;
 }
 
-// vcplanectl names: one lookup, every result, then its end.
-int names_command(control_client& c, const std::string& query, const std::string& kind) {
+// vcplanectl names: one lookup, every result, then its end. bare: the names alone, one a line.
+int names_command(control_client& c, const std::string& query, const std::string& kind, bool bare) {
     json b = c.call("lookup_begin", {{"query", query}, {"kind", kind}});
     if (!control_client::ok(b)) {
         return report(b);
@@ -280,10 +289,104 @@ int names_command(control_client& c, const std::string& query, const std::string
     c.call("lookup_end", {{"lookup", b["lookup"]}});
     if (as_json) {
         std::printf("%s\n", all.dump().c_str());
+    } else if (rc == 0 && bare) {
+        for (const auto& r : rows) {
+            std::printf("%s\n", r[0].c_str());
+        }
     } else if (rc == 0) {
         print_table({"name", "kind"}, rows);
     }
     return rc;
+}
+
+// vcplanectl top. Ctrl-C and q end it with the terminal as it was and the session closed.
+volatile std::sig_atomic_t top_interrupted = 0;
+
+// The terminal in single-key mode without echo while top runs (when stdin is one).
+class key_reader {
+public:
+    key_reader() {
+        if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_) == 0) {
+            termios raw = saved_;
+            raw.c_lflag &= ~tcflag_t(ICANON | ECHO);
+            raw.c_cc[VMIN] = 0;
+            raw.c_cc[VTIME] = 0;
+            restore_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+        }
+    }
+    ~key_reader() {
+        if (restore_) {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+        }
+    }
+    key_reader(const key_reader&) = delete;
+    key_reader& operator=(const key_reader&) = delete;
+
+    // Waits up to `wait`; true when q was pressed, Ctrl-C came, or stdin ended.
+    bool quit_within(std::chrono::milliseconds wait) {
+        const auto until = std::chrono::steady_clock::now() + wait;
+        while (!top_interrupted) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                return false;
+            }
+            pollfd p{stdin_open_ ? STDIN_FILENO : -1, POLLIN, 0};
+            const int n = poll(&p, 1, int(left.count()));
+            if (n > 0 && (p.revents & (POLLIN | POLLHUP)) != 0) {
+                char key = 0;
+                const ssize_t got = read(STDIN_FILENO, &key, 1);
+                if (got == 1 && (key == 'q' || key == 'Q')) {
+                    return true;
+                }
+                if (got == 0 && !restore_) {
+                    stdin_open_ = false; // no keyboard (a script): only Ctrl-C or a signal ends it
+                }
+            }
+        }
+        return true;
+    }
+
+private:
+    termios saved_{};
+    bool restore_ = false;
+    bool stdin_open_ = true;
+};
+
+int top_command(control_client& c, bool once, double interval_seconds) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { top_interrupted = 1; };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr); // no SA_RESTART: poll returns at once
+    sigaction(SIGTERM, &sa, nullptr);
+    const auto interval = std::chrono::milliseconds(int64_t(interval_seconds * 1000));
+    const bool screen = !once && !as_json && isatty(STDOUT_FILENO);
+    json before = c.call("stats");
+    if (!control_client::ok(before)) {
+        return report(before);
+    }
+    key_reader keys;
+    while (!keys.quit_within(interval)) {
+        json after = c.call("stats");
+        if (!control_client::ok(after)) {
+            return report(after);
+        }
+        const top_view v = make_top_view(before, after);
+        if (as_json) {
+            std::printf("%s\n", top_json(v).dump().c_str());
+        } else {
+            // Home and clear, then the view: one write, so the terminal never shows half of it.
+            std::string text = screen ? "\x1b[H\x1b[2J" : "";
+            text += render_top(v, VCPLANE_VERSION);
+            std::fwrite(text.data(), 1, text.size(), stdout);
+        }
+        std::fflush(stdout);
+        if (once) {
+            break;
+        }
+        before = std::move(after);
+    }
+    return 0;
 }
 
 int reload_command(control_client& c, bool dry_run) {
@@ -356,12 +459,16 @@ int main(int argc, char** argv) {
     shown("status", "counts of everything");
     shown("connections", "ports, connections and unmanaged ports");
     shown("calls", "calls and their parties");
+    shown("stats", "every counter since the start, as JSON (what top shows as rates)");
     std::string query, kind;
+    bool bare = false;
     auto* names = app.add_subcommand("names", "look names up in the namespace");
     names->add_option("query", query, "name with * wildcards")->required();
     names->add_option("--kind", kind, "connection, call, party or service");
-    commands.push_back(
-        {names, [&](control_client& c, const json&) { return names_command(c, query, kind); }});
+    names->add_flag("--bare", bare, "print only the names, one per line");
+    commands.push_back({names, [&](control_client& c, const json&) {
+                            return names_command(c, query, kind, bare);
+                        }});
     auto* port = app.add_subcommand("port", "hot-plug a port");
     port->require_subcommand(1);
     std::string devargs, device;
@@ -387,6 +494,14 @@ int main(int argc, char** argv) {
     reload->add_flag("-n,--dry-run", dry_run, "show what a reload would do without doing it");
     commands.push_back(
         {reload, [&](control_client& c, const json&) { return reload_command(c, dry_run); }});
+    bool once = false;
+    double interval = 1;
+    auto* top = app.add_subcommand("top", "a live view of workers, connections, drops and calls");
+    top->add_flag("--once", once, "print one view (rates over one interval) and exit");
+    top->add_option("-i,--interval", interval, "seconds between views (default 1)")
+        ->check(CLI::Range(0.1, 3600.0));
+    commands.push_back(
+        {top, [&](control_client& c, const json&) { return top_command(c, once, interval); }});
     commands.push_back(
         {app.add_subcommand("shell", "hold a session; commands from stdin"), shell_session});
     CLI11_PARSE(app, argc, argv);

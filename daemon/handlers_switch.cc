@@ -1,4 +1,7 @@
-// The switch's own operations: what it runs (status, connections, calls) and reload.
+// The switch's own operations: what it runs (status, connections, calls), its counters
+// (stats) and reload.
+#include <rte_cycles.h>
+
 #include "daemon/control_server.hh"
 #include "daemon/protocol.hh"
 #include "daemon/request_handlers.hh"
@@ -88,6 +91,87 @@ std::optional<json> calls(request& r) {
     return out;
 }
 
+// Every counter a live view needs, as totals since the start: a client takes two readings and
+// divides their difference by the TSC cycles between them (vcplanectl top). Worker counters
+// are summed per worker here as the metrics scrape sums them per port; ethdev counters are
+// read now, not from the once-a-second cache, so that two readings a second apart never see
+// the same value.
+std::optional<json> stats(request& r) {
+    const control_plane& plane = r.srv.plane();
+    const auto snap = plane.snapshot(true);
+    const auto& workers = plane.workers();
+    json out = wsa_reply(wsa::no_error);
+    out["tsc"] = rte_rdtsc();
+    out["tsc_hz"] = rte_get_tsc_hz();
+    json ws = json::array();
+    for (const auto& w : workers) {
+        const worker_counters& c = w->counters();
+        uint64_t rx = 0, tx = 0;
+        for (const auto& p : snap->ports) {
+            rx += c.port[p.port].rx_packets.read();
+            tx += c.port[p.port].tx_packets.read();
+        }
+        ws.push_back({{"worker", w->id()},
+                      {"busy_cycles", c.busy_cycles.read()},
+                      {"idle_cycles", c.idle_cycles.read()},
+                      {"rx_packets", rx},
+                      {"tx_packets", tx}});
+    }
+    out["workers"] = ws;
+    json ports = json::array();
+    for (const auto& p : snap->ports) {
+        if (p.connection.empty()) {
+            continue;
+        }
+        uint64_t rp = 0, rb = 0, tp = 0, tb = 0;
+        for (const auto& w : workers) {
+            const port_counters& pc = w->counters().port[p.port];
+            rp += pc.rx_packets.read();
+            rb += pc.rx_bytes.read();
+            tp += pc.tx_packets.read();
+            tb += pc.tx_bytes.read();
+        }
+        ports.push_back({{"connection", p.connection},
+                         {"device", p.device},
+                         {"link_up", p.link_up},
+                         {"rx_packets", rp},
+                         {"rx_bytes", rb},
+                         {"tx_packets", tp},
+                         {"tx_bytes", tb},
+                         {"rx_missed", p.rx_missed},
+                         {"rx_errors", p.rx_errors},
+                         {"tx_errors", p.tx_errors},
+                         {"rx_nombuf", p.rx_nombuf}});
+    }
+    out["connections"] = ports;
+    json drops = json::object();
+    for (size_t reason = 0; reason < drop_reason_count; ++reason) {
+        uint64_t n = 0;
+        for (const auto& w : workers) {
+            n += w->counters().drops[reason].read();
+        }
+        drops[drop_reason_name(drop_reason(reason))] = n;
+    }
+    out["drops"] = drops;
+    // Per-VC counters, when the file turned them on: every VC with a series of its own as
+    // [connection, call, key, packets, bytes, drops] (at most metrics.max_series of them).
+    // Slots are released on this thread only, so none is recycled under this reading.
+    const counter_slots& vc_slots = plane.state().vc_slots();
+    out["per_vc"] = vc_slots.counting();
+    json calls = json::array();
+    if (vc_slots.counting() && snap->series) {
+        for (const auto& v : snap->series->vcs) {
+            const slot_totals t = vc_slots.read(v.slot);
+            calls.push_back({v.connection, v.call, v.key, t.packets, t.bytes, t.drops});
+        }
+    }
+    out["calls"] = calls;
+    const latency_histogram& g = snap->grace_periods;
+    out["grace_periods"] = {
+        {"count", g.count}, {"sum_seconds", g.sum}, {"bounds_seconds", g.bounds}, {"le", g.le}};
+    return out;
+}
+
 std::optional<json> reload(request& r) {
     std::optional<std::string> text;
     if (r.args.contains("config")) {
@@ -106,10 +190,8 @@ std::optional<json> reload(request& r) {
 
 const std::vector<handler_entry>& switch_handlers() {
     static const std::vector<handler_entry> table = {
-        {"status", status},
-        {"connections", connections},
-        {"calls", calls},
-        {"reload", reload},
+        {"status", status}, {"connections", connections}, {"calls", calls},
+        {"stats", stats},   {"reload", reload},
     };
     return table;
 }

@@ -5,7 +5,7 @@
 //   nsp     hello, goodbye, set_service, lookup_begin, lookup_next, lookup_end
 //   ndis    create_vc, delete_vc, make_call, add_party, drop_party, close_call, modify_call_qos
 //   cm      port_attach, port_detach, disconnect
-//   switch  status, connections, calls, reload
+//   switch  status, connections, calls, stats, reload
 //
 // A handler returns the reply, or nullopt when the request pends (the session answers it
 // from the completion). It throws protocol::bad_request (and the other protocol errors) for
