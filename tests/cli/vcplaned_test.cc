@@ -196,18 +196,23 @@ TEST(vcplaned, the_systemd_unit_verifies_and_matches_the_daemon) {
     if (access("/usr/bin/systemd-analyze", X_OK) != 0) {
         GTEST_SKIP() << "systemd-analyze is not installed";
     }
-    std::ifstream in(std::string(SOURCE_DIR) + "/dist/vcplaned.service");
+    // The unit as meson installs it (dist/meson.build fills in the paths).
+    std::ifstream in(UNIT_PATH);
     std::string unit((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     ASSERT_FALSE(unit.empty());
+    EXPECT_THAT(unit, Not(HasSubstr("@"))) << "a path left unfilled";
     // Reload is SIGHUP; a config error (exit 2) is not retried; the file is checked first.
     EXPECT_THAT(unit, HasSubstr("ExecReload=/bin/kill -HUP $MAINPID"));
     EXPECT_THAT(unit, HasSubstr("RestartPreventExitStatus=2"));
-    EXPECT_THAT(unit, HasSubstr("ExecStartPre=/usr/local/bin/vcplaned --check "));
-    for (size_t at; (at = unit.find("/usr/local/bin/vcplaned")) != std::string::npos;) {
-        unit.replace(at, 23, vcplaned);
+    const std::string installed = INSTALLED_VCPLANED;
+    EXPECT_THAT(unit, HasSubstr("ExecStartPre=" + installed + " --check "));
+    // Verified against the binary built here, where it is installed.
+    for (size_t at; (at = unit.find(installed)) != std::string::npos;) {
+        unit.replace(at, installed.size(), vcplaned);
     }
     const auto path = write_temp_file("vcplaned.service", unit);
-    const auto [rc, out] = run({"/usr/bin/systemd-analyze", "verify", path});
+    // Its man pages are not installed here (tests/package checks them where they are).
+    const auto [rc, out] = run({"/usr/bin/systemd-analyze", "verify", "--man=no", path});
     EXPECT_EQ(rc, 0) << out;
     EXPECT_THAT(out, Not(HasSubstr("Failed"))) << out;
     std::remove(path.c_str());
