@@ -93,7 +93,7 @@ std::optional<json> calls(request& r) {
 
 // Every counter a live view needs, as totals since the start: a client takes two readings and
 // divides their difference by the TSC cycles between them (vcplanectl top). Worker counters
-// are summed per worker here as the metrics scrape sums them per port; ethdev counters are
+// are summed per worker here, and per port as the metrics scrape sums them; ethdev counters are
 // read now, not from the once-a-second cache, so that two readings a second apart never see
 // the same value.
 std::optional<json> stats(request& r) {
@@ -123,21 +123,14 @@ std::optional<json> stats(request& r) {
         if (p.connection.empty()) {
             continue;
         }
-        uint64_t rp = 0, rb = 0, tp = 0, tb = 0;
-        for (const auto& w : workers) {
-            const port_counters& pc = w->counters().port[p.port];
-            rp += pc.rx_packets.read();
-            rb += pc.rx_bytes.read();
-            tp += pc.tx_packets.read();
-            tb += pc.tx_bytes.read();
-        }
+        const port_totals t = sum_port_counters(workers, p.port);
         ports.push_back({{"connection", p.connection},
                          {"device", p.device},
                          {"link_up", p.link_up},
-                         {"rx_packets", rp},
-                         {"rx_bytes", rb},
-                         {"tx_packets", tp},
-                         {"tx_bytes", tb},
+                         {"rx_packets", t.rx_packets},
+                         {"rx_bytes", t.rx_bytes},
+                         {"tx_packets", t.tx_packets},
+                         {"tx_bytes", t.tx_bytes},
                          {"rx_missed", p.rx_missed},
                          {"rx_errors", p.rx_errors},
                          {"tx_errors", p.tx_errors},
@@ -145,12 +138,8 @@ std::optional<json> stats(request& r) {
     }
     out["connections"] = ports;
     json drops = json::object();
-    for (size_t reason = 0; reason < drop_reason_count; ++reason) {
-        uint64_t n = 0;
-        for (const auto& w : workers) {
-            n += w->counters().drops[reason].read();
-        }
-        drops[drop_reason_name(drop_reason(reason))] = n;
+    for (size_t r = 0; r < drop_reason_count; ++r) {
+        drops[drop_reason_name(drop_reason(r))] = sum_drops(workers, drop_reason(r));
     }
     out["drops"] = drops;
     // Per-VC counters, when the file turned them on: every VC with a series of its own as

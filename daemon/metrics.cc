@@ -106,20 +106,13 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
         if (p.connection.empty()) {
             continue;
         }
-        uint64_t rp = 0, rb = 0, tp = 0, tb = 0;
-        for (const auto& w : workers_) {
-            const port_counters& pc = w->counters().port[p.port];
-            rp += pc.rx_packets.read();
-            rb += pc.rx_bytes.read();
-            tp += pc.tx_packets.read();
-            tb += pc.tx_bytes.read();
-        }
+        const port_totals t = sum_port_counters(workers_, p.port);
         std::vector<prometheus::ClientMetric::Label> labels{{"connection", p.connection},
                                                             {"device", p.device}};
-        add_counter(rx_packets, labels, double(rp));
-        add_counter(rx_bytes, labels, double(rb));
-        add_counter(tx_packets, labels, double(tp));
-        add_counter(tx_bytes, labels, double(tb));
+        add_counter(rx_packets, labels, double(t.rx_packets));
+        add_counter(rx_bytes, labels, double(t.rx_bytes));
+        add_counter(tx_packets, labels, double(t.tx_packets));
+        add_counter(tx_bytes, labels, double(t.tx_bytes));
         add_counter(rx_missed, labels, double(p.rx_missed));
         add_counter(rx_errors, labels, double(p.rx_errors));
         add_counter(tx_errors, labels, double(p.tx_errors));
@@ -193,11 +186,8 @@ void dataplane_metrics::collect_workers(std::vector<prometheus::MetricFamily>& o
     auto drops = family("vcplane_dropped_packets_total", "Frames the workers dropped, by reason.",
                         MetricType::Counter);
     for (size_t r = 0; r < drop_reason_count; ++r) {
-        uint64_t n = 0;
-        for (const auto& w : workers_) {
-            n += w->counters().drops[r].read();
-        }
-        add_counter(drops, {{"reason", drop_reason_name(drop_reason(r))}}, double(n));
+        add_counter(drops, {{"reason", drop_reason_name(drop_reason(r))}},
+                    double(sum_drops(workers_, drop_reason(r))));
     }
 
     auto busy =

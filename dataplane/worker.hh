@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -204,5 +205,30 @@ private:
     uint16_t sample_port_ = no_port;
     uint64_t sample_received_ = 0;
 };
+
+// The workers' counters summed, as every reader reports them (the metrics scrape, the control
+// socket's stats): any thread may call these while the workers run (counters.hh).
+struct port_totals {
+    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+};
+inline port_totals sum_port_counters(const std::vector<std::unique_ptr<worker>>& workers,
+                                     uint16_t port) {
+    port_totals t;
+    for (const auto& w : workers) {
+        const port_counters& pc = w->counters().port[port];
+        t.rx_packets += pc.rx_packets.read();
+        t.rx_bytes += pc.rx_bytes.read();
+        t.tx_packets += pc.tx_packets.read();
+        t.tx_bytes += pc.tx_bytes.read();
+    }
+    return t;
+}
+inline uint64_t sum_drops(const std::vector<std::unique_ptr<worker>>& workers, drop_reason r) {
+    uint64_t n = 0;
+    for (const auto& w : workers) {
+        n += w->counters().drops[size_t(r)].read();
+    }
+    return n;
+}
 
 } // namespace vcplane

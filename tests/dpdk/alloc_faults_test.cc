@@ -17,19 +17,16 @@
 #include <rte_mbuf.h>
 
 #include "base/alloc_faults.hh"
-#include "base/event_loop.hh"
-#include "config/config.hh"
-#include "control/control_plane.hh"
-#include "control/grace_period.hh"
-#include "daemon/control_server.hh"
 #include "dataplane/tables.hh"
 #include "port/eal.hh"
+#include "tests/dpdk/control_world.hh"
 
 namespace vcplane {
 namespace {
 
 using alloc_faults::site;
 using nlohmann::json;
+using test::control_world;
 
 const std::string socket_path = "/tmp/vcplane-alloc-faults-" + std::to_string(getpid()) + ".sock";
 
@@ -48,50 +45,6 @@ socket = ")" +
 )";
 }
 
-// The switch's control thread as vcplaned wires it, with grace periods ended by hand.
-struct control_world {
-    manual_grace_periods gp;
-    event_loop loop;
-    vcplane_config cfg = parse_config_string(config_text(), "alloc_faults_test.toml");
-    rte_mempool* pool =
-        rte_pktmbuf_pool_create("alloc_faults", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    std::unique_ptr<control_plane> plane;
-    std::unique_ptr<control_server> server;
-
-    control_world() {
-        plane = std::make_unique<control_plane>(
-            cfg, gp, pool, 1, [this](std::function<void()> fn) { loop.post(std::move(fn)); });
-        loop.set_idle_hook([this] { plane->flush(); });
-        plane->start();
-        server = std::make_unique<control_server>(cfg.control, loop, *plane, nullptr);
-        settle();
-    }
-    // As vcplaned stops: the sessions run down, then the plane, grace periods ended by hand.
-    ~control_world() {
-        const auto pump = [this] {
-            loop.run_once(0);
-            gp.flush();
-            gp.complete_all();
-        };
-        server->close_all(pump);
-        server.reset();
-        plane->stop(pump);
-    }
-    void settle() {
-        for (int i = 0; i < 64; ++i) {
-            loop.run_once(0);
-            plane->flush();
-            if (gp.pending() == 0) {
-                loop.run_once(0);
-                if (gp.pending() == 0) {
-                    return;
-                }
-            }
-            gp.complete_all();
-        }
-    }
-};
-
 std::unique_ptr<control_world> the_world;
 
 control_world& world() {
@@ -102,7 +55,7 @@ control_world& world() {
                    "0-1", "--log-level=error", "--vdev=net_null0", "--vdev=net_null1",
                    "--vdev=net_null2", prefix});
         unlink(socket_path.c_str());
-        w = std::make_unique<control_world>();
+        w = std::make_unique<control_world>(config_text(), "alloc_faults_test");
     }
     return *w;
 }

@@ -151,9 +151,16 @@ def top_session_exits(key):
     time.sleep(2.2)
     view = pane()
     sh("tmux", "send-keys", "-t", SESSION, key)
-    dead = wait_for(lambda: sh("tmux", "list-panes", "-t", SESSION, "-F",
-                               "#{pane_dead} #{pane_dead_status}").split() [0] == "1", 5)
-    state = sh("tmux", "list-panes", "-t", SESSION, "-F", "#{pane_dead} #{pane_dead_status}").split()
+    # tmux marks the pane dead when its terminal closes and records the exit status when it
+    # reaps the process, a moment later: wait for both.
+    def ended():
+        state = sh("tmux", "list-panes", "-t", SESSION, "-F",
+                   "#{pane_dead} #{pane_dead_status}").split()
+        return state if len(state) == 2 and state[0] == "1" else None
+    dead = wait_for(ended, 5)
+    state = dead or sh("tmux", "list-panes", "-t", SESSION, "-F", "#{pane_dead} #{pane_dead_status}").split()
+    if not dead:
+        print(f"after {key}: pane {state}, showing:\n{pane()}")
     sh("tmux", "kill-session", "-t", SESSION)
     return (view if first else ""), (int(state[1]) if dead and len(state) > 1 else None)
 

@@ -32,12 +32,10 @@
 #include <rte_eal.h>
 #include <rte_mbuf.h>
 
-#include "base/event_loop.hh"
 #include "config/config.hh"
 #include "control/control_plane.hh"
-#include "control/grace_period.hh"
-#include "daemon/control_server.hh"
 #include "dataplane/tables.hh"
+#include "tests/dpdk/control_world.hh"
 
 namespace {
 
@@ -82,43 +80,9 @@ addresses = ["192.0.2.1:7000"]
 )";
 }
 
-// The switch's control thread, as vcplaned wires it, with grace periods ended by hand.
-struct control_world {
-    manual_grace_periods gp;
-    event_loop loop;
-    vcplane_config cfg;
-    rte_mempool* pool = nullptr;
-    std::unique_ptr<control_plane> plane;
-    std::unique_ptr<control_server> server;
-
-    control_world() {
-        cfg = parse_config_string(config_text(), "control_fuzz.toml");
-        pool = rte_pktmbuf_pool_create("control_fuzz", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-        plane = std::make_unique<control_plane>(
-            cfg, gp, pool, 1, [this](std::function<void()> fn) { loop.post(std::move(fn)); });
-        loop.set_idle_hook([this] { plane->flush(); });
-        plane->start();
-        server = std::make_unique<control_server>(cfg.control, loop, *plane, nullptr);
-        settle();
-    }
-    // Runs the control thread until it has nothing left to do (bounded: a loop that never
-    // settles is a hang the fuzzer reports as a timeout).
-    void settle() {
-        for (int i = 0; i < 64; ++i) {
-            loop.run_once(0);
-            plane->flush();
-            if (gp.pending() == 0) {
-                loop.run_once(0);
-                if (gp.pending() == 0) {
-                    return;
-                }
-            }
-            gp.complete_all();
-        }
-    }
-};
-
-control_world* world = nullptr;
+// The switch's control thread with grace periods ended by hand. Never destroyed: libFuzzer
+// ends the process, and every input has already been held to leaving nothing behind.
+vcplane::test::control_world* world = nullptr;
 
 struct census {
     size_t calls, parties, sessions, lookups, services, party_sets, chunks, vcs;
@@ -180,9 +144,10 @@ struct client {
 };
 
 const char* const operations[] = {
-    "hello",       "goodbye",      "status",      "connections", "calls",      "create_vc",
-    "delete_vc",   "make_call",    "add_party",   "drop_party",  "close_call", "modify_call_qos",
-    "set_service", "lookup_begin", "lookup_next", "lookup_end",  "reload",     "no_such_operation",
+    "hello",      "goodbye",         "status",      "connections",       "calls",
+    "create_vc",  "delete_vc",       "make_call",   "add_party",         "drop_party",
+    "close_call", "modify_call_qos", "set_service", "lookup_begin",      "lookup_next",
+    "lookup_end", "reload",          "stats",       "no_such_operation",
 };
 const char* const connections[] = {"in", "out1", "vin", "vout", "nope"};
 
@@ -309,7 +274,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         std::abort();
     }
     unlink(socket_path.c_str());
-    world = new control_world;
+    world = new vcplane::test::control_world(config_text(), "control_fuzz");
     return 0;
 }
 
