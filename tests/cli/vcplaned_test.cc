@@ -202,7 +202,7 @@ TEST(vcplaned, the_systemd_unit_verifies_and_matches_the_daemon) {
     ASSERT_FALSE(unit.empty());
     EXPECT_THAT(unit, Not(HasSubstr("@"))) << "a path left unfilled";
     // Reload is SIGHUP; a config error (exit 2) is not retried; the file is checked first.
-    EXPECT_THAT(unit, HasSubstr("ExecReload=/bin/kill -HUP $MAINPID"));
+    EXPECT_THAT(unit, HasSubstr("ExecReload=/bin/sh -c 'kill -HUP ${MAINPID}'"));
     EXPECT_THAT(unit, HasSubstr("RestartPreventExitStatus=2"));
     const std::string installed = INSTALLED_VCPLANED;
     EXPECT_THAT(unit, HasSubstr("ExecStartPre=" + installed + " --check "));
