@@ -124,6 +124,13 @@ const std::vector<stream> streams = {
     {"src", false, 1003, 64, true, {{"d", 2301}}},  // the file call reloads toggle
 };
 
+// Which streams' calls the file provisions: not the churned one (a client's), and the extra one
+// only while the reloads have it in.
+constexpr uint32_t churned_key = 1100, extra_key = 1003;
+bool in_file(const stream& s, bool with_extra) {
+    return s.key != churned_key && (s.key != extra_key || with_extra);
+}
+
 std::string config_text(const topology& t, const std::string& sock, bool with_extra) {
     std::string c = fmt::format(R"([eal]
 lcores = [0, 1]
@@ -162,8 +169,8 @@ device = "net_af_packet7"
                                 t.ns("src"), t.ns("vsrc"), t.ns("a"), t.ns("b"), t.ns("c"),
                                 t.ns("va"), t.ns("vb"), t.ns("d"), getpid(), sock);
     for (const stream& s : streams) {
-        if (s.key == 1100 || (s.key == 1003 && !with_extra)) {
-            continue; // the churned call is a client's; the extra call comes and goes
+        if (!in_file(s, with_extra)) {
+            continue;
         }
         const std::string name = fmt::format("k{}", s.key);
         c += fmt::format("[calls.{}]\nconnection = \"{}\"\n{} = {}\n", name, s.from,
@@ -178,10 +185,15 @@ device = "net_af_packet7"
 }
 
 size_t file_calls(bool with_extra) {
-    return with_extra ? 5 : 4;
+    return size_t(std::count_if(streams.begin(), streams.end(),
+                                [&](const stream& s) { return in_file(s, with_extra); }));
 }
 size_t file_parties(bool with_extra) {
-    return 3 + 2 + 1 + 2 + (with_extra ? 1 : 0);
+    size_t n = 0;
+    for (const stream& s : streams) {
+        n += in_file(s, with_extra) ? s.to.size() : 0;
+    }
+    return n;
 }
 
 // A receiver in summary mode: per key, frames, distinct, repeats, reordered.
@@ -255,7 +267,7 @@ struct chaos {
         churner->call("hello", {{"name", "churner"}});
         const json r = churner->call("make_call", {{"connection", "src"},
                                                    {"name", "churned"},
-                                                   {"label", 1100},
+                                                   {"label", churned_key},
                                                    {"multipoint", true},
                                                    {"party",
                                                     {{"name", "anchor"},
