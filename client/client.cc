@@ -1,5 +1,6 @@
 #include "client/client.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -44,21 +45,37 @@ void control_client::send_raw(const std::string& m) {
 }
 
 std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    const int r = poll(&p, 1, int(timeout.count()));
-    if (r == 0) {
-        throw client_error("the daemon did not answer in time");
+    // A signal the application handles (vcplanectl top's Ctrl-C) interrupts the wait, not the
+    // session: wait again for the time left.
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        const int r = poll(&p, 1, int(std::max(left.count(), int64_t(0))));
+        if (r == 0) {
+            throw client_error("the daemon did not answer in time");
+        }
+        if (r > 0 || errno != EINTR) {
+            break;
+        }
     }
     // A message's size first (MSG_TRUNC on a peek reports it whole), so that a reply of any
     // size is read intact into a buffer that is kept, not zeroed afresh for every message.
-    const ssize_t size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+    ssize_t size;
+    do {
+        size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+    } while (size < 0 && errno == EINTR);
     if (size <= 0) {
         throw client_error("the daemon closed the connection");
     }
     if (receive_buffer_.size() < size_t(size)) {
         receive_buffer_.resize(size_t(size));
     }
-    const ssize_t n = recv(fd_, receive_buffer_.data(), receive_buffer_.size(), 0);
+    ssize_t n;
+    do {
+        n = recv(fd_, receive_buffer_.data(), receive_buffer_.size(), 0);
+    } while (n < 0 && errno == EINTR);
     if (n <= 0) {
         throw client_error("the daemon closed the connection");
     }
