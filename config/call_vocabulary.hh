@@ -13,6 +13,7 @@
 #include <string>
 
 #include "config/media.hh"
+#include "config/party_action.hh"
 
 namespace vcplane {
 
@@ -21,7 +22,8 @@ using mac_address = std::array<uint8_t, 6>;
 inline constexpr size_t max_parties_per_call = 1024;
 
 // One party of a call: the egress connection it leaves through, the label or VID its copies
-// carry there, and the next hop's MAC address.
+// carry there (none on a port connection), and the next hop's MAC address (none for a
+// pseudowire's decapsulated copies, which keep the inner frame's addresses).
 struct party_spec {
     std::string name;
     std::string connection;
@@ -82,10 +84,44 @@ constexpr bool admits(uint64_t bandwidth_bps, uint64_t booked, uint64_t more) {
     return bandwidth_bps == 0 || (more <= bandwidth_bps && booked <= bandwidth_bps - more);
 }
 
-// A party's egress must carry the call's ingress media: a label cannot become a VLAN tag by a
-// header rewrite alone.
-constexpr bool party_media_fits(media_kind call_ingress, media_kind party_egress) {
-    return call_ingress == party_egress;
+// What is wrong with a party of a call, if anything: the one check the file and the NPI
+// both make (the egress connection itself is looked up by each).
+enum class party_problem : uint8_t {
+    none,
+    key_out_of_range, // not in the egress media's key range (nor label 3 on MPLS)
+    key_on_port,      // a key on a port connection, which has none
+    no_next_hop,      // 00:00:00:00:00:00 (or none given) where the copy needs one
+    next_hop_unused,  // a next hop on a decapsulating party: the inner frame keeps its own
+    action,           // the combination cannot work (derived_action::problem says why)
+};
+
+struct party_check {
+    derived_action derived;
+    party_problem problem = party_problem::none;
+};
+
+constexpr party_check check_party_spec(media_kind ingress, media_kind egress, uint32_t key,
+                                       const mac_address& next_hop, const call_encapsulation& e) {
+    party_check c;
+    if (egress == media_kind::port && key != port_key) {
+        c.problem = party_problem::key_on_port;
+        return c;
+    }
+    if (!party_key_fits(egress, key)) {
+        c.problem = party_problem::key_out_of_range;
+        return c;
+    }
+    c.derived = derive_action(ingress, egress, key, e);
+    if (c.derived.problem != action_problem::none) {
+        c.problem = party_problem::action;
+    } else if (keeps_inner_addresses(c.derived.action)) {
+        if (usable_next_hop(next_hop)) {
+            c.problem = party_problem::next_hop_unused;
+        }
+    } else if (!usable_next_hop(next_hop)) {
+        c.problem = party_problem::no_next_hop;
+    }
+    return c;
 }
 
 } // namespace vcplane

@@ -115,6 +115,7 @@ public:
     }
 
     const std::vector<std::string>& problems() const { return problems_; }
+    size_t problem_count() const { return problems_.size(); }
 
     void only_keys(const toml::table& t, const std::string& path,
                    std::initializer_list<std::string_view> known) {
@@ -392,9 +393,13 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
                 c.media = media_kind::mpls;
             } else if (*m == "vlan") {
                 c.media = media_kind::vlan;
+            } else if (*m == "port") {
+                c.media = media_kind::port;
             } else {
                 r.problem(*ct->get("media"), path + ".media",
-                          fmt::format("'{}' is not a media (expected \"mpls\" or \"vlan\")", *m));
+                          fmt::format("'{}' is not a media (expected \"mpls\", \"vlan\" or "
+                                      "\"port\")",
+                                      *m));
             }
         }
         if (auto m = r.integer(*ct, "mtu", path, false, 68, 9600)) {
@@ -431,14 +436,29 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
     }
 }
 
+// party: the key of a party's copies, for which an MPLS connection also takes label 3
+// (implicit null: pop).
 void read_key(reader& r, const toml::table& t, const std::string& path,
-              const connection_config* conn, uint32_t& key) {
+              const connection_config* conn, uint32_t& key, bool party = false) {
     // The key's name follows the connection's media: an MPLS connection takes a label, a
     // VLAN connection a VID. Naming the wrong one is a mistake worth pointing at.
     const bool has_label = t.contains("label");
     const bool has_vid = t.contains("vid");
     if (conn == nullptr) {
         return; // the unknown connection is reported already
+    }
+    if (conn->media == media_kind::port) {
+        // The whole port is the circuit: there is no key to name.
+        for (const char* k : {"label", "vid"}) {
+            if (t.contains(k)) {
+                r.problem(*t.get(k), reader::join(path, k),
+                          fmt::format("connection '{}' is a port connection, which carries no "
+                                      "{}: leave it out",
+                                      conn->name, k));
+            }
+        }
+        key = port_key;
+        return;
     }
     const char* want = conn->media == media_kind::mpls ? "label" : "vid";
     const char* other = conn->media == media_kind::mpls ? "vid" : "label";
@@ -450,9 +470,51 @@ void read_key(reader& r, const toml::table& t, const std::string& path,
         return;
     }
     const key_range range = key_range_for(conn->media);
+    if (party && conn->media == media_kind::mpls) {
+        auto v = r.integer(t, want, path, true, INT64_MIN, INT64_MAX);
+        if (v && (*v < 0 || *v > range.max || !party_key_fits(conn->media, uint32_t(*v)))) {
+            r.problem(*t.get(want), reader::join(path, want),
+                      fmt::format("{} is not an MPLS label ({}..{}, or 3 to pop)", *v, range.min,
+                                  range.max));
+        } else if (v) {
+            key = static_cast<uint32_t>(*v);
+        }
+        return;
+    }
     const char* what = conn->media == media_kind::mpls ? "an MPLS label" : "a VLAN ID";
     if (auto v = r.integer(t, want, path, true, range.min, range.max, what)) {
         key = static_cast<uint32_t>(*v);
+    }
+}
+
+// A call's encapsulation where a label is pushed or popped (config/party_action.hh).
+void read_encapsulation(reader& r, const toml::table& ct, const std::string& path,
+                        call_encapsulation& e) {
+    if (auto v = r.string(ct, "payload", path, false)) {
+        if (*v == "ip") {
+            e.payload = payload_kind::ip;
+        } else if (*v == "ethernet") {
+            e.payload = payload_kind::ethernet;
+        } else {
+            r.problem(*ct.get("payload"), path + ".payload",
+                      fmt::format("'{}' is not a payload (expected \"ip\" or \"ethernet\")", *v));
+        }
+    }
+    e.control_word = r.boolean(ct, "control_word", path).value_or(false);
+    if (e.control_word && e.payload != payload_kind::ethernet) {
+        r.problem(*ct.get("control_word"), path + ".control_word",
+                  action_problem_text(action_problem::control_word_needs_ethernet));
+    }
+    if (auto v = r.string(ct, "ttl", path, false)) {
+        if (*v == "uniform") {
+            e.ttl = ttl_model::uniform;
+        } else if (*v == "pipe") {
+            e.ttl = ttl_model::pipe;
+        } else {
+            r.problem(
+                *ct.get("ttl"), path + ".ttl",
+                fmt::format("'{}' is not a TTL model (expected \"uniform\" or \"pipe\")", *v));
+        }
     }
 }
 
@@ -510,7 +572,8 @@ void read_contract(reader& r, const toml::table& ct, const std::string& path, tr
 // One [[calls.NAME.parties]] table of call `call` entering through `in`.
 party_config read_party(reader& r, const vcplane_config& cfg, const toml::table& pt,
                         const std::string& ppath, size_t i, const connection_config* in,
-                        const std::string& call, std::set<std::string>& party_names) {
+                        const call_encapsulation& encap, const std::string& call,
+                        std::set<std::string>& party_names) {
     r.only_keys(pt, ppath, {"name", "connection", "label", "vid", "next_hop"});
     party_config p;
     p.origin = r.origin(pt, ppath);
@@ -523,17 +586,12 @@ party_config read_party(reader& r, const vcplane_config& cfg, const toml::table&
                   fmt::format("party name '{}' is used twice in calls.{}", p.name, call));
     }
     const connection_config* out = read_connection_ref(r, cfg, pt, ppath);
-    if (out != nullptr && in != nullptr && !party_media_fits(in->media, out->media)) {
-        r.problem(*pt.get("connection"), ppath + ".connection",
-                  fmt::format("'{}' carries {} but the call's connection '{}' carries {}",
-                              out->name, media_name(out->media), in->name, media_name(in->media)));
-        out = nullptr;
-    }
     if (out != nullptr) {
         p.connection = out->name;
     }
-    read_key(r, pt, ppath, out, p.key);
-    if (auto mac = r.string(pt, "next_hop", ppath, true)) {
+    const size_t problems_before = r.problem_count();
+    read_key(r, pt, ppath, out, p.key, true);
+    if (auto mac = r.string(pt, "next_hop", ppath, false)) {
         auto parsed = parse_mac(*mac);
         if (!parsed) {
             r.problem(*pt.get("next_hop"), ppath + ".next_hop",
@@ -546,6 +604,36 @@ party_config read_party(reader& r, const vcplane_config& cfg, const toml::table&
         } else {
             p.next_hop = *parsed;
         }
+    }
+    if (out == nullptr || in == nullptr || r.problem_count() != problems_before) {
+        return p;
+    }
+    // The rules the call manager applies (config/call_vocabulary.hh), at --check time.
+    const party_check c = check_party_spec(in->media, out->media, p.key, p.next_hop, encap);
+    switch (c.problem) {
+    case party_problem::none:
+    case party_problem::key_on_port: // read_key refused the key already
+    case party_problem::key_out_of_range: break;
+    case party_problem::no_next_hop:
+        r.problem(pt, ppath + ".next_hop",
+                  fmt::format("missing (the MAC address of the next hop of the party's {} copies)",
+                              party_action_name(c.derived.action)));
+        break;
+    case party_problem::next_hop_unused:
+        r.problem(*pt.get("next_hop"), ppath + ".next_hop",
+                  fmt::format("the party's copies are the pseudowire's inner frames ({}), which "
+                              "keep their own addresses: leave it out",
+                              party_action_name(c.derived.action)));
+        break;
+    case party_problem::action:
+        if (c.derived.problem == action_problem::control_word_needs_ethernet) {
+            break; // said once, of the call (read_encapsulation)
+        }
+        r.problem(*pt.get(out->media == media_kind::mpls ? "label" : "connection"),
+                  ppath + (out->media == media_kind::mpls ? ".label" : ".connection"),
+                  fmt::format("{} to {}: {}", media_name(in->media), media_name(out->media),
+                              action_problem_text(c.derived.problem)));
+        break;
     }
     return p;
 }
@@ -579,7 +667,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
         }
         r.only_keys(*ct, path,
                     {"connection", "label", "vid", "parties", "sustained_rate", "peak_rate",
-                     "burst", "fair"});
+                     "burst", "fair", "payload", "control_word", "ttl"});
         call_config call;
         call.name = name;
         call.origin = r.origin(*ct, path);
@@ -588,16 +676,22 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
             call.connection = in->name;
         }
         read_key(r, *ct, path, in, call.key);
-        if (in != nullptr && call.key != 0) {
+        if (in != nullptr && (call.key != 0 || in->media == media_kind::port)) {
             auto [it, fresh] = keys_in_use.emplace(std::pair{in->name, call.key}, name);
-            if (!fresh) {
-                const char* which = in->media == media_kind::mpls ? "label" : "vid";
+            if (!fresh && in->media == media_kind::port) {
+                r.problem(*ct->get("connection"), path + ".connection",
+                          fmt::format("port connection '{}' is the circuit of calls.{} already "
+                                      "(a port connection carries one call)",
+                                      in->name, it->second));
+            } else if (!fresh) {
+                const char* which = key_name(in->media);
                 r.problem(*ct->get(which), reader::join(path, which),
                           fmt::format("{} {} on connection '{}' is already used by calls.{}", which,
                                       call.key, in->name, it->second));
             }
         }
         read_contract(r, *ct, path, call.contract);
+        read_encapsulation(r, *ct, path, call.encap);
         const toml::node* pn = ct->get("parties");
         const toml::array* parties = pn ? pn->as_array() : nullptr;
         if (pn == nullptr) {
@@ -618,7 +712,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
         for (size_t i = 0; parties != nullptr && i < parties->size(); ++i) {
             const toml::table& pt = *parties->get(i)->as_table();
             call.parties.push_back(read_party(r, cfg, pt, fmt::format("{}.parties[{}]", path, i), i,
-                                              in, name, party_names));
+                                              in, call.encap, name, party_names));
         }
         cfg.calls.push_back(std::move(call));
     }

@@ -66,7 +66,9 @@ struct call_config {
     std::string name;
     std::string connection; // ingress connection
     uint32_t key = 0;       // label or VID that selects the VC on the ingress connection
+                            // (port_key on a port connection)
     traffic_contract contract;
+    call_encapsulation encap;
     std::vector<party_config> parties;
     config_origin origin;
 

@@ -125,6 +125,12 @@ std::string party_change(const party_config& a, const party_config& b) {
     return fmt::format("{}", fmt::join(what, ", "));
 }
 
+std::string encap_text(const call_encapsulation& e) {
+    return fmt::format("payload {}{}, ttl {}", e.payload == payload_kind::ip ? "ip" : "ethernet",
+                       e.control_word ? " with control word" : "",
+                       e.ttl == ttl_model::uniform ? "uniform" : "pipe");
+}
+
 std::string contract_text(const traffic_contract& c) {
     if (c.sustained_rate == 0) {
         return "no contract";
@@ -166,6 +172,10 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
             remake = fmt::format("connection '{}' -> '{}'", old->connection, now.connection);
         } else if (old->key != now.key) {
             remake = fmt::format("key {} -> {}", old->key, now.key);
+        } else if (old->encap != now.encap) {
+            // Every party's action follows from it: the parties are built anew.
+            remake = fmt::format("encapsulation {} -> {}", encap_text(old->encap),
+                                 encap_text(now.encap));
         }
         std::vector<reload_step> call_drops, call_adds;
         size_t kept = 0;

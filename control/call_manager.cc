@@ -201,7 +201,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     if (auto e = accept_call(b, *in, vh, accepted)) {
         return fail(b, e->status, e->why);
     }
-    if (auto e = accept_party(*in, first)) {
+    if (auto e = accept_party(*in, first, accepted.encap)) {
         return fail(b, e->status, e->why);
     }
     const uint64_t bps = booked_bps(accepted.flow);
@@ -215,7 +215,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     table_error error;
     const uint32_t vc_slot = state_.vc_slots().acquire();
     const uint32_t party_slot = state_.party_slots().acquire();
-    party_set* set = state_.build_parties(*in, {first}, {&party_slot, 1}, &error);
+    party_set* set = state_.build_parties(*in, {first}, {&party_slot, 1}, &error, accepted.encap);
     vc* circuit = set != nullptr ? state_.new_vc(*in, call.key, vc_slot, set, accepted.flow, &error)
                                  : nullptr;
     if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
@@ -247,8 +247,13 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     party_index_[ph] = vh;
     *out_vc = vh;
     *out_party = call.multipoint ? ph : 0;
-    log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_,
-              in->media == media_kind::mpls ? "label" : "vid", call.key, b.client_name);
+    if (in->media == media_kind::port) {
+        log::info("call '{}' on port connection '{}' made by {}", call.name, connection_,
+                  b.client_name);
+    } else {
+        log::info("call '{}' on '{}' ({} {}) made by {}", call.name, connection_,
+                  key_name(in->media), call.key, b.client_name);
+    }
     return cstatus::success;
 }
 
@@ -273,22 +278,38 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
         return table_error{cstatus::failure, fmt::format("'{}' has no link", connection_)};
     }
     const key_range range = key_range_for(in.media);
-    const char* key_name = in.media == media_kind::mpls ? "label" : "vid";
+    if (in.media == media_kind::port && call.key != port_key) {
+        return table_error{cstatus::invalid_parameter,
+                           fmt::format("'{}' is a port connection: its one call takes no key "
+                                       "(got {})",
+                                       connection_, call.key)};
+    }
     if (call.key < range.min || call.key > range.max) {
         return table_error{cstatus::invalid_parameter,
-                           fmt::format("{} {} is out of range ({}..{})", key_name, call.key,
-                                       range.min, range.max)};
+                           fmt::format("{} {} is out of range ({}..{})", key_name(in.media),
+                                       call.key, range.min, range.max)};
     }
     if (state_.key_in_use(in, call.key)) {
-        return table_error{cstatus::failure,
-                           fmt::format("{} {} on '{}' is in use", key_name, call.key, connection_)};
+        if (in.media == media_kind::port) {
+            return table_error{
+                cstatus::failure,
+                fmt::format("port connection '{}' carries a call already", connection_)};
+        }
+        return table_error{
+            cstatus::failure,
+            fmt::format("{} {} on '{}' is in use", key_name(in.media), call.key, connection_)};
+    }
+    if (call.encap.control_word && call.encap.payload != payload_kind::ethernet) {
+        return table_error{cstatus::invalid_parameter,
+                           action_problem_text(action_problem::control_word_needs_ethernet)};
     }
     return accept_flow(in, call.flow);
 }
 
 std::optional<table_error> call_manager::accept_party(const connection_state& in,
-                                                      const party_spec& p) const {
-    if (auto e = state_.check_party(in, p)) {
+                                                      const party_spec& p,
+                                                      const call_encapsulation& encap) const {
+    if (auto e = state_.check_party(in, p, encap)) {
         return e;
     }
     if (!state_.find_connection(p.connection)->link_up) {
@@ -345,7 +366,7 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const traffic
     // The meter lives in the vc, which is immutable once published: publish a new vc (same
     // key, same counter slot, a copy of the party array) in its place, retire the old one.
     table_error error;
-    party_set* set = state_.build_parties(*in, specs_of(*r), slots_of(*r), &error);
+    party_set* set = state_.build_parties(*in, specs_of(*r), slots_of(*r), &error, r->call.encap);
     vc* next = set != nullptr
                    ? state_.new_vc(*in, r->call.key, r->stats_slot, set, accepted, &error)
                    : nullptr;
@@ -380,7 +401,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
         return fail(b, cstatus::failure, "a point-to-point call has no parties to add");
     }
     const connection_state* in = state_.find_connection(connection_);
-    if (auto e = accept_party(*in, party)) {
+    if (auto e = accept_party(*in, party, r->call.encap)) {
         return fail(b, e->status, e->why);
     }
     if (r->parties.has_name(party.name)) {
@@ -394,7 +415,8 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     const uint32_t party_slot = state_.party_slots().acquire();
     table_error error;
     // The published array with one party more (appended, as the record below).
-    party_set* next = state_.parties_with(*r->circuit->parties, *in, party, party_slot, &error);
+    party_set* next =
+        state_.parties_with(*r->circuit->parties, *in, party, party_slot, &error, r->call.encap);
     if (next == nullptr) {
         state_.party_slots().release(party_slot); // never published
         state_.release(party.connection, booking(*r));
@@ -414,12 +436,15 @@ cstatus call_manager::check_close_data(binding& b, const party_record& p,
         return cstatus::success;
     }
     const connection_state* out = state_.find_connection(p.spec.connection);
-    if (out == nullptr || out->media != media_kind::mpls) {
-        // Only MPLS has an associated channel to carry data with the termination.
+    if (out == nullptr || out->media != media_kind::mpls || p.spec.key == implicit_null_label) {
+        // Only a label has an associated channel to carry data with the termination.
         return fail(b, cstatus::invalid_data,
-                    fmt::format("party '{}' leaves through a VLAN connection, which cannot carry "
-                                "close data",
-                                p.spec.name));
+                    fmt::format("party '{}' leaves through {}, which cannot carry close data",
+                                p.spec.name,
+                                out == nullptr ? "no connection"
+                                : out->media != media_kind::mpls
+                                    ? fmt::format("a {} connection", media_name(out->media))
+                                    : "label 3 (popped)"));
     }
     if (data.size() + wire::gach_overhead > out->mtu) {
         return fail(b, cstatus::invalid_parameter,
@@ -493,7 +518,8 @@ bool call_manager::republish_without(binding& b, vc_record& r, const std::vector
         }
     }
     table_error error;
-    party_set* next = in != nullptr ? state_.build_parties(*in, specs, slots, &error) : nullptr;
+    party_set* next =
+        in != nullptr ? state_.build_parties(*in, specs, slots, &error, r.call.encap) : nullptr;
     if (next == nullptr) {
         b.last_error = error.why;
         return false;

@@ -183,7 +183,8 @@ private:
     std::optional<table_error> accept_call(binding& b, const connection_state& in,
                                            callmgmt::vc_handle vh, callmgmt::call_spec& call);
     // A new party (make_call's first, add_party's): a valid party whose egress has a link.
-    std::optional<table_error> accept_party(const connection_state& in, const party_spec& p) const;
+    std::optional<table_error> accept_party(const connection_state& in, const party_spec& p,
+                                            const call_encapsulation& encap) const;
     std::optional<table_error> accept_flow(const connection_state& in,
                                            traffic_contract& flow) const;
     vc_record* owned_vc(binding& b, callmgmt::vc_handle id);

@@ -111,7 +111,7 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
             fmt::format("waits for connection '{}'",
                         first != nullptr ? call.connection : call.parties.front().connection));
     }
-    callmgmt::call_spec spec{call.name, call.key, true, call.contract};
+    callmgmt::call_spec spec{call.name, call.key, true, call.contract, call.encap};
     made_call m{call.connection, 0, {}};
     callmgmt::party_handle ph = 0;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {

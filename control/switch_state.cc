@@ -65,35 +65,48 @@ std::unique_ptr<connection_entry> switch_state::remove_connection(const std::str
 }
 
 std::optional<table_error> switch_state::check_party(const connection_state& in,
-                                                     const party_spec& p) const {
+                                                     const party_spec& p,
+                                                     const call_encapsulation& encap) const {
     using callmgmt::status;
     const connection_state* out = find_connection(p.connection);
     if (out == nullptr) {
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': no connection '{}'", p.name, p.connection)};
     }
-    if (!party_media_fits(in.media, out->media)) {
-        return table_error{status::not_supported,
-                           fmt::format("party '{}': egress '{}' carries {} but the call's "
-                                       "ingress '{}' carries {}",
-                                       p.name, out->name, media_name(out->media), in.name,
-                                       media_name(in.media))};
-    }
-    const key_range r = key_range_for(out->media);
-    if (p.key < r.min || p.key > r.max) {
+    const party_check c = check_party_spec(in.media, out->media, p.key, p.next_hop, encap);
+    switch (c.problem) {
+    case party_problem::none: return std::nullopt;
+    case party_problem::key_on_port:
         return table_error{status::invalid_parameter,
-                           fmt::format("party '{}': {} {} is out of range ({}..{})", p.name,
-                                       out->media == media_kind::mpls ? "label" : "vid", p.key,
-                                       r.min, r.max)};
+                           fmt::format("party '{}': '{}' is a port connection, which takes no key "
+                                       "(got {})",
+                                       p.name, out->name, p.key)};
+    case party_problem::key_out_of_range: {
+        const key_range r = key_range_for(out->media);
+        return table_error{status::invalid_parameter,
+                           fmt::format("party '{}': {} {} is out of range ({}..{}{})", p.name,
+                                       key_name(out->media), p.key, r.min, r.max,
+                                       out->media == media_kind::mpls ? ", or 3 to pop" : "")};
     }
-    if (!usable_next_hop(p.next_hop)) {
+    case party_problem::no_next_hop:
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': 00:00:00:00:00:00 is not a next hop", p.name)};
+    case party_problem::next_hop_unused:
+        return table_error{status::invalid_parameter,
+                           fmt::format("party '{}': its copies are the pseudowire's inner frames, "
+                                       "which keep their own addresses: give no next hop",
+                                       p.name)};
+    case party_problem::action:
+        return table_error{status::not_supported,
+                           fmt::format("party '{}' ({} to {} '{}'): {}", p.name,
+                                       media_name(in.media), media_name(out->media), out->name,
+                                       action_problem_text(c.derived.problem))};
     }
     return std::nullopt;
 }
 
-party switch_state::resolve(const party_spec& p, uint32_t slot) const {
+party switch_state::resolve(const connection_state& in, const party_spec& p, uint32_t slot,
+                            const call_encapsulation& encap) const {
     const connection_state* out = find_connection(p.connection);
     party w{};
     std::memcpy(w.dst_mac, p.next_hop.data(), 6);
@@ -101,13 +114,17 @@ party switch_state::resolve(const party_spec& p, uint32_t slot) const {
     w.out_key = p.key;
     w.tx_port = out->port;
     w.takes_chains = out->takes_chains;
+    w.action_code = uint8_t(derive_action(in.media, out->media, p.key, encap).action);
+    w.control_word = encap.control_word;
+    w.ttl_pipe = encap.ttl == ttl_model::pipe;
     w.stats_slot = slot;
     return w;
 }
 
 party_set* switch_state::build_parties(const connection_state& in,
                                        const std::vector<party_spec>& specs,
-                                       std::span<const uint32_t> slots, table_error* error) const {
+                                       std::span<const uint32_t> slots, table_error* error,
+                                       const call_encapsulation& encap) const {
     if (specs.empty() || specs.size() > max_parties_per_call) {
         *error = {callmgmt::status::resources,
                   fmt::format("{} parties (a call has 1..{})", specs.size(), max_parties_per_call)};
@@ -116,12 +133,13 @@ party_set* switch_state::build_parties(const connection_state& in,
     std::vector<party> parties;
     parties.reserve(specs.size());
     for (const auto& p : specs) {
-        if (auto e = check_party(in, p)) {
+        if (auto e = check_party(in, p, encap)) {
             *error = *e;
             return nullptr;
         }
-        parties.push_back(resolve(p, parties.size() < slots.size() ? slots[parties.size()]
-                                                                   : counter_slots::remainder));
+        parties.push_back(resolve(
+            in, p, parties.size() < slots.size() ? slots[parties.size()] : counter_slots::remainder,
+            encap));
     }
     party_set* set = party_set::create(parties);
     if (set == nullptr) {
@@ -131,19 +149,19 @@ party_set* switch_state::build_parties(const connection_state& in,
 }
 
 party_set* switch_state::parties_with(const party_set& current, const connection_state& in,
-                                      const party_spec& p, uint32_t slot,
-                                      table_error* error) const {
+                                      const party_spec& p, uint32_t slot, table_error* error,
+                                      const call_encapsulation& encap) const {
     if (current.size() >= max_parties_per_call) {
         *error = {
             callmgmt::status::resources,
             fmt::format("{} parties (a call has 1..{})", current.size() + 1, max_parties_per_call)};
         return nullptr;
     }
-    if (auto e = check_party(in, p)) {
+    if (auto e = check_party(in, p, encap)) {
         *error = *e;
         return nullptr;
     }
-    const party w = resolve(p, slot);
+    const party w = resolve(in, p, slot, encap);
     party_set* set = party_set::create_changed(current, &w, current.size());
     if (set == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the party array"};

@@ -1,6 +1,7 @@
 #pragma once
-// Classification: the key (MPLS label or VID) a received frame names on its ingress
-// connection, and the header checks that drop it before any table is read. Pure functions of
+// Classification: the key (MPLS label or VID; on a port connection always port_key) a
+// received frame names on its ingress connection, and the header checks that drop it before
+// any table is read. Pure functions of
 // the frame's first bytes (docs/design.md §3), inlined into the worker's pass.
 //
 // MPLS and 802.1Q both put a 4-byte word right after the ethertype: the top label stack entry,
@@ -34,6 +35,9 @@ inline constexpr uint32_t classified_len = wire::ether_header_len + 4;
     if (conn.media == media_kind::mpls) {
         return ethertype == wire::ethertype_mpls ? wire::mpls_label_of(word) : no_key;
     }
+    if (conn.media == media_kind::port) [[unlikely]] {
+        return port_key;
+    }
     return ethertype == wire::ethertype_vlan ? wire::vlan_vid_of(uint16_t(word >> 16)) : no_key;
 }
 
@@ -64,6 +68,10 @@ inline constexpr uint32_t classified_len = wire::ether_header_len + 4;
             *why = drop_reason::reserved_key;
             return false;
         }
+        return true;
+    }
+    if (conn.media == media_kind::port) [[unlikely]] {
+        *key = port_key; // every frame is the one VC's, whatever it carries
         return true;
     }
     if (ethertype != wire::ethertype_vlan) [[unlikely]] {

@@ -24,15 +24,16 @@ private:
 
 // Why a packet was not forwarded. Names are the `reason` label of vcplane_dropped_packets_total.
 enum class drop_reason : uint8_t {
-    truncated,       // shorter than the headers its ethertype promises
-    wrong_ethertype, // not MPLS on an MPLS connection, not 802.1Q on a VLAN connection
-    reserved_key,    // MPLS label 0..15, VID 0 or 4095
-    unknown_key,     // no VC with this label/VID on the ingress connection
-    ttl_expired,     // MPLS TTL would reach 0
-    no_connection,   // arrived on a port that no connection claims
-    no_mbuf,         // the mempool had no buffer for a replica
-    tx_full,         // the egress TX queue did not take the packet
-    policed,         // red in its VC's traffic-contract meter (trTCM)
+    truncated,          // shorter than the headers its ethertype promises
+    wrong_ethertype,    // not MPLS on an MPLS connection, not 802.1Q on a VLAN connection
+    reserved_key,       // MPLS label 0..15, VID 0 or 4095
+    unknown_key,        // no VC with this label/VID on the ingress connection
+    ttl_expired,        // MPLS TTL would reach 0
+    no_connection,      // arrived on a port that no connection claims
+    no_mbuf,            // the mempool had no buffer for a replica
+    tx_full,            // the egress TX queue did not take the packet
+    policed,            // red in its VC's traffic-contract meter (trTCM)
+    unreadable_payload, // an edge action cannot read what the frame carries (dataplane/edge.hh)
     count_
 };
 inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
@@ -40,7 +41,7 @@ inline constexpr size_t drop_reason_count = size_t(drop_reason::count_);
 inline const char* drop_reason_name(drop_reason r) {
     constexpr const char* names[] = {
         "truncated",     "wrong_ethertype", "reserved_key", "unknown_key", "ttl_expired",
-        "no_connection", "no_mbuf",         "tx_full",      "policed",
+        "no_connection", "no_mbuf",         "tx_full",      "policed",     "unreadable_payload",
     };
     static_assert(sizeof(names) / sizeof(names[0]) == drop_reason_count);
     return names[size_t(r)];

@@ -66,13 +66,7 @@ uint32_t replicator::replicate(rte_mbuf* m, const vc& v, const party_set& partie
         counters_.drop(drop_reason::unknown_key);
         return 0;
     }
-    // A fair call's copies start one party further on than its last frame's did (a rotation
-    // of this worker's, over every fair call it serves).
-    uint32_t first = 0;
-    if (v.fair) {
-        rotation_ = rotation_ + 1 < n ? rotation_ + 1 : 0;
-        first = rotation_;
-    }
+    const uint32_t first = first_party(v, n);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     if (len <= copy_whole_max && m->nb_segs == 1) {
         copy_small(m, v, parties, first, rewrite);

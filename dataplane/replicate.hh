@@ -34,6 +34,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "config/media.hh"
 #include "dataplane/counter_slots.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
@@ -69,6 +70,14 @@ public:
     uint32_t replicate(rte_mbuf* m, const vc& v, const party_set& parties,
                        Rewrite rewrite) noexcept;
 
+    // The same for a party set with an edge party (party_set::edge), m having entered on a
+    // connection of media `in`: each party's copy is its own header (dataplane/edge.hh)
+    // followed by a copy of the rest of the frame, the last party's made of the original in
+    // place. A copy that its action cannot make is dropped and counted by reason; the other
+    // parties still get theirs.
+    uint32_t replicate_edge(rte_mbuf* m, const vc& v, const party_set& parties,
+                            media_kind in) noexcept;
+
 private:
     // The three ways above; first: the party whose copy is made first (the others follow in
     // party order, wrapping round; the last gets the original).
@@ -93,6 +102,21 @@ private:
     };
     sender sender_for_frame() const noexcept { return {tx_, objects_}; }
     void lost(const vc& v, const party& p) noexcept; // p's copy found no buffer
+    // p's copy was not made, for `why`.
+    void refused(const vc& v, const party& p, drop_reason why) noexcept;
+    // The first party of a frame's copies of v's n parties: 0, or for a fair call one party
+    // further on than its last frame's (a rotation of this worker's, over every fair call it
+    // serves).
+    uint32_t first_party(const vc& v, uint32_t n) noexcept {
+        if (!v.fair) {
+            return 0;
+        }
+        rotation_ = rotation_ + 1 < n ? rotation_ + 1 : 0;
+        return rotation_;
+    }
+    // A copy of m whose first cut.consumed bytes are replaced by the cut.header_len at header.
+    rte_mbuf* edge_copy(const rte_mbuf* m, const uint8_t* header, uint32_t header_len,
+                        uint32_t consumed) noexcept;
 
     rte_mbuf* chained_copy(rte_mbuf* m) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;

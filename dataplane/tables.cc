@@ -13,10 +13,8 @@
 namespace vcplane {
 
 party_set* party_set::build(void* mem, std::span<const party> parties, bool embedded) noexcept {
-    const auto chain_takers = static_cast<uint32_t>(std::count_if(
-        parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
-    auto* set =
-        new (mem) party_set(static_cast<uint32_t>(parties.size()), chain_takers, embedded, false);
+    auto* set = new (mem)
+        party_set(static_cast<uint32_t>(parties.size()), census::of(parties), embedded, false);
     std::uninitialized_copy(parties.begin(), parties.end(), set->data());
     return set;
 }
@@ -47,13 +45,13 @@ void party_set::release(chunk* c) noexcept {
     }
 }
 
-party_set* party_set::allocate_chunked(uint32_t n, uint32_t chain_takers, uint32_t count) noexcept {
+party_set* party_set::allocate_chunked(uint32_t n, census c, uint32_t count) noexcept {
     void* mem = allocate(chunked_footprint(count));
     if (mem == nullptr) {
         return nullptr;
     }
     ++live_;
-    auto* set = new (mem) party_set(n, chain_takers, false, true);
+    auto* set = new (mem) party_set(n, c, false, true);
     *reinterpret_cast<uint64_t*>(set + 1) = count;
     return set;
 }
@@ -76,9 +74,7 @@ party_set* party_set::create(std::span<const party> parties) {
 party_set* party_set::build_chunked(std::span<const party> parties) noexcept {
     const auto n = uint32_t(parties.size());
     const uint32_t count = (n + chunk_parties - 1) / chunk_parties;
-    const auto chain_takers = static_cast<uint32_t>(std::count_if(
-        parties.begin(), parties.end(), [](const party& p) { return p.takes_chains; }));
-    party_set* set = allocate_chunked(n, chain_takers, count);
+    party_set* set = allocate_chunked(n, census::of(parties), count);
     if (set == nullptr) {
         return nullptr;
     }
@@ -132,10 +128,14 @@ party_set* party_set::create_changed(const party_set& from, const party* added, 
         return nullptr;
     }
     ++live_;
-    uint32_t chain_takers = from.chain_takers_;
-    chain_takers -= removing && from[removed].takes_chains ? 1 : 0;
-    chain_takers += added != nullptr && added->takes_chains ? 1 : 0;
-    auto* set = new (mem) party_set(uint32_t(n), chain_takers, false, false);
+    census tally{from.chain_takers_, from.edge_parties_};
+    if (removing) {
+        tally.add(from[removed], -1);
+    }
+    if (added != nullptr) {
+        tally.add(*added);
+    }
+    auto* set = new (mem) party_set(uint32_t(n), tally, false, false);
     party* to = set->data();
     const party* all = from.data();
     const uint32_t head = removing ? removed : from.size();
@@ -164,7 +164,7 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
     }
     const uint32_t count = from.stored_chunk_count();
     chunk* const* old = from.chunks();
-    uint32_t chain_takers = from.chain_takers_;
+    census tally{from.chain_takers_, from.edge_parties_};
     uint32_t first;
     uint32_t span;
     chunk* fresh = nullptr;
@@ -175,7 +175,7 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
             at -= old[c]->size;
             ++c;
         }
-        chain_takers -= old[c]->items[at].takes_chains ? 1 : 0;
+        tally.add(old[c]->items[at], -1);
         // Merged with a neighbour when both then fit one chunk: two neighbours always hold
         // more than chunk_parties between them, which bounds the chunks of a set.
         const uint32_t left = old[c]->size - 1;
@@ -203,7 +203,7 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
             fresh->size = k;
         }
     } else {
-        chain_takers += added->takes_chains ? 1 : 0;
+        tally.add(*added);
         fresh = allocate_chunk();
         if (fresh == nullptr) {
             return nullptr;
@@ -223,7 +223,7 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
         }
     }
     const uint32_t n = removing ? from.size() - 1 : from.size() + 1;
-    party_set* set = allocate_chunked(n, chain_takers, count - span + (fresh != nullptr ? 1 : 0));
+    party_set* set = allocate_chunked(n, tally, count - span + (fresh != nullptr ? 1 : 0));
     if (set == nullptr) {
         if (fresh != nullptr) {
             release(fresh);

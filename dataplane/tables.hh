@@ -23,6 +23,7 @@
 #include "dataplane/counters.hh"
 
 #include "config/media.hh"
+#include "config/party_action.hh"
 #include "dataplane/rcu.hh"
 
 namespace vcplane {
@@ -31,14 +32,24 @@ namespace vcplane {
 struct party {
     uint8_t dst_mac[6]; // the party's next hop
     uint8_t src_mac[6]; // the egress port's own MAC
-    uint32_t out_key;   // out-label or out-VID
+    uint32_t out_key;   // out-label or out-VID (0 on a port connection)
     uint16_t tx_port;
-    bool takes_chains;   // the egress port sends multi-segment frames (worker.hh: replicas)
-    uint32_t stats_slot; // its per-party counters (dataplane/counter_slots.hh)
+    bool takes_chains; // the egress port sends multi-segment frames (worker.hh: replicas)
+    // What the copy becomes (config/party_action.hh), and the call's encapsulation as the
+    // edge actions need it (dataplane/edge.hh).
+    uint8_t action_code : 4;  // a party_action
+    uint8_t control_word : 1; // encap writes one, decap expects one
+    uint8_t ttl_pipe : 1;     // RFC 3443 pipe model (else uniform)
+    uint32_t stats_slot;      // its per-party counters (dataplane/counter_slots.hh)
+
+    party_action action() const noexcept { return party_action(action_code); }
+    bool edge() const noexcept { return is_edge_action(action()); }
 };
 static_assert(sizeof(party) == 24);
 
-// An immutable sequence of parties. Up to chunk_parties of them are one flat array in one
+// An immutable sequence of parties. A set with an edge party (party::edge) is served by the
+// edge replicator (dataplane/edge.hh) as a whole; one of swaps or retags only by the core
+// path. Up to chunk_parties of them are one flat array in one
 // block, or held inside their vc's block (vc::create): such an embedded set is freed with the
 // vc, and destroy() leaves it alone. A larger set is a table of chunks of at most
 // chunk_parties each, in order; chunks are immutable too and shared between a set and the
@@ -51,7 +62,7 @@ static_assert(sizeof(party) == 24);
 class party_set {
 public:
     static constexpr uint32_t chunk_parties = 64;
-    static constexpr uint32_t max_size = (1u << 20) - 1;
+    static constexpr uint32_t max_size = UINT16_MAX;
 
     static party_set* create(std::span<const party> parties); // at most max_size parties
     // A copy of `from` with `added` appended (added null: none) and the party at `removed`
@@ -77,6 +88,11 @@ public:
     uint32_t size() const noexcept { return count_; }
     // Every party's port sends multi-segment frames (party::takes_chains).
     bool all_take_chains() const noexcept { return chain_takers_ == count_; }
+    // Some party's action is an edge action (party::edge).
+    bool edge() const noexcept { return edge_parties_ != 0; }
+    // One party, swapped or retagged: the core path's point-to-point case, in one compare
+    // (count_ and edge_parties_ are one 32-bit word).
+    bool core_point_to_point() const noexcept { return count_ == 1 && edge_parties_ == 0; }
     // The party of a one-party set (flat: a set is chunked only beyond chunk_parties).
     const party& only() const noexcept { return data()[0]; }
     const party& operator[](uint32_t i) const noexcept {
@@ -147,15 +163,32 @@ private:
         return sizeof(party_set) + sizeof(uint64_t) + chunks * sizeof(chunk*);
     }
 
-    explicit party_set(uint32_t n, uint32_t chain_takers, bool embedded, bool chunked)
-        : count_(n)
-        , chain_takers_(chain_takers)
+    // The parties' properties a set keeps a count of.
+    struct census {
+        uint32_t chain_takers = 0;
+        uint32_t edge = 0;
+        void add(const party& p, int n = 1) noexcept {
+            chain_takers += p.takes_chains ? n : 0;
+            edge += p.edge() ? n : 0;
+        }
+        static census of(std::span<const party> parties) noexcept {
+            census c;
+            for (const party& p : parties) {
+                c.add(p);
+            }
+            return c;
+        }
+    };
+    explicit party_set(uint32_t n, census c, bool embedded, bool chunked)
+        : count_(uint16_t(n))
+        , edge_parties_(uint16_t(c.edge))
+        , chain_takers_(uint16_t(c.chain_takers))
         , embedded_(embedded)
         , chunked_(chunked) {}
     static party_set* build(void* mem, std::span<const party> parties, bool embedded) noexcept;
     static party_set* build_chunked(std::span<const party> parties) noexcept;
     // A chunked set of n parties over `count` chunks, the table to be filled by the caller.
-    static party_set* allocate_chunked(uint32_t n, uint32_t chain_takers, uint32_t count) noexcept;
+    static party_set* allocate_chunked(uint32_t n, census c, uint32_t count) noexcept;
     static party_set* change_chunked(const party_set& from, const party* added,
                                      uint32_t removed) noexcept;
     static chunk* allocate_chunk() noexcept;
@@ -176,10 +209,11 @@ private:
     }
     const party& chunked_at(uint32_t i) const noexcept;
 
-    uint32_t count_;
-    uint32_t chain_takers_ : 20;
-    uint32_t embedded_ : 1;
-    uint32_t chunked_ : 1;
+    uint16_t count_;
+    uint16_t edge_parties_;
+    uint16_t chain_takers_;
+    uint8_t embedded_;
+    uint8_t chunked_;
     static inline size_t live_ = 0;
     static inline size_t chunks_live_ = 0;
 };

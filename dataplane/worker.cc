@@ -191,7 +191,7 @@ template <worker::table_mode Mode>
         uint32_t word = 0;
         if (const vc* v = classify(*conn, m, clock.now, found, &word)) {
             const party_set& parties = *rcu_load(v->parties);
-            if (parties.size() == 1) [[likely]] {
+            if (parties.core_point_to_point()) [[likely]] {
                 egress[i] = forward_to(*conn, m, parties.only(), word);
             } else {
                 tx_.transmit_run(pkts, egress, handed_on, i);
@@ -239,6 +239,9 @@ template <worker::table_mode Mode>
 
 uint32_t worker::replicate(const connection_entry& conn, rte_mbuf* m, const vc& v,
                            const party_set& parties, uint32_t word) noexcept {
+    if (parties.edge()) {
+        return replicator_.replicate_edge(m, v, parties, conn.media);
+    }
     return conn.media == media_kind::mpls
                ? replicator_.replicate(m, v, parties, mpls_rewrite{word})
                : replicator_.replicate(m, v, parties, vlan_rewrite{uint16_t(word >> 16)});

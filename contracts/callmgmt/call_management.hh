@@ -115,6 +115,7 @@ struct call_spec {
     uint32_t key = 0;       // label or VID on the provider's (ingress) connection
     bool multipoint = true; // false: point-to-point, no party handles, no add_party
     traffic_contract flow;
+    call_encapsulation encap; // where a label is pushed or popped (config/party_action.hh)
 };
 
 class provider_dispatch {

@@ -195,8 +195,8 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
                   cstatus::failure); // label in use
         EXPECT_EQ(c.make("in", 0, call("y", 15), party("a", "out", 2000), &x, &p),
                   cstatus::invalid_parameter);
-        EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "vout", 20), &x, &p),
-                  cstatus::not_supported);
+        EXPECT_EQ(c.make("vin", 0, call("y", 11), party("a", "out", 3), &x, &p),
+                  cstatus::not_supported); // label 3 pops, and a VLAN frame has no label
         EXPECT_EQ(c.make("in", 0, call("y", 101, true, metered), party("a", "thin", 2000), &x, &p),
                   cstatus::resources); // overbooked
         EXPECT_EQ(c.make("in", 999, call("y", 101), party("a", "out", 2000), &x, &p),
@@ -204,7 +204,6 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         // add_party
         ASSERT_EQ(c.add("in", v, party("b", "out2", 2001), &b), cstatus::success);
         EXPECT_EQ(c.add("in", v, party("b", "out", 2002), &p), cstatus::invalid_parameter);
-        EXPECT_EQ(c.add("in", v, party("c", "vout", 20), &p), cstatus::not_supported);
         alloc_faults::arm(alloc_faults::site::party_array, 1);
         EXPECT_EQ(c.add("in", v, party("c", "out", 2002), &p), cstatus::resources);
         EXPECT_EQ(c.add("in", 999, party("c", "out", 2002), &p), cstatus::invalid_handle);
@@ -232,6 +231,7 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         ASSERT_EQ(c.make("vin", 0, call("vl", 10), party("va", "vout", 20), &vl, &va),
                   cstatus::success);
         ASSERT_EQ(c.add("vin", vl, party("vb", "vout", 21), &vb), cstatus::success);
+        EXPECT_EQ(c.add("vin", vl, party("vc", "out", 3), &p), cstatus::not_supported);
         EXPECT_EQ(c.drop("vin", vb, {1}), cstatus::invalid_data);
         // close_call
         EXPECT_EQ(c.close("vin", vl, va), cstatus::failure); // two parties left
@@ -470,14 +470,21 @@ TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
               cstatus::invalid_parameter);
     EXPECT_EQ(c.make("in", 0, call("y", 1048576), party("a", "out", 2000), &x, &p),
               cstatus::invalid_parameter);
-    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "out", 3), &x, &p),
-              cstatus::invalid_parameter);
+    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "out", 4), &x, &p),
+              cstatus::invalid_parameter); // reserved (3 pops; 4..15 are nobody's)
     EXPECT_EQ(c.make("in", 0, call("y", 101), party_spec{"a", "out", 2000, mac_address{}}, &x, &p),
               cstatus::invalid_parameter); // a malformed (zero) MAC
     EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "nowhere", 2000), &x, &p),
               cstatus::invalid_parameter);
-    EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "vout", 20), &x, &p),
-              cstatus::not_supported); // a label cannot become a VLAN tag
+    auto pseudowire = call("y", 101);
+    pseudowire.encap.payload = payload_kind::ethernet;
+    EXPECT_EQ(c.make("in", 0, pseudowire, party("a", "out", 3), &x, &p),
+              cstatus::not_supported); // implicit null cannot decapsulate
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("would hand a pseudowire's inner frame"));
+    pseudowire.encap.payload = payload_kind::ip;
+    pseudowire.encap.control_word = true;
+    EXPECT_EQ(c.make("in", 0, pseudowire, party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter); // a control word belongs to a pseudowire
     auto bad_flow = call("y", 101);
     bad_flow.flow = {2000, 1000, 0}; // peak below sustained
     EXPECT_EQ(c.make("in", 0, bad_flow, party("a", "out", 2000), &x, &p),

@@ -95,7 +95,11 @@ TEST(config, label_out_of_range_names_file_line_and_key) {
     text.replace(text.find("label = 2002"), 12, "label = 1048576");
     EXPECT_EQ(only_problem(text),
               "vcplane.toml:28: calls.feed-a.parties[1].label: 1048576 is not an MPLS label "
-              "(16..1048575)");
+              "(16..1048575, or 3 to pop)");
+    text.replace(text.find("label = 1048576"), 15, "label = 4");
+    EXPECT_EQ(only_problem(text),
+              "vcplane.toml:28: calls.feed-a.parties[1].label: 4 is not an MPLS label "
+              "(16..1048575, or 3 to pop)");
 }
 
 TEST(config, reserved_labels_are_refused) {
@@ -178,18 +182,165 @@ next_hop = "02:00:00:00:00:01"
     EXPECT_THAT(only_problem(vlan), HasSubstr("calls.c.vid: 4095 is not a VLAN ID (1..4094)"));
 }
 
-TEST(config, parties_must_use_the_media_of_the_call) {
-    const std::string mixed = base + R"(
-[connections.v]
-device = "net_null2"
+// The edges: a port connection is one VC, and each party's action follows from its egress.
+const std::string edges = R"([eal]
+lcores = [0, 1]
+[connections.feed]
+device = "a"
+media = "port"
+[connections.core]
+device = "b"
+[connections.access]
+device = "c"
 media = "vlan"
-)" + good_call;
-    std::string text = mixed;
-    text.replace(text.find("connection = \"out\"\nlabel = 2002"), 31,
-                 "connection = \"v\"\nvid = 2002");
-    EXPECT_THAT(only_problem(text),
-                HasSubstr("calls.feed-a.parties[1].connection: 'v' carries vlan but the call's "
-                          "connection 'in' carries mpls"));
+[connections.host]
+device = "d"
+media = "port"
+)";
+
+TEST(config, a_port_connection_carries_one_call_without_a_key) {
+    const auto cfg = parse_config_string(edges + R"(
+[calls.md]
+connection = "feed"
+ttl = "pipe"
+[[calls.md.parties]]
+connection = "core"
+label = 100
+next_hop = "02:00:00:00:00:01"
+[[calls.md.parties]]
+connection = "access"
+vid = 20
+next_hop = "02:00:00:00:00:02"
+[[calls.md.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:03"
+)",
+                                         "vcplane.toml");
+    ASSERT_EQ(cfg.calls.size(), 1u);
+    EXPECT_EQ(cfg.calls[0].key, port_key);
+    EXPECT_EQ(cfg.calls[0].encap.ttl, ttl_model::pipe);
+    EXPECT_EQ(cfg.calls[0].parties[2].key, port_key);
+
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+label = 100
+[[calls.md.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:03"
+)"),
+              "vcplane.toml:17: calls.md.label: connection 'feed' is a port connection, which "
+              "carries no label: leave it out");
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.a]
+connection = "feed"
+[[calls.a.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:03"
+[calls.b]
+connection = "feed"
+[[calls.b.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:03"
+)"),
+              "vcplane.toml:21: calls.b.connection: port connection 'feed' is the circuit of "
+              "calls.a already (a port connection carries one call)");
+}
+
+TEST(config, combinations_that_cannot_work_are_refused_where_written) {
+    // Label 3 pops; a call entering untagged has no label to pop.
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+[[calls.md.parties]]
+connection = "core"
+label = 3
+next_hop = "02:00:00:00:00:01"
+)"),
+              "vcplane.toml:19: calls.md.parties[0].label: port to mpls: label 3 (implicit null) "
+              "pops a label, but the call's ingress carries none");
+    // A pseudowire's inner frames keep their own addresses.
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.pw]
+connection = "core"
+label = 500
+payload = "ethernet"
+[[calls.pw.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:01"
+)"),
+              "vcplane.toml:21: calls.pw.parties[0].next_hop: the party's copies are the "
+              "pseudowire's inner frames (decap), which keep their own addresses: leave it out");
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.pw]
+connection = "core"
+label = 500
+payload = "ethernet"
+[[calls.pw.parties]]
+connection = "core"
+label = 3
+)"),
+              "vcplane.toml:21: calls.pw.parties[0].label: mpls to mpls: label 3 (implicit null) "
+              "would hand a pseudowire's inner frame to an MPLS next hop: leave through a port "
+              "or VLAN connection to decapsulate it");
+    // Everything else a copy needs: a next hop; a control word belongs to a pseudowire.
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+[[calls.md.parties]]
+connection = "access"
+vid = 7
+)"),
+              "vcplane.toml:17: calls.md.parties[0].next_hop: missing (the MAC address of the "
+              "next hop of the party's tag copies)");
+    EXPECT_EQ(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+control_word = true
+[[calls.md.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:01"
+)"),
+              "vcplane.toml:17: calls.md.control_word: control_word is for payload = "
+              "\"ethernet\" (a pseudowire)");
+    EXPECT_THAT(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+payload = "atm"
+[[calls.md.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:01"
+)"),
+                HasSubstr("calls.md.payload: 'atm' is not a payload (expected \"ip\" or "
+                          "\"ethernet\")"));
+    EXPECT_THAT(only_problem(edges + R"(
+[calls.md]
+connection = "feed"
+ttl = "short"
+[[calls.md.parties]]
+connection = "host"
+next_hop = "02:00:00:00:00:01"
+)"),
+                HasSubstr("calls.md.ttl: 'short' is not a TTL model"));
+}
+
+TEST(config, a_pseudowire_egress_needs_no_next_hop) {
+    const auto cfg = parse_config_string(edges + R"(
+[calls.pw]
+connection = "core"
+label = 500
+payload = "ethernet"
+control_word = true
+[[calls.pw.parties]]
+connection = "host"
+[[calls.pw.parties]]
+connection = "access"
+vid = 30
+)",
+                                         "vcplane.toml");
+    ASSERT_EQ(cfg.calls.size(), 1u);
+    EXPECT_EQ(cfg.calls[0].encap, (call_encapsulation{payload_kind::ethernet, true}));
+    EXPECT_EQ(cfg.calls[0].parties[0].next_hop, mac_address{});
 }
 
 TEST(config, unknown_keys_and_wrong_types_are_named) {
