@@ -9,7 +9,10 @@
 // and keep calls, hold a session open:
 //   vcplanectl shell        reads one command per line from stdin, e.g.
 //     make CONNECTION NAME LABEL PARTY@CONNECTION:LABEL:MAC [--p2p] [--rate B/s] [--fair]
+//          [--payload ip|ethernet] [--control-word] [--ttl uniform|pipe]
 //     add VC PARTY@CONNECTION:LABEL:MAC | drop PARTY [DATA] | close VC [PARTY] [DATA]
+//   (LABEL "-" for a call on a port connection; a party's LABEL empty on a port connection,
+//   its MAC empty for a pseudowire's decapsulated copies)
 //     register NAME [ADDRESS...] | lookup QUERY | status | calls | connections | quit
 //   A line that cannot become a request is refused on stderr; the session and its calls stay,
 //   and the shell's exit status says that a line failed.
@@ -116,12 +119,12 @@ int show(const std::string& what, const json& r) {
             for (const auto& p : c["parties"]) {
                 rows.push_back({s(c, "name"), s(c, "vc"), s(c, "connection"), s(c, "key"),
                                 s(c, "owner"), s(p, "name"), s(p, "party"), s(p, "connection"),
-                                s(p, "key"), s(p, "next_hop")});
+                                s(p, "key"), s(p, "action"), s(p, "next_hop")});
             }
         }
-        print_table(
-            {"call", "vc", "in", "key", "owner", "party", "handle", "out", "out-key", "next-hop"},
-            rows);
+        print_table({"call", "vc", "in", "key", "owner", "party", "handle", "out", "out-key",
+                     "action", "next-hop"},
+                    rows);
     } else {
         std::printf("%s\n", r.dump(2).c_str());
     }
@@ -139,17 +142,23 @@ uint64_t number(const std::string& word) {
 }
 
 json party_arg(const std::string& spec) {
-    // NAME@CONNECTION:LABEL:MAC (the MAC has colons of its own)
+    // NAME@CONNECTION:LABEL:MAC (the MAC has colons of its own). LABEL is empty for a port
+    // connection, MAC for a pseudowire's decapsulated copies (they keep the inner addresses).
     const auto at = spec.find('@');
     const auto c1 = spec.find(':', at == std::string::npos ? 0 : at);
     const auto c2 = c1 == std::string::npos ? c1 : spec.find(':', c1 + 1);
     if (at == std::string::npos || c1 == std::string::npos || c2 == std::string::npos) {
         throw bad_line(fmt::format("'{}' is not NAME@CONNECTION:LABEL:MAC", spec));
     }
-    return json{{"name", spec.substr(0, at)},
-                {"connection", spec.substr(at + 1, c1 - at - 1)},
-                {"key", number(spec.substr(c1 + 1, c2 - c1 - 1))},
-                {"next_hop", spec.substr(c2 + 1)}};
+    json p{{"name", spec.substr(0, at)}, {"connection", spec.substr(at + 1, c1 - at - 1)}};
+    const std::string label = spec.substr(c1 + 1, c2 - c1 - 1);
+    if (!label.empty()) {
+        p["key"] = number(label);
+    }
+    if (c2 + 1 < spec.size()) {
+        p["next_hop"] = spec.substr(c2 + 1);
+    }
+    return p;
 }
 
 // Shell commands: words after the command name -> the request they make. Each checks its own
@@ -162,7 +171,11 @@ struct shell_command {
 };
 
 json make_request(control_client& c, const words& w) {
-    json a{{"connection", w[1]}, {"name", w[2]}, {"key", number(w[3])}, {"party", party_arg(w[4])}};
+    // KEY "-": a port connection's call, which has none.
+    json a{{"connection", w[1]}, {"name", w[2]}, {"party", party_arg(w[4])}};
+    if (w[3] != "-") {
+        a["key"] = number(w[3]);
+    }
     for (size_t i = 5; i < w.size(); ++i) {
         if (w[i] == "--p2p") {
             a["multipoint"] = false;
@@ -170,6 +183,12 @@ json make_request(control_client& c, const words& w) {
             a["sustained_rate"] = number(w[++i]);
         } else if (w[i] == "--fair") {
             a["fair"] = true;
+        } else if (w[i] == "--payload" && i + 1 < w.size()) {
+            a["payload"] = w[++i];
+        } else if (w[i] == "--control-word") {
+            a["control_word"] = true;
+        } else if (w[i] == "--ttl" && i + 1 < w.size()) {
+            a["ttl"] = w[++i];
         } else {
             throw bad_line(fmt::format("make: unknown option '{}'", w[i]));
         }

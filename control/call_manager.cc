@@ -60,7 +60,8 @@ void call_manager::list_series(traffic_series_list& out) const {
         for (const auto& p : r.parties) {
             if (p.stats_slot != counter_slots::remainder) {
                 out.parties.push_back({connection_, r.call.name, p.spec.key, p.spec.name,
-                                       p.spec.connection, p.stats_slot});
+                                       p.spec.connection, p.stats_slot,
+                                       party_action_name(action_of(r.call, p.spec))});
             }
         }
     }
@@ -71,16 +72,27 @@ size_t call_manager::active_calls() const {
                                 [](const auto& e) { return e.second.state == phase::active; }));
 }
 
+party_action call_manager::action_of(const callmgmt::call_spec& call, const party_spec& p) const {
+    const connection_state* in = state_.find_connection(connection_);
+    const connection_state* out = state_.find_connection(p.connection);
+    if (in == nullptr || out == nullptr) {
+        return party_action::swap; // going away: the call is being closed
+    }
+    return derive_action(in->media, out->media, p.key, call.encap).action;
+}
+
 std::vector<call_manager::call_info> call_manager::calls() const {
     std::vector<call_info> out;
     for (const auto& [id, r] : vcs_) {
         if (r.state != phase::active) {
             continue;
         }
-        call_info c{id,          r.call.name, r.call.key, r.owner->client_name, r.call.multipoint,
-                    r.call.flow, {}};
+        call_info c{
+            id, r.call.name,  r.call.key, r.owner->client_name, r.call.multipoint, r.call.flow,
+            {}, r.call.encap, {}};
         for (const auto& p : r.parties) {
             c.parties.emplace_back(r.call.multipoint ? p.id : 0, p.spec);
+            c.actions.push_back(action_of(r.call, p.spec));
         }
         out.push_back(std::move(c));
     }
@@ -286,8 +298,9 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
     }
     if (call.key < range.min || call.key > range.max) {
         return table_error{cstatus::invalid_parameter,
-                           fmt::format("{} {} is out of range ({}..{})", key_name(in.media),
-                                       call.key, range.min, range.max)};
+                           fmt::format("{} {}{} is out of range ({}..{})", key_name(in.media),
+                                       call.key, call.key == 0 ? " (or none given)" : "", range.min,
+                                       range.max)};
     }
     if (state_.key_in_use(in, call.key)) {
         if (in.media == media_kind::port) {

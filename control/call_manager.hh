@@ -65,6 +65,8 @@ public:
         bool multipoint;
         traffic_contract flow;
         std::vector<std::pair<callmgmt::party_handle, party_spec>> parties;
+        call_encapsulation encap;
+        std::vector<party_action> actions; // actions[i]: what parties[i]'s copies become
     };
     std::vector<call_info> calls() const; // the active ones
     // Appends the active VCs and parties that have counter slots of their own.
@@ -191,6 +193,8 @@ private:
     callmgmt::status check_close_data(binding& b, const party_record& p,
                                       std::span<const uint8_t> data);
     uint64_t booking(const vc_record& r) const { return booked_bps(r.call.flow); }
+    // What p's copies become (config/party_action.hh).
+    party_action action_of(const callmgmt::call_spec& call, const party_spec& p) const;
     void release_bookings(const vc_record& r);
     static std::vector<party_spec> specs_of(const vc_record& r);
     static std::vector<uint32_t> slots_of(const vc_record& r);

@@ -172,11 +172,13 @@ std::vector<nlohmann::json> control_plane::switch_names() const {
                            {"connection", conn},
                            {"key", c.key},
                            {"vc", c.vc}});
-            for (const auto& [h, p] : c.parties) {
+            for (size_t i = 0; i < c.parties.size(); ++i) {
+                const auto& [h, p] = c.parties[i];
                 out.push_back({{"name", c.name + "/" + p.name},
                                {"kind", "party"},
                                {"connection", p.connection},
                                {"key", p.key},
+                               {"action", party_action_name(c.actions[i])},
                                {"party", h}});
             }
         }

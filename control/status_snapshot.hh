@@ -58,6 +58,7 @@ struct traffic_series {
     std::string party;  // parties only
     std::string egress; // parties only: the connection the copies leave through
     uint32_t slot = 0;
+    const char* action = ""; // parties only: party_action_name
 };
 struct traffic_series_list {
     std::vector<traffic_series> vcs, parties;

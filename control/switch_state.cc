@@ -84,13 +84,16 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
     case party_problem::key_out_of_range: {
         const key_range r = key_range_for(out->media);
         return table_error{status::invalid_parameter,
-                           fmt::format("party '{}': {} {} is out of range ({}..{}{})", p.name,
-                                       key_name(out->media), p.key, r.min, r.max,
+                           fmt::format("party '{}': {} {}{} is out of range ({}..{}{})", p.name,
+                                       key_name(out->media), p.key,
+                                       p.key == 0 ? " (or none given)" : "", r.min, r.max,
                                        out->media == media_kind::mpls ? ", or 3 to pop" : "")};
     }
     case party_problem::no_next_hop:
         return table_error{status::invalid_parameter,
-                           fmt::format("party '{}': 00:00:00:00:00:00 is not a next hop", p.name)};
+                           fmt::format("party '{}': 00:00:00:00:00:00 (or none given) is not a "
+                                       "next hop",
+                                       p.name)};
     case party_problem::next_hop_unused:
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': its copies are the pseudowire's inner frames, "

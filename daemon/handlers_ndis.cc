@@ -49,7 +49,8 @@ std::optional<json> delete_vc(request& r) {
 std::optional<json> make_call(request& r) {
     session::binding& b = r.s.provider_for(str(r.args, "connection"));
     const callmgmt::call_spec spec{str(r.args, "name"), key_of(r.args),
-                                   flag(r.args, "multipoint", true), flow_of(r.args)};
+                                   flag(r.args, "multipoint", true), flow_of(r.args),
+                                   encap_of(r.args)};
     const party_spec first = party_of(r.args);
     const uint64_t on_vc = num(r.args, "vc", false);
     if (on_vc != 0 && !r.s.holds_vc(on_vc)) {

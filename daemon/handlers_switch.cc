@@ -59,12 +59,15 @@ std::optional<json> connections(request& r) {
 
 json call_of(const std::string& connection, const call_manager::call_info& c) {
     json parties = json::array();
-    for (const auto& [h, p] : c.parties) {
-        parties.push_back({{"party", h},
-                           {"name", p.name},
-                           {"connection", p.connection},
-                           {"key", p.key},
-                           {"next_hop", format_mac(p.next_hop)}});
+    for (size_t i = 0; i < c.parties.size(); ++i) {
+        const auto& [h, p] = c.parties[i];
+        parties.push_back(
+            {{"party", h},
+             {"name", p.name},
+             {"connection", p.connection},
+             {"key", p.key},
+             {"action", party_action_name(c.actions[i])},
+             {"next_hop", usable_next_hop(p.next_hop) ? format_mac(p.next_hop) : ""}});
     }
     return {{"vc", c.vc},
             {"name", c.name},
@@ -76,6 +79,9 @@ json call_of(const std::string& connection, const call_manager::call_info& c) {
             {"peak_rate", c.flow.peak_rate},
             {"burst", c.flow.burst},
             {"fair", c.flow.fair},
+            {"payload", c.encap.payload == payload_kind::ip ? "ip" : "ethernet"},
+            {"control_word", c.encap.control_word},
+            {"ttl", c.encap.ttl == ttl_model::uniform ? "uniform" : "pipe"},
             {"parties", parties}};
 }
 

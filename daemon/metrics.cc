@@ -356,7 +356,9 @@ void dataplane_metrics::collect_series(const traffic_series_list& list,
          list.parties_suppressed_total, "vcplane_party_packets_total", "Copies sent to the party.",
          "vcplane_party_bytes_total",
          "Bytes (Ethernet frame without FCS) of the copies sent to the party.",
-         "vcplane_party_dropped_packets_total", "Copies for the party lost for want of a buffer."},
+         "vcplane_party_dropped_packets_total",
+         "Copies for the party lost for want of a buffer, or that its action could not make "
+         "(dropped_packets_total says why)."},
     };
     bool any = false;
     for (const kind& k : kinds) {
@@ -385,7 +387,8 @@ void dataplane_metrics::collect_series(const traffic_series_list& list,
                      {"call", s.call},
                      {"party", s.party},
                      {"egress", s.egress},
-                     {"key", std::to_string(s.key)}},
+                     {"key", std::to_string(s.key)},
+                     {"action", s.action}},
                     s.slot);
             }
         }

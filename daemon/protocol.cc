@@ -74,7 +74,25 @@ uint32_t key_of(const json& j) {
             return uint32_t(v);
         }
     }
-    throw bad_request("missing 'label' (or 'vid')");
+    return port_key; // a port connection's (a call manager refuses it for MPLS and VLAN)
+}
+
+call_encapsulation encap_of(const json& req) {
+    call_encapsulation e;
+    const std::string payload = str(req, "payload", false);
+    if (payload == "ethernet") {
+        e.payload = payload_kind::ethernet;
+    } else if (!payload.empty() && payload != "ip") {
+        throw bad_request(fmt::format("'{}' is not a payload (\"ip\" or \"ethernet\")", payload));
+    }
+    e.control_word = flag(req, "control_word", false);
+    const std::string ttl = str(req, "ttl", false);
+    if (ttl == "pipe") {
+        e.ttl = ttl_model::pipe;
+    } else if (!ttl.empty() && ttl != "uniform") {
+        throw bad_request(fmt::format("'{}' is not a TTL model (\"uniform\" or \"pipe\")", ttl));
+    }
+    return e;
 }
 
 party_spec party_of(const json& req) {
@@ -86,7 +104,10 @@ party_spec party_of(const json& req) {
     p.name = str(*it, "name");
     p.connection = str(*it, "connection");
     p.key = key_of(*it);
-    const std::string mac = str(*it, "next_hop");
+    const std::string mac = str(*it, "next_hop", false);
+    if (mac.empty()) {
+        return p; // none: a pseudowire's decapsulated copies (a call manager refuses it else)
+    }
     auto parsed = parse_mac(mac);
     if (!parsed) {
         throw bad_request(fmt::format("'{}' is not a MAC address (six hex pairs like "

@@ -43,9 +43,10 @@ json unaddressed(const json& r);
 std::string str(const json& req, const char* key, bool required = true);
 uint64_t num(const json& req, const char* key, bool required = true, uint64_t fallback = 0);
 bool flag(const json& req, const char* key, bool fallback);
-uint32_t key_of(const json& j);            // "key", "label" or "vid"
-party_spec party_of(const json& req);      // "party": {name, connection, label, next_hop}
-traffic_contract flow_of(const json& req); // sustained_rate, peak_rate, burst, fair
+uint32_t key_of(const json& j);               // "key", "label" or "vid"; none: port_key
+party_spec party_of(const json& req);         // "party": {name, connection, label, next_hop}
+call_encapsulation encap_of(const json& req); // "payload", "control_word", "ttl"
+traffic_contract flow_of(const json& req);    // sustained_rate, peak_rate, burst, fair
 std::vector<uint8_t> close_data_of(const json& req);
 std::vector<std::string> strings_of(const json& req, const char* key); // optional array
 

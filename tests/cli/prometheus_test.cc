@@ -213,7 +213,7 @@ scrape_configs:
               feed_frames);
     EXPECT_EQ(promql(prom_port, "vcplane_vc_bytes_total{call=\"feed\"}"), feed_frames * 64);
     EXPECT_EQ(promql(prom_port, "vcplane_party_packets_total{call=\"feed\",party=\"party0\","
-                                "egress=\"out\",key=\"2000\"}"),
+                                "egress=\"out\",key=\"2000\",action=\"swap\"}"),
               feed_frames);
     EXPECT_EQ(promql(prom_port, "vcplane_vc_packets_total{call=\"\"}"), side_frames);
     EXPECT_EQ(promql(prom_port, "vcplane_party_packets_total{call=\"\"}"), side_frames);

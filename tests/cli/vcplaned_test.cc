@@ -90,7 +90,7 @@ TEST(vcplaned, check_refuses_a_label_out_of_range_naming_the_key) {
     const auto [status, out] = run({vcplaned, "--check", path});
     EXPECT_EQ(status, 2);
     EXPECT_THAT(out, HasSubstr(path + ":25: calls.feed.parties[0].label: 1048576 is not an MPLS "
-                                      "label (16..1048575)"));
+                                      "label (16..1048575, or 3 to pop)"));
     EXPECT_THAT(out, HasSubstr("nothing started"));
 }
 
