@@ -63,6 +63,9 @@ media = "vlan"
 [connections.vout]
 device = "net_null3"
 media = "vlan"
+[connections.host]
+device = "net_null4"
+media = "port"
 [control]
 socket = ")" +
            socket_path +
@@ -149,7 +152,7 @@ const char* const operations[] = {
     "close_call", "modify_call_qos", "set_service", "lookup_begin",      "lookup_next",
     "lookup_end", "reload",          "stats",       "no_such_operation",
 };
-const char* const connections[] = {"in", "out1", "vin", "vout", "nope"};
+const char* const connections[] = {"in", "out1", "vin", "vout", "host", "nope"};
 
 // What the session has seen, to aim later requests at real handles.
 struct seen {
@@ -176,9 +179,16 @@ uint64_t handle(FuzzedDataProvider& in, const std::vector<uint64_t>& known) {
 
 json party_of(FuzzedDataProvider& in) {
     json p{{"name", "p" + std::to_string(in.ConsumeIntegralInRange(0, 40))},
-           {"connection", connections[in.ConsumeIntegralInRange(0, 4)]},
-           {"next_hop", in.ConsumeBool() ? "02:00:00:00:00:0a" : in.ConsumeRandomLengthString(20)}};
-    p[in.ConsumeBool() ? "label" : "vid"] = in.ConsumeIntegralInRange<int64_t>(-1, 1 << 21);
+           {"connection", connections[in.ConsumeIntegralInRange(0, 5)]}};
+    if (in.ConsumeIntegralInRange(0, 7) != 0) { // none: a pseudowire's decapsulated copies
+        p["next_hop"] = in.ConsumeBool() ? "02:00:00:00:00:0a" : in.ConsumeRandomLengthString(20);
+    }
+    switch (in.ConsumeIntegralInRange(0, 3)) {
+    case 0: break;                 // no key: a port connection's party
+    case 1: p["label"] = 3; break; // implicit null: pop
+    default:
+        p[in.ConsumeBool() ? "label" : "vid"] = in.ConsumeIntegralInRange<int64_t>(-1, 1 << 21);
+    }
     return p;
 }
 
@@ -201,11 +211,20 @@ json request_of(FuzzedDataProvider& in, const seen& s, uint64_t id) {
         r["vc"] = handle(in, s.vcs);
     }
     if (op == "create_vc" || op == "make_call") {
-        r["connection"] = connections[in.ConsumeIntegralInRange(0, 4)];
+        r["connection"] = connections[in.ConsumeIntegralInRange(0, 5)];
     }
     if (op == "make_call") {
         r["name"] = "c" + std::to_string(in.ConsumeIntegralInRange(0, 8));
-        r[in.ConsumeBool() ? "label" : "vid"] = in.ConsumeIntegralInRange<int64_t>(0, 1 << 21);
+        if (in.ConsumeIntegralInRange(0, 5) != 0) { // none: a port connection's call
+            r[in.ConsumeBool() ? "label" : "vid"] = in.ConsumeIntegralInRange<int64_t>(0, 1 << 21);
+        }
+        if (in.ConsumeBool()) { // the encapsulation, valid and not
+            const char* payloads[] = {"ip", "ethernet", "atm"};
+            const char* models[] = {"uniform", "pipe", "short"};
+            r["payload"] = payloads[in.ConsumeIntegralInRange(0, 2)];
+            r["control_word"] = in.ConsumeBool();
+            r["ttl"] = models[in.ConsumeIntegralInRange(0, 2)];
+        }
         r["multipoint"] = in.ConsumeBool();
         r["party"] = party_of(in);
         if (in.ConsumeBool()) {
@@ -268,6 +287,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
                                 "--vdev=net_null1",
                                 "--vdev=net_null2",
                                 "--vdev=net_null3",
+                                "--vdev=net_null4",
                                 prefix.c_str()};
     if (rte_eal_init(int(std::size(eal)), const_cast<char**>(eal)) < 0) {
         std::fprintf(stderr, "control_fuzz: EAL did not start (root is needed)\n");
