@@ -29,8 +29,8 @@
 
 namespace vcplane::edge {
 
-inline constexpr uint16_t ethertype_ipv4 = 0x0800;
-inline constexpr uint16_t ethertype_ipv6 = 0x86dd;
+using wire::ethertype_ipv4;
+using wire::ethertype_ipv6;
 inline constexpr size_t control_word_len = 4;
 inline constexpr uint8_t pipe_ttl = 255;
 // A copy's header is at most this long, and the frame's first bytes it reads at most as many

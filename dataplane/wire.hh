@@ -10,6 +10,8 @@ namespace vcplane::wire {
 
 inline constexpr uint16_t ethertype_mpls = 0x8847;
 inline constexpr uint16_t ethertype_vlan = 0x8100;
+inline constexpr uint16_t ethertype_ipv4 = 0x0800;
+inline constexpr uint16_t ethertype_ipv6 = 0x86dd;
 inline constexpr size_t ether_header_len = 14;
 inline constexpr size_t mpls_entry_len = 4;
 inline constexpr size_t vlan_tag_len = 4;
