@@ -48,12 +48,16 @@ void event_loop::unwatch(int fd) {
     handlers_.erase(fd);
 }
 
-void event_loop::run_once(int timeout_ms) {
+void event_loop::run_posted() {
     while (!posted_.empty()) {
         auto fn = std::move(posted_.front());
         posted_.pop_front();
         fn();
     }
+}
+
+void event_loop::run_once(int timeout_ms) {
+    run_posted();
     epoll_event events[16];
     const int n = epoll_wait(epoll_fd_, events, 16, posted_.empty() ? timeout_ms : 0);
     if (n < 0 && errno != EINTR) {
@@ -66,6 +70,9 @@ void event_loop::run_once(int timeout_ms) {
             h(events[i].events);
         }
     }
+    // What the handlers posted (replies to flush, completions) runs before the idle hook,
+    // whose work (grace-period flush, status snapshot) should not delay it.
+    run_posted();
     if (idle_) {
         idle_();
     }

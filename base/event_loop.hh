@@ -3,7 +3,8 @@
 // on the control thread. DPDK callbacks (interrupt thread) and RCU completions reach it
 // through eventfds, never by acting on their own threads. post() queues work for the loop
 // from the control thread itself (completions that must not run inside the call that caused
-// them). After every iteration the idle hook runs (grace-period flush, status snapshot).
+// them); it runs before the loop waits and again after the handlers. After every iteration the
+// idle hook runs (grace-period flush, status snapshot).
 
 #include <cstdint>
 #include <deque>
@@ -28,10 +29,12 @@ public:
     void set_idle_hook(std::function<void()> fn) { idle_ = std::move(fn); }
 
     void run();                         // until stop()
-    void run_once(int timeout_ms = -1); // one iteration: posted work, then events
+    void run_once(int timeout_ms = -1); // posted work, events, posted work, idle hook
     void stop() noexcept { running_ = false; }
 
 private:
+    void run_posted();
+
     int epoll_fd_;
     bool running_ = false;
     std::map<int, handler> handlers_;

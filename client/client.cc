@@ -45,27 +45,35 @@ void control_client::send_raw(const std::string& m) {
 }
 
 std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
-    // A signal the application handles (vcplanectl top's Ctrl-C) interrupts the wait, not the
-    // session: wait again for the time left.
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            end - std::chrono::steady_clock::now());
-        pollfd p{fd_, POLLIN, 0};
-        const int r = poll(&p, 1, int(std::max(left.count(), int64_t(0))));
-        if (r == 0) {
-            throw client_error("the daemon did not answer in time");
-        }
-        if (r > 0 || errno != EINTR) {
-            break;
-        }
-    }
     // A message's size first (MSG_TRUNC on a peek reports it whole), so that a reply of any
-    // size is read intact into a buffer that is kept, not zeroed afresh for every message.
-    ssize_t size;
-    do {
-        size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC);
-    } while (size < 0 && errno == EINTR);
+    // size is read intact into a buffer that is kept, not zeroed afresh for every message. A
+    // message already waiting (replies come in bursts) is read without polling for it.
+    const auto peek_size = [this](int flags) {
+        ssize_t size;
+        do {
+            size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | flags);
+        } while (size < 0 && errno == EINTR);
+        return size;
+    };
+    ssize_t size = peek_size(MSG_DONTWAIT);
+    if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        // A signal the application handles (vcplanectl top's Ctrl-C) interrupts the wait, not
+        // the session: wait again for the time left.
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
+            pollfd p{fd_, POLLIN, 0};
+            const int r = poll(&p, 1, int(std::max(left.count(), int64_t(0))));
+            if (r == 0) {
+                throw client_error("the daemon did not answer in time");
+            }
+            if (r > 0 || errno != EINTR) {
+                break;
+            }
+        }
+        size = peek_size(0);
+    }
     if (size <= 0) {
         throw client_error("the daemon closed the connection");
     }

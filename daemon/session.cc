@@ -359,13 +359,37 @@ void session::reply_raw(json r) {
             return;
         }
     }
+    if (out_.size() >= srv_.config().max_queued_replies) {
+        flush_out(); // the limit counts what the client has not read, not what waits for us
+        if (fd_ < 0) {
+            return;
+        }
+    }
     if (out_.size() > srv_.config().max_queued_replies) {
         log::warning("session {}: {} replies unread; disconnecting it", id_, out_.size());
         out_.clear();
         end(true);
         return;
     }
-    flush_out();
+    flush_soon();
+}
+
+// Replies made in one loop iteration go out together at the start of the next (posted work
+// runs before the loop waits again): one sendmmsg for a burst of requests instead of one send
+// each, and the client is woken once. A session freed in between is looked up by its id.
+void session::flush_soon() {
+    if (flush_posted_ || want_out_) {
+        return; // already due, or waiting for EPOLLOUT, which flushes
+    }
+    flush_posted_ = true;
+    control_server& srv = srv_;
+    const uint64_t id = id_;
+    srv_.loop().post([&srv, id] {
+        if (session* s = srv.find_session(id)) {
+            s->flush_posted_ = false;
+            s->flush_out();
+        }
+    });
 }
 
 bool session::queue_memory_refusal(const json& r) noexcept {
@@ -419,10 +443,19 @@ bool session::fit_send_buffer(size_t bytes) {
 }
 
 void session::flush_out() {
+    constexpr size_t burst = 64;
+    mmsghdr msgs[burst];
+    iovec iov[burst];
     while (!out_.empty() && fd_ >= 0) {
-        const std::string& m = out_.front();
-        const ssize_t n = send(fd_, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
+        const size_t n = std::min(out_.size(), burst);
+        for (size_t i = 0; i < n; ++i) {
+            iov[i] = {out_[i].data(), out_[i].size()};
+            msgs[i] = {};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int sent = sendmmsg(fd_, msgs, unsigned(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!want_out_) {
                     want_out_ = true;
@@ -437,7 +470,7 @@ void session::flush_out() {
             end(true);
             return;
         }
-        out_.pop_front();
+        out_.erase(out_.begin(), out_.begin() + sent);
     }
     if (want_out_ && fd_ >= 0) {
         want_out_ = false;
@@ -447,6 +480,13 @@ void session::flush_out() {
 
 void session::hang_up() {
     if (fd_ >= 0) {
+        // What is queued and fits goes out first, as it would have had each reply been sent
+        // when it was made; a peer that is gone just does not read it.
+        for (const std::string& m : out_) {
+            if (send(fd_, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                break;
+            }
+        }
         srv_.loop().unwatch(fd_);
         close(fd_);
         fd_ = -1;

@@ -3,7 +3,8 @@
 // call-management client (docs/contracts.md §4) of every call manager.
 //
 // Framing: one JSON object per SOCK_SEQPACKET message. Every request gets exactly one reply,
-// through reply(); replies wait in a queue while the socket is full, and a client that leaves
+// through reply(); the replies made in one loop iteration are sent together at the start of the
+// next. Replies wait in a queue while the socket is full, and a client that leaves
 // control.max_queued_replies unread is run down. Requests are answered by the handlers of
 // daemon/request_handlers.hh; one that pends (drop_party, close_call, lookup_next) is answered
 // by its completion.
@@ -102,6 +103,7 @@ private:
     // instead, written into memory_refusal_. False when even that could not be queued.
     bool queue_memory_refusal(const nlohmann::json& r) noexcept;
     void flush_out();
+    void flush_soon(); // flush_out at the start of the next loop iteration
     void hang_up();
     void watch_for();
     // The VC's call is gone: its parties with it; a VC the call manager created too.
@@ -113,6 +115,7 @@ private:
     unsigned startups_ = 0;
     bool ending_ = false;
     bool want_out_ = false;
+    bool flush_posted_ = false;
     size_t send_buffer_ = 0; // SO_SNDBUF as the kernel reports it; 0: not read yet
     std::deque<std::string> out_;
     static constexpr size_t memory_refusal_room = 256;

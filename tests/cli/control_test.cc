@@ -25,6 +25,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 const std::string vcplaned = VCPLANED_PATH;
@@ -353,6 +354,25 @@ TEST_F(control_socket, a_client_that_never_reads_is_disconnected_and_others_are_
     EXPECT_TRUE(sessions_become(1)) << "the greedy session should be gone";
     EXPECT_TRUE(control_client::ok(status()));
     EXPECT_THAT(daemon_->output(), HasSubstr("replies unread; disconnecting it"));
+}
+
+// Replies made in one loop iteration are sent together: a burst of more requests than
+// max_queued_replies (16 here) from a client that reads is answered whole and in order; only
+// replies the client leaves unread count against the limit.
+TEST_F(control_socket, a_burst_of_requests_is_answered_in_order_and_the_session_lives) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    constexpr int burst = 64;
+    for (int i = 0; i < burst; ++i) {
+        c.send_raw(json{{"id", 1000 + i}, {"op", "hello"}}.dump());
+    }
+    for (int i = 0; i < burst; ++i) {
+        const json r = json::parse(c.receive_raw(std::chrono::seconds(5)));
+        EXPECT_EQ(r.value("id", uint64_t(0)), uint64_t(1000 + i));
+        EXPECT_TRUE(control_client::ok(r)) << r.dump();
+    }
+    EXPECT_TRUE(control_client::ok(c.call("status")));
+    EXPECT_THAT(daemon_->output(), Not(HasSubstr("replies unread")));
 }
 
 TEST_F(control_socket, a_user_the_config_does_not_allow_is_refused) {
