@@ -44,36 +44,17 @@ void control_client::send_raw(const std::string& m) {
     }
 }
 
-std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
-    // A message's size first (MSG_TRUNC on a peek reports it whole), so that a reply of any
-    // size is read intact into a buffer that is kept, not zeroed afresh for every message. A
-    // message already waiting (replies come in bursts) is read without polling for it.
-    const auto peek_size = [this](int flags) {
-        ssize_t size;
-        do {
-            size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | flags);
-        } while (size < 0 && errno == EINTR);
-        return size;
-    };
-    ssize_t size = peek_size(MSG_DONTWAIT);
-    if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        // A signal the application handles (vcplanectl top's Ctrl-C) interrupts the wait, not
-        // the session: wait again for the time left.
-        const auto end = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                end - std::chrono::steady_clock::now());
-            pollfd p{fd_, POLLIN, 0};
-            const int r = poll(&p, 1, int(std::max(left.count(), int64_t(0))));
-            if (r == 0) {
-                throw client_error("the daemon did not answer in time");
-            }
-            if (r > 0 || errno != EINTR) {
-                break;
-            }
-        }
-        size = peek_size(0);
-    }
+ssize_t control_client::peek_size(int flags) {
+    ssize_t size;
+    do {
+        size = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | flags);
+    } while (size < 0 && errno == EINTR);
+    return size;
+}
+
+// A message's size is read first (MSG_TRUNC on a peek reports it whole), so that a reply of any
+// size is read intact into a buffer that is kept, not zeroed afresh for every message.
+std::string control_client::take_message(ssize_t size) {
     if (size <= 0) {
         throw client_error("the daemon closed the connection");
     }
@@ -88,6 +69,37 @@ std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
         throw client_error("the daemon closed the connection");
     }
     return std::string(receive_buffer_.data(), size_t(n));
+}
+
+std::optional<std::string> control_client::receive_waiting() {
+    const ssize_t size = peek_size(MSG_DONTWAIT);
+    if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return std::nullopt;
+    }
+    return take_message(size);
+}
+
+std::string control_client::receive_raw(std::chrono::milliseconds timeout) {
+    // A message already waiting (replies come in bursts) is read without polling for it.
+    if (auto m = receive_waiting()) {
+        return std::move(*m);
+    }
+    // A signal the application handles (vcplanectl top's Ctrl-C) interrupts the wait, not the
+    // session: wait again for the time left.
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        const int r = poll(&p, 1, int(std::max(left.count(), int64_t(0))));
+        if (r == 0) {
+            throw client_error("the daemon did not answer in time");
+        }
+        if (r > 0 || errno != EINTR) {
+            break;
+        }
+    }
+    return take_message(peek_size(0));
 }
 
 json control_client::call(const std::string& op, json args, std::chrono::milliseconds timeout) {

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace vcplane {
@@ -30,7 +32,7 @@ public:
     // daemon closes the connection or does not answer within the timeout.
     nlohmann::json call(const std::string& op, nlohmann::json args = nlohmann::json::object(),
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
-    // Raw access for tests: send bytes as one message, read one message.
+    // Raw access for tests and benchmarks: send bytes as one message, read one message.
     void send_raw(const std::string& message);
     std::string receive_raw(std::chrono::milliseconds timeout);
 
@@ -41,6 +43,12 @@ public:
     static bool pending(const nlohmann::json& reply);
 
 private:
+    // A message that has already arrived, without waiting; nullopt when none has.
+    std::optional<std::string> receive_waiting();
+    // The size of the next message (MSG_PEEK | MSG_TRUNC); < 0 with errno as recv sets it.
+    ssize_t peek_size(int flags);
+    std::string take_message(ssize_t size);
+
     int fd_ = -1;
     uint64_t next_id_ = 1;
     std::vector<nlohmann::json> events_;

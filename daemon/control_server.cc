@@ -1,5 +1,6 @@
 #include "daemon/control_server.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -91,7 +92,8 @@ control_server::control_server(const control_config& cfg, event_loop& loop, cont
     , loop_(loop)
     , plane_(plane)
     , reloads_(reloads)
-    , receive_buffer_(cfg.max_message_bytes) {
+    , receive_slots_(std::clamp<size_t>((size_t(1) << 20) / cfg.max_message_bytes, 1, 16))
+    , receive_buffer_(receive_slots_ * cfg.max_message_bytes) {
     const auto fail = [&](const std::string& what) {
         throw std::runtime_error(
             fmt::format("control.socket: {} {}: {}", what, cfg.socket, std::strerror(errno)));

@@ -49,10 +49,11 @@ public:
     // For sessions and request handlers.
     const control_config& config() const { return cfg_; }
     event_loop& loop() { return loop_; }
-    // One receive buffer of control.max_message_bytes for every session: the control thread
-    // reads one message at a time, and zeroing a fresh buffer per read cost more than the
-    // request it carried.
+    // The receive buffers every session reads into (one session at a time: the control thread
+    // is one): receive_slots() of control.max_message_bytes each, as many messages as one
+    // recvmmsg takes, at most 1 MiB in all, kept rather than zeroed afresh for every read.
     std::vector<char>& receive_buffer() { return receive_buffer_; }
+    size_t receive_slots() const { return receive_slots_; }
     control_plane& plane() { return plane_; }
     nsp::name_space& names() { return plane_.names(); }
     session* find_session(uint64_t id);
@@ -77,6 +78,7 @@ private:
     std::vector<std::pair<int, std::chrono::steady_clock::time_point>> lingering_; // refused
     int linger_timer_ = -1;
     reload_path* reloads_;
+    size_t receive_slots_;
     std::vector<char> receive_buffer_;
 };
 

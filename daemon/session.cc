@@ -249,9 +249,20 @@ void session::call_gone(callmgmt::vc_handle v) {
 
 void session::read_some() {
     std::vector<char>& buf = srv_.receive_buffer();
+    const size_t slot = srv_.config().max_message_bytes;
+    const size_t slots = srv_.receive_slots();
+    mmsghdr msgs[16];
+    iovec iov[16];
     // Bounded work per wake-up: a chatty client cannot monopolise the control thread.
-    for (int i = 0; i < 64 && fd_ >= 0 && !ending_; ++i) {
-        const ssize_t n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC);
+    for (size_t read = 0; read < 64 && fd_ >= 0 && !ending_;) {
+        const size_t want = std::min(slots, 64 - read);
+        for (size_t i = 0; i < want; ++i) {
+            iov[i] = {buf.data() + i * slot, slot};
+            msgs[i] = {};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int n = recvmmsg(fd_, msgs, unsigned(want), MSG_DONTWAIT | MSG_TRUNC, nullptr);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 return;
@@ -259,21 +270,30 @@ void session::read_some() {
             end(true); // reset: the peer is gone
             return;
         }
-        if (n == 0) {
-            end(startups_ > 0); // EOF: Rundown if it never said its last goodbye
-            return;
+        read += size_t(n);
+        // Messages after one that ends the session (its last goodbye) are not answered, as if
+        // they had not been read.
+        for (int i = 0; i < n && fd_ >= 0 && !ending_; ++i) {
+            const size_t len = msgs[i].msg_len;
+            if (len == 0) {
+                end(startups_ > 0); // EOF: Rundown if it never said its last goodbye
+                return;
+            }
+            if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || len > slot) {
+                reply_raw(unaddressed(wsa_reply(
+                    wsa::invalid,
+                    fmt::format("message of {} bytes exceeds the limit of {}", len, slot))));
+                continue;
+            }
+            handle(std::string_view(buf.data() + i * slot, len));
         }
-        if (size_t(n) > buf.size()) {
-            reply_raw(unaddressed(
-                wsa_reply(wsa::invalid, fmt::format("message of {} bytes exceeds the limit of {}",
-                                                    n, buf.size()))));
-            continue;
+        if (size_t(n) < want) {
+            return; // nothing more waiting
         }
-        handle(std::string(buf.data(), size_t(n)));
     }
 }
 
-void session::handle(const std::string& text) {
+void session::handle(std::string_view text) {
     const json req = json::parse(text, nullptr, false);
     if (req.is_discarded() || !req.is_object()) {
         reply_raw(unaddressed(wsa_reply(wsa::invalid, "malformed request: not a JSON object")));

@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "contracts/callmgmt/call_management.hh"
@@ -91,7 +92,7 @@ public:
 
 private:
     void read_some();
-    void handle(const std::string& text);
+    void handle(std::string_view text);
     void complete_lookup(uint64_t request, nsp::lookup_handle h);
     void send_event(json e);
     void reply_raw(json r);
