@@ -70,8 +70,10 @@ void rcu_grace_periods::helper_main() {
         taken.swap(submitted_);
         g.unlock();
         synchronize_rcu();
+        const auto synchronized = std::chrono::steady_clock::now();
         g.lock();
         for (auto& b : taken) {
+            b.synchronized = synchronized;
             done_.push_back(std::move(b));
         }
         const uint64_t one = 1;
@@ -89,7 +91,9 @@ void rcu_grace_periods::run_completed() {
     }
     const auto now = std::chrono::steady_clock::now();
     for (auto& b : ready) {
-        latencies_.push_back(std::chrono::duration<double>(now - b.started).count());
+        using seconds = std::chrono::duration<double>;
+        latencies_.push_back(
+            {seconds(b.synchronized - b.started).count(), seconds(now - b.started).count()});
         for (auto& fn : b.fns) {
             --pending_;
             fn();
@@ -97,8 +101,8 @@ void rcu_grace_periods::run_completed() {
     }
 }
 
-std::vector<double> rcu_grace_periods::take_latencies() {
-    std::vector<double> out;
+std::vector<rcu_grace_periods::latency> rcu_grace_periods::take_latencies() {
+    std::vector<latency> out;
     out.swap(latencies_);
     return out;
 }

@@ -62,13 +62,22 @@ public:
     bool realtime_helper() const noexcept { return realtime_helper_; }
     // Runs the callbacks of every completed grace period. Call when event_fd() is readable.
     void run_completed();
-    // Latencies (seconds) of completed grace periods since the last call, for metrics.
-    std::vector<double> take_latencies();
+    // How long a batch took, in seconds from its flush(): until the helper's synchronize_rcu()
+    // returned (the grace period itself, with the helper's wake-up), and until run_completed()
+    // ran its callbacks (what a waiting drop sees; the difference is the wait for the control
+    // thread's loop to come round).
+    struct latency {
+        double synchronized;
+        double completed;
+    };
+    // Those of the batches completed since the last call, for metrics and benchmarks.
+    std::vector<latency> take_latencies();
 
 private:
     struct batch {
         std::vector<callback> fns;
         std::chrono::steady_clock::time_point started;
+        std::chrono::steady_clock::time_point synchronized;
     };
     void helper_main();
 
@@ -80,7 +89,7 @@ private:
     std::deque<batch> submitted_;
     std::vector<batch> done_;
     bool stopping_ = false;
-    std::vector<double> latencies_;
+    std::vector<latency> latencies_;
     std::thread helper_;
     bool realtime_helper_ = false;
 };

@@ -265,8 +265,8 @@ private:
             snap->lookups = plane_->names().lookups();
             snap->services = plane_->names().services();
         }
-        for (double l : gp_->take_latencies()) {
-            grace_periods_.observe(l);
+        for (const auto& l : gp_->take_latencies()) {
+            grace_periods_.observe(l.completed);
         }
         snap->grace_periods = grace_periods_;
         snap->config_source = cfg_.source;
