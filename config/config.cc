@@ -442,14 +442,13 @@ void read_key(reader& r, const toml::table& t, const std::string& path,
               const connection_config* conn, uint32_t& key, bool party = false) {
     // The key's name follows the connection's media: an MPLS connection takes a label, a
     // VLAN connection a VID. Naming the wrong one is a mistake worth pointing at.
-    const bool has_label = t.contains("label");
-    const bool has_vid = t.contains("vid");
+    const char* const keys[] = {key_name(media_kind::mpls), key_name(media_kind::vlan)};
     if (conn == nullptr) {
         return; // the unknown connection is reported already
     }
     if (conn->media == media_kind::port) {
         // The whole port is the circuit: there is no key to name.
-        for (const char* k : {"label", "vid"}) {
+        for (const char* k : keys) {
             if (t.contains(k)) {
                 r.problem(*t.get(k), reader::join(path, k),
                           fmt::format("connection '{}' is a port connection, which carries no "
@@ -460,10 +459,9 @@ void read_key(reader& r, const toml::table& t, const std::string& path,
         key = port_key;
         return;
     }
-    const char* want = conn->media == media_kind::mpls ? "label" : "vid";
-    const char* other = conn->media == media_kind::mpls ? "vid" : "label";
-    if ((conn->media == media_kind::mpls && has_vid) ||
-        (conn->media == media_kind::vlan && has_label)) {
+    const char* want = key_name(conn->media);
+    const char* other = keys[conn->media == media_kind::mpls ? 1 : 0];
+    if (t.contains(other)) {
         r.problem(*t.get(other), reader::join(path, other),
                   fmt::format("connection '{}' carries {}: use {} instead", conn->name,
                               media_name(conn->media), want));
@@ -501,9 +499,8 @@ void read_encapsulation(reader& r, const toml::table& ct, const std::string& pat
         }
     }
     e.control_word = r.boolean(ct, "control_word", path).value_or(false);
-    if (e.control_word && e.payload != payload_kind::ethernet) {
-        r.problem(*ct.get("control_word"), path + ".control_word",
-                  action_problem_text(action_problem::control_word_needs_ethernet));
+    if (const action_problem p = check_encapsulation(e); p != action_problem::none) {
+        r.problem(*ct.get("control_word"), path + ".control_word", action_problem_text(p));
     }
     if (auto v = r.string(ct, "ttl", path, false)) {
         if (*v == "uniform") {
@@ -626,9 +623,6 @@ party_config read_party(reader& r, const vcplane_config& cfg, const toml::table&
                               party_action_name(c.derived.action)));
         break;
     case party_problem::action:
-        if (c.derived.problem == action_problem::control_word_needs_ethernet) {
-            break; // said once, of the call (read_encapsulation)
-        }
         r.problem(*pt.get(out->media == media_kind::mpls ? "label" : "connection"),
                   ppath + (out->media == media_kind::mpls ? ".label" : ".connection"),
                   fmt::format("{} to {}: {}", media_name(in->media), media_name(out->media),

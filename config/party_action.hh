@@ -80,15 +80,20 @@ struct derived_action {
     action_problem problem = action_problem::none;
 };
 
+// The call's own rule, before any party: a control word only on a pseudowire. Checked where a
+// call is made (the file's reader, the call managers); derive_action assumes it holds.
+constexpr action_problem check_encapsulation(const call_encapsulation& e) {
+    return e.control_word && e.payload != payload_kind::ethernet
+               ? action_problem::control_word_needs_ethernet
+               : action_problem::none;
+}
+
 // The action of a party leaving through `egress` with `out_key` (checked for its range by the
-// caller) on a call entering through `ingress`.
+// caller) on a call entering through `ingress`, whose encapsulation check_encapsulation passed.
 constexpr derived_action derive_action(media_kind ingress, media_kind egress, uint32_t out_key,
                                        const call_encapsulation& e) {
     using enum party_action;
     const bool ip = e.payload == payload_kind::ip;
-    if (e.control_word && ip) {
-        return {swap, action_problem::control_word_needs_ethernet};
-    }
     switch (ingress) {
     case media_kind::mpls:
         switch (egress) {

@@ -312,9 +312,8 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
             cstatus::failure,
             fmt::format("{} {} on '{}' is in use", key_name(in.media), call.key, connection_)};
     }
-    if (call.encap.control_word && call.encap.payload != payload_kind::ethernet) {
-        return table_error{cstatus::invalid_parameter,
-                           action_problem_text(action_problem::control_word_needs_ethernet)};
+    if (const action_problem p = check_encapsulation(call.encap); p != action_problem::none) {
+        return table_error{cstatus::invalid_parameter, action_problem_text(p)};
     }
     return accept_flow(in, call.flow);
 }

@@ -83,9 +83,15 @@ TEST(party_action, label_3_pops_where_there_is_a_label_and_ip_below_it) {
               action_problem::implicit_null_needs_label);
     EXPECT_EQ(derive_action(media_kind::vlan, media_kind::mpls, 3, eth).problem,
               action_problem::implicit_null_needs_label);
-    EXPECT_EQ(
-        derive_action(media_kind::port, media_kind::vlan, 10, {payload_kind::ip, true}).problem,
-        action_problem::control_word_needs_ethernet);
+}
+
+TEST(party, a_control_word_is_for_a_pseudowire_alone) {
+    EXPECT_EQ(check_encapsulation({payload_kind::ip, true}),
+              action_problem::control_word_needs_ethernet);
+    EXPECT_EQ(check_encapsulation({payload_kind::ethernet, true}), action_problem::none);
+    EXPECT_EQ(check_encapsulation({payload_kind::ip, false}), action_problem::none);
+    EXPECT_EQ(check_encapsulation({payload_kind::ethernet, false, ttl_model::pipe}),
+              action_problem::none);
 }
 
 TEST(party, check_names_what_cannot_work) {
