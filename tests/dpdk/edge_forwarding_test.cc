@@ -10,12 +10,11 @@
 #include "control/switch_state.hh"
 #include "dataplane/wire.hh"
 #include "dataplane/worker.hh"
+#include "support/frame_bytes.hh"
 #include "tests/dpdk/harness.hh"
 
 namespace vcplane::test {
 namespace {
-
-using bytes = std::vector<uint8_t>;
 
 struct ports {
     ring_port feed, core, access, host, pw;
@@ -39,33 +38,8 @@ mac_address nh(uint8_t i) {
 bytes mac_bytes(const mac_address& m) {
     return bytes(m.begin(), m.end());
 }
-bytes cat(std::initializer_list<bytes> parts) {
-    bytes out;
-    for (const bytes& p : parts) {
-        out.insert(out.end(), p.begin(), p.end());
-    }
-    return out;
-}
-bytes be16(uint16_t v) {
-    return {uint8_t(v >> 8), uint8_t(v)};
-}
-bytes be32(uint32_t v) {
-    return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-}
 bytes tail(const bytes& b, size_t from) {
     return bytes(b.begin() + long(from), b.end());
-}
-
-// The IPv4 header checksum over h's 20 bytes: 0 when the checksum in it is right.
-uint16_t ipv4_sum(const uint8_t* h) {
-    uint32_t sum = 0;
-    for (size_t i = 0; i < 20; i += 2) {
-        sum += uint32_t(h[i] << 8 | h[i + 1]);
-    }
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return uint16_t(~sum);
 }
 
 // An untagged IPv4/UDP frame of `size` bytes, TOS 0x20 (precedence 1), TTL 64, numbered seq.
@@ -91,7 +65,7 @@ bytes ipv4_frame(size_t size, uint32_t seq) {
                 1,
                 1,
                 1};
-    const uint16_t sum = ipv4_sum(ip.data());
+    const uint16_t sum = test::ipv4_checksum(ip.data());
     ip[10] = uint8_t(sum >> 8);
     ip[11] = uint8_t(sum);
     f = cat({f, ip, be32(seq)});
@@ -280,7 +254,7 @@ TEST_F(edge_forwarding, swap_and_pop_in_one_call_and_the_core_path_for_swaps_alo
     EXPECT_EQ(bytes(core[1].begin(), core[1].begin() + 14),
               cat({mac_bytes(nh(2)), mac_bytes(P->core.mac), be16(0x0800)}));
     EXPECT_EQ(core[1][14 + 8], 9);
-    EXPECT_EQ(ipv4_sum(core[1].data() + 14), 0);
+    EXPECT_EQ(test::ipv4_checksum(core[1].data() + 14), 0);
     EXPECT_NE(bytes(core[1].begin() + 24, core[1].begin() + 26),
               bytes(ip.begin() + 10, ip.begin() + 12));
     EXPECT_EQ(tail(core[1], 14 + 12), tail(ip, 12));

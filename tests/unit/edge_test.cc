@@ -7,11 +7,15 @@
 #include <vector>
 
 #include "dataplane/edge.hh"
+#include "support/frame_bytes.hh"
 
 namespace vcplane {
 namespace {
 
-using bytes = std::vector<uint8_t>;
+using test::be16;
+using test::be32;
+using test::bytes;
+using test::cat;
 
 const bytes hop = {0x02, 0, 0, 0, 0, 0x01};        // the party's next hop
 const bytes port_mac = {0x02, 0, 0, 0, 0, 0xee};   // its egress port
@@ -19,34 +23,10 @@ const bytes sender = {0x02, 0, 0, 0, 0, 0xaa};     // the frame's source
 const bytes switch_mac = {0x02, 0, 0, 0, 0, 0xbb}; // the frame's destination
 const bytes payload = {'m', 'a', 'r', 'k', 'e', 't', ' ', 'd', 'a', 't', 'a'};
 
-bytes cat(std::initializer_list<bytes> parts) {
-    bytes out;
-    for (const bytes& p : parts) {
-        out.insert(out.end(), p.begin(), p.end());
-    }
-    return out;
-}
-bytes be16(uint16_t v) {
-    return {uint8_t(v >> 8), uint8_t(v)};
-}
-bytes be32(uint32_t v) {
-    return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
-}
 bytes macs(const bytes& dst, const bytes& src) {
     return cat({dst, src});
 }
 
-// The one's complement sum, computed over the whole header: what a receiver checks.
-uint16_t ipv4_checksum(const bytes& h) {
-    uint32_t sum = 0;
-    for (size_t i = 0; i < 20; i += 2) {
-        sum += uint32_t(h[i] << 8 | h[i + 1]);
-    }
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return uint16_t(~sum);
-}
 // An IPv4 header (TOS tos, TTL ttl) with a correct checksum, and the payload.
 bytes ipv4(uint8_t tos, uint8_t ttl) {
     bytes h = {0x45, tos,  0,    uint8_t(20 + payload.size()),
@@ -54,7 +34,7 @@ bytes ipv4(uint8_t tos, uint8_t ttl) {
                ttl,  17,   0,    0,
                192,  0,    2,    1,
                239,  1,    1,    1};
-    const uint16_t sum = ipv4_checksum(h);
+    const uint16_t sum = test::ipv4_checksum(h.data());
     h[10] = uint8_t(sum >> 8);
     h[11] = uint8_t(sum);
     return cat({h, payload});
@@ -166,7 +146,7 @@ TEST(edge, pop_exposes_ip_and_carries_the_ttl_down_uniformly) {
     // Uniform: the IPv4 TTL becomes 29 and the checksum stays right.
     const bytes popped = made(in, media_kind::mpls, make_party(party_action::pop, 0));
     EXPECT_EQ(popped, cat({macs(hop, port_mac), be16(0x0800), ipv4(0, 29)}));
-    EXPECT_EQ(ipv4_checksum(bytes(popped.begin() + 14, popped.begin() + 34)), 0);
+    EXPECT_EQ(test::ipv4_checksum(popped.data() + 14), 0);
     // Pipe: the IP header as it was.
     EXPECT_EQ(made(in, media_kind::mpls, make_party(party_action::pop, 0, false, true)),
               cat({macs(hop, port_mac), be16(0x0800), ipv4(0, 64)}));
