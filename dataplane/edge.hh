@@ -2,21 +2,11 @@
 // The edge actions (config/party_action.hh) on the wire: the header one party's copy of a
 // frame gets in place of the frame's first bytes (docs/design.md §3.3). A pure function of the
 // frame's first bytes and the party, testable without EAL and inlined into the edge
-// replicator (dataplane/replicate.cc); no allocation.
+// replicator (dataplane/edge_replicate.cc); no allocation.
 //
-// A copy is `header` followed by the frame from byte `consumed` on. The rules it applies:
-// - push: the label's TC is the tag's PCP (VLAN in) or the IP precedence, the top 3 bits of
-//   the IPv4 TOS or IPv6 traffic class (port in); its TTL is the IP TTL less one (uniform; an
-//   IP TTL of 0 or 1 drops the copy as ttl_expired) or 255 (pipe). S is 1.
-// - encap: the label over the frame as received (and the control word, all zeros: no
-//   sequencing); TC as push, TTL 255 (an Ethernet frame has no TTL to copy).
-// - pop: the ethertype is IPv4 or IPv6 from the payload's first nibble (RFC 4385), MPLS when
-//   the popped label was not the bottom one; anything else is unreadable_payload. Uniform:
-//   the exposed TTL (IPv4 TTL with its checksum updated, IPv6 hop limit, or the next label's)
-//   becomes the popped label's less one; pipe leaves it.
-// - tag: PCP is the popped label's TC (MPLS in) or the IP precedence (port in), DEI 0.
-// - decap: a control word, when the call has one, is skipped and must start with nibble 0;
-//   the inner frame must hold an Ethernet header.
+// A copy is `header` followed by the frame from byte `consumed` on. The rules it applies (TTL
+// under uniform and pipe, TC and PCP, the ethertype after a pop, the control word) are stated
+// in docs/design.md §3.3; the tests in tests/unit/edge_test.cc hold it to them byte by byte.
 
 #include <cstdint>
 #include <cstring>
