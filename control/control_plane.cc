@@ -55,18 +55,26 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
                                                    socket));
         payload_ref_pool_.reset(rte_pktmbuf_pool_create(fmt::format("vcp_ref{}", serial).c_str(),
                                                         replicas, 256, 0, 0, socket));
-        if (header_pool_ == nullptr || payload_ref_pool_ == nullptr) {
+        // Linear buffers: one per frame of several segments being shared, held until its
+        // last copy is sent. A few hundred cover the TX queues; when none is free a frame's
+        // segments are shared as they are.
+        linear_pool_.reset(rte_pktmbuf_pool_create(
+            fmt::format("vcp_lin{}", serial).c_str(), std::min(replicas, linear_buffers), 32, 0,
+            RTE_PKTMBUF_HEADROOM + linear_buffer_len, socket));
+        if (header_pool_ == nullptr || payload_ref_pool_ == nullptr || linear_pool_ == nullptr) {
             rte_ring_free(control_ring_);
             throw std::runtime_error(fmt::format(
-                "cannot create the replica pools ({} headers and payload references): {}; fix: "
-                "raise eal.memory_mb (or reserve more hugepages)",
-                replicas, rte_strerror(rte_errno)));
+                "cannot create the replica pools ({} headers and payload references, {} linear "
+                "buffers of {} bytes): {}; fix: raise eal.memory_mb (or reserve more hugepages)",
+                replicas, std::min(replicas, linear_buffers), linear_buffer_len,
+                rte_strerror(rte_errno)));
         }
     }
     ++serial;
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<worker>(i, state_.table(), pool_, uint16_t(i)));
         workers_.back()->set_chain_pools(header_pool_.get(), payload_ref_pool_.get());
+        workers_.back()->set_linear_pool(linear_pool_.get());
         workers_.back()->set_counter_slots(state_.vc_slots().worker_array(i),
                                            state_.party_slots().worker_array(i));
         if (cfg.metrics.forwarding_latency) {
@@ -90,7 +98,8 @@ control_plane::~control_plane() {
 
 std::vector<control_plane::pool_fill> control_plane::pool_fills() const {
     std::vector<pool_fill> out;
-    for (const rte_mempool* p : {pool_, header_pool_.get(), payload_ref_pool_.get()}) {
+    for (const rte_mempool* p :
+         {pool_, header_pool_.get(), payload_ref_pool_.get(), linear_pool_.get()}) {
         if (p != nullptr) {
             out.push_back({p->name, p->size, rte_mempool_avail_count(p)});
         }

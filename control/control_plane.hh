@@ -133,8 +133,9 @@ private:
     };
     // Chained replicas of large frames (dataplane/worker.hh): declared before workers_, so
     // that buffers a worker still holds go back before the pools are freed.
-    std::unique_ptr<rte_mempool, pool_deleter> header_pool_, payload_ref_pool_;
-    std::vector<std::unique_ptr<worker>> workers_; // after state_: they read its table
+    std::unique_ptr<rte_mempool, pool_deleter> header_pool_, payload_ref_pool_, linear_pool_;
+    static constexpr unsigned linear_buffers = 511; // a mempool's best size is 2^n - 1
+    std::vector<std::unique_ptr<worker>> workers_;  // after state_: they read its table
     cm::connection_manager cm_;
     cm::config_csp csp_;
     provisioner provisioner_;

@@ -70,8 +70,14 @@ uint32_t replicator::replicate(rte_mbuf* m, const vc& v, const party_set& partie
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     if (len <= copy_whole_max && m->nb_segs == 1) {
         copy_small(m, v, parties, first, rewrite);
-    } else if (header_pool_ == nullptr || rte_pktmbuf_data_len(m) <= replica_header_len ||
-               !parties.all_take_chains() || !share_payload(m, v, parties, first, rewrite)) {
+        return n - 1;
+    }
+    const bool shared = header_pool_ != nullptr && parties.all_take_chains();
+    if (shared && m->nb_segs > 1 && n >= linear_copy_min_parties) {
+        m = linearized(m);
+    }
+    if (!shared || rte_pktmbuf_data_len(m) <= replica_header_len ||
+        !share_payload(m, v, parties, first, rewrite)) {
         copy_each(m, v, parties, first, rewrite);
     }
     return n - 1;
@@ -214,6 +220,27 @@ template uint32_t replicator::replicate(rte_mbuf*, const vc&, const party_set&,
                                         mpls_rewrite) noexcept;
 template uint32_t replicator::replicate(rte_mbuf*, const vc&, const party_set&,
                                         vlan_rewrite) noexcept;
+
+rte_mbuf* replicator::linearized(rte_mbuf* m) noexcept {
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (linear_pool_ == nullptr || len > linear_room_) {
+        return m;
+    }
+    rte_mbuf* l = rte_pktmbuf_alloc(linear_pool_);
+    if (l == nullptr) [[unlikely]] {
+        return m; // shared segment by segment instead
+    }
+    uint8_t* to = rte_pktmbuf_mtod(l, uint8_t*);
+    for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+        rte_memcpy(to, rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
+        to += seg->data_len;
+    }
+    l->data_len = uint16_t(len);
+    l->pkt_len = len;
+    l->port = m->port;
+    rte_pktmbuf_free(m); // the worker's only reference: no atomic operation
+    return l;
+}
 
 // A new single-segment mbuf with all of m's bytes: for m in one segment, an allocation and
 // one memcpy; a chained m, or one larger than a replica buffer, takes DPDK's general copy.

@@ -18,6 +18,9 @@
 //   segment of which gets one reference per party. No payload is copied and no second mbuf
 //   made per copy; whoever frees a copy after TX drops its reference. This is DPDK's
 //   ipv4_multicast example's scheme.
+//   A frame of several segments for linear_copy_min_parties or more is first copied into one
+//   buffer of the linear pool (when it has one and the frame fits), and that one segment is
+//   shared instead: a freed copy then drops one reference, not one per segment.
 // - Otherwise (a party whose port cannot send chains, or no first chunk of headers): each copy
 //   but the last is a header chained to an indirect mbuf over the payload (rte_pktmbuf_clone)
 //   for a port that sends chains, or a whole copy, and the last party gets the original.
@@ -46,6 +49,12 @@ inline constexpr uint32_t copy_whole_max = 256;
 inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or tag
 // Buffers for copies are taken this many at a time (header mbufs and whole copies alike).
 inline constexpr uint32_t copy_chunk = 64;
+// From this many parties a frame of several segments is made one before it is shared: the
+// frame's one memcpy (its bytes are rarely in cache) then costs less than the reference per
+// segment every copy would otherwise drop when freed. perf/README.md has the crossover.
+inline constexpr uint32_t linear_copy_min_parties = 64;
+// The data room of a linear buffer, after its headroom: the largest jumbo frame.
+inline constexpr uint32_t linear_buffer_len = 9216;
 
 class replicator {
 public:
@@ -61,6 +70,15 @@ public:
     void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
         header_pool_ = headers;
         payload_ref_pool_ = payload_refs;
+    }
+    // Buffers (data room >= linear_buffer_len) that frames of several segments are copied into
+    // before they are shared. Null, or none free: the segments are shared as they are. Before
+    // the worker is launched.
+    void set_linear_pool(rte_mempool* linear) noexcept {
+        linear_pool_ = linear;
+        linear_room_ = linear != nullptr
+                           ? uint32_t(rte_pktmbuf_data_room_size(linear)) - RTE_PKTMBUF_HEADROOM
+                           : 0;
     }
 
     // A copy of m for every party of v (the original for the last one), handed to the TX
@@ -118,6 +136,8 @@ private:
     rte_mbuf* edge_copy(const rte_mbuf* m, const uint8_t* header, uint32_t header_len,
                         uint32_t consumed) noexcept;
 
+    // m in one segment of the linear pool (m freed), or m itself when it cannot be.
+    rte_mbuf* linearized(rte_mbuf* m) noexcept;
     rte_mbuf* chained_copy(rte_mbuf* m) noexcept;
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
@@ -131,6 +151,8 @@ private:
     rte_mempool* replica_pool_;
     rte_mempool* header_pool_ = nullptr;
     rte_mempool* payload_ref_pool_ = nullptr;
+    rte_mempool* linear_pool_ = nullptr;
+    uint32_t linear_room_ = 0;
     bool copy_line_room_;   // a replica buffer holds a whole cache line after its headroom
     uint32_t rotation_ = 0; // the first party of the last fair call's frame
 };

@@ -91,6 +91,8 @@ public:
     void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
         replicator_.set_chain_pools(headers, payload_refs);
     }
+    // Buffers frames of several segments are made one in (replicator::set_linear_pool).
+    void set_linear_pool(rte_mempool* linear) noexcept { replicator_.set_linear_pool(linear); }
 
     // This worker's per-VC and per-party counter arrays (dataplane/counter_slots.hh: what each
     // counts); null: not counted. Before launch.

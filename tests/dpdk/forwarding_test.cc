@@ -32,6 +32,13 @@ rte_mempool* payload_ref_pool() {
     return p;
 }
 
+// Linear buffers, as control_plane makes them (fewer: a test holds at most a few).
+rte_mempool* linear_pool() {
+    static rte_mempool* p =
+        rte_pktmbuf_pool_create("test_lin", 15, 0, 0, RTE_PKTMBUF_HEADROOM + linear_buffer_len, 0);
+    return p;
+}
+
 ports& test_ports() {
     static std::unique_ptr<ports> p;
     if (!p) {
@@ -377,6 +384,54 @@ TEST_F(forwarding, a_multi_segment_frame_is_shared_by_every_party_byte_exact) {
         }
     }
     EXPECT_EQ(total_drops(), 0u);
+}
+
+TEST_F(forwarding, a_multi_segment_frame_to_many_parties_is_made_one_segment_first) {
+    // With linear buffers: from linear_copy_min_parties on, a 9000-byte frame in 2048-byte
+    // segments is copied once into one buffer and that is shared (one reference per copy);
+    // below it, and when no linear buffer is free, the segments are shared as they are. Every
+    // copy is byte-exact either way, and every buffer goes back to its pool.
+    worker_->set_linear_pool(linear_pool());
+    const unsigned linear_free = rte_mempool_avail_count(linear_pool());
+    const int many = int(linear_copy_min_parties);
+    call("few", "in", 3000, alternating_parties(many - 1));
+    call("many", "in", 3001, alternating_parties(many));
+    call("all", "in", 3002, alternating_parties(1024));
+    const auto send = [&](uint32_t label) {
+        const auto in = mpls_frame({.label = label, .ttl = 30, .seq = 7, .size = 9000});
+        inject(P->in, to_chain(in, shared_pool(), 2048));
+        poll();
+        return in;
+    };
+    for (const auto& [label, n] : {std::pair{3001u, many}, std::pair{3002u, 1024}}) {
+        const auto in = send(label);
+        auto out1 = take(P->out1), out2 = take(P->out2);
+        ASSERT_FALSE(out1.empty());
+        const rte_mbuf* shared = out1[0]->next;
+        EXPECT_EQ(shared->pool, linear_pool()) << n << " parties";
+        EXPECT_EQ(shared->nb_segs, 1) << n << " parties";
+        EXPECT_EQ(shared->data_len, 9000 - replica_header_len);
+        expect_shared_copies(out1, out2, in, n);
+    }
+    {
+        const auto in = send(3000);
+        auto out1 = take(P->out1), out2 = take(P->out2);
+        ASSERT_FALSE(out1.empty());
+        EXPECT_EQ(out1[0]->next->nb_segs, 5) << "below the threshold the segments are shared";
+        expect_shared_copies(out1, out2, in, many - 1);
+    }
+    {
+        std::vector<rte_mbuf*> held(linear_free);
+        ASSERT_EQ(rte_pktmbuf_alloc_bulk(linear_pool(), held.data(), linear_free), 0);
+        const auto in = send(3001);
+        auto out1 = take(P->out1), out2 = take(P->out2);
+        ASSERT_FALSE(out1.empty());
+        EXPECT_EQ(out1[0]->next->nb_segs, 5) << "no linear buffer: the segments are shared";
+        expect_shared_copies(out1, out2, in, many);
+        rte_pktmbuf_free_bulk(held.data(), linear_free);
+    }
+    EXPECT_EQ(total_drops(), 0u);
+    EXPECT_EQ(rte_mempool_avail_count(linear_pool()), linear_free);
 }
 
 TEST_F(forwarding, a_multi_segment_frame_to_one_party_is_forwarded_in_place) {

@@ -163,11 +163,14 @@ public:
         add_call(vin, 11, {parties({vout, vout2}, 3, 21)});
         add_call(vin, 12, {parties({vout, vout2}, 66, 100)}, traffic_contract{.fair = true});
 
+        // Linear buffers for frames of several segments to the 66-party call: enough, and one
+        // (a frame that finds none shares its segments instead).
+        constexpr uint16_t linear_room = RTE_PKTMBUF_HEADROOM + linear_buffer_len;
         ample_ = make_worker(0, shared_pool(), pool("ample_hdr", 4095, RTE_PKTMBUF_HEADROOM + 64),
-                             pool("ample_ref", 4095, 0));
+                             pool("ample_ref", 4095, 0), pool("ample_lin", 63, linear_room));
         scarce_ = make_worker(1, pool("scarce_copy", 24, RTE_MBUF_DEFAULT_BUF_SIZE),
                               pool("scarce_hdr", 12, RTE_PKTMBUF_HEADROOM + 64),
-                              pool("scarce_ref", 12, 0));
+                              pool("scarce_ref", 12, 0), pool("scarce_lin", 1, linear_room));
     }
 
     void run(FuzzedDataProvider& fdp);
@@ -207,17 +210,18 @@ private:
     };
 
     worker_rig make_worker(unsigned id, rte_mempool* copies, rte_mempool* headers,
-                           rte_mempool* refs) {
+                           rte_mempool* refs, rte_mempool* linear) {
         worker_rig r;
         r.w = std::make_unique<worker>(id, state_.table(), copies, 0);
         r.w->set_chain_pools(headers, refs);
+        r.w->set_linear_pool(linear);
         r.w->set_counter_slots(vc_slots_.worker_array(id), party_slots_.worker_array(id));
         auto* queues = new rx_queue_list{};
         for (const ring_port& p : ports_) {
             queues->queues[queues->count++] = rx_queue_ref{p.port, 0};
         }
         delete r.w->publish_rx_queues(queues); // the first list replaces none
-        r.pools = {shared_pool(), copies, headers, refs};
+        r.pools = {shared_pool(), copies, headers, refs, linear};
         return r;
     }
 
