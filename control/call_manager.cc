@@ -770,24 +770,60 @@ void call_manager::completed(const char* completion, cstatus s) {
 }
 
 size_t call_manager::party_records::index_of(party_handle id) const {
-    return size_t(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+    if (indexed_) {
+        return size_t(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+    }
+    return size_t(std::find_if(records_.begin(), records_.end(),
+                               [id](const auto& r) { return r->id == id; }) -
+                  records_.begin());
 }
 
+bool call_manager::party_records::has_name(const std::string& name) const {
+    if (indexed_) {
+        return names_.count(name) != 0;
+    }
+    return std::any_of(records_.begin(), records_.end(),
+                       [&name](const auto& r) { return r->spec.name == name; });
+}
+
+// Strong guarantee: when an allocation fails, nothing has changed (every step that can throw
+// comes before the first that changes a member).
 void call_manager::party_records::push_back(party_record p) {
-    names_.insert(p.spec.name);
-    ids_.push_back(p.id);
-    records_.push_back(std::make_unique<party_record>(std::move(p)));
+    auto record = std::make_unique<party_record>(std::move(p));
+    records_.reserve(records_.size() + 1);
+    if (indexed_) {
+        ids_.reserve(ids_.size() + 1);
+        names_.insert(record->spec.name);
+        ids_.push_back(record->id);
+    } else if (records_.size() + 1 > indexed_from) {
+        std::vector<callmgmt::party_handle> ids;
+        std::unordered_multiset<std::string> names;
+        ids.reserve(records_.size() + 1);
+        for (const auto& r : records_) {
+            ids.push_back(r->id);
+            names.insert(r->spec.name);
+        }
+        ids.push_back(record->id);
+        names.insert(record->spec.name);
+        ids_ = std::move(ids);
+        names_ = std::move(names);
+        indexed_ = true;
+    }
+    records_.push_back(std::move(record));
 }
 
 void call_manager::party_records::erase(size_t at) {
-    names_.erase(names_.find(records_[at]->spec.name));
-    ids_.erase(ids_.begin() + long(at));
+    if (indexed_) {
+        names_.erase(names_.find(records_[at]->spec.name));
+        ids_.erase(ids_.begin() + long(at));
+    }
     records_.erase(records_.begin() + long(at));
 }
 
 void call_manager::party_records::clear() {
     names_.clear();
     ids_.clear();
+    indexed_ = false;
     records_.clear();
 }
 

@@ -137,14 +137,20 @@ private:
         const party_record& front() const { return *records_.front(); }
         // The index of the party with handle id; size() when there is none.
         size_t index_of(callmgmt::party_handle id) const;
-        bool has_name(const std::string& name) const { return names_.count(name) != 0; }
+        bool has_name(const std::string& name) const;
 
         void push_back(party_record p);
         void erase(size_t at);
         void clear();
 
     private:
+        // A call of up to this many parties is searched record by record; a larger one builds
+        // the index below (and keeps it), so that a small call, most of a large switch's,
+        // costs no index memory and a large one no walk through its records.
+        static constexpr size_t indexed_from = 16;
+
         std::vector<std::unique_ptr<party_record>> records_;
+        bool indexed_ = false;
         std::vector<callmgmt::party_handle> ids_; // records_[i]->id, scanned without the records
         std::unordered_multiset<std::string> names_;
     };

@@ -378,6 +378,53 @@ TEST(call_manager, parties_join_and_leave_a_live_call_with_the_last_party_rule) 
     EXPECT_EQ(c.drop("in", a), cstatus::invalid_handle);
 }
 
+// A call's parties are found by handle and checked by name record by record while it is small
+// and through an index once it is large: the same answers on both sides of the line, while it
+// grows past it and shrinks back.
+TEST(call_manager, parties_are_found_by_handle_and_name_in_small_and_large_calls) {
+    harness h;
+    h.up("in");
+    h.up("out1");
+    test_client c(h);
+    vc_handle v = 0;
+    std::vector<party_handle> ps(1);
+    ASSERT_EQ(c.make("in", 0, call("grow", 100), party("p0", "out1", 3000), &v, &ps[0]),
+              cstatus::success);
+    const auto expect_found = [&](size_t n) {
+        // Every name taken is refused again; every live handle drops (checked at the end).
+        for (size_t i = 0; i < n; ++i) {
+            party_handle dup = 0;
+            EXPECT_EQ(c.add("in", v, party(fmt::format("p{}", i), "out1", 9000), &dup),
+                      cstatus::invalid_parameter)
+                << n << " parties, p" << i;
+        }
+    };
+    for (size_t i = 1; i < 40; ++i) {
+        ps.push_back(0);
+        ASSERT_EQ(c.add("in", v, party(fmt::format("p{}", i), "out1", uint32_t(3000 + i)),
+                        &ps.back()),
+                  cstatus::success)
+            << i;
+        if (i == 10 || i == 16 || i == 17 || i == 39) {
+            expect_found(i + 1);
+        }
+    }
+    // Shrink back below the line: drops by handle from the middle, names freed for reuse.
+    for (size_t i = 35; i >= 5; --i) {
+        ASSERT_EQ(c.drop("in", ps[i]), cstatus::pending) << i;
+        EXPECT_EQ(c.drop("in", ps[i]), cstatus::invalid_handle) << i;
+    }
+    h.grace_period();
+    expect_found(5);
+    party_handle again = 0;
+    EXPECT_EQ(c.add("in", v, party("p20", "out1", 3020), &again), cstatus::success);
+    for (party_handle p : {ps[1], ps[36], ps[39], again}) {
+        EXPECT_EQ(c.drop("in", p), cstatus::pending);
+    }
+    h.grace_period();
+    EXPECT_EQ(published(h, "in", 100)->parties->size(), 6u); // p0, p2, p3, p4, p37, p38
+}
+
 TEST(call_manager, one_grace_period_serves_many_drops) {
     harness h;
     h.up("in");
