@@ -770,7 +770,7 @@ void call_manager::completed(const char* completion, cstatus s) {
 }
 
 size_t call_manager::party_records::index_of(party_handle id) const {
-    if (indexed_) {
+    if (indexed()) {
         return size_t(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
     }
     return size_t(std::find_if(records_.begin(), records_.end(),
@@ -779,7 +779,7 @@ size_t call_manager::party_records::index_of(party_handle id) const {
 }
 
 bool call_manager::party_records::has_name(const std::string& name) const {
-    if (indexed_) {
+    if (indexed()) {
         return names_.count(name) != 0;
     }
     return std::any_of(records_.begin(), records_.end(),
@@ -791,7 +791,7 @@ bool call_manager::party_records::has_name(const std::string& name) const {
 void call_manager::party_records::push_back(party_record p) {
     auto record = std::make_unique<party_record>(std::move(p));
     records_.reserve(records_.size() + 1);
-    if (indexed_) {
+    if (indexed()) {
         ids_.reserve(ids_.size() + 1);
         names_.insert(record->spec.name);
         ids_.push_back(record->id);
@@ -807,13 +807,12 @@ void call_manager::party_records::push_back(party_record p) {
         names.insert(record->spec.name);
         ids_ = std::move(ids);
         names_ = std::move(names);
-        indexed_ = true;
     }
     records_.push_back(std::move(record));
 }
 
 void call_manager::party_records::erase(size_t at) {
-    if (indexed_) {
+    if (indexed()) {
         names_.erase(names_.find(records_[at]->spec.name));
         ids_.erase(ids_.begin() + long(at));
     }
@@ -823,7 +822,6 @@ void call_manager::party_records::erase(size_t at) {
 void call_manager::party_records::clear() {
     names_.clear();
     ids_.clear();
-    indexed_ = false;
     records_.clear();
 }
 

@@ -148,9 +148,10 @@ private:
         // the index below (and keeps it), so that a small call, most of a large switch's,
         // costs no index memory and a large one no walk through its records.
         static constexpr size_t indexed_from = 16;
+        // Indexed: ids_ mirrors records_ (empty otherwise, or when the call has no party).
+        bool indexed() const { return !ids_.empty(); }
 
         std::vector<std::unique_ptr<party_record>> records_;
-        bool indexed_ = false;
         std::vector<callmgmt::party_handle> ids_; // records_[i]->id, scanned without the records
         std::unordered_multiset<std::string> names_;
     };

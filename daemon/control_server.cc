@@ -92,7 +92,8 @@ control_server::control_server(const control_config& cfg, event_loop& loop, cont
     , loop_(loop)
     , plane_(plane)
     , reloads_(reloads)
-    , receive_slots_(std::clamp<size_t>((size_t(1) << 20) / cfg.max_message_bytes, 1, 16))
+    , receive_slots_(
+          std::clamp<size_t>((size_t(1) << 20) / cfg.max_message_bytes, 1, max_receive_slots))
     , receive_buffer_(receive_slots_ * cfg.max_message_bytes) {
     const auto fail = [&](const std::string& what) {
         throw std::runtime_error(

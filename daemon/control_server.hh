@@ -54,6 +54,7 @@ public:
     // recvmmsg takes, at most 1 MiB in all, kept rather than zeroed afresh for every read.
     std::vector<char>& receive_buffer() { return receive_buffer_; }
     size_t receive_slots() const { return receive_slots_; }
+    static constexpr size_t max_receive_slots = 16;
     control_plane& plane() { return plane_; }
     nsp::name_space& names() { return plane_.names(); }
     session* find_session(uint64_t id);

@@ -251,8 +251,8 @@ void session::read_some() {
     std::vector<char>& buf = srv_.receive_buffer();
     const size_t slot = srv_.config().max_message_bytes;
     const size_t slots = srv_.receive_slots();
-    mmsghdr msgs[16];
-    iovec iov[16];
+    mmsghdr msgs[control_server::max_receive_slots];
+    iovec iov[control_server::max_receive_slots];
     // Bounded work per wake-up: a chatty client cannot monopolise the control thread.
     for (size_t read = 0; read < 64 && fd_ >= 0 && !ending_;) {
         const size_t want = std::min(slots, 64 - read);
@@ -394,9 +394,10 @@ void session::reply_raw(json r) {
     flush_soon();
 }
 
-// Replies made in one loop iteration go out together at the start of the next (posted work
-// runs before the loop waits again): one sendmmsg for a burst of requests instead of one send
-// each, and the client is woken once. A session freed in between is looked up by its id.
+// Replies made while the loop handles its events go out together when the handlers are done
+// (posted work runs then, before the idle hook): one sendmmsg for a burst of requests instead
+// of one send each, and the client is woken once. A session freed in between is looked up by
+// its id.
 void session::flush_soon() {
     if (flush_posted_ || want_out_) {
         return; // already due, or waiting for EPOLLOUT, which flushes
@@ -501,12 +502,9 @@ void session::flush_out() {
 void session::hang_up() {
     if (fd_ >= 0) {
         // What is queued and fits goes out first, as it would have had each reply been sent
-        // when it was made; a peer that is gone just does not read it.
-        for (const std::string& m : out_) {
-            if (send(fd_, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                break;
-            }
-        }
+        // when it was made; a peer that is gone just does not read it (the session is ending:
+        // a failed send ends nothing more).
+        flush_out();
         srv_.loop().unwatch(fd_);
         close(fd_);
         fd_ = -1;

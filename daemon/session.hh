@@ -3,9 +3,9 @@
 // call-management client (docs/contracts.md §4) of every call manager.
 //
 // Framing: one JSON object per SOCK_SEQPACKET message. Every request gets exactly one reply,
-// through reply(); the replies made in one loop iteration are sent together at the start of the
-// next. Replies wait in a queue while the socket is full, and a client that leaves
-// control.max_queued_replies unread is run down. Requests are answered by the handlers of
+// through reply(); the replies made while the loop handles its events are sent together once
+// the handlers are done. Replies wait in a queue while the socket is full, and a client that
+// leaves control.max_queued_replies unread is run down. Requests are answered by the handlers of
 // daemon/request_handlers.hh; one that pends (drop_party, close_call, lookup_next) is answered
 // by its completion.
 //
@@ -104,7 +104,7 @@ private:
     // instead, written into memory_refusal_. False when even that could not be queued.
     bool queue_memory_refusal(const nlohmann::json& r) noexcept;
     void flush_out();
-    void flush_soon(); // flush_out at the start of the next loop iteration
+    void flush_soon(); // flush_out once this iteration's handlers are done
     void hang_up();
     void watch_for();
     // The VC's call is gone: its parties with it; a VC the call manager created too.

@@ -222,22 +222,14 @@ template uint32_t replicator::replicate(rte_mbuf*, const vc&, const party_set&,
                                         vlan_rewrite) noexcept;
 
 rte_mbuf* replicator::linearized(rte_mbuf* m) noexcept {
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
-    if (linear_pool_ == nullptr || len > linear_room_) {
+    if (linear_pool_ == nullptr || rte_pktmbuf_pkt_len(m) > linear_room_) {
         return m;
     }
-    rte_mbuf* l = rte_pktmbuf_alloc(linear_pool_);
+    // One buffer holds the whole frame, so DPDK's copy makes one segment.
+    rte_mbuf* l = rte_pktmbuf_copy(m, linear_pool_, 0, UINT32_MAX);
     if (l == nullptr) [[unlikely]] {
         return m; // shared segment by segment instead
     }
-    uint8_t* to = rte_pktmbuf_mtod(l, uint8_t*);
-    for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
-        rte_memcpy(to, rte_pktmbuf_mtod(seg, const uint8_t*), seg->data_len);
-        to += seg->data_len;
-    }
-    l->data_len = uint16_t(len);
-    l->pkt_len = len;
-    l->port = m->port;
     rte_pktmbuf_free(m); // the worker's only reference: no atomic operation
     return l;
 }

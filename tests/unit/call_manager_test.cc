@@ -401,9 +401,9 @@ TEST(call_manager, parties_are_found_by_handle_and_name_in_small_and_large_calls
     };
     for (size_t i = 1; i < 40; ++i) {
         ps.push_back(0);
-        ASSERT_EQ(c.add("in", v, party(fmt::format("p{}", i), "out1", uint32_t(3000 + i)),
-                        &ps.back()),
-                  cstatus::success)
+        ASSERT_EQ(
+            c.add("in", v, party(fmt::format("p{}", i), "out1", uint32_t(3000 + i)), &ps.back()),
+            cstatus::success)
             << i;
         if (i == 10 || i == 16 || i == 17 || i == 39) {
             expect_found(i + 1);
