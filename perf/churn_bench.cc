@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <deque>
 #include <fmt/format.h>
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
@@ -35,6 +36,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <unistd.h>
+#include <utility>
 
 #include "base/log.hh"
 #include "control/control_plane.hh"
@@ -73,6 +75,113 @@ double percentile(std::vector<double> v, double q) {
     return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
 }
 
+// The benchmark's application: a call-management client that keeps only what the measurement
+// needs, so that the control thread's time is the switch's and not a test client's bookkeeping
+// (support/call_client.hh keeps every completion as text). A request that pends is given a slot
+// as its client context: the slot holds its start time (TSC) until the completion, which must
+// come exactly once and with SUCCESS (docs/contracts.md §5.6); anything else is counted.
+class churn_client final : public callmgmt::client_dispatch {
+public:
+    using cstatus = callmgmt::status;
+
+    churn_client(nmr::registrar& reg, std::function<void()> pump)
+        : bindings_(reg, *this, "churn-bench")
+        , pump_(std::move(pump))
+        , started_(slots, 0) {
+        bindings_.register_client();
+        // Reserved: growing it inside a completion would delay the completions after it.
+        latencies_.reserve(latencies_reserved);
+        in_ = bindings_.find("in");
+        if (in_ == nullptr) {
+            throw std::runtime_error("no call manager on connection 'in'");
+        }
+    }
+    ~churn_client() override {
+        if (bindings_.deregister() == nmr::status::pending) {
+            bindings_.wait_for_deregister(pump_);
+        }
+    }
+
+    cstatus make(const callmgmt::call_spec& c, const party_spec& first, callmgmt::vc_handle* vc,
+                 callmgmt::party_handle* p, bool timed = false) {
+        return request([&](auto& d, void* pb) {
+            return d.make_call(pb, 0, c, first, timed ? next_slot() : nullptr, nullptr, vc, p);
+        });
+    }
+    cstatus add(callmgmt::vc_handle vc, const party_spec& p, callmgmt::party_handle* out,
+                bool timed = false) {
+        return request([&](auto& d, void* pb) {
+            return d.add_party(pb, vc, p, timed ? next_slot() : nullptr, out);
+        });
+    }
+    cstatus drop(callmgmt::party_handle p) {
+        return request([&](auto& d, void* pb) { return d.drop_party(pb, p, {}); });
+    }
+    cstatus close(callmgmt::vc_handle vc, callmgmt::party_handle last) {
+        return request([&](auto& d, void* pb) { return d.close_call(pb, vc, last, {}); });
+    }
+    std::string error() const { return in_->ref.dispatch->last_error(in_->ref.provider_binding); }
+
+    // Timed requests started and not completed.
+    uint64_t outstanding() const noexcept { return issued_ - completed_; }
+    // Completions that broke a rule: not SUCCESS, twice for one request, or for no timed one.
+    uint64_t broken() const noexcept { return broken_; }
+    // Seconds from each timed request to its completion, since the last call.
+    std::vector<double> take_latencies() {
+        std::vector<double> taken = latencies_;
+        latencies_.clear();
+        return taken;
+    }
+
+    void drop_party_complete(void* cb, cstatus s, callmgmt::party_handle, void* ctx) override {
+        complete(s, ctx);
+        bindings_.completed(cb);
+    }
+    void close_call_complete(void* cb, cstatus s, callmgmt::vc_handle, callmgmt::party_handle,
+                             void* ctx) override {
+        complete(s, ctx);
+        bindings_.completed(cb);
+    }
+    void incoming_close_call(void*, cstatus, callmgmt::vc_handle, void*) override { ++broken_; }
+    void incoming_drop_party(void*, cstatus, callmgmt::party_handle, void*) override { ++broken_; }
+
+private:
+    static constexpr size_t slots = size_t(1) << 20; // timed requests outstanding at most
+    static constexpr size_t latencies_reserved = size_t(1) << 24; // 8 s at 2 M pairs/s
+
+    template <typename F>
+    cstatus request(F&& f) {
+        return bindings_.request(*in_, std::forward<F>(f));
+    }
+    void* next_slot() {
+        if (outstanding() == slots) {
+            throw std::runtime_error("more timed requests outstanding than slots");
+        }
+        const size_t at = size_t(issued_++ % slots);
+        started_[at] = rte_rdtsc();
+        return reinterpret_cast<void*>(uintptr_t(at) + 1); // never nullptr
+    }
+    void complete(cstatus s, void* ctx) {
+        const uintptr_t at = reinterpret_cast<uintptr_t>(ctx);
+        if (s != cstatus::success || at == 0 || at > slots || started_[at - 1] == 0) {
+            ++broken_;
+            return;
+        }
+        latencies_.push_back(double(rte_rdtsc() - started_[at - 1]) / double(rte_get_tsc_hz()));
+        started_[at - 1] = 0;
+        ++completed_;
+    }
+
+    callmgmt::client_bindings bindings_;
+    std::function<void()> pump_;
+    callmgmt::client_bindings::binding* in_ = nullptr;
+    std::vector<uint64_t> started_; // TSC at the request, 0 when the slot is free
+    uint64_t issued_ = 0;
+    uint64_t completed_ = 0;
+    uint64_t broken_ = 0;
+    std::vector<double> latencies_;
+};
+
 struct result {
     double seconds = 0;
     uint64_t pairs = 0;
@@ -82,6 +191,8 @@ struct result {
     uint64_t forwarded = 0;    // frames the worker transmitted (all ports)
     uint64_t received_all = 0; // frames the worker received (all ports, the load included)
     uint64_t drops[drop_reason_count] = {};
+    uint64_t unfinished = 0; // timed requests without a completion after the drain
+    uint64_t broken = 0;     // completions that broke a contract rule
     std::vector<double> drop_latency;
     std::vector<double> grace_latency; // flush -> callbacks run
     std::vector<double> grace_sync;    // flush -> synchronize_rcu() returned
@@ -93,6 +204,8 @@ struct result {
         received[0] += r.received[0];
         received[1] += r.received[1];
         out_of_order += r.out_of_order;
+        unfinished += r.unfinished;
+        broken += r.broken;
         forwarded += r.forwarded;
         received_all += r.received_all;
         for (size_t d = 0; d < drop_reason_count; ++d) {
@@ -113,24 +226,33 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
     const auto pump = [&] { ctl.pump(0); }; // never wait: the loop must keep injecting
     rcu_grace_periods& gp = ctl.gp;
 
-    test::call_client client(plane.registrar(), pump);
+    churn_client client(plane.registrar(), pump);
     callmgmt::vc_handle steady = 0, churned = 0;
     callmgmt::party_handle pa = 0, pb = 0, anchor = 0;
-    if (client.make("in", 0, test::call("steady", 1000), test::party("a", "a", 2001), &steady,
-                    &pa) != callmgmt::status::success ||
-        client.add("in", steady, test::party("b", "b", 2002), &pb) != callmgmt::status::success ||
-        client.make("in", 0, test::call("churned", 2000), test::party("anchor", "sink", 3000),
-                    &churned, &anchor) != callmgmt::status::success) {
-        throw std::runtime_error("cannot make the benchmark's calls");
+    if (client.make(test::call("steady", 1000), test::party("a", "a", 2001), &steady, &pa) !=
+            callmgmt::status::success ||
+        client.add(steady, test::party("b", "b", 2002), &pb) != callmgmt::status::success ||
+        client.make(test::call("churned", 2000), test::party("anchor", "sink", 3000), &churned,
+                    &anchor) != callmgmt::status::success) {
+        throw std::runtime_error("cannot make the benchmark's calls: " + client.error());
     }
     for (unsigned i = 1; i < call_parties; ++i) {
         callmgmt::party_handle p = 0;
-        if (client.add("in", churned, test::party(fmt::format("k{}", i), "sink", 200000 + i), &p) !=
+        if (client.add(churned, test::party(fmt::format("k{}", i), "sink", 200000 + i), &p) !=
             callmgmt::status::success) {
-            throw std::runtime_error("add_party: " + client.error("in"));
+            throw std::runtime_error("add_party: " + client.error());
         }
     }
-    std::map<callmgmt::party_handle, clock_type::time_point> in_flight;
+    // What the application builds per request, reused: a name of its own for every party and
+    // call (short enough for the string's own buffer, as most names are).
+    party_spec churn_party = test::party("", "sink", 0);
+    party_spec closing_party = test::party("m0", "sink", 5000);
+    callmgmt::call_spec churn_call = test::call("", 0);
+    char name[16];
+    const auto set_name = [&name](std::string& to, char prefix, uint32_t serial) {
+        const auto end = fmt::format_to_n(name, sizeof name, "{}{}", prefix, serial);
+        to.assign(name, end.out);
+    };
     uint32_t next_seq = 0;
     uint32_t expect[2] = {0, 0};
     ring_pair outs[2] = {a, b};
@@ -179,44 +301,31 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
             callmgmt::vc_handle v = 0;
             callmgmt::party_handle p = 0;
             const uint32_t serial = party_serial++;
-            if (client.make("in", 0,
-                            test::call(fmt::format("m{}", serial), 300000 + serial % 100000),
-                            test::party("m0", "sink", 5000), &v, &p) != callmgmt::status::success) {
-                throw std::runtime_error("make_call: " + client.error("in"));
+            set_name(churn_call.name, 'm', serial);
+            churn_call.key = 300000 + serial % 100000;
+            if (client.make(churn_call, closing_party, &v, &p, true) != callmgmt::status::success) {
+                throw std::runtime_error("make_call: " + client.error());
             }
-            in_flight[v] = clock_type::now();
-            if (client.close("in", v, p) != callmgmt::status::pending) {
-                throw std::runtime_error("close_call: " + client.error("in"));
+            if (client.close(v, p) != callmgmt::status::pending) {
+                throw std::runtime_error("close_call: " + client.error());
             }
             ++r.pairs;
         }
         for (unsigned i = 0;
              churn && !make_close && i < pairs_per_round && double(r.pairs) < pairs_due; ++i) {
             callmgmt::party_handle p = 0;
-            const auto s = client.add("in", churned,
-                                      test::party("c" + std::to_string(party_serial), "sink",
-                                                  4000 + (party_serial % 100000)),
-                                      &p);
-            if (s != callmgmt::status::success) {
-                throw std::runtime_error("add_party: " + client.error("in"));
+            set_name(churn_party.name, 'c', party_serial);
+            churn_party.key = 4000 + party_serial % 100000;
+            ++party_serial;
+            if (client.add(churned, churn_party, &p, true) != callmgmt::status::success) {
+                throw std::runtime_error("add_party: " + client.error());
             }
-            in_flight[p] = clock_type::now();
-            if (client.drop("in", p) != callmgmt::status::pending) {
-                throw std::runtime_error("drop_party: " + client.error("in"));
+            if (client.drop(p) != callmgmt::status::pending) {
+                throw std::runtime_error("drop_party: " + client.error());
             }
             ++r.pairs;
         }
         pump();
-        for (auto it = in_flight.begin(); it != in_flight.end();) {
-            if (!client.events[it->first].empty()) {
-                r.drop_latency.push_back(
-                    std::chrono::duration<double>(clock_type::now() - it->second).count());
-                client.events.erase(it->first);
-                it = in_flight.erase(it);
-            } else {
-                ++it;
-            }
-        }
         // What the unaffected parties got.
         for (int k = 0; k < 2; ++k) {
             void* objs[256];
@@ -239,6 +348,7 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
         }
     }
     r.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    r.drop_latency = client.take_latencies(); // those completed while measuring
     uint64_t tx_after = 0, rx_after = 0;
     for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; ++p) {
         tx_after += wc.port[p].tx_packets.read();
@@ -250,13 +360,10 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
         r.drops[d] = wc.drops[d].read() - drops_before[d];
     }
     // Let the last frames and completions arrive.
-    for (int i = 0; i < 2000 && (!in_flight.empty() || r.received[0] < r.injected ||
+    for (int i = 0; i < 2000 && (client.outstanding() != 0 || r.received[0] < r.injected ||
                                  r.received[1] < r.injected);
          ++i) {
         pump();
-        for (auto it = in_flight.begin(); it != in_flight.end();) {
-            it = client.events[it->first].empty() ? std::next(it) : in_flight.erase(it);
-        }
         for (int k = 0; k < 2; ++k) {
             void* objs[256];
             unsigned m;
@@ -273,6 +380,8 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
         }
         usleep(500);
     }
+    r.unfinished = client.outstanding();
+    r.broken = client.broken();
     for (const auto& l : gp.take_latencies()) {
         r.grace_latency.push_back(l.completed);
         r.grace_sync.push_back(l.synchronized);
@@ -422,6 +531,13 @@ device = "net_ring_sink"
                           churn.received[1] == churn.injected && churn.out_of_order == 0;
     std::printf("verdict: %s\n", lossless ? "zero loss, zero duplicates on the unaffected call"
                                           : "LOSS or DUPLICATES on the unaffected call");
+    // Every drop (or close) pended and must complete exactly once, with SUCCESS.
+    const bool completions_right =
+        churn.unfinished == 0 && churn.broken == 0 && ref.unfinished == 0 && ref.broken == 0;
+    std::printf("verdict: %s (%llu without completion, %llu broken)\n",
+                completions_right ? "every pending request completed once, with SUCCESS"
+                                  : "COMPLETIONS MISSING or BROKEN",
+                (unsigned long long)churn.unfinished, (unsigned long long)churn.broken);
     if (pairs_per_second > 0) {
         // Paced runs reach the pace within rounding: 0.99 is the target's tolerance.
         bench::summary("churn", fmt::format("add+drop pairs per second / {:.0f}", pairs_per_second),
@@ -441,6 +557,8 @@ device = "net_ring_sink"
     }
     bench::summary("churn", "unaffected call lossless, in order, no duplicates (1 = yes)",
                    lossless ? 1 : 0, 1.0);
+    bench::summary("churn", "every drop or close completed once, SUCCESS (1 = yes)",
+                   completions_right ? 1 : 0, 1.0);
     bench::summary("churn", "worker rate with churn / without", ratio_rx, 0.95);
     bench::summary("churn", "grace period p50 under churn (us)",
                    percentile(churn.grace_latency, 0.5) * 1e6, 0);
