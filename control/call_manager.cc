@@ -507,7 +507,7 @@ void call_manager::release_bookings(const vc_record& r) {
     }
 }
 
-bool call_manager::republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving) {
+bool call_manager::republish_without(binding& b, vc_record& r, std::span<const size_t> leaving) {
     if (leaving.size() == 1) {
         // One party: the published array without it (its order is the records').
         table_error error;
@@ -564,20 +564,19 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
             fmt::format("party is the last of call '{}': close the call instead", r->call.name));
     }
     const size_t at = r->parties.index_of(ph);
-    const party_record leaving = r->parties[at];
-    if (cstatus s = check_close_data(b, leaving, close_data); s != cstatus::success) {
+    if (cstatus s = check_close_data(b, r->parties[at], close_data); s != cstatus::success) {
         return s;
     }
-    if (!republish_without(b, *r, {at})) {
+    if (!republish_without(b, *r, std::span(&at, 1))) {
         return fail(b, cstatus::resources, b.last_error);
     }
     // The handle is dead from here on; the party's state lives until the grace period ends.
-    r->parties.erase(at);
+    party_record leaving = r->parties.erase(at);
     party_index_.erase(ph);
     state_.release(leaving.spec.connection, booking(*r));
     begin_op(b);
     std::vector<uint8_t> data(close_data.begin(), close_data.end());
-    gp_.defer([this, &b, leaving, data = std::move(data)] {
+    gp_.defer([this, &b, leaving = std::move(leaving), data = std::move(data)] {
         state_.retire_party_slot(leaving.stats_slot); // no worker counts into it any more
         // The party sees no more data copies now: the close data is the last frame it gets.
         if (!data.empty() && send_close_data_) {
@@ -811,12 +810,14 @@ void call_manager::party_records::push_back(party_record p) {
     records_.push_back(std::move(record));
 }
 
-void call_manager::party_records::erase(size_t at) {
+call_manager::party_record call_manager::party_records::erase(size_t at) {
     if (indexed()) {
         names_.erase(names_.find(records_[at]->spec.name));
         ids_.erase(ids_.begin() + long(at));
     }
+    party_record taken = std::move(*records_[at]);
     records_.erase(records_.begin() + long(at));
+    return taken;
 }
 
 void call_manager::party_records::clear() {

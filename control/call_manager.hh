@@ -22,6 +22,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -140,7 +141,8 @@ private:
         bool has_name(const std::string& name) const;
 
         void push_back(party_record p);
-        void erase(size_t at);
+        // Removes the party at `at` and hands its record over.
+        party_record erase(size_t at);
         void clear();
 
     private:
@@ -213,7 +215,7 @@ private:
     void replace_parties(vc_record& r, party_set* next);
     // Republishes r's party array without `leaving`; returns false (and changes nothing)
     // when the new array cannot be built.
-    bool republish_without(binding& b, vc_record& r, const std::vector<size_t>& leaving);
+    bool republish_without(binding& b, vc_record& r, std::span<const size_t> leaving);
     // Unpublishes an active call; after the grace period: frees it, sends close data, tells
     // the client (close_call_complete, or incoming_close_call when `incoming`).
     void retire(vc_record& r, callmgmt::party_handle last, std::vector<uint8_t> close_data,
@@ -229,7 +231,7 @@ private:
     nmr::module_id module_;
     nmr::handle registration_;
     std::map<callmgmt::vc_handle, vc_record> vcs_;
-    std::map<callmgmt::party_handle, callmgmt::vc_handle> party_index_;
+    std::unordered_map<callmgmt::party_handle, callmgmt::vc_handle> party_index_;
 };
 
 } // namespace vcplane

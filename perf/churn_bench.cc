@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -250,8 +251,9 @@ result run(control_plane& plane, test::control_loop& ctl, ring_pair in, ring_pai
     callmgmt::call_spec churn_call = test::call("", 0);
     char name[16];
     const auto set_name = [&name](std::string& to, char prefix, uint32_t serial) {
-        const auto end = fmt::format_to_n(name, sizeof name, "{}{}", prefix, serial);
-        to.assign(name, end.out);
+        name[0] = prefix;
+        const auto end = std::to_chars(name + 1, name + sizeof name, serial);
+        to.assign(name, end.ptr);
     };
     uint32_t next_seq = 0;
     uint32_t expect[2] = {0, 0};
