@@ -54,20 +54,24 @@ void rcu_grace_periods::flush() {
         std::lock_guard<std::mutex> g(lock_);
         submitted_.push_back(batch{std::move(open_), std::chrono::steady_clock::now()});
     }
-    open_.clear();
+    open_.clear(); // moved from: empty, and in a valid state
+    if (!spare_.empty()) {
+        open_.swap(spare_.back());
+        spare_.pop_back();
+    }
     wake_.notify_one();
 }
 
 // The helper: one synchronize_rcu() for everything submitted before it started.
 void rcu_grace_periods::helper_main() {
     std::unique_lock<std::mutex> g(lock_);
+    std::vector<batch> taken;
     for (;;) {
         wake_.wait(g, [this] { return stopping_ || !submitted_.empty(); });
         if (submitted_.empty()) {
             return; // stopping, and nothing left
         }
-        std::deque<batch> taken;
-        taken.swap(submitted_);
+        taken.swap(submitted_); // submitted_ gets the (empty) vector taken last time
         g.unlock();
         synchronize_rcu();
         const auto synchronized = std::chrono::steady_clock::now();
@@ -76,6 +80,7 @@ void rcu_grace_periods::helper_main() {
             b.synchronized = synchronized;
             done_.push_back(std::move(b));
         }
+        taken.clear();
         const uint64_t one = 1;
         [[maybe_unused]] ssize_t rc = write(event_fd_, &one, sizeof(one));
     }
@@ -84,7 +89,10 @@ void rcu_grace_periods::helper_main() {
 void rcu_grace_periods::run_completed() {
     uint64_t count;
     [[maybe_unused]] ssize_t rc = read(event_fd_, &count, sizeof(count));
-    std::vector<batch> ready;
+    // A local, not a member, because a callback may run the control loop (and so this) again;
+    // it starts from the capacity the last call left in ready_.
+    std::vector<batch> ready = std::move(ready_);
+    ready_.clear();
     {
         std::lock_guard<std::mutex> g(lock_);
         ready.swap(done_);
@@ -94,10 +102,19 @@ void rcu_grace_periods::run_completed() {
         using seconds = std::chrono::duration<double>;
         latencies_.push_back(
             {seconds(b.synchronized - b.started).count(), seconds(now - b.started).count()});
+        // A callback may defer() more (into open_, never into this batch).
         for (auto& fn : b.fns) {
             --pending_;
             fn();
         }
+        b.fns.clear();
+        if (spare_.size() < spare_vectors) {
+            spare_.push_back(std::move(b.fns));
+        }
+    }
+    ready.clear();
+    if (ready_.capacity() == 0) {
+        ready_ = std::move(ready);
     }
 }
 

@@ -82,11 +82,16 @@ private:
     void helper_main();
 
     int event_fd_;
+    // Control thread only: the batch being filled, and emptied vectors kept for reuse (so that
+    // a batch does not grow its callback vector from nothing, nor run_completed its list).
+    static constexpr size_t spare_vectors = 4;
     std::vector<callback> open_;
+    std::vector<std::vector<callback>> spare_;
+    std::vector<batch> ready_;
     size_t pending_ = 0; // deferred functions not yet run (control thread only)
     std::mutex lock_;    // shared with the helper thread; never taken by workers
     std::condition_variable wake_;
-    std::deque<batch> submitted_;
+    std::vector<batch> submitted_; // the helper swaps it with one of its own: no allocation
     std::vector<batch> done_;
     bool stopping_ = false;
     std::vector<latency> latencies_;

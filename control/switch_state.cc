@@ -247,6 +247,9 @@ bool switch_state::book(const std::string& connection, uint64_t bps) {
     if (c == nullptr) {
         return false;
     }
+    if (bps == 0) {
+        return true; // a call without a traffic contract books nothing: no entry to look up
+    }
     uint64_t& booked = booked_bps_[connection];
     if (!admits(c->bandwidth_bps, booked, bps)) {
         return false;
@@ -256,6 +259,9 @@ bool switch_state::book(const std::string& connection, uint64_t bps) {
 }
 
 void switch_state::release(const std::string& connection, uint64_t bps) noexcept {
+    if (bps == 0) {
+        return;
+    }
     auto it = booked_bps_.find(connection);
     if (it != booked_bps_.end()) {
         it->second -= std::min(it->second, bps);
