@@ -575,21 +575,40 @@ cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
     party_index_.erase(ph);
     state_.release(leaving.spec.connection, booking(*r));
     begin_op(b);
-    std::vector<uint8_t> data(close_data.begin(), close_data.end());
-    gp_.defer([this, &b, leaving = std::move(leaving), data = std::move(data)] {
-        state_.retire_party_slot(leaving.stats_slot); // no worker counts into it any more
-        // The party sees no more data copies now: the close data is the last frame it gets.
-        if (!data.empty() && send_close_data_) {
-            if (const connection_state* out = state_.find_connection(leaving.spec.connection)) {
-                send_close_data_(*out, leaving.spec, data);
-            }
-        }
-        completed("drop_party_complete", cstatus::success);
-        b.client->drop_party_complete(b.client_binding, cstatus::success, leaving.id,
-                                      leaving.client_ctx);
-        end_op(b);
-    });
+    const uint32_t slot = park_leaving(leaving_party{
+        &b, std::move(leaving), std::vector<uint8_t>(close_data.begin(), close_data.end())});
+    gp_.defer([this, slot] { complete_drop(slot); });
     return cstatus::pending;
+}
+
+uint32_t call_manager::park_leaving(leaving_party p) {
+    if (free_leaving_.empty()) {
+        leaving_.push_back(std::move(p));
+        return uint32_t(leaving_.size() - 1);
+    }
+    const uint32_t slot = free_leaving_.back();
+    free_leaving_.pop_back();
+    leaving_[slot] = std::move(p);
+    return slot;
+}
+
+void call_manager::complete_drop(uint32_t slot) {
+    // Taken out first: the client's completion may drop another party, which may reuse the
+    // slot or grow leaving_.
+    const leaving_party p = std::move(leaving_[slot]);
+    free_leaving_.push_back(slot);
+    binding& b = *p.owner;
+    state_.retire_party_slot(p.record.stats_slot); // no worker counts into it any more
+    // The party sees no more data copies now: the close data is the last frame it gets.
+    if (!p.close_data.empty() && send_close_data_) {
+        if (const connection_state* out = state_.find_connection(p.record.spec.connection)) {
+            send_close_data_(*out, p.record.spec, p.close_data);
+        }
+    }
+    completed("drop_party_complete", cstatus::success);
+    b.client->drop_party_complete(b.client_binding, cstatus::success, p.record.id,
+                                  p.record.client_ctx);
+    end_op(b);
 }
 
 cstatus call_manager::close_call_impl(void* pb, vc_handle vh, party_handle last,

@@ -216,6 +216,18 @@ private:
     // Republishes r's party array without `leaving`; returns false (and changes nothing)
     // when the new array cannot be built.
     bool republish_without(binding& b, vc_record& r, std::span<const size_t> leaving);
+    // A dropped party (its handle dead already) waits in a slot of leaving_ for its grace
+    // period: the deferred completion names the slot, which keeps what it captures within
+    // std::function's own storage, so that a drop allocates nothing for its completion.
+    struct leaving_party {
+        binding* owner = nullptr;
+        party_record record;
+        std::vector<uint8_t> close_data;
+    };
+    uint32_t park_leaving(leaving_party p);
+    // After the grace period: frees the party's counters, sends its close data, tells the
+    // client (drop_party_complete).
+    void complete_drop(uint32_t slot);
     // Unpublishes an active call; after the grace period: frees it, sends close data, tells
     // the client (close_call_complete, or incoming_close_call when `incoming`).
     void retire(vc_record& r, callmgmt::party_handle last, std::vector<uint8_t> close_data,
@@ -232,6 +244,8 @@ private:
     nmr::handle registration_;
     std::map<callmgmt::vc_handle, vc_record> vcs_;
     std::unordered_map<callmgmt::party_handle, callmgmt::vc_handle> party_index_;
+    std::vector<leaving_party> leaving_; // slots reused through free_leaving_
+    std::vector<uint32_t> free_leaving_;
 };
 
 } // namespace vcplane
