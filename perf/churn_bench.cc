@@ -27,7 +27,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <deque>
 #include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -147,7 +146,7 @@ public:
     void incoming_drop_party(void*, cstatus, callmgmt::party_handle, void*) override { ++broken_; }
 
 private:
-    static constexpr size_t slots = size_t(1) << 20; // timed requests outstanding at most
+    static constexpr size_t slots = size_t(1) << 20;              // reused in turn
     static constexpr size_t latencies_reserved = size_t(1) << 24; // 8 s at 2 M pairs/s
 
     template <typename F>
@@ -155,10 +154,10 @@ private:
         return bindings_.request(*in_, std::forward<F>(f));
     }
     void* next_slot() {
-        if (outstanding() == slots) {
-            throw std::runtime_error("more timed requests outstanding than slots");
-        }
         const size_t at = size_t(issued_++ % slots);
+        if (started_[at] != 0) { // its request, slots requests ago, has not completed
+            throw std::runtime_error("a timed request's slot is still in use");
+        }
         started_[at] = rte_rdtsc();
         return reinterpret_cast<void*>(uintptr_t(at) + 1); // never nullptr
     }
