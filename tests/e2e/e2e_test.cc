@@ -105,13 +105,18 @@ std::string hex(const std::vector<uint8_t>& b) {
     return s;
 }
 
+// Collects `count` frames in a namespace, or what came before `timeout` ran out. The timeout
+// must outlast the sender: a paced sender's run time is its count times the interval plus the
+// machine's timer slack, which can double a 1 ms sleep.
 class receiver {
 public:
-    receiver(const topology& t, const std::string& name, unsigned count)
+    receiver(const topology& t, const std::string& name, unsigned count,
+             std::chrono::milliseconds timeout = 5s)
         : ready_(fmt::format("/tmp/{}-ready-{}", t.ns(name), count))
         , p_({"/usr/sbin/ip", "netns", "exec", t.ns(name), wire_tool, "recv", "--iface", "eth0",
-              "--hex", "--count", std::to_string(count), "--timeout-ms", "5000", "--ready-file",
-              ready_}) {}
+              "--hex", "--count", std::to_string(count), "--timeout-ms",
+              std::to_string(timeout.count()), "--ready-file", ready_})
+        , timeout_(timeout) {}
     ~receiver() { unlink(ready_.c_str()); }
     bool wait_ready() {
         for (int i = 0; i < 200; ++i) {
@@ -123,7 +128,7 @@ public:
         return false;
     }
     std::vector<std::string> frames() {
-        p_.wait(10s);
+        p_.wait(timeout_ + 5s);
         std::vector<std::string> out;
         std::istringstream in(p_.output());
         std::string line;
@@ -138,6 +143,7 @@ public:
 private:
     std::string ready_;
     process p_;
+    std::chrono::milliseconds timeout_;
 };
 
 TEST(end_to_end, multipoint_copies_are_rewritten_on_the_wire) {
@@ -271,8 +277,8 @@ next_hop = "{}"
     ASSERT_EQ(write(in, make.data(), make.size()), ssize_t(make.size()));
     ASSERT_TRUE(shell.wait_for_output("\"vc\":", 10s)) << shell.output();
 
-    // 3000 frames on the config's call over three seconds; the client dies after one.
-    receiver ra(t, "a", 3000);
+    // 3000 frames on the config's call over three seconds or more; the client dies after one.
+    receiver ra(t, "a", 3000, 30s);
     ASSERT_TRUE(ra.wait_ready());
     process sender({"/usr/sbin/ip", "netns", "exec", t.ns("src"), wire_tool, "send", "--iface",
                     "eth0", "--src", mac_src, "--label", "1000", "--count", "3000", "--interval-ms",
