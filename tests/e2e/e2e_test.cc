@@ -239,14 +239,16 @@ TEST(end_to_end, a_killed_client_loses_its_call_and_nobody_else_loses_a_frame) {
                       mac_b = "02:76:63:02:00:0b";
     topology t({{"src", mac_src}, {"a", mac_a}, {"b", mac_b}});
     const std::string sock = fmt::format("/tmp/vcplane-e2e-{}.sock", getpid());
-    const std::string cfg = fmt::format(R"([eal]
+    const uint16_t mport = free_tcp_port();
+    const std::string cfg =
+        fmt::format(R"([eal]
 lcores = [0, 1]
 no_huge = true
 memory_mb = 256
 vdevs = ["net_af_packet0,iface={}", "net_af_packet1,iface={}", "net_af_packet2,iface={}"]
 file_prefix = "vcplane-e2e2-{}"
 [metrics]
-enabled = false
+listen = "127.0.0.1:{}"
 [control]
 socket = "{}"
 [connections.src]
@@ -263,7 +265,7 @@ connection = "a"
 label = 2001
 next_hop = "{}"
 )",
-                                        t.ns("src"), t.ns("a"), t.ns("b"), getpid(), sock, mac_a);
+                    t.ns("src"), t.ns("a"), t.ns("b"), getpid(), mport, sock, mac_a);
     process d({vcplaned, "--config", write_temp_file("e2e-kill.toml", cfg)});
     ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
 
@@ -291,6 +293,10 @@ next_hop = "{}"
     EXPECT_EQ(sender.wait(30s), 0);
     const auto frames = ra.frames();
     EXPECT_EQ(frames.size(), 3000u); // every frame of the other call arrived
+    // The switch's own count tells a frame it lost from one the receiver did not wait for.
+    const std::string m = http_get(mport, "/metrics");
+    EXPECT_EQ(metric_value(m, "vcplane_port_rx_packets_total{connection=\"src\""), 3000) << m;
+    EXPECT_EQ(metric_value(m, "vcplane_port_tx_packets_total{connection=\"a\""), 3000) << m;
 
     // The rundown closed the killed client's call: its label is unknown now.
     control_client c(sock);
