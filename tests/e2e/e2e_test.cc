@@ -146,6 +146,28 @@ private:
     std::chrono::milliseconds timeout_;
 };
 
+// The switch of these tests: two lcores, metrics on `metrics_port`, and connections src, a and
+// b on the af_packet ports of t's namespaces of those names. A test appends its calls.
+std::string three_port_switch(const topology& t, std::string_view file_prefix,
+                              uint16_t metrics_port) {
+    return fmt::format(R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = ["net_af_packet0,iface={}", "net_af_packet1,iface={}", "net_af_packet2,iface={}"]
+file_prefix = "{}-{}"
+[metrics]
+listen = "127.0.0.1:{}"
+[connections.src]
+device = "net_af_packet0"
+[connections.a]
+device = "net_af_packet1"
+[connections.b]
+device = "net_af_packet2"
+)",
+                       t.ns("src"), t.ns("a"), t.ns("b"), file_prefix, getpid(), metrics_port);
+}
+
 TEST(end_to_end, multipoint_copies_are_rewritten_on_the_wire) {
     if (auto why = skip_reason(); !why.empty()) {
         GTEST_SKIP() << why;
@@ -155,20 +177,7 @@ TEST(end_to_end, multipoint_copies_are_rewritten_on_the_wire) {
     topology t({{"src", mac_src}, {"a", mac_a}, {"b", mac_b}});
     const uint16_t mport = free_tcp_port();
     const std::string cfg =
-        fmt::format(R"([eal]
-lcores = [0, 1]
-no_huge = true
-memory_mb = 256
-vdevs = ["net_af_packet0,iface={}", "net_af_packet1,iface={}", "net_af_packet2,iface={}"]
-file_prefix = "vcplane-e2e-{}"
-[metrics]
-listen = "127.0.0.1:{}"
-[connections.src]
-device = "net_af_packet0"
-[connections.a]
-device = "net_af_packet1"
-[connections.b]
-device = "net_af_packet2"
+        three_port_switch(t, "vcplane-e2e", mport) + fmt::format(R"(
 [calls.fan]
 connection = "src"
 label = 1000
@@ -188,7 +197,7 @@ connection = "b"
 label = 3000
 next_hop = "{}"
 )",
-                    t.ns("src"), t.ns("a"), t.ns("b"), getpid(), mport, mac_a, mac_b, mac_b);
+                                                                 mac_a, mac_b, mac_b);
     process d({vcplaned, "--config", write_temp_file("e2e.toml", cfg)});
     ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
 
@@ -240,23 +249,9 @@ TEST(end_to_end, a_killed_client_loses_its_call_and_nobody_else_loses_a_frame) {
     topology t({{"src", mac_src}, {"a", mac_a}, {"b", mac_b}});
     const std::string sock = fmt::format("/tmp/vcplane-e2e-{}.sock", getpid());
     const uint16_t mport = free_tcp_port();
-    const std::string cfg =
-        fmt::format(R"([eal]
-lcores = [0, 1]
-no_huge = true
-memory_mb = 256
-vdevs = ["net_af_packet0,iface={}", "net_af_packet1,iface={}", "net_af_packet2,iface={}"]
-file_prefix = "vcplane-e2e2-{}"
-[metrics]
-listen = "127.0.0.1:{}"
+    const std::string cfg = three_port_switch(t, "vcplane-e2e2", mport) + fmt::format(R"(
 [control]
 socket = "{}"
-[connections.src]
-device = "net_af_packet0"
-[connections.a]
-device = "net_af_packet1"
-[connections.b]
-device = "net_af_packet2"
 [calls.feed]
 connection = "src"
 label = 1000
@@ -265,7 +260,7 @@ connection = "a"
 label = 2001
 next_hop = "{}"
 )",
-                    t.ns("src"), t.ns("a"), t.ns("b"), getpid(), mport, sock, mac_a);
+                                                                                      sock, mac_a);
     process d({vcplaned, "--config", write_temp_file("e2e-kill.toml", cfg)});
     ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
 
