@@ -213,16 +213,16 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     if (auto e = accept_call(b, *in, vh, accepted)) {
         return fail(b, e->status, e->why);
     }
-    if (auto e = accept_party(*in, first, accepted.encap)) {
+    const connection_state* out = state_.find_connection(first.connection);
+    if (auto e = accept_party(*in, out, first, accepted.encap)) {
         return fail(b, e->status, e->why);
     }
     const uint64_t bps = booked_bps(accepted.flow);
     if (!state_.book(first.connection, bps)) {
-        const connection_state* out = state_.find_connection(first.connection);
         return fail(b, cstatus::resources,
                     fmt::format("'{}' would be overbooked: {} of {} bit/s booked, {} more asked",
                                 first.connection, state_.booked(first.connection),
-                                out ? out->bandwidth_bps : 0, bps));
+                                out->bandwidth_bps, bps));
     }
     table_error error;
     const uint32_t vc_slot = state_.vc_slots().acquire();
@@ -319,12 +319,13 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
 }
 
 std::optional<table_error> call_manager::accept_party(const connection_state& in,
+                                                      const connection_state* out,
                                                       const party_spec& p,
                                                       const call_encapsulation& encap) const {
-    if (auto e = state_.check_party(in, p, encap)) {
+    if (auto e = state_.check_party(in, out, p, encap)) {
         return e;
     }
-    if (!state_.find_connection(p.connection)->link_up) {
+    if (!out->link_up) {
         // Parties leaving through it were dropped when its link went down; a new one would get
         // nothing and would not be dropped again.
         return table_error{cstatus::failure,
@@ -413,7 +414,8 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
         return fail(b, cstatus::failure, "a point-to-point call has no parties to add");
     }
     const connection_state* in = state_.find_connection(connection_);
-    if (auto e = accept_party(*in, party, r->call.encap)) {
+    const connection_state* egress = state_.find_connection(party.connection);
+    if (auto e = accept_party(*in, egress, party, r->call.encap)) {
         return fail(b, e->status, e->why);
     }
     if (r->parties.has_name(party.name)) {
@@ -427,8 +429,8 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     const uint32_t party_slot = state_.party_slots().acquire();
     table_error error;
     // The published array with one party more (appended, as the record below).
-    party_set* next =
-        state_.parties_with(*r->circuit->parties, *in, party, party_slot, &error, r->call.encap);
+    party_set* next = state_.parties_with(*r->circuit->parties, *in, *egress, party, party_slot,
+                                          &error, r->call.encap);
     if (next == nullptr) {
         state_.party_slots().release(party_slot); // never published
         state_.release(party.connection, booking(*r));

@@ -193,8 +193,10 @@ private:
     // link, the key, the traffic contract (whose default burst it fills in).
     std::optional<table_error> accept_call(binding& b, const connection_state& in,
                                            callmgmt::vc_handle vh, callmgmt::call_spec& call);
-    // A new party (make_call's first, add_party's): a valid party whose egress has a link.
-    std::optional<table_error> accept_party(const connection_state& in, const party_spec& p,
+    // A new party (make_call's first, add_party's): a valid party whose egress (`out`,
+    // nullptr when p names no connection) has a link.
+    std::optional<table_error> accept_party(const connection_state& in, const connection_state* out,
+                                            const party_spec& p,
                                             const call_encapsulation& encap) const;
     std::optional<table_error> accept_flow(const connection_state& in,
                                            traffic_contract& flow) const;

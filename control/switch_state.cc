@@ -65,10 +65,10 @@ std::unique_ptr<connection_entry> switch_state::remove_connection(const std::str
 }
 
 std::optional<table_error> switch_state::check_party(const connection_state& in,
+                                                     const connection_state* out,
                                                      const party_spec& p,
                                                      const call_encapsulation& encap) const {
     using callmgmt::status;
-    const connection_state* out = find_connection(p.connection);
     if (out == nullptr) {
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': no connection '{}'", p.name, p.connection)};
@@ -108,16 +108,16 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
     return std::nullopt;
 }
 
-party switch_state::resolve(const connection_state& in, const party_spec& p, uint32_t slot,
+party switch_state::resolve(const connection_state& in, const connection_state& out,
+                            const party_spec& p, uint32_t slot,
                             const call_encapsulation& encap) const {
-    const connection_state* out = find_connection(p.connection);
     party w{};
     std::memcpy(w.dst_mac, p.next_hop.data(), 6);
-    std::memcpy(w.src_mac, out->mac.data(), 6);
+    std::memcpy(w.src_mac, out.mac.data(), 6);
     w.out_key = p.key;
-    w.tx_port = out->port;
-    w.takes_chains = out->takes_chains;
-    w.action_code = uint8_t(derive_action(in.media, out->media, p.key, encap).action);
+    w.tx_port = out.port;
+    w.takes_chains = out.takes_chains;
+    w.action_code = uint8_t(derive_action(in.media, out.media, p.key, encap).action);
     w.control_word = encap.control_word;
     w.ttl_pipe = encap.ttl == ttl_model::pipe;
     w.stats_slot = slot;
@@ -136,13 +136,15 @@ party_set* switch_state::build_parties(const connection_state& in,
     std::vector<party> parties;
     parties.reserve(specs.size());
     for (const auto& p : specs) {
-        if (auto e = check_party(in, p, encap)) {
+        const connection_state* out = find_connection(p.connection);
+        if (auto e = check_party(in, out, p, encap)) {
             *error = *e;
             return nullptr;
         }
-        parties.push_back(resolve(
-            in, p, parties.size() < slots.size() ? slots[parties.size()] : counter_slots::remainder,
-            encap));
+        parties.push_back(resolve(in, *out, p,
+                                  parties.size() < slots.size() ? slots[parties.size()]
+                                                                : counter_slots::remainder,
+                                  encap));
     }
     party_set* set = party_set::create(parties);
     if (set == nullptr) {
@@ -152,7 +154,8 @@ party_set* switch_state::build_parties(const connection_state& in,
 }
 
 party_set* switch_state::parties_with(const party_set& current, const connection_state& in,
-                                      const party_spec& p, uint32_t slot, table_error* error,
+                                      const connection_state& out, const party_spec& p,
+                                      uint32_t slot, table_error* error,
                                       const call_encapsulation& encap) const {
     if (current.size() >= max_parties_per_call) {
         *error = {
@@ -160,11 +163,11 @@ party_set* switch_state::parties_with(const party_set& current, const connection
             fmt::format("{} parties (a call has 1..{})", current.size() + 1, max_parties_per_call)};
         return nullptr;
     }
-    if (auto e = check_party(in, p, encap)) {
+    if (auto e = check_party(in, &out, p, encap)) {
         *error = *e;
         return nullptr;
     }
-    const party w = resolve(in, p, slot, encap);
+    const party w = resolve(in, out, p, slot, encap);
     party_set* set = party_set::create_changed(current, &w, current.size());
     if (set == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the party array"};

@@ -64,9 +64,11 @@ public:
     void set_link_up(const std::string& name, bool up) noexcept;
     const std::vector<connection_state>& connections() const noexcept { return connections_; }
 
-    // Checks a party against its egress connection and the call's ingress media and
-    // encapsulation (check_party_spec, config/call_vocabulary.hh).
-    std::optional<table_error> check_party(const connection_state& in, const party_spec& p,
+    // Checks a party against its egress connection `out` (find_connection(p.connection), so
+    // nullptr when there is none) and the call's ingress media and encapsulation
+    // (check_party_spec, config/call_vocabulary.hh).
+    std::optional<table_error> check_party(const connection_state& in, const connection_state* out,
+                                           const party_spec& p,
                                            const call_encapsulation& encap = {}) const;
     // An immutable party array (all parties checked); slots[i] is party i's counter slot.
     // nullptr + error when it cannot be built.
@@ -75,9 +77,10 @@ public:
                              const call_encapsulation& encap = {}) const;
     // `current` (a published array) with one party more, checked, counted in `slot`; or with
     // the party at `index` left out. Their cost is a copy of the array, whatever the call's size.
+    // `out` is p's egress connection, as the caller found it to check p.
     party_set* parties_with(const party_set& current, const connection_state& in,
-                            const party_spec& p, uint32_t slot, table_error* error,
-                            const call_encapsulation& encap = {}) const;
+                            const connection_state& out, const party_spec& p, uint32_t slot,
+                            table_error* error, const call_encapsulation& encap = {}) const;
     party_set* parties_without(const party_set& current, uint32_t index, table_error* error) const;
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
@@ -117,9 +120,9 @@ public:
     }
 
 private:
-    // p checked (check_party) on a call entering through `in`.
-    party resolve(const connection_state& in, const party_spec& p, uint32_t slot,
-                  const call_encapsulation& encap) const;
+    // p checked (check_party) on a call entering through `in` and leaving through `out`.
+    party resolve(const connection_state& in, const connection_state& out, const party_spec& p,
+                  uint32_t slot, const call_encapsulation& encap) const;
     unsigned workers_;
     forwarding_table table_;
     std::vector<connection_state> connections_;
