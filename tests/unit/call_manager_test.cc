@@ -523,6 +523,7 @@ TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
               cstatus::invalid_parameter); // a malformed (zero) MAC
     EXPECT_EQ(c.make("in", 0, call("y", 101), party("a", "nowhere", 2000), &x, &p),
               cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("party 'a': no connection 'nowhere'"));
     auto pseudowire = call("y", 101);
     pseudowire.encap.payload = payload_kind::ethernet;
     EXPECT_EQ(c.make("in", 0, pseudowire, party("a", "out", 3), &x, &p),
@@ -540,6 +541,11 @@ TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
     EXPECT_EQ(c.make("in", 0, bad_flow, party("a", "out", 2000), &x, &p),
               cstatus::invalid_parameter);
     EXPECT_EQ(c.add("in", v, party("a", "out", 2001), &p), cstatus::invalid_parameter); // name
+    EXPECT_EQ(c.add("in", v, party("b", "nowhere", 2001), &p), cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("party 'b': no connection 'nowhere'"));
+    EXPECT_EQ(c.add("in", v, party("b", "vout", 5000), &p), cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"),
+                ::testing::HasSubstr("party 'b': vid 5000 is out of range (1..4094)"));
     EXPECT_EQ(c.add("in", 999, party("b", "out", 2001), &p), cstatus::invalid_handle);
     EXPECT_EQ(c.drop("in", 999), cstatus::invalid_handle);
     EXPECT_EQ(c.close("in", 999, 0), cstatus::invalid_handle);
