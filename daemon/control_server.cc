@@ -187,11 +187,13 @@ void control_server::accept_one() {
         ucred who{};
         socklen_t len = sizeof(who);
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &who, &len);
+        // The operator's line is written before the client hears: whoever sees the refusal
+        // (a test, a script tailing the log) finds its reason already in the log.
         const auto refuse = [this, fd](json r, const std::string& why) {
+            log::notice("control: {}", why);
             const std::string m = unaddressed(r).dump();
             [[maybe_unused]] ssize_t n = send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             linger_close(fd);
-            log::notice("control: {}", why);
         };
         if (!allowed(who, cfg_)) {
             refuse(wsa_reply(wsa::access_denied,
