@@ -168,4 +168,15 @@ uint16_t free_tcp_port() {
     return ntohs(a.sin_port);
 }
 
+bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (access(path.c_str(), F_OK) != 0) {
+        if (std::chrono::steady_clock::now() >= end) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
 } // namespace vcplane::test

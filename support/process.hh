@@ -39,6 +39,9 @@ std::pair<int, std::string> run(const std::vector<std::string>& argv,
 
 std::string write_temp_file(const std::string& name, const std::string& text);
 
+// Polls until path exists (a tool's --ready-file) or the time is up.
+bool wait_for_file(const std::string& path, std::chrono::milliseconds timeout);
+
 // GET http://127.0.0.1:PORT/PATH; returns the body, or "" when nothing answers.
 std::string http_get(uint16_t port, const std::string& path);
 // The value of the first sample whose line starts with `series` (name plus labels); -1 if none.

@@ -203,8 +203,12 @@ struct tally {
 class summary_receiver {
 public:
     summary_receiver(const topology& t, const std::string& name, const std::string& wire)
-        : p_({"/usr/sbin/ip", "netns", "exec", t.ns(name), wire, "recv", "--iface", "eth0",
-              "--summary"}) {}
+        : ready_(fmt::format("/tmp/{}-summary-ready", t.ns(name)))
+        , p_({"/usr/sbin/ip", "netns", "exec", t.ns(name), wire, "recv", "--iface", "eth0",
+              "--summary", "--ready-file", ready_}) {}
+    ~summary_receiver() { unlink(ready_.c_str()); }
+    // Its socket is open: every frame sent from now on is counted.
+    bool wait_ready() { return wait_for_file(ready_, 10s); }
     std::map<uint32_t, tally> finish() {
         p_.signal(SIGTERM);
         p_.wait(10s);
@@ -224,6 +228,7 @@ public:
     }
 
 private:
+    std::string ready_;
     process p_;
 };
 
@@ -519,7 +524,12 @@ int soak(int argc, char** argv) {
     for (const char* n : {"a", "b", "c", "va", "vb", "d"}) {
         receivers[n] = std::make_unique<summary_receiver>(t, n, wire);
     }
-    std::this_thread::sleep_for(500ms); // the receivers listen
+    for (auto& [n, r] : receivers) {
+        if (!r->wait_ready()) {
+            check(false, "the receiver in " + n + " listens");
+            return 1;
+        }
+    }
     const unsigned frames = seconds * 1000;
     auto senders = start_senders(t, wire, frames, 0);
 

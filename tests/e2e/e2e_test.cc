@@ -118,15 +118,7 @@ public:
               std::to_string(timeout.count()), "--ready-file", ready_})
         , timeout_(timeout) {}
     ~receiver() { unlink(ready_.c_str()); }
-    bool wait_ready() {
-        for (int i = 0; i < 200; ++i) {
-            if (access(ready_.c_str(), F_OK) == 0) {
-                return true;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        return false;
-    }
+    bool wait_ready() { return wait_for_file(ready_, 2s); }
     std::vector<std::string> frames() {
         p_.wait(timeout_ + 5s);
         std::vector<std::string> out;
