@@ -126,17 +126,25 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
         if (m.is_discarded()) {
             throw client_error("the daemon sent something that is not JSON");
         }
-        if (m.contains("event")) {
-            events_.push_back(std::move(m));
-            continue;
+        if (!m.is_array()) {
+            m = json::array({std::move(m)});
         }
-        if (m.contains("id") && m["id"].is_number_unsigned() && m["id"].get<uint64_t>() == id) {
-            return m;
+        // A packed message (hello's pack_replies) holds several: events are kept, the reply
+        // is returned once the message is read through.
+        std::optional<json> reply;
+        for (json& e : m) {
+            if (e.contains("event")) {
+                events_.push_back(std::move(e));
+            } else if (e.contains("id") &&
+                       ((e["id"].is_number_unsigned() && e["id"].get<uint64_t>() == id) ||
+                        e["id"].is_null())) {
+                reply = std::move(e); // null: refused before the request was read
+            }
+            // Otherwise a late reply to an earlier request: not ours.
         }
-        if (m.contains("id") && m["id"].is_null()) {
-            return m; // refused before the request was read (WSAEACCES, limits)
+        if (reply) {
+            return std::move(*reply);
         }
-        // A late reply to an earlier request: not ours, keep waiting.
     }
 }
 

@@ -13,10 +13,14 @@ using namespace protocol;
 using nsp::wsa;
 
 std::optional<json> hello(request& r) {
+    const bool pack = flag(r.args, "pack_replies", false); // before the session changes
     json out = wsa_reply(wsa::no_error);
     out["startups"] = r.s.startup();
     out["session"] = r.s.id();
     out["version"] = VCPLANE_VERSION;
+    if (pack) {
+        r.s.pack_replies(); // this reply is the first to go out packed
+    }
     return out;
 }
 

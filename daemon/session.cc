@@ -102,6 +102,12 @@ unsigned session::startup() {
     return startups_;
 }
 
+void session::pack_replies() {
+    // What was queued before the hello asked goes out as it was made, one reply a message.
+    flush_out();
+    pack_replies_ = true;
+}
+
 bool session::cleanup(uint64_t request, json& r) {
     --startups_;
     r["startups"] = startups_;
@@ -253,7 +259,8 @@ void session::read_some() {
     const size_t slots = srv_.receive_slots();
     mmsghdr msgs[control_server::max_receive_slots];
     iovec iov[control_server::max_receive_slots];
-    // Bounded work per wake-up: a chatty client cannot monopolise the control thread.
+    // Bounded work per wake-up, counted in requests (a batch is all of its own): a chatty
+    // client cannot monopolise the control thread.
     for (size_t read = 0; read < 64 && fd_ >= 0 && !ending_;) {
         const size_t want = std::min(slots, 64 - read);
         for (size_t i = 0; i < want; ++i) {
@@ -270,7 +277,6 @@ void session::read_some() {
             end(true); // reset: the peer is gone
             return;
         }
-        read += size_t(n);
         // Messages after one that ends the session (its last goodbye) are not answered, as if
         // they had not been read.
         for (int i = 0; i < n && fd_ >= 0 && !ending_; ++i) {
@@ -283,9 +289,10 @@ void session::read_some() {
                 reply_raw(unaddressed(wsa_reply(
                     wsa::invalid,
                     fmt::format("message of {} bytes exceeds the limit of {}", len, slot))));
+                ++read;
                 continue;
             }
-            handle(std::string_view(buf.data() + i * slot, len));
+            read += handle_message(std::string_view(buf.data() + i * slot, len));
         }
         if (size_t(n) < want) {
             return; // nothing more waiting
@@ -293,8 +300,29 @@ void session::read_some() {
     }
 }
 
-void session::handle(std::string_view text) {
-    const json req = json::parse(text, nullptr, false);
+size_t session::handle_message(std::string_view text) {
+    const json msg = json::parse(text, nullptr, false);
+    if (!msg.is_array()) {
+        handle(msg);
+        return 1;
+    }
+    // A batch: refused whole when it cannot be taken whole, so that nothing of it is done.
+    if (msg.empty() || msg.size() > max_batch) {
+        reply_raw(unaddressed(wsa_reply(
+            wsa::invalid, fmt::format("malformed batch: {} requests (a batch holds 1 to {})",
+                                      msg.size(), max_batch))));
+        return 1;
+    }
+    for (const json& req : msg) {
+        if (fd_ < 0 || ending_) {
+            break; // what follows the last goodbye is not answered, as in separate messages
+        }
+        handle(req);
+    }
+    return msg.size();
+}
+
+void session::handle(const json& req) {
     if (req.is_discarded() || !req.is_object()) {
         reply_raw(unaddressed(wsa_reply(wsa::invalid, "malformed request: not a JSON object")));
         return;
@@ -359,7 +387,7 @@ void session::reply_raw(json r) {
     try {
         alloc_faults::throw_if_failing(alloc_faults::site::reply);
         std::string text = r.dump();
-        if (!fit_send_buffer(text.size())) {
+        if (!fit_send_buffer(text.size() + (pack_replies_ ? 2 : 0))) { // [reply] when packed
             // Not sendable at all: the request still gets its one reply, and the session lives.
             json refused = wsa_reply(
                 wsa::not_enough_memory,
@@ -464,16 +492,50 @@ bool session::fit_send_buffer(size_t bytes) {
 }
 
 void session::flush_out() {
+    // A packed message is gathered from the queued replies in place: "[", a reply, ",", ...,
+    // "]", so that packing allocates nothing. One message holds replies while they fit in
+    // max_message_bytes, and at least one.
     constexpr size_t burst = 64;
+    constexpr size_t max_iov = 1024; // IOV_MAX: the most one message may gather
+    static constexpr char open[] = "[", comma[] = ",", close[] = "]";
+    const auto piece = [](const char* p) { return iovec{const_cast<char*>(p), 1}; };
+    const size_t limit = srv_.config().max_message_bytes;
     mmsghdr msgs[burst];
-    iovec iov[burst];
+    iovec iov[max_iov];
+    size_t replies_in[burst];
     while (!out_.empty() && fd_ >= 0) {
-        const size_t n = std::min(out_.size(), burst);
-        for (size_t i = 0; i < n; ++i) {
-            iov[i] = {out_[i].data(), out_[i].size()};
-            msgs[i] = {};
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+        size_t n = 0, used = 0, taken = 0;
+        while (n < burst && taken < out_.size()) {
+            iovec* first = &iov[used];
+            size_t in = 0, bytes = 0;
+            if (!pack_replies_) {
+                iov[used++] = {out_[taken].data(), out_[taken].size()};
+                in = 1;
+            } else {
+                if (used + 3 > max_iov) {
+                    break; // no room for even one reply: the next round sends it
+                }
+                iov[used++] = piece(open);
+                // Room for a comma and the reply, and the closing bracket.
+                while (taken + in < out_.size() && used + (in != 0 ? 3 : 2) <= max_iov) {
+                    const std::string& r = out_[taken + in];
+                    if (in != 0 && bytes + 2 + r.size() + 1 > limit) {
+                        break;
+                    }
+                    if (in != 0) {
+                        iov[used++] = piece(comma);
+                    }
+                    iov[used++] = {const_cast<char*>(r.data()), r.size()};
+                    bytes += r.size() + (in != 0 ? 1 : 0);
+                    ++in;
+                }
+                iov[used++] = piece(close);
+            }
+            msgs[n] = {};
+            msgs[n].msg_hdr.msg_iov = first;
+            msgs[n].msg_hdr.msg_iovlen = size_t(&iov[used] - first);
+            replies_in[n++] = in;
+            taken += in;
         }
         const int sent = sendmmsg(fd_, msgs, unsigned(n), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (sent < 0) {
@@ -491,7 +553,11 @@ void session::flush_out() {
             end(true);
             return;
         }
-        out_.erase(out_.begin(), out_.begin() + sent);
+        size_t done = 0;
+        for (int i = 0; i < sent; ++i) {
+            done += replies_in[i];
+        }
+        out_.erase(out_.begin(), out_.begin() + ptrdiff_t(done));
     }
     if (want_out_ && fd_ >= 0) {
         want_out_ = false;

@@ -2,12 +2,15 @@
 // One client of the control socket: an NSPv2 session (docs/contracts.md §3.1) and a
 // call-management client (docs/contracts.md §4) of every call manager.
 //
-// Framing: one JSON object per SOCK_SEQPACKET message. Every request gets exactly one reply,
-// through reply(); the replies made while the loop handles its events are sent together once
-// the handlers are done. Replies wait in a queue while the socket is full, and a client that
-// leaves control.max_queued_replies unread is run down. Requests are answered by the handlers of
-// daemon/request_handlers.hh; one that pends (drop_party, close_call, lookup_next) is answered
-// by its completion.
+// Framing: one JSON object per SOCK_SEQPACKET message, or a batch: an array of up to
+// max_batch requests in one message, handled in order as if each had come alone. Every request
+// gets exactly one reply, through reply(); the replies made while the loop handles its events
+// are sent together once the handlers are done. A session whose hello asked for
+// pack_replies receives them packed: each message an array of one or more replies and events,
+// as many as fit in max_message_bytes (a larger one alone). Replies wait in a queue while the
+// socket is full, and a client that leaves control.max_queued_replies unread is run down. Requests
+// are answered by the handlers of daemon/request_handlers.hh; one that pends (drop_party,
+// close_call, lookup_next) is answered by its completion.
 //
 // End: the last goodbye (Cleanup) stops reading, tears down what the session owns, answers the
 // requests still pending (their completions, or cancelled), then the goodbye, then closes. A
@@ -43,6 +46,9 @@ public:
     session(const session&) = delete;
     session& operator=(const session&) = delete;
 
+    // Requests in one batch message at most: a message that holds more is refused whole.
+    static constexpr size_t max_batch = 256;
+
     uint64_t id() const { return id_; }
     void on_events(uint32_t events);
     // Cleanup (rundown = false) or Rundown: tear down everything the session owns.
@@ -56,6 +62,8 @@ public:
     control_server& server() { return srv_; }
     // Startup (hello): the first registers the session as a call-management client.
     unsigned startup();
+    // From now on replies and events go out packed (hello's pack_replies).
+    void pack_replies();
     // Cleanup (goodbye): sets the count left in the reply; false at zero, when the reply
     // waits for the teardown (finish()) and the session ends.
     bool cleanup(uint64_t request, json& reply);
@@ -92,7 +100,9 @@ public:
 
 private:
     void read_some();
-    void handle(std::string_view text);
+    // One message's requests: returns how many it held.
+    size_t handle_message(std::string_view text);
+    void handle(const json& req);
     void complete_lookup(uint64_t request, nsp::lookup_handle h);
     void send_event(json e);
     void reply_raw(json r);
@@ -117,6 +127,7 @@ private:
     bool ending_ = false;
     bool want_out_ = false;
     bool flush_posted_ = false;
+    bool pack_replies_ = false;
     size_t send_buffer_ = 0; // SO_SNDBUF as the kernel reports it; 0: not read yet
     std::deque<std::string> out_;
     static constexpr size_t memory_refusal_room = 256;

@@ -12,6 +12,7 @@
 // its control thread and this client share lcore 0's core with the grace-period helper.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -33,7 +34,11 @@ int main(int argc, char** argv) {
     CLI::App app{"socket_bench: call-setup operations per second through the control socket"};
     double seconds = 3;
     unsigned in_flight = 64;
+    bool batch = false;
     app.add_option("--seconds", seconds, "measuring time");
+    app.add_flag("--batch", batch,
+                 "packed replies (hello's pack_replies) and the follow-up requests a message's "
+                 "replies call for sent as one batch message");
     app.add_option("--in-flight", in_flight, "add/drop chains kept in flight (1..512)")
         ->check(CLI::Range(1u, 512u));
     CLI11_PARSE(app, argc, argv);
@@ -63,7 +68,7 @@ device = "net_null1"
         return 1;
     }
     control_client c(socket);
-    c.call("hello");
+    c.call("hello", batch ? json{{"pack_replies", true}} : json::object());
     const json first{
         {"name", "p0"}, {"connection", "out"}, {"label", 2000}, {"next_hop", "02:00:00:00:00:02"}};
     const json made = c.call(
@@ -83,19 +88,37 @@ device = "net_null1"
     uint64_t next_id = 1u << 20; // above the ids control_client used
     std::vector<int> owner;      // request id - base -> chain
     const uint64_t base = next_id;
+    // Batch mode: requests wait here until the message being read is done, then go as one.
+    std::vector<json> waiting;
+    const auto send = [&](json req) {
+        if (!batch) {
+            c.send_raw(req.dump());
+            return;
+        }
+        waiting.push_back(std::move(req));
+        if (waiting.size() == 256) { // the daemon's largest batch
+            c.send_raw(json(waiting).dump());
+            waiting.clear();
+        }
+    };
+    const auto send_waiting = [&] {
+        if (!waiting.empty()) {
+            c.send_raw(json(waiting).dump());
+            waiting.clear();
+        }
+    };
     auto send_add = [&](unsigned k) {
         const json party{{"name", fmt::format("s{}", k)},
                          {"connection", "out"},
                          {"label", 3000 + k},
                          {"next_hop", "02:00:00:00:00:03"}};
         owner.push_back(int(k));
-        c.send_raw(
-            json{{"id", next_id++}, {"op", "add_party"}, {"vc", vc}, {"party", party}}.dump());
+        send(json{{"id", next_id++}, {"op", "add_party"}, {"vc", vc}, {"party", party}});
         chains[k].adding = true;
     };
     auto send_drop = [&](unsigned k, uint64_t party) {
         owner.push_back(int(k));
-        c.send_raw(json{{"id", next_id++}, {"op", "drop_party"}, {"party", party}}.dump());
+        send(json{{"id", next_id++}, {"op", "drop_party"}, {"party", party}});
         chains[k].adding = false;
     };
     uint64_t replies = 0, adds = 0, drops = 0, failed = 0;
@@ -104,10 +127,28 @@ device = "net_null1"
     for (unsigned k = 0; k < in_flight; ++k) {
         send_add(k);
     }
+    send_waiting();
     unsigned outstanding = in_flight;
     bool stopping = false;
+    uint64_t messages = 0;
+    std::vector<json> got;
     while (outstanding != 0) {
-        const json r = json::parse(c.receive_raw(std::chrono::seconds(10)), nullptr, false);
+        if (got.empty()) {
+            send_waiting(); // the last message is read through: its follow-ups go together
+            json m = json::parse(c.receive_raw(std::chrono::seconds(10)), nullptr, false);
+            ++messages;
+            if (m.is_array()) {
+                for (json& e : m) {
+                    got.push_back(std::move(e));
+                }
+                std::reverse(got.begin(), got.end());
+            } else {
+                got.push_back(std::move(m));
+            }
+            continue;
+        }
+        const json r = std::move(got.back());
+        got.pop_back();
         if (r.is_discarded() || !r.contains("id")) {
             continue; // an event (none expected) or garbage
         }
@@ -144,10 +185,11 @@ device = "net_null1"
     c.call("goodbye");
     daemon.signal(SIGTERM);
     const int rc = daemon.wait(std::chrono::seconds(30));
-    std::printf("socket_bench: one client process, %u add/drop chains in flight, %.1f s\n",
-                in_flight, seconds);
+    std::printf("socket_bench: one client process, %u add/drop chains in flight, %.1f s%s\n",
+                in_flight, seconds, batch ? ", batches and packed replies" : "");
     std::printf("%-40s %14.0f\n", "operations (replies) per second", double(replies) / elapsed);
     std::printf("%-40s %14.0f\n", "add + drop pairs per second", double(drops) / elapsed);
+    std::printf("%-40s %14.1f\n", "replies per message read", double(replies) / double(messages));
     std::printf("%-40s %14llu\n", "adds answered", static_cast<unsigned long long>(adds));
     std::printf("%-40s %14llu\n", "drops answered", static_cast<unsigned long long>(drops));
     std::printf("%-40s %14llu\n", "replies other than SUCCESS",

@@ -194,6 +194,133 @@ TEST_F(control_socket, bad_input_gets_a_clear_error_and_the_session_goes_on) {
     c.call("goodbye");
 }
 
+// A batch: one message holding an array of requests, each answered as if it had come alone.
+TEST_F(control_socket, a_batch_is_answered_request_by_request_and_bad_ones_lose_nothing) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const json party{
+        {"name", "b1"}, {"connection", "out"}, {"label", 2200}, {"next_hop", "02:00:00:00:00:0d"}};
+    c.send_raw(json::array({{{"id", 10}, {"op", "status"}},
+                            {{"op", "status"}}, // no id
+                            "status",           // not an object
+                            {{"id", 11}, {"op", "make_call"}, {"connection", 5}},
+                            {{"id", 12},
+                             {"op", "make_call"},
+                             {"connection", "in"},
+                             {"name", "batched"},
+                             {"label", 1200},
+                             {"party", party}},
+                            {{"id", 13}, {"op", "frobnicate"}}})
+                   .dump());
+    std::vector<json> r;
+    for (int i = 0; i < 6; ++i) {
+        r.push_back(json::parse(c.receive_raw(5s))); // one message a reply: not packed
+        ASSERT_TRUE(r.back().is_object()) << r.back();
+    }
+    EXPECT_EQ(r[0]["id"], 10);
+    EXPECT_TRUE(control_client::ok(r[0]));
+    EXPECT_TRUE(r[1]["id"].is_null());
+    EXPECT_THAT(r[1]["message"].get<std::string>(), HasSubstr("'id' must be an unsigned integer"));
+    EXPECT_TRUE(r[2]["id"].is_null());
+    EXPECT_THAT(r[2]["message"].get<std::string>(), HasSubstr("not a JSON object"));
+    EXPECT_EQ(r[3]["id"], 11);
+    EXPECT_THAT(r[3]["message"].get<std::string>(), HasSubstr("'connection' must be a string"));
+    EXPECT_EQ(r[4]["id"], 12);
+    EXPECT_EQ(r[4]["status"], "SUCCESS") << r[4]; // the bad ones before it did not stop it
+    EXPECT_EQ(r[5]["id"], 13);
+    EXPECT_EQ(r[5]["status"], "WSAEOPNOTSUPP");
+
+    // A batch that cannot be taken whole is refused whole: none of its calls is made.
+    const auto refused = [&](const json& batch) {
+        c.send_raw(batch.dump());
+        return json::parse(c.receive_raw(5s));
+    };
+    json e = refused(json::array());
+    EXPECT_EQ(e["status"], "WSAEINVAL");
+    EXPECT_TRUE(e["id"].is_null());
+    EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("malformed batch: 0 requests"));
+    json many = json::array();
+    for (unsigned i = 0; i < 257; ++i) {
+        json p = party;
+        p["label"] = 2300 + i;
+        many.push_back({{"id", 100 + i},
+                        {"op", "make_call"},
+                        {"connection", "in"},
+                        {"name", fmt::format("m{}", i)},
+                        {"label", 1300 + i},
+                        {"party", p}});
+    }
+    e = refused(many);
+    EXPECT_THAT(e["message"].get<std::string>(),
+                HasSubstr("malformed batch: 257 requests (a batch holds 1 to 256)"));
+    const json s = c.call("status");
+    EXPECT_EQ(s["calls"], 2); // the config's and the batched one
+    EXPECT_EQ(s["parties"], 2);
+
+    // The last goodbye ends the session where it stands in the batch: what follows it is not
+    // done, as if it had come in later messages.
+    c.send_raw(json::array({{{"id", 20}, {"op", "goodbye"}},
+                            {{"id", 21},
+                             {"op", "make_call"},
+                             {"connection", "in"},
+                             {"name", "late"},
+                             {"label", 1201},
+                             {"party", party}}})
+                   .dump());
+    const json bye = json::parse(c.receive_raw(5s));
+    EXPECT_EQ(bye["id"], 20);
+    EXPECT_EQ(bye["startups"], 0);
+    EXPECT_THROW(c.receive_raw(2s), client_error); // closed, and nothing for request 21
+    EXPECT_TRUE(sessions_become(1));
+    EXPECT_EQ(status()["calls"], 1); // the batched call went with its session; 'late' never came
+}
+
+// Packed replies: a session that asks for them at hello gets each message as an array of
+// replies, many in one when they are made together.
+TEST_F(control_socket, packed_replies_put_a_batchs_replies_in_few_messages) {
+    control_client c(socket_);
+    c.send_raw(R"({"id": 1, "op": "hello", "pack_replies": "yes"})");
+    json r = json::parse(c.receive_raw(5s));
+    EXPECT_EQ(r["status"], "WSAEINVAL");
+    EXPECT_THAT(r["message"].get<std::string>(), HasSubstr("'pack_replies' must be true or false"));
+    EXPECT_EQ(c.call("status")["status"], "WSANOTINITIALISED"); // that hello started nothing
+
+    c.send_raw(R"({"id": 2, "op": "hello", "pack_replies": true})");
+    r = json::parse(c.receive_raw(5s));
+    ASSERT_TRUE(r.is_array()) << r; // the hello's own reply is the first packed message
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0]["id"], 2);
+    EXPECT_EQ(r[0]["startups"], 1);
+
+    json batch = json::array();
+    for (unsigned i = 0; i < 200; ++i) {
+        batch.push_back({{"id", 1000 + i}, {"op", "status"}});
+    }
+    c.send_raw(batch.dump());
+    std::vector<uint64_t> ids;
+    size_t messages = 0;
+    while (ids.size() < 200) {
+        r = json::parse(c.receive_raw(5s));
+        ASSERT_TRUE(r.is_array() && !r.empty()) << r;
+        ASSERT_LE(r.dump().size(), 65536u) << "a packed message stays within max_message_bytes";
+        ++messages;
+        for (const json& one : r) {
+            EXPECT_TRUE(control_client::ok(one)) << one;
+            ids.push_back(one["id"].get<uint64_t>());
+        }
+    }
+    for (unsigned i = 0; i < 200; ++i) {
+        EXPECT_EQ(ids[i], 1000 + i); // in order, each once
+    }
+    EXPECT_LT(messages, 50u) << "200 replies made together should share messages";
+
+    // The client library reads packed messages too.
+    const json s = c.call("status");
+    EXPECT_TRUE(control_client::ok(s)) << s;
+    EXPECT_EQ(s["sessions"], 1);
+    EXPECT_EQ(c.call("goodbye")["startups"], 0);
+}
+
 TEST_F(control_socket, a_session_makes_grows_shrinks_and_closes_a_multipoint_call) {
     control_client c(socket_);
     ASSERT_TRUE(control_client::ok(c.call("hello")));
@@ -515,6 +642,27 @@ TEST_F(control_socket, a_reply_larger_than_the_default_socket_buffer_arrives_who
         EXPECT_EQ(call["parties"].size(), call["name"] == "feed" ? 1u : 1024u) << call["name"];
     }
     EXPECT_EQ(c.call("status")["calls"], calls + 1); // the session and its calls live on
+    c.call("goodbye");
+}
+
+TEST_F(control_socket, a_packed_reply_past_max_message_bytes_goes_alone) {
+    control_client c(socket_);
+    ASSERT_EQ(c.call("hello", {{"pack_replies", true}})["startups"], 1);
+    make_large_calls(c, 1); // its listing is about 90 KB, past the 64 KiB of a packed message
+    c.send_raw(json::array({{{"id", 1}, {"op", "status"}},
+                            {{"id", 2}, {"op", "calls"}},
+                            {{"id", 3}, {"op", "status"}}})
+                   .dump());
+    std::vector<json> messages;
+    for (int i = 0; i < 3; ++i) {
+        messages.push_back(json::parse(c.receive_raw(5s)));
+        ASSERT_TRUE(messages.back().is_array() && messages.back().size() == 1) << i;
+    }
+    EXPECT_EQ(messages[0][0]["id"], 1);
+    EXPECT_EQ(messages[1][0]["id"], 2);
+    EXPECT_GT(messages[1].dump().size(), 65536u);
+    EXPECT_EQ(messages[1][0]["calls"].size(), 2u);
+    EXPECT_EQ(messages[2][0]["id"], 3);
     c.call("goodbye");
 }
 
