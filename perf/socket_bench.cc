@@ -195,7 +195,9 @@ device = "net_null1"
     std::printf("%-40s %14llu\n", "replies other than SUCCESS",
                 static_cast<unsigned long long>(failed));
     std::printf("%-40s %14d\n", "daemon exit status", rc);
-    bench::summary("socket", "operations per second through the socket / 200 000",
+    bench::summary("socket",
+                   batch ? "operations per second through the socket, batched / 200 000"
+                         : "operations per second through the socket / 200 000",
                    double(replies) / elapsed / 2e5, 1.0);
     bench::summary("socket", "every reply SUCCESS, daemon exits 0 (1 = yes)",
                    failed == 0 && rc == 0 ? 1 : 0, 1.0);
