@@ -28,8 +28,9 @@ public:
     control_client(const control_client&) = delete;
     control_client& operator=(const control_client&) = delete;
 
-    // Sends {"id": fresh, "op": op, ...args} and returns the reply (packed messages too). Throws client_error if the
-    // daemon closes the connection or does not answer within the timeout.
+    // Sends {"id": fresh, "op": op, ...args} and returns the reply, packed messages read
+    // through. Throws client_error if the daemon closes the connection or does not answer
+    // within the timeout.
     nlohmann::json call(const std::string& op, nlohmann::json args = nlohmann::json::object(),
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
     // Raw access for tests and benchmarks: send bytes as one message, read one message.

@@ -90,6 +90,12 @@ device = "net_null1"
     const uint64_t base = next_id;
     // Batch mode: requests wait here until the message being read is done, then go as one.
     std::vector<json> waiting;
+    const auto send_waiting = [&] {
+        if (!waiting.empty()) {
+            c.send_raw(json(waiting).dump());
+            waiting.clear();
+        }
+    };
     const auto send = [&](json req) {
         if (!batch) {
             c.send_raw(req.dump());
@@ -97,14 +103,7 @@ device = "net_null1"
         }
         waiting.push_back(std::move(req));
         if (waiting.size() == 256) { // the daemon's largest batch
-            c.send_raw(json(waiting).dump());
-            waiting.clear();
-        }
-    };
-    const auto send_waiting = [&] {
-        if (!waiting.empty()) {
-            c.send_raw(json(waiting).dump());
-            waiting.clear();
+            send_waiting();
         }
     };
     auto send_add = [&](unsigned k) {
