@@ -467,8 +467,6 @@ bool session::queue_memory_refusal(const json& r) noexcept {
 }
 
 bool session::fit_send_buffer(size_t bytes) {
-    // The kernel refuses a SEQPACKET message longer than the send buffer less a small header.
-    constexpr size_t overhead = 64;
     const auto read_size = [this] {
         int have = 0;
         socklen_t len = sizeof(have);
@@ -478,28 +476,32 @@ bool session::fit_send_buffer(size_t bytes) {
     if (send_buffer_ == 0) {
         read_size();
     }
-    if (bytes + overhead <= send_buffer_) {
+    if (bytes + send_overhead <= send_buffer_) {
         return true;
     }
     // The kernel doubles what it is asked for; SO_SNDBUFFORCE passes wmem_max with
     // CAP_NET_ADMIN, SO_SNDBUF stops at it.
-    const int want = int(std::min<size_t>(bytes + overhead, INT32_MAX / 2));
+    const int want = int(std::min<size_t>(bytes + send_overhead, INT32_MAX / 2));
     if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want)) != 0) {
         setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
     }
     read_size();
-    return bytes + overhead <= send_buffer_;
+    return bytes + send_overhead <= send_buffer_;
 }
 
 void session::flush_out() {
     // A packed message is gathered from the queued replies in place: "[", a reply, ",", ...,
     // "]", so that packing allocates nothing. One message holds replies while they fit in
-    // max_message_bytes, and at least one.
+    // max_message_bytes and in the send buffer (a SEQPACKET message is refused whole past it),
+    // and at least one: each reply alone was made to fit when it was queued.
     constexpr size_t burst = 64;
     constexpr size_t max_iov = 1024; // IOV_MAX: the most one message may gather
     static constexpr char open[] = "[", comma[] = ",", close[] = "]";
     const auto piece = [](const char* p) { return iovec{const_cast<char*>(p), 1}; };
-    const size_t limit = srv_.config().max_message_bytes;
+    const size_t most = srv_.config().max_message_bytes;
+    const size_t limit = send_buffer_ > send_overhead // 0: not read yet (no reply fitted)
+                             ? std::min(most, send_buffer_ - send_overhead)
+                             : most;
     mmsghdr msgs[burst];
     iovec iov[max_iov];
     size_t replies_in[burst];

@@ -129,6 +129,8 @@ private:
     bool flush_posted_ = false;
     bool pack_replies_ = false;
     size_t send_buffer_ = 0; // SO_SNDBUF as the kernel reports it; 0: not read yet
+    // The kernel refuses a SEQPACKET message longer than the send buffer less a small header.
+    static constexpr size_t send_overhead = 64;
     std::deque<std::string> out_;
     static constexpr size_t memory_refusal_room = 256;
     std::string memory_refusal_; // reserved: the one reply written without allocating

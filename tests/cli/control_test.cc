@@ -666,6 +666,39 @@ TEST_F(control_socket, a_packed_reply_past_max_message_bytes_goes_alone) {
     c.call("goodbye");
 }
 
+// Defect: with max_message_bytes above the socket's send buffer, replies packed up to
+// max_message_bytes made a message the kernel refuses whole, and the session was cut off.
+TEST_F(control_socket, packed_replies_stay_within_the_send_buffer) {
+    std::ifstream in(config_);
+    std::string cfg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    cfg.replace(cfg.find("max_queued_replies = 16"), 23,
+                "max_queued_replies = 16\nmax_message_bytes = 1048576");
+    std::ofstream(config_) << cfg;
+    start({});
+    control_client c(socket_);
+    ASSERT_EQ(c.call("hello", {{"pack_replies", true}})["startups"], 1);
+    make_large_calls(c, 1);
+    const size_t buffer = sysctl_value("/proc/sys/net/core/wmem_default");
+    json batch = json::array();
+    const unsigned listings = unsigned(buffer / 90000 + 2); // past the buffer together
+    for (unsigned i = 0; i < listings; ++i) {
+        batch.push_back({{"id", 10 + i}, {"op", "calls"}});
+    }
+    c.send_raw(batch.dump());
+    unsigned got = 0;
+    while (got < listings) {
+        const json m = json::parse(c.receive_raw(5s));
+        ASSERT_TRUE(m.is_array()) << m.dump().substr(0, 200);
+        for (const json& one : m) {
+            EXPECT_EQ(one["id"], 10 + got);
+            EXPECT_EQ(one["calls"].size(), 2u);
+            ++got;
+        }
+    }
+    EXPECT_EQ(c.call("status")["calls"], 2); // the session lives, its call with it
+    c.call("goodbye");
+}
+
 TEST_F(control_socket, a_reply_past_the_kernels_limit_is_refused_and_the_session_lives) {
     // Without CAP_NET_ADMIN the send buffer stops at twice net.core.wmem_max.
     const size_t limit = 2 * sysctl_value("/proc/sys/net/core/wmem_max");
