@@ -362,16 +362,21 @@ void session::handle(const json& req) {
         return; // answered when the operation completes (counted where it pended)
     }
     if (!r.counted_by_engine) {
-        contract_stats::process().count(out->value("family", "nsp"), label,
-                                        out->value("status", "?"));
+        // Read in place: copying the status name would allocate for every request.
+        const auto text = [&out](const char* key, std::string_view fallback) {
+            const auto it = out->find(key);
+            return it != out->end() && it->is_string()
+                       ? std::string_view(it->get_ref<const std::string&>())
+                       : fallback;
+        };
+        contract_stats::process().count(text("family", "nsp"), label, text("status", "?"));
     }
     reply(r.id, std::move(*out));
 }
 
 void session::reply(uint64_t request, json r) {
-    json out{{"id", request}};
-    out.update(r);
-    reply_raw(std::move(out));
+    r.emplace("id", request); // a reply that names an id of its own keeps it
+    reply_raw(std::move(r));
 }
 
 void session::send_event(json e) {
