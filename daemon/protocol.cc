@@ -7,7 +7,14 @@
 namespace vcplane::protocol {
 
 json status_reply(const char* family, const char* name, int64_t code, const std::string& msg) {
-    return json{{"family", family}, {"status", name}, {"code", code}, {"message", msg}};
+    // Every request's reply starts here. Members assigned one by one: a braced list of pairs
+    // builds each pair as a two-element array first, about three times the allocations.
+    json r(json::value_t::object);
+    r["family"] = family;
+    r["status"] = name;
+    r["code"] = code;
+    r["message"] = msg;
+    return r;
 }
 json wsa_reply(nsp::wsa e, const std::string& msg) {
     return status_reply("nsp", nsp::wsa_name(e), int64_t(e), msg);
@@ -19,10 +26,9 @@ json cm_reply(cm::result r, const std::string& msg) {
     return status_reply("cm", cm::result_name(r), int64_t(uint32_t(r)), msg);
 }
 
-json unaddressed(const json& r) {
-    json out{{"id", nullptr}};
-    out.update(r);
-    return out;
+json unaddressed(json r) {
+    r.emplace("id", nullptr);
+    return r;
 }
 
 std::string str(const json& req, const char* key, bool required) {

@@ -36,7 +36,7 @@ json wsa_reply(nsp::wsa e, const std::string& msg = "");
 json ndis_reply(callmgmt::status s, const std::string& msg = "");
 json cm_reply(cm::result r, const std::string& msg = "");
 // A reply to a request whose id could not be read ("id": null).
-json unaddressed(const json& r);
+json unaddressed(json r);
 
 // Arguments. Each throws bad_request naming the key when it is missing (and required) or of
 // the wrong type.
