@@ -189,9 +189,9 @@ void control_server::accept_one() {
         getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &who, &len);
         // The operator's line is written before the client hears: whoever sees the refusal
         // (a test, a script tailing the log) finds its reason already in the log.
-        const auto refuse = [this, fd](json r, const std::string& why) {
+        const auto refuse = [this, fd](const reply& r, const std::string& why) {
             log::notice("control: {}", why);
-            const std::string m = unaddressed(r).dump();
+            const std::string m = r.text(std::nullopt);
             [[maybe_unused]] ssize_t n = send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
             linger_close(fd);
         };
@@ -289,11 +289,11 @@ session* control_server::find_session(uint64_t id) {
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-json control_server::reload(bool dry_run, const std::optional<std::string>& text) {
+reply control_server::reload(bool dry_run, const std::optional<std::string>& text) {
     if (reloads_ == nullptr) {
         return wsa_reply(wsa::not_supported, "this switch has no configuration to reload");
     }
-    return reloads_->run(dry_run, text);
+    return reply(reloads_->run(dry_run, text));
 }
 
 void control_server::forget(uint64_t id) {

@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -27,6 +26,7 @@
 #include "config/config.hh"
 #include "contracts/nsp/name_space.hh"
 #include "control/control_plane.hh"
+#include "daemon/protocol.hh"
 
 namespace vcplane {
 
@@ -60,7 +60,7 @@ public:
     session* find_session(uint64_t id);
     void forget(uint64_t id); // a session's teardown completed: it is answered and freed
     // The reload request: WSAEOPNOTSUPP when the switch has no file to reload.
-    nlohmann::json reload(bool dry_run, const std::optional<std::string>& text);
+    protocol::reply reload(bool dry_run, const std::optional<std::string>& text);
 
 private:
     void accept_one();

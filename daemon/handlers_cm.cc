@@ -10,20 +10,20 @@ namespace {
 
 using namespace protocol;
 
-std::optional<json> port_attach(request& r) {
+std::optional<reply> port_attach(request& r) {
     control_plane& plane = r.srv.plane();
     const probe_result pr = plane.attach_port(str(r.args, "devargs"));
     if (!pr.port) {
         return cm_reply(cm::result::unexpected, pr.error);
     }
-    json out = cm_reply(cm::result::success);
+    reply out = cm_reply(cm::result::success);
     out["port"] = *pr.port;
     const auto* c = plane.connections().find_by_device(port_device_name(*pr.port));
     out["connection"] = c != nullptr ? c->name : "";
     return out;
 }
 
-std::optional<json> port_detach(request& r) {
+std::optional<reply> port_detach(request& r) {
     std::string error;
     if (!r.srv.plane().detach_port(str(r.args, "device"), &error)) {
         return cm_reply(cm::result::invalid_parameter, error);
@@ -31,7 +31,7 @@ std::optional<json> port_detach(request& r) {
     return cm_reply(cm::result::success);
 }
 
-std::optional<json> disconnect(request& r) {
+std::optional<reply> disconnect(request& r) {
     const cm::result res = r.srv.plane().disconnect(str(r.args, "connection"));
     r.counted_by_engine = true;
     return cm_reply(res, res == cm::result::not_supported

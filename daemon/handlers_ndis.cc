@@ -21,7 +21,7 @@ cstatus through(request& r, session::binding& b, F&& f) {
     return s;
 }
 
-std::optional<json> create_vc(request& r) {
+std::optional<reply> create_vc(request& r) {
     session::binding& b = r.s.provider_for(str(r.args, "connection"));
     callmgmt::vc_handle v = 0;
     const cstatus s =
@@ -30,12 +30,12 @@ std::optional<json> create_vc(request& r) {
         return r.s.refused(b, s);
     }
     r.s.hold_vc(v, b.ref.connection, true);
-    json out = ndis_reply(s);
+    reply out = ndis_reply(s);
     out["vc"] = v;
     return out;
 }
 
-std::optional<json> delete_vc(request& r) {
+std::optional<reply> delete_vc(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
     const cstatus s = through(r, b, [&](auto& d, void* pb) { return d.delete_vc(pb, v); });
@@ -46,7 +46,7 @@ std::optional<json> delete_vc(request& r) {
     return ndis_reply(s);
 }
 
-std::optional<json> make_call(request& r) {
+std::optional<reply> make_call(request& r) {
     session::binding& b = r.s.provider_for(str(r.args, "connection"));
     const callmgmt::call_spec spec{str(r.args, "name"), key_of(r.args),
                                    flag(r.args, "multipoint", true), flow_of(r.args),
@@ -66,13 +66,13 @@ std::optional<json> make_call(request& r) {
     }
     r.s.hold_vc(v, b.ref.connection, false);
     r.s.hold_party(p, v); // the party the call was made with, for drop_party
-    json out = ndis_reply(s);
+    reply out = ndis_reply(s);
     out["vc"] = v;
     out["party"] = p;
     return out;
 }
 
-std::optional<json> add_party(request& r) {
+std::optional<reply> add_party(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
     const party_spec spec = party_of(r.args);
@@ -83,12 +83,12 @@ std::optional<json> add_party(request& r) {
         return r.s.refused(b, s);
     }
     r.s.hold_party(p, v);
-    json out = ndis_reply(s);
+    reply out = ndis_reply(s);
     out["party"] = p;
     return out;
 }
 
-std::optional<json> drop_party(request& r) {
+std::optional<reply> drop_party(request& r) {
     const uint64_t p = num(r.args, "party");
     session::binding& b = r.s.provider_of_vc(r.s.vc_of_party(p));
     const auto data = close_data_of(r.args);
@@ -101,7 +101,7 @@ std::optional<json> drop_party(request& r) {
     return std::nullopt;
 }
 
-std::optional<json> close_call(request& r) {
+std::optional<reply> close_call(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
     const uint64_t last = num(r.args, "party", false);
@@ -115,7 +115,7 @@ std::optional<json> close_call(request& r) {
     return std::nullopt;
 }
 
-std::optional<json> modify_call_qos(request& r) {
+std::optional<reply> modify_call_qos(request& r) {
     const uint64_t v = num(r.args, "vc");
     session::binding& b = r.s.provider_of_vc(v);
     const traffic_contract flow = flow_of(r.args);

@@ -12,9 +12,9 @@ namespace {
 using namespace protocol;
 using nsp::wsa;
 
-std::optional<json> hello(request& r) {
+std::optional<reply> hello(request& r) {
     const bool pack = flag(r.args, "pack_replies", false); // before the session changes
-    json out = wsa_reply(wsa::no_error);
+    reply out = wsa_reply(wsa::no_error);
     out["startups"] = r.s.startup();
     out["session"] = r.s.id();
     out["version"] = VCPLANE_VERSION;
@@ -24,8 +24,8 @@ std::optional<json> hello(request& r) {
     return out;
 }
 
-std::optional<json> goodbye(request& r) {
-    json out = wsa_reply(wsa::no_error);
+std::optional<reply> goodbye(request& r) {
+    reply out = wsa_reply(wsa::no_error);
     if (r.s.cleanup(r.id, out)) {
         return out;
     }
@@ -34,7 +34,7 @@ std::optional<json> goodbye(request& r) {
     return std::nullopt;
 }
 
-std::optional<json> set_service(request& r) {
+std::optional<reply> set_service(request& r) {
     const std::string operation = str(r.args, "operation");
     nsp::set_op o;
     if (operation == "register") {
@@ -51,18 +51,18 @@ std::optional<json> set_service(request& r) {
         str(r.args, "name"), strings_of(r.args, "addresses"), str(r.args, "comment", false)));
 }
 
-std::optional<json> lookup_begin(request& r) {
+std::optional<reply> lookup_begin(request& r) {
     nsp::lookup_handle h = 0;
     const wsa e =
         r.srv.names().lookup_begin(r.s.id(), str(r.args, "query"), str(r.args, "kind", false), &h);
-    json out = wsa_reply(e);
+    reply out = wsa_reply(e);
     if (e == wsa::no_error) {
         out["lookup"] = h;
     }
     return out;
 }
 
-std::optional<json> lookup_next(request& r) {
+std::optional<reply> lookup_next(request& r) {
     const uint64_t h = num(r.args, "lookup");
     const wsa e = r.srv.names().lookup_next(
         r.s.id(), h, num(r.args, "buffer", false, 65536),
@@ -75,7 +75,7 @@ std::optional<json> lookup_next(request& r) {
     return std::nullopt;
 }
 
-std::optional<json> lookup_end(request& r) {
+std::optional<reply> lookup_end(request& r) {
     return wsa_reply(r.srv.names().lookup_end(r.s.id(), num(r.args, "lookup")));
 }
 

@@ -14,10 +14,10 @@ namespace {
 using namespace protocol;
 using nsp::wsa;
 
-std::optional<json> status(request& r) {
+std::optional<reply> status(request& r) {
     const control_plane& plane = r.srv.plane();
     const auto snap = plane.snapshot(false);
-    json out = wsa_reply(wsa::no_error);
+    reply out = wsa_reply(wsa::no_error);
     out["version"] = VCPLANE_VERSION;
     out["connections"] = plane.connections().connections().size();
     out["unmanaged_ports"] = plane.connections().unmanaged().size();
@@ -36,7 +36,7 @@ std::optional<json> status(request& r) {
     return out;
 }
 
-std::optional<json> connections(request& r) {
+std::optional<reply> connections(request& r) {
     const control_plane& plane = r.srv.plane();
     json list = json::array(), unmanaged = json::array();
     for (const auto& c : plane.connections().connections()) {
@@ -51,7 +51,7 @@ std::optional<json> connections(request& r) {
         unmanaged.push_back(
             {{"device", u.port.device}, {"mac", format_mac(u.port.mac)}, {"reason", u.reason}});
     }
-    json out = wsa_reply(wsa::no_error);
+    reply out = wsa_reply(wsa::no_error);
     out["connections"] = list;
     out["unmanaged"] = unmanaged;
     return out;
@@ -85,14 +85,14 @@ json call_of(const std::string& connection, const call_manager::call_info& c) {
             {"parties", parties}};
 }
 
-std::optional<json> calls(request& r) {
+std::optional<reply> calls(request& r) {
     json list = json::array();
     for (const auto& [conn, m] : r.srv.plane().call_managers()) {
         for (const auto& c : m->calls()) {
             list.push_back(call_of(conn, c));
         }
     }
-    json out = wsa_reply(wsa::no_error);
+    reply out = wsa_reply(wsa::no_error);
     out["calls"] = list;
     return out;
 }
@@ -102,11 +102,11 @@ std::optional<json> calls(request& r) {
 // are summed per worker here, and per port as the metrics scrape sums them; ethdev counters are
 // read now, not from the once-a-second cache, so that two readings a second apart never see
 // the same value.
-std::optional<json> stats(request& r) {
+std::optional<reply> stats(request& r) {
     const control_plane& plane = r.srv.plane();
     const auto snap = plane.snapshot(true);
     const auto& workers = plane.workers();
-    json out = wsa_reply(wsa::no_error);
+    reply out = wsa_reply(wsa::no_error);
     out["tsc"] = rte_rdtsc();
     out["tsc_hz"] = rte_get_tsc_hz();
     json ws = json::array();
@@ -167,7 +167,7 @@ std::optional<json> stats(request& r) {
     return out;
 }
 
-std::optional<json> reload(request& r) {
+std::optional<reply> reload(request& r) {
     std::optional<std::string> text;
     if (r.args.contains("config")) {
         text = str(r.args, "config");

@@ -1,34 +1,173 @@
 #include "daemon/protocol.hh"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <iterator>
 
 #include "config/config.hh"
 
 namespace vcplane::protocol {
 
-json status_reply(const char* family, const char* name, int64_t code, const std::string& msg) {
-    // Every request's reply starts here. Members assigned one by one: a braced list of pairs
-    // builds each pair as a two-element array first, about three times the allocations.
-    json r(json::value_t::object);
-    r["family"] = family;
-    r["status"] = name;
-    r["code"] = code;
-    r["message"] = msg;
-    return r;
-}
-json wsa_reply(nsp::wsa e, const std::string& msg) {
-    return status_reply("nsp", nsp::wsa_name(e), int64_t(e), msg);
-}
-json ndis_reply(callmgmt::status s, const std::string& msg) {
-    return status_reply("ndis", callmgmt::status_name(s), int64_t(uint32_t(s)), msg);
-}
-json cm_reply(cm::result r, const std::string& msg) {
-    return status_reply("cm", cm::result_name(r), int64_t(uint32_t(r)), msg);
+namespace {
+
+// The members every reply has, in the order nlohmann::json writes an object's keys.
+enum class fixed { code, family, id, message, status };
+constexpr std::pair<std::string_view, fixed> fixed_keys[] = {{"code", fixed::code},
+                                                             {"family", fixed::family},
+                                                             {"id", fixed::id},
+                                                             {"message", fixed::message},
+                                                             {"status", fixed::status}};
+
+bool is_fixed(std::string_view key) {
+    for (const auto& [k, f] : fixed_keys) {
+        if (k == key) {
+            return true;
+        }
+    }
+    return false;
 }
 
-json unaddressed(json r) {
-    r.emplace("id", nullptr);
-    return r;
+void write_value(std::string& out, const json& v) {
+    if (v.is_number_unsigned()) {
+        fmt::format_to(std::back_inserter(out), "{}", v.get<uint64_t>());
+    } else if (v.is_number_integer()) {
+        fmt::format_to(std::back_inserter(out), "{}", v.get<int64_t>());
+    } else {
+        out += v.dump();
+    }
+}
+
+} // namespace
+
+reply::reply(const char* family, const char* status, int64_t code, std::string message)
+    : family_(family)
+    , status_(status)
+    , code_(code)
+    , message_(std::move(message)) {}
+
+reply::reply(const json& object)
+    : owned_(std::make_unique<names>()) {
+    const auto text_of = [&object](const char* key) {
+        const auto it = object.find(key);
+        if (it == object.end() || !it->is_string()) {
+            throw std::invalid_argument(fmt::format("a reply needs '{}' (a string)", key));
+        }
+        return it->get<std::string>();
+    };
+    owned_->family = text_of("family");
+    owned_->status = text_of("status");
+    family_ = owned_->family;
+    status_ = owned_->status;
+    message_ = text_of("message");
+    const auto code = object.find("code");
+    if (code == object.end() || !code->is_number_integer()) {
+        throw std::invalid_argument("a reply needs 'code' (an integer)");
+    }
+    code_ = code->get<int64_t>();
+    for (const auto& [k, v] : object.items()) {
+        if (!is_fixed(k)) {
+            (*this)[k] = v;
+        }
+    }
+}
+
+template <typename Members>
+auto reply::place_of(Members& members, std::string_view key) {
+    return std::lower_bound(members.begin(), members.end(), key,
+                            [](const auto& m, std::string_view k) { return m.first < k; });
+}
+
+json& reply::operator[](std::string_view key) {
+    if (is_fixed(key)) {
+        throw std::logic_error(fmt::format("'{}' is a reply's own, not a member", key));
+    }
+    if (members_.capacity() == 0) {
+        members_.reserve(4); // most replies add one or two; before any iterator is taken
+    }
+    auto it = place_of(members_, key);
+    if (it != members_.end() && it->first == key) {
+        return it->second;
+    }
+    return members_.emplace(it, std::string(key), json())->second;
+}
+
+const json* reply::find(std::string_view key) const {
+    auto it = place_of(members_, key);
+    return it != members_.end() && it->first == key ? &it->second : nullptr;
+}
+
+std::string reply::text(std::optional<uint64_t> id) const {
+    std::string out;
+    out.reserve(128);
+    out += '{';
+    const auto key = [&out](std::string_view k) {
+        if (out.size() > 1) {
+            out += ',';
+        }
+        out += '"';
+        out += k; // keys are the handlers' identifiers
+        out += "\":";
+    };
+    const auto write_fixed = [&](fixed f) {
+        switch (f) {
+        case fixed::code: fmt::format_to(std::back_inserter(out), "{}", code_); break;
+        case fixed::family:
+        case fixed::status: {
+            const std::string_view name = f == fixed::family ? family_ : status_;
+            if (owned_) {
+                out += json(name).dump(); // read from an object: escaped as JSON
+            } else {
+                out += '"';
+                out += name;
+                out += '"';
+            }
+            break;
+        }
+        case fixed::id:
+            if (id) {
+                fmt::format_to(std::back_inserter(out), "{}", *id);
+            } else {
+                out += "null";
+            }
+            break;
+        case fixed::message:
+            if (message_.empty()) {
+                out += "\"\"";
+            } else {
+                out += json(message_).dump(); // escaped as JSON
+            }
+            break;
+        }
+    };
+    // Both lists are sorted: merge them.
+    size_t f = 0;
+    for (const auto& [k, v] : members_) {
+        for (; f < std::size(fixed_keys) && fixed_keys[f].first < k; ++f) {
+            key(fixed_keys[f].first);
+            write_fixed(fixed_keys[f].second);
+        }
+        key(k);
+        write_value(out, v);
+    }
+    for (; f < std::size(fixed_keys); ++f) {
+        key(fixed_keys[f].first);
+        write_fixed(fixed_keys[f].second);
+    }
+    out += '}';
+    return out;
+}
+
+reply status_reply(const char* family, const char* name, int64_t code, std::string msg) {
+    return reply(family, name, code, std::move(msg));
+}
+reply wsa_reply(nsp::wsa e, std::string msg) {
+    return status_reply("nsp", nsp::wsa_name(e), int64_t(e), std::move(msg));
+}
+reply ndis_reply(callmgmt::status s, std::string msg) {
+    return status_reply("ndis", callmgmt::status_name(s), int64_t(uint32_t(s)), std::move(msg));
+}
+reply cm_reply(cm::result r, std::string msg) {
+    return status_reply("cm", cm::result_name(r), int64_t(uint32_t(r)), std::move(msg));
 }
 
 std::string str(const json& req, const char* key, bool required) {

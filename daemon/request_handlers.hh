@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/protocol.hh"
+
 namespace vcplane {
 
 class session;
@@ -33,7 +35,7 @@ struct request {
     bool counted_by_engine = false; // its status is already in vcplane_contract_operations_total
 };
 
-using request_handler = std::optional<nlohmann::json> (*)(request& r);
+using request_handler = std::optional<protocol::reply> (*)(request& r);
 
 struct handler_entry {
     const char* op;

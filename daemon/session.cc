@@ -108,7 +108,7 @@ void session::pack_replies() {
     pack_replies_ = true;
 }
 
-bool session::cleanup(uint64_t request, json& r) {
+bool session::cleanup(uint64_t request, protocol::reply& r) {
     --startups_;
     r["startups"] = startups_;
     if (startups_ != 0) {
@@ -135,7 +135,7 @@ session::binding& session::provider_of_vc(callmgmt::vc_handle v) {
     return provider_for(it->second);
 }
 
-session::json session::refused(const binding& b, callmgmt::status s) const {
+protocol::reply session::refused(const binding& b, callmgmt::status s) const {
     return ndis_reply(s, bindings_.last_error(b, s));
 }
 
@@ -190,15 +190,15 @@ void session::complete_lookup(uint64_t request, nsp::lookup_handle h) {
         r = nsp::name_space::next_result{wsa::cancelled, {}, 0};
     }
     contract_stats::process().count("nsp", "lookup_next_complete", nsp::wsa_name(r->status));
-    json out = wsa_reply(r->status, r->status == wsa::cancelled
-                                        ? "the lookup ended before this NextEx completed"
-                                        : "");
+    protocol::reply out = wsa_reply(r->status, r->status == wsa::cancelled
+                                                   ? "the lookup ended before this NextEx completed"
+                                                   : "");
     out["lookup"] = h;
     if (r->status == wsa::no_error) {
         out["result"] = r->result;
     } else if (r->status == wsa::fault) {
         out["needed"] = r->needed;
-        out["message"] = fmt::format("the result needs a buffer of {} bytes", r->needed);
+        out.set_message(fmt::format("the result needs a buffer of {} bytes", r->needed));
     }
     reply(request, std::move(out));
 }
@@ -208,7 +208,7 @@ void session::complete_lookup(uint64_t request, nsp::lookup_handle h) {
 void session::drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle p, void*) {
     auto it = pending_drops_.find(p);
     if (it != pending_drops_.end()) {
-        json r = ndis_reply(s);
+        protocol::reply r = ndis_reply(s);
         r["party"] = p;
         reply(it->second, std::move(r));
         pending_drops_.erase(it);
@@ -220,7 +220,7 @@ void session::close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_han
                                   callmgmt::party_handle, void*) {
     auto it = pending_closes_.find(v);
     if (it != pending_closes_.end()) {
-        json r = ndis_reply(s);
+        protocol::reply r = ndis_reply(s);
         r["vc"] = v;
         reply(it->second, std::move(r));
         pending_closes_.erase(it);
@@ -286,9 +286,9 @@ void session::read_some() {
                 return;
             }
             if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || len > slot) {
-                reply_raw(unaddressed(wsa_reply(
+                reply_unaddressed(wsa_reply(
                     wsa::invalid,
-                    fmt::format("message of {} bytes exceeds the limit of {}", len, slot))));
+                    fmt::format("message of {} bytes exceeds the limit of {}", len, slot)));
                 ++read;
                 continue;
             }
@@ -308,9 +308,9 @@ size_t session::handle_message(std::string_view text) {
     }
     // A batch: refused whole when it cannot be taken whole, so that nothing of it is done.
     if (msg.empty() || msg.size() > max_batch) {
-        reply_raw(unaddressed(wsa_reply(
+        reply_unaddressed(wsa_reply(
             wsa::invalid, fmt::format("malformed batch: {} requests (a batch holds 1 to {})",
-                                      msg.size(), max_batch))));
+                                      msg.size(), max_batch)));
         return 1;
     }
     for (const json& req : msg) {
@@ -324,20 +324,20 @@ size_t session::handle_message(std::string_view text) {
 
 void session::handle(const json& req) {
     if (req.is_discarded() || !req.is_object()) {
-        reply_raw(unaddressed(wsa_reply(wsa::invalid, "malformed request: not a JSON object")));
+        reply_unaddressed(wsa_reply(wsa::invalid, "malformed request: not a JSON object"));
         return;
     }
     auto id_it = req.find("id");
     if (id_it == req.end() || !id_it->is_number_unsigned()) {
-        reply_raw(unaddressed(
-            wsa_reply(wsa::invalid, "malformed request: 'id' must be an unsigned integer")));
+        reply_unaddressed(
+            wsa_reply(wsa::invalid, "malformed request: 'id' must be an unsigned integer"));
         return;
     }
     request r{*this, srv_, id_it->get<uint64_t>(), req};
     // The operation's label in vcplane_contract_operations_total: only names the handler
     // table knows, so that a client cannot grow the metrics without bound.
     std::string label = "request";
-    std::optional<json> out;
+    std::optional<protocol::reply> out;
     try {
         const std::string op = str(req, "op");
         if (op != "hello" && startups_ == 0) {
@@ -362,50 +362,46 @@ void session::handle(const json& req) {
         return; // answered when the operation completes (counted where it pended)
     }
     if (!r.counted_by_engine) {
-        // Read in place: copying the status name would allocate for every request.
-        const auto text = [&out](const char* key, std::string_view fallback) {
-            const auto it = out->find(key);
-            return it != out->end() && it->is_string()
-                       ? std::string_view(it->get_ref<const std::string&>())
-                       : fallback;
-        };
-        contract_stats::process().count(text("family", "nsp"), label, text("status", "?"));
+        contract_stats::process().count(out->family(), label, out->status());
     }
     reply(r.id, std::move(*out));
 }
 
-void session::reply(uint64_t request, json r) {
-    r.emplace("id", request); // a reply that names an id of its own keeps it
-    reply_raw(std::move(r));
+void session::reply(uint64_t request, protocol::reply r) {
+    queue(request, [&] { return r.text(request); });
 }
 
-void session::send_event(json e) {
+void session::reply_unaddressed(const protocol::reply& r) {
+    queue(std::nullopt, [&] { return r.text(std::nullopt); });
+}
+
+void session::send_event(const json& e) {
     if (fd_ >= 0 && !ending_) {
-        reply_raw(std::move(e));
+        queue(std::nullopt, [&] { return e.dump(); });
     }
 }
 
-void session::reply_raw(json r) {
+template <typename MakeText>
+void session::queue(std::optional<uint64_t> id, MakeText&& make_text) {
     if (fd_ < 0) {
         return;
     }
     try {
         alloc_faults::throw_if_failing(alloc_faults::site::reply);
-        std::string text = r.dump();
+        std::string text = make_text();
         if (!fit_send_buffer(text.size() + (pack_replies_ ? 2 : 0))) { // [reply] when packed
             // Not sendable at all: the request still gets its one reply, and the session lives.
-            json refused = wsa_reply(
+            const protocol::reply refused = wsa_reply(
                 wsa::not_enough_memory,
                 fmt::format("reply of {} bytes exceeds the control socket's send buffer of {} "
                             "bytes (raise net.core.wmem_max)",
                             text.size(), send_buffer_));
-            refused["id"] = r.contains("id") ? r["id"] : json(nullptr);
-            log::warning("session {}: {}", id_, refused["message"].get<std::string>());
-            text = refused.dump();
+            log::warning("session {}: {}", id_, refused.message());
+            text = refused.text(id);
         }
         out_.push_back(std::move(text));
     } catch (const std::bad_alloc&) {
-        if (!queue_memory_refusal(r)) {
+        if (!queue_memory_refusal(id)) {
             log::error("session {}: out of memory for a reply; disconnecting it", id_);
             out_.clear();
             end(true);
@@ -446,11 +442,10 @@ void session::flush_soon() {
     });
 }
 
-bool session::queue_memory_refusal(const json& r) noexcept {
-    // An event without an id is dropped: no request waits for it. A reply is written into the
+bool session::queue_memory_refusal(std::optional<uint64_t> id) noexcept {
+    // An event (no id) is dropped: no request waits for it. A reply is written into the
     // buffer kept for this (no allocation while it fits) and queued.
-    const auto id = r.find("id");
-    if (id == r.end() || !id->is_number_unsigned()) {
+    if (!id) {
         return true;
     }
     bool queued = false;
@@ -459,12 +454,10 @@ bool session::queue_memory_refusal(const json& r) noexcept {
         fmt::format_to(std::back_inserter(memory_refusal_),
                        R"({{"id":{},"family":"nsp","status":"{}","code":{},)"
                        R"("message":"out of memory for the reply"}})",
-                       id->get<uint64_t>(), nsp::wsa_name(wsa::not_enough_memory),
-                       int64_t(wsa::not_enough_memory));
+                       *id, nsp::wsa_name(wsa::not_enough_memory), int64_t(wsa::not_enough_memory));
         out_.push_back(std::move(memory_refusal_));
         queued = true;
-        log::warning("session {}: out of memory for the reply to request {}", id_,
-                     id->get<uint64_t>());
+        log::warning("session {}: out of memory for the reply to request {}", id_, *id);
         memory_refusal_.reserve(memory_refusal_room);
     } catch (const std::bad_alloc&) {
     }

@@ -31,6 +31,7 @@
 #include "contracts/callmgmt/call_management.hh"
 #include "contracts/callmgmt/client_bindings.hh"
 #include "contracts/nsp/name_space.hh"
+#include "daemon/protocol.hh"
 
 namespace vcplane {
 
@@ -56,7 +57,7 @@ public:
     // The teardown completed: the last goodbye is answered, the connection closed.
     void finish();
 
-    void reply(uint64_t request, json r);
+    void reply(uint64_t request, protocol::reply r);
 
     // ---- for the request handlers -------------------------------------------------------
     control_server& server() { return srv_; }
@@ -66,13 +67,13 @@ public:
     void pack_replies();
     // Cleanup (goodbye): sets the count left in the reply; false at zero, when the reply
     // waits for the teardown (finish()) and the session ends.
-    bool cleanup(uint64_t request, json& reply);
+    bool cleanup(uint64_t request, protocol::reply& r);
 
     callmgmt::client_bindings& bindings() { return bindings_; }
     binding& provider_for(const std::string& connection);
     binding& provider_of_vc(callmgmt::vc_handle vc);
     // The reply of a request a call manager (or the binding) refused.
-    json refused(const binding& b, callmgmt::status s) const;
+    protocol::reply refused(const binding& b, callmgmt::status s) const;
 
     // What the session holds: VCs by connection (created ones outlive their calls), parties by
     // VC. A handle the session does not hold is a stale_handle.
@@ -104,15 +105,19 @@ private:
     size_t handle_message(std::string_view text);
     void handle(const json& req);
     void complete_lookup(uint64_t request, nsp::lookup_handle h);
-    void send_event(json e);
-    void reply_raw(json r);
+    void send_event(const json& e);
+    // A reply to a request whose id could not be read ("id": null).
+    void reply_unaddressed(const protocol::reply& r);
+    // Queues the text make_text() writes: a reply to request id, or an event (no id).
+    template <typename MakeText>
+    void queue(std::optional<uint64_t> id, MakeText&& make_text);
     // Makes the socket's send buffer hold one message of `bytes` (a SEQPACKET message must fit
     // in it whole); false when the kernel's limit (net.core.wmem_max without CAP_NET_ADMIN)
     // is below it.
     bool fit_send_buffer(size_t bytes);
     // When a reply cannot be made for want of memory: its request gets WSA_NOT_ENOUGH_MEMORY
     // instead, written into memory_refusal_. False when even that could not be queued.
-    bool queue_memory_refusal(const nlohmann::json& r) noexcept;
+    bool queue_memory_refusal(std::optional<uint64_t> id) noexcept;
     void flush_out();
     void flush_soon(); // flush_out once this iteration's handlers are done
     void hang_up();
@@ -134,7 +139,7 @@ private:
     std::deque<std::string> out_;
     static constexpr size_t memory_refusal_room = 256;
     std::string memory_refusal_; // reserved: the one reply written without allocating
-    std::optional<std::pair<uint64_t, json>> farewell_; // the last goodbye's reply
+    std::optional<std::pair<uint64_t, protocol::reply>> farewell_; // the last goodbye's reply
     callmgmt::client_bindings bindings_;
     std::map<callmgmt::vc_handle, std::string> vc_connection_;
     std::map<callmgmt::party_handle, callmgmt::vc_handle> party_vc_;
