@@ -7,10 +7,10 @@
 // gets exactly one reply, through reply(); the replies made while the loop handles its events
 // are sent together once the handlers are done. A session whose hello asked for
 // pack_replies receives them packed: each message an array of one or more replies and events,
-// as many as fit in max_message_bytes (a larger one alone). Replies wait in a queue while the
-// socket is full, and a client that leaves control.max_queued_replies unread is run down. Requests
-// are answered by the handlers of daemon/request_handlers.hh; one that pends (drop_party,
-// close_call, lookup_next) is answered by its completion.
+// as many as fit in max_message_bytes and the send buffer (a larger one alone). Replies wait in a
+// queue while the socket is full, and a client that leaves control.max_queued_replies unread is run
+// down. Requests are answered by the handlers of daemon/request_handlers.hh; one that pends
+// (drop_party, close_call, lookup_next) is answered by its completion.
 //
 // End: the last goodbye (Cleanup) stops reading, tears down what the session owns, answers the
 // requests still pending (their completions, or cancelled), then the goodbye, then closes. A
