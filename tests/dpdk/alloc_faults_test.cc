@@ -147,7 +147,11 @@ json party(const std::string& name, const std::string& conn, uint32_t label) {
 }
 
 json make_call(uint32_t label, bool metered = false) {
-    json r{{"op", "make_call"}, {"connection", "in"}, {"name", "c" + std::to_string(label)},
+    // Appended rather than "c" + std::to_string(label): GCC 12 warns (-Wrestrict) on that
+    // inlined concatenation although it is correct.
+    std::string name = "c";
+    name += std::to_string(label);
+    json r{{"op", "make_call"}, {"connection", "in"}, {"name", name},
            {"label", label},    {"multipoint", true}, {"party", party("a", "out1", 2000)}};
     if (metered) {
         r["sustained_rate"] = 125000;
