@@ -119,16 +119,7 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
     }
     const auto end = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            end - std::chrono::steady_clock::now());
-        json m =
-            json::parse(receive_raw(std::max(left, std::chrono::milliseconds(0))), nullptr, false);
-        if (m.is_discarded()) {
-            throw client_error("the daemon sent something that is not JSON");
-        }
-        if (!m.is_array()) {
-            m = json::array({std::move(m)});
-        }
+        json m = receive_replies(end);
         // A packed message (hello's pack_replies) holds several: events are kept, the reply
         // is returned once the message is read through.
         std::optional<json> reply;
@@ -146,6 +137,76 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
             return std::move(*reply);
         }
     }
+}
+
+json control_client::receive_replies(std::chrono::steady_clock::time_point end) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    json m = json::parse(receive_raw(std::max(left, std::chrono::milliseconds(0))), nullptr, false);
+    if (m.is_discarded()) {
+        throw client_error("the daemon sent something that is not JSON");
+    }
+    if (!m.is_array()) {
+        m = json::array({std::move(m)});
+    }
+    return m;
+}
+
+std::vector<json> control_client::call_batch(const std::vector<request>& requests,
+                                             std::chrono::milliseconds timeout) {
+    for (size_t i = 0; i < requests.size(); ++i) {
+        if (!requests[i].args.is_object()) {
+            throw client_error(fmt::format("batch request {} ({}): arguments must be a JSON object",
+                                           i, requests[i].op));
+        }
+    }
+    std::vector<json> replies(requests.size());
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (size_t first = 0; first < requests.size(); first += max_batch) {
+        const size_t n = std::min(max_batch, requests.size() - first);
+        const uint64_t first_id = next_id_;
+        next_id_ += n;
+        json batch = json::array();
+        for (size_t i = 0; i < n; ++i) {
+            json req = requests[first + i].args;
+            req["id"] = first_id + i;
+            req["op"] = requests[first + i].op;
+            batch.push_back(std::move(req));
+        }
+        send_raw(batch.dump());
+        // One message at a time, so that a reply without an id (the message refused whole) can
+        // only be this message's.
+        size_t missing = n;
+        while (missing > 0) {
+            json m = receive_replies(end);
+            for (json& e : m) {
+                if (e.contains("event")) {
+                    events_.push_back(std::move(e));
+                    continue;
+                }
+                if (!e.contains("id")) {
+                    continue;
+                }
+                if (e["id"].is_null()) {
+                    for (size_t i = first; i < first + n; ++i) {
+                        if (replies[i].is_null()) {
+                            replies[i] = e;
+                        }
+                    }
+                    missing = 0;
+                } else if (e["id"].is_number_unsigned()) {
+                    const uint64_t id = e["id"].get<uint64_t>();
+                    if (id >= first_id && id < first_id + n &&
+                        replies[first + (id - first_id)].is_null()) {
+                        replies[first + (id - first_id)] = std::move(e);
+                        --missing;
+                    }
+                }
+                // Otherwise a late reply to an earlier call(): not ours.
+            }
+        }
+    }
+    return replies;
 }
 
 std::string describe_reload(const nlohmann::json& r) {

@@ -33,6 +33,24 @@ public:
     // within the timeout.
     nlohmann::json call(const std::string& op, nlohmann::json args = nlohmann::json::object(),
                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+    // One request of a batch: its operation and arguments (a JSON object), as call() takes them.
+    struct request {
+        std::string op;
+        nlohmann::json args = nlohmann::json::object();
+    };
+    // The most requests the protocol takes in one message; the daemon refuses a larger batch
+    // whole (README: Batches). A test against the daemon holds the two to the same number.
+    static constexpr size_t max_batch = 256;
+    // Sends the requests in messages of up to max_batch, each message's replies awaited before
+    // the next is sent, and returns one reply per request, in the requests' order. A message
+    // the daemon refuses whole (e.g. longer than its max_message_bytes) gives each of its
+    // requests that refusal, an unaddressed WSAEINVAL, and none of them is done; the messages
+    // before it stand. Throws client_error, sending nothing, when a request's arguments are
+    // not an object; and as call() does when the connection closes (a last goodbye ends the
+    // session: requests after it get no reply) or the timeout passes.
+    std::vector<nlohmann::json>
+    call_batch(const std::vector<request>& requests,
+               std::chrono::milliseconds timeout = std::chrono::seconds(30));
     // Raw access for tests and benchmarks: send bytes as one message, read one message.
     void send_raw(const std::string& message);
     std::string receive_raw(std::chrono::milliseconds timeout);
@@ -49,6 +67,9 @@ private:
     // The size of the next message (MSG_PEEK | MSG_TRUNC); < 0 with errno as recv sets it.
     ssize_t peek_size(int flags);
     std::string take_message(ssize_t size);
+    // The next message as an array of replies and events (an unpacked one made an array of
+    // one), waiting until `end` at most.
+    nlohmann::json receive_replies(std::chrono::steady_clock::time_point end);
 
     int fd_ = -1;
     uint64_t next_id_ = 1;

@@ -226,7 +226,7 @@ device = "net_null1"
         }
         waiting += waiting_count == 0 ? '[' : ',';
         write(waiting);
-        if (++waiting_count == 256) { // the daemon's largest batch
+        if (++waiting_count == control_client::max_batch) {
             send_waiting();
         }
     };

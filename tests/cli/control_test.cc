@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
+#include <set>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -273,6 +274,69 @@ TEST_F(control_socket, a_batch_is_answered_request_by_request_and_bad_ones_lose_
     EXPECT_THROW(c.receive_raw(2s), client_error); // closed, and nothing for request 21
     EXPECT_TRUE(sessions_become(1));
     EXPECT_EQ(status()["calls"], 1); // the batched call went with its session; 'late' never came
+}
+
+// The client library's batches: split at the protocol's limit (a client limit above the
+// daemon's would have its first message refused whole), each reply in its request's place.
+TEST_F(control_socket, the_client_library_splits_a_batch_and_keeps_each_reply_in_place) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    const auto party = [](unsigned i, const char* connection) {
+        return json{{"name", fmt::format("s{}", i)},
+                    {"connection", connection},
+                    {"label", 4000 + i},
+                    {"next_hop", "02:00:00:00:00:0d"}};
+    };
+    const json made = c.call(
+        "make_call",
+        {{"connection", "in"}, {"name", "split"}, {"label", 1400}, {"party", party(0, "out")}});
+    ASSERT_TRUE(control_client::ok(made)) << made;
+    const size_t n = control_client::max_batch + 44;  // two messages
+    const size_t bad = control_client::max_batch + 4; // in the second message
+    std::vector<control_client::request> adds;
+    for (size_t i = 0; i < n; ++i) {
+        adds.push_back(
+            {"add_party",
+             {{"vc", made["vc"]}, {"party", party(1 + i, i == bad ? "nowhere" : "out")}}});
+    }
+    const std::vector<json> r = c.call_batch(adds);
+    ASSERT_EQ(r.size(), n);
+    std::set<uint64_t> parties;
+    for (size_t i = 0; i < n; ++i) {
+        if (i == bad) {
+            EXPECT_FALSE(control_client::ok(r[i])) << r[i];
+            EXPECT_THAT(r[i]["message"].get<std::string>(), HasSubstr("nowhere")) << r[i];
+            continue;
+        }
+        ASSERT_TRUE(control_client::ok(r[i])) << i << ": " << r[i];
+        parties.insert(r[i]["party"].get<uint64_t>());
+    }
+    EXPECT_EQ(parties.size(), n - 1); // each its own party: no reply given twice
+    EXPECT_EQ(status()["parties"], 1 + 1 + (n - 1));
+
+    // A message the daemon refuses whole: every request of it gets the refusal, none is done,
+    // and the session goes on.
+    const std::vector<json> refused = c.call_batch({{"make_call",
+                                                     {{"connection", "in"},
+                                                      {"name", std::string(70000, 'x')},
+                                                      {"label", 1401},
+                                                      {"party", party(900, "out")}}},
+                                                    {"status"}});
+    ASSERT_EQ(refused.size(), 2u);
+    for (const json& e : refused) {
+        EXPECT_EQ(e["status"], "WSAEINVAL") << e;
+        EXPECT_TRUE(e["id"].is_null()) << e;
+        EXPECT_THAT(e["message"].get<std::string>(), HasSubstr("exceeds the limit"));
+    }
+    EXPECT_EQ(status()["calls"], 2); // the config's and 'split'
+
+    // Arguments that are not an object: refused by the library before anything is sent.
+    EXPECT_THROW(c.call_batch({{"status"}, {"status", json::array()}}), client_error);
+    EXPECT_TRUE(c.call_batch({}).empty());
+    const json s = c.call("status");
+    EXPECT_TRUE(control_client::ok(s)) << s;
+    EXPECT_EQ(s["parties"], 1 + 1 + (n - 1));
+    EXPECT_EQ(c.call("goodbye")["startups"], 0);
 }
 
 // Packed replies: a session that asks for them at hello gets each message as an array of
