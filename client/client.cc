@@ -107,49 +107,13 @@ json control_client::call(const std::string& op, json args, std::chrono::millise
     json req = std::move(args);
     req["id"] = id;
     req["op"] = op;
-    try {
-        send_raw(req.dump());
-    } catch (const client_error&) {
-        // Refused at the door (WSAEACCES, limits): the daemon said why before it hung up.
-        json m = json::parse(receive_raw(std::chrono::milliseconds(100)), nullptr, false);
-        if (!m.is_discarded() && m.contains("id") && m["id"].is_null()) {
-            return m;
-        }
-        throw;
-    }
     const auto end = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        json m = receive_replies(end);
-        // A packed message (hello's pack_replies) holds several: events are kept, the reply
-        // is returned once the message is read through.
-        std::optional<json> reply;
-        for (json& e : m) {
-            if (e.contains("event")) {
-                events_.push_back(std::move(e));
-            } else if (e.contains("id") &&
-                       ((e["id"].is_number_unsigned() && e["id"].get<uint64_t>() == id) ||
-                        e["id"].is_null())) {
-                reply = std::move(e); // null: refused before the request was read
-            }
-            // Otherwise a late reply to an earlier request: not ours.
-        }
-        if (reply) {
-            return std::move(*reply);
-        }
+    json reply;
+    if (std::optional<json> refused = send_request(req.dump())) {
+        return std::move(*refused);
     }
-}
-
-json control_client::receive_replies(std::chrono::steady_clock::time_point end) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        end - std::chrono::steady_clock::now());
-    json m = json::parse(receive_raw(std::max(left, std::chrono::milliseconds(0))), nullptr, false);
-    if (m.is_discarded()) {
-        throw client_error("the daemon sent something that is not JSON");
-    }
-    if (!m.is_array()) {
-        m = json::array({std::move(m)});
-    }
-    return m;
+    await_replies(id, 1, &reply, end);
+    return reply;
 }
 
 std::vector<json> control_client::call_batch(const std::vector<request>& requests,
@@ -173,40 +137,70 @@ std::vector<json> control_client::call_batch(const std::vector<request>& request
             req["op"] = requests[first + i].op;
             batch.push_back(std::move(req));
         }
-        send_raw(batch.dump());
+        if (std::optional<json> refused = send_request(batch.dump())) {
+            std::fill(replies.begin() + ptrdiff_t(first), replies.end(), *refused);
+            break; // the daemon hung up: nothing after this message was sent either
+        }
         // One message at a time, so that a reply without an id (the message refused whole) can
         // only be this message's.
-        size_t missing = n;
-        while (missing > 0) {
-            json m = receive_replies(end);
-            for (json& e : m) {
-                if (e.contains("event")) {
-                    events_.push_back(std::move(e));
-                    continue;
-                }
-                if (!e.contains("id")) {
-                    continue;
-                }
-                if (e["id"].is_null()) {
-                    for (size_t i = first; i < first + n; ++i) {
-                        if (replies[i].is_null()) {
-                            replies[i] = e;
-                        }
+        await_replies(first_id, n, &replies[first], end);
+    }
+    return replies;
+}
+
+std::optional<json> control_client::send_request(const std::string& message) {
+    try {
+        send_raw(message);
+    } catch (const client_error&) {
+        // Refused at the door (WSAEACCES, limits): the daemon said why before it hung up.
+        json m = json::parse(receive_raw(std::chrono::milliseconds(100)), nullptr, false);
+        if (!m.is_discarded() && m.contains("id") && m["id"].is_null()) {
+            return m;
+        }
+        throw;
+    }
+    return std::nullopt;
+}
+
+void control_client::await_replies(uint64_t first_id, size_t n, json* out,
+                                   std::chrono::steady_clock::time_point end) {
+    size_t missing = n;
+    while (missing > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        json m =
+            json::parse(receive_raw(std::max(left, std::chrono::milliseconds(0))), nullptr, false);
+        if (m.is_discarded()) {
+            throw client_error("the daemon sent something that is not JSON");
+        }
+        if (!m.is_array()) {
+            m = json::array({std::move(m)});
+        }
+        // A packed message (hello's pack_replies) holds several: events are kept, and the
+        // message is read through before returning.
+        for (json& e : m) {
+            if (e.contains("event")) {
+                events_.push_back(std::move(e));
+            } else if (!e.contains("id")) {
+                continue;
+            } else if (e["id"].is_null()) {
+                // Refused before the requests were read (the message, or the session, whole).
+                for (size_t i = 0; i < n; ++i) {
+                    if (out[i].is_null()) {
+                        out[i] = e;
                     }
-                    missing = 0;
-                } else if (e["id"].is_number_unsigned()) {
-                    const uint64_t id = e["id"].get<uint64_t>();
-                    if (id >= first_id && id < first_id + n &&
-                        replies[first + (id - first_id)].is_null()) {
-                        replies[first + (id - first_id)] = std::move(e);
-                        --missing;
-                    }
                 }
-                // Otherwise a late reply to an earlier call(): not ours.
+                missing = 0;
+            } else if (e["id"].is_number_unsigned()) {
+                const uint64_t id = e["id"].get<uint64_t>();
+                if (id >= first_id && id - first_id < n && out[id - first_id].is_null()) {
+                    out[id - first_id] = std::move(e);
+                    --missing;
+                }
+                // Otherwise a late reply to an earlier request: not ours.
             }
         }
     }
-    return replies;
 }
 
 std::string describe_reload(const nlohmann::json& r) {

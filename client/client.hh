@@ -67,9 +67,14 @@ private:
     // The size of the next message (MSG_PEEK | MSG_TRUNC); < 0 with errno as recv sets it.
     ssize_t peek_size(int flags);
     std::string take_message(ssize_t size);
-    // The next message as an array of replies and events (an unpacked one made an array of
-    // one), waiting until `end` at most.
-    nlohmann::json receive_replies(std::chrono::steady_clock::time_point end);
+    // Sends one message of requests; if the daemon refused the session at the door and hung
+    // up, the unaddressed refusal it sent first.
+    std::optional<nlohmann::json> send_request(const std::string& message);
+    // Reads messages until `end` at most, until out[i] holds the reply to request first_id + i
+    // for every i < n (a reply without an id, the message refused whole, fills all that are
+    // left). Events that arrive meanwhile are kept in events_.
+    void await_replies(uint64_t first_id, size_t n, nlohmann::json* out,
+                       std::chrono::steady_clock::time_point end);
 
     int fd_ = -1;
     uint64_t next_id_ = 1;

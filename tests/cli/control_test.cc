@@ -580,10 +580,18 @@ TEST_F(control_socket, a_user_the_config_does_not_allow_is_refused) {
             }
             try {
                 c.receive_raw(5s);
+                _exit(12);
             } catch (const client_error&) {
-                _exit(0); // and nothing more: the connection is closed
+                // and nothing more: the connection is closed
             }
-            _exit(12);
+            // A batch gets the refusal for each of its requests.
+            control_client b(socket_);
+            const std::vector<json> rs = b.call_batch({{"hello"}, {"status"}}, 5s);
+            if (rs.size() != 2 || rs[0]["status"] != "WSAEACCES" ||
+                rs[1]["status"] != "WSAEACCES" || !rs[1]["id"].is_null()) {
+                _exit(14);
+            }
+            _exit(0);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "refused client: %s\n", e.what());
             _exit(13);
