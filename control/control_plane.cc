@@ -46,7 +46,8 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
         throw std::runtime_error("cannot create the control ring");
     }
     // As many replica headers and payload references as the main pool has buffers: every
-    // buffered or queued replica holds one of each. Small: a header needs 18 bytes of data.
+    // buffered or queued replica holds at most one of each (a header, or the whole copy of a
+    // frame of one cache line; a payload reference). Small: a line after the headroom.
     const unsigned replicas = pool_ != nullptr ? pool_->size : 0;
     const int socket = pool_ != nullptr ? pool_->socket_id : SOCKET_ID_ANY;
     if (replicas != 0) {

@@ -52,8 +52,12 @@ replicator::replicator(rte_mempool* replica_pool, tx_buffers& tx, object_counter
     , objects_(objects)
     , counters_(counters)
     , replica_pool_(replica_pool)
-    , copy_line_room_(replica_pool != nullptr && rte_pktmbuf_data_room_size(replica_pool) >=
-                                                     RTE_PKTMBUF_HEADROOM + line_image::size) {}
+    , line_pool_(replica_line_pool()) {}
+
+bool replicator::holds_line(const rte_mempool* pool) noexcept {
+    return pool != nullptr && rte_pktmbuf_data_room_size(const_cast<rte_mempool*>(pool)) >=
+                                  RTE_PKTMBUF_HEADROOM + line_image::size;
+}
 
 template <typename Rewrite>
 uint32_t replicator::replicate(rte_mbuf* m, const vc& v, const party_set& parties,
@@ -107,8 +111,9 @@ void replicator::copy_small(rte_mbuf* m, const vc& v, const party_set& parties, 
     const uint32_t n = parties.size();
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     // Bytes past the frame's end are copied with its line: both buffers have the room.
-    const bool copy_line = len <= line_image::size && copy_line_room_ &&
+    const bool copy_line = len <= line_image::size && line_pool_ != nullptr &&
                            uint32_t(m->buf_len - m->data_off) >= line_image::size;
+    rte_mempool* const pool = copy_line ? line_pool_ : replica_pool_;
     line_image line;
     if (copy_line && n > 1) {
         line.load(rte_pktmbuf_mtod(m, const uint8_t*));
@@ -119,8 +124,7 @@ void replicator::copy_small(rte_mbuf* m, const vc& v, const party_set& parties, 
         const uint32_t count = std::min(copy_chunk, n - 1 - chunk_first);
         // Raw buffers set up by init_copy; when the pool cannot give the whole chunk, each
         // copy of it is tried on its own.
-        const bool bulk =
-            rte_mempool_get_bulk(replica_pool_, reinterpret_cast<void**>(chunk), count) == 0;
+        const bool bulk = rte_mempool_get_bulk(pool, reinterpret_cast<void**>(chunk), count) == 0;
         for (uint32_t i = 0; i < count; ++i) {
             const party& p = *next;
             next.advance();
@@ -258,21 +262,6 @@ rte_mbuf* replicator::fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept {
     init_copy(c, m->port, len);
     rte_memcpy(rte_pktmbuf_mtod(c, uint8_t*), rte_pktmbuf_mtod(m, const uint8_t*), len);
     return c;
-}
-
-// What rte_pktmbuf_reset would leave in c, with its length set: a raw mbuf already has its
-// buffer, refcnt 1, one segment and no next (rte_mbuf_raw_alloc), so those are not written;
-// every other field is written once.
-void replicator::init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept {
-    c->data_off = std::min<uint16_t>(RTE_PKTMBUF_HEADROOM, c->buf_len);
-    c->port = port;
-    c->ol_flags &= RTE_MBUF_F_EXTERNAL;
-    c->packet_type = 0;
-    c->pkt_len = len;
-    c->data_len = uint16_t(len);
-    c->vlan_tci = 0;
-    c->vlan_tci_outer = 0;
-    c->tx_offload = 0;
 }
 
 // A header mbuf with a copy of m's first replica_header_len bytes (the caller rewrites them),

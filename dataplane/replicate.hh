@@ -11,7 +11,9 @@
 //   last, their buffers taken raw from the replica pool copy_chunk at a time (one visit to
 //   the pool's cache per chunk) and the frame's bytes copied in; the last party gets the
 //   original, rewritten in place. A frame of one cache line or less is read once and the whole
-//   line written into every copy.
+//   line written into every copy, whose buffers come from the header pool when its small
+//   buffers hold a line (a chunk of copies then spans a few pages and cache lines, not one
+//   page a copy) and from the replica pool when that pool has none left.
 // - A larger frame, of any number of segments, to parties whose ports all send chains: one
 //   header mbuf per party (Ethernet header and label or tag, replica_header_len bytes, taken
 //   copy_chunk at a time) chained to the original itself, whose header is cut off and every
@@ -32,6 +34,7 @@
 // A copy that finds no buffer is lost and counted (no_mbuf, and in the VC's and party's slots);
 // the other parties still get theirs.
 
+#include <algorithm>
 #include <cstdint>
 
 #include <rte_mbuf.h>
@@ -70,6 +73,7 @@ public:
     void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
         header_pool_ = headers;
         payload_ref_pool_ = payload_refs;
+        line_pool_ = holds_line(headers) ? headers : replica_line_pool();
     }
     // Buffers (data room >= linear_buffer_len) that frames of several segments are copied into
     // before they are shared. Null, or none free: the segments are shared as they are. Before
@@ -142,6 +146,10 @@ private:
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
     static void init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept;
+    static bool holds_line(const rte_mempool* pool) noexcept;
+    rte_mempool* replica_line_pool() const noexcept {
+        return holds_line(replica_pool_) ? replica_pool_ : nullptr;
+    }
     static void chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
                              uint16_t port) noexcept;
 
@@ -153,8 +161,26 @@ private:
     rte_mempool* payload_ref_pool_ = nullptr;
     rte_mempool* linear_pool_ = nullptr;
     uint32_t linear_room_ = 0;
-    bool copy_line_room_;   // a replica buffer holds a whole cache line after its headroom
+    // Where copies of frames of one cache line or less come from first: the header pool when
+    // its buffers hold a line after their headroom, else the replica pool when its do; null:
+    // no line copies.
+    rte_mempool* line_pool_;
     uint32_t rotation_ = 0; // the first party of the last fair call's frame
 };
+
+// What rte_pktmbuf_reset would leave in c, with its length set: a raw mbuf already has its
+// buffer, refcnt 1, one segment and no next (rte_mbuf_raw_alloc), so those are not written;
+// every other field is written once.
+inline void replicator::init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept {
+    c->data_off = std::min<uint16_t>(RTE_PKTMBUF_HEADROOM, c->buf_len);
+    c->port = port;
+    c->ol_flags &= RTE_MBUF_F_EXTERNAL;
+    c->packet_type = 0;
+    c->pkt_len = len;
+    c->data_len = uint16_t(len);
+    c->vlan_tci = 0;
+    c->vlan_tci_outer = 0;
+    c->tx_offload = 0;
+}
 
 } // namespace vcplane

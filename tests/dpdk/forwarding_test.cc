@@ -920,10 +920,12 @@ TEST_F(forwarding, a_full_tx_queue_drops_and_counts_instead_of_waiting) {
 }
 
 TEST_F(forwarding, replica_pool_exhaustion_is_counted_and_recovers) {
-    // A replica pool the test empties: copies fail, the last party still gets the original.
+    // The pool the test empties serves both ways a small frame's copy is taken (the line pool
+    // first, the replica pool when that has none): copies fail, the last party still gets the
+    // original.
     rte_mempool* tiny = rte_pktmbuf_pool_create("tiny", 7, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
     ASSERT_NE(tiny, nullptr);
-    make_worker(tiny);
+    make_worker(tiny, tiny);
     call("fan", "in", 1000,
          {party_on("a", "out1", 2001, nh(1)), party_on("b", "out1", 2002, nh(2)),
           party_on("c", "out2", 2003, nh(3))});
@@ -943,6 +945,43 @@ TEST_F(forwarding, replica_pool_exhaustion_is_counted_and_recovers) {
     worker_.reset();
     EXPECT_EQ(rte_mempool_avail_count(tiny), 7u);
     rte_mempool_free(tiny);
+}
+
+TEST_F(forwarding, small_copies_take_replica_buffers_when_the_header_pool_is_empty) {
+    // Copies of a frame of one line come from the header pool's small buffers; with none
+    // left there, each is taken from the replica pool instead, byte-exact, and nothing is lost.
+    rte_mempool* headers =
+        rte_pktmbuf_pool_create("empty_hdr", 3, 0, 0, RTE_PKTMBUF_HEADROOM + 64, 0);
+    ASSERT_NE(headers, nullptr);
+    make_worker(shared_pool(), headers, payload_ref_pool());
+    call("fan", "in", 1000,
+         {party_on("a", "out1", 2001, nh(1)), party_on("b", "out1", 2002, nh(2)),
+          party_on("c", "out2", 2003, nh(3))});
+    const auto in = mpls_frame({.label = 1000, .seq = 9, .size = 60});
+    for (bool empty : {false, true}) {
+        std::vector<rte_mbuf*> held(3);
+        if (empty) {
+            ASSERT_EQ(rte_pktmbuf_alloc_bulk(headers, held.data(), 3), 0);
+        }
+        inject(P->in, {in});
+        poll();
+        // The two copies on out1's ring hold two of the header pool's three buffers.
+        EXPECT_EQ(rte_mempool_avail_count(headers), empty ? 0u : 1u);
+        const auto out1 = drain(P->out1);
+        ASSERT_EQ(out1.size(), 2u) << (empty ? "header pool empty" : "header pool full");
+        EXPECT_EQ(out1[0], expected_mpls(in, nh(1), P->out1.mac, 2001));
+        EXPECT_EQ(out1[1], expected_mpls(in, nh(2), P->out1.mac, 2002));
+        const auto out2 = drain(P->out2);
+        ASSERT_EQ(out2.size(), 1u);
+        EXPECT_EQ(out2[0], expected_mpls(in, nh(3), P->out2.mac, 2003));
+        EXPECT_EQ(drops(drop_reason::no_mbuf), 0u);
+        if (empty) {
+            rte_pktmbuf_free_bulk(held.data(), 3);
+        }
+    }
+    worker_.reset();
+    EXPECT_EQ(rte_mempool_avail_count(headers), 3u);
+    rte_mempool_free(headers);
 }
 
 struct launch {
