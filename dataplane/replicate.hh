@@ -53,9 +53,10 @@ inline constexpr uint32_t replica_header_len = 18; // Ethernet + one label or ta
 // Buffers for copies are taken this many at a time (header mbufs and whole copies alike).
 inline constexpr uint32_t copy_chunk = 64;
 // From this many parties a frame of several segments is made one before it is shared: the
-// frame's one memcpy (its bytes are rarely in cache) then costs less than the reference per
-// segment every copy would otherwise drop when freed. perf/README.md has the crossover.
-inline constexpr uint32_t linear_copy_min_parties = 64;
+// frame's one memcpy then costs less than the atomic reference drop per segment that every copy
+// would otherwise make when it is freed. The crossover moves with the machine (the cost of a
+// locked decrement against a copy of the frame's kilobytes); perf/README.md has it.
+inline constexpr uint32_t linear_copy_min_parties = 16;
 // The data room of a linear buffer, after its headroom: the largest jumbo frame.
 inline constexpr uint32_t linear_buffer_len = 9216;
 
