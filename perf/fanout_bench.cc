@@ -131,7 +131,7 @@ double lowest(const std::vector<unsigned>& fanouts, unsigned from, unsigned to, 
 int main(int argc, char** argv) {
     CLI::App app{"fanout_bench: the replication table, against testpmd txonly and OVS"};
     double seconds = 3;
-    unsigned rounds = 3;
+    unsigned rounds = 1;
     std::vector<unsigned> fanouts{1, 2, 8, 16, 64, 256, 1024};
     std::vector<unsigned> sizes{64, 512, 1500, 9000};
     bool no_reference = false, no_ovs = false;
