@@ -54,9 +54,9 @@ replicator::replicator(rte_mempool* replica_pool, tx_buffers& tx, object_counter
     , replica_pool_(replica_pool)
     , line_pool_(replica_line_pool()) {}
 
-bool replicator::holds_line(const rte_mempool* pool) noexcept {
-    return pool != nullptr && rte_pktmbuf_data_room_size(const_cast<rte_mempool*>(pool)) >=
-                                  RTE_PKTMBUF_HEADROOM + line_image::size;
+bool replicator::holds_line(rte_mempool* pool) noexcept {
+    return pool != nullptr &&
+           rte_pktmbuf_data_room_size(pool) >= RTE_PKTMBUF_HEADROOM + line_image::size;
 }
 
 template <typename Rewrite>

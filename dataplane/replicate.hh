@@ -147,7 +147,7 @@ private:
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
     static void init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept;
-    static bool holds_line(const rte_mempool* pool) noexcept;
+    static bool holds_line(rte_mempool* pool) noexcept;
     rte_mempool* replica_line_pool() const noexcept {
         return holds_line(replica_pool_) ? replica_pool_ : nullptr;
     }

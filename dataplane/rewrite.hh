@@ -28,7 +28,8 @@ struct vlan_rewrite {
     }
 };
 
-// A party holds its two MACs in the frame's order, so one copy of 12 bytes writes both.
+// A party holds its two MACs in the frame's order, so one copy of 12 bytes of the party's
+// representation writes both.
 static_assert(offsetof(party, src_mac) == offsetof(party, dst_mac) + 6);
 inline constexpr size_t party_macs_len = 12;
 
@@ -36,7 +37,8 @@ inline constexpr size_t party_macs_len = 12;
 template <typename Rewrite>
 [[gnu::always_inline]] inline void address_copy(uint8_t* frame, const party& p,
                                                 Rewrite rewrite) noexcept {
-    std::memcpy(frame, p.dst_mac, party_macs_len);
+    std::memcpy(frame, reinterpret_cast<const uint8_t*>(&p) + offsetof(party, dst_mac),
+                party_macs_len);
     rewrite(frame, p);
 }
 
