@@ -117,6 +117,28 @@ void register_reader() {
     (void)registered;
 }
 
+// A call on connection "in" of `state`, label 1000, to `parties`, published: its vc, or null
+// with the reason in *why.
+vc* publish_call(switch_state& state, const std::vector<party_spec>& parties, std::string* why) {
+    table_error error;
+    party_set* set = state.build_parties(*state.find_connection("in"), parties,
+                                         std::vector<uint32_t>(parties.size(), 0), &error);
+    vc* v = set != nullptr ? state.new_vc(*state.find_connection("in"), 1000, 0, set, {}, &error)
+                           : nullptr;
+    if (v == nullptr || !state.publish_vc(*state.find_connection("in"), v)) {
+        *why = v == nullptr ? error.why : "not published";
+        return nullptr;
+    }
+    return v;
+}
+
+// w polls `in`'s only RX queue.
+void serve(worker& w, const ring_port& in) {
+    auto* queues = new rx_queue_list{};
+    queues->queues[queues->count++] = rx_queue_ref{in.port, 0};
+    w.publish_rx_queues(queues); // nothing was published before: nothing to free
+}
+
 uint16_t probe(const std::string& devargs, const std::string& name) {
     if (rte_dev_probe(devargs.c_str()) != 0) {
         throw std::runtime_error("probe " + devargs);
@@ -165,21 +187,16 @@ TEST(kernel_ports, chained_replicas_leave_byte_exact_through_af_packet_and_tap) 
         state.add_connection("last", "last", last.port, media_kind::mpls, last.mac, 1500);
         const mac_address nh_afp{2, 0xaa, 0, 0, 0, 1}, nh_tap{2, 0xaa, 0, 0, 0, 2},
             nh_last{2, 0xaa, 0, 0, 0, 3};
-        table_error error;
-        party_set* set = state.build_parties(
-            *state.find_connection("in"),
+        std::string why;
+        vc* v = publish_call(
+            state,
             {{"a", "afp", 3001, nh_afp}, {"t", "tap", 3002, nh_tap}, {"l", "last", 3003, nh_last}},
-            std::vector<uint32_t>{0, 0, 0}, &error);
-        ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state.new_vc(*state.find_connection("in"), 1000, 0, set, {}, &error);
-        ASSERT_NE(v, nullptr) << error.why;
-        ASSERT_TRUE(state.publish_vc(*state.find_connection("in"), v));
+            &why);
+        ASSERT_NE(v, nullptr) << why;
 
         worker w(0, state.table(), pool, 0);
         w.set_chain_pools(headers, refs);
-        auto* queues = new rx_queue_list{};
-        queues->queues[queues->count++] = rx_queue_ref{in.port, 0};
-        w.publish_rx_queues(queues);
+        serve(w, in);
 
         std::vector<std::vector<uint8_t>> sent;
         for (uint32_t seq = 0; seq < 10; ++seq) {
@@ -304,20 +321,14 @@ TEST(kernel_ports, jumbo_frames_to_sixteen_parties_leave_byte_exact_through_af_p
         for (uint32_t i = 0; i < parties_n; ++i) {
             parties.push_back({fmt::format("p{}", i), "afp", 4000 + i, next_hop(i)});
         }
-        table_error error;
-        party_set* set = state.build_parties(*state.find_connection("in"), parties,
-                                             std::vector<uint32_t>(parties.size(), 0), &error);
-        ASSERT_NE(set, nullptr) << error.why;
-        vc* v = state.new_vc(*state.find_connection("in"), 1000, 0, set, {}, &error);
-        ASSERT_NE(v, nullptr) << error.why;
-        ASSERT_TRUE(state.publish_vc(*state.find_connection("in"), v));
+        std::string why;
+        vc* v = publish_call(state, parties, &why);
+        ASSERT_NE(v, nullptr) << why;
 
         worker w(0, state.table(), pool, 0);
         w.set_chain_pools(headers, refs);
         w.set_linear_pool(linear);
-        auto* queues = new rx_queue_list{};
-        queues->queues[queues->count++] = rx_queue_ref{in.port, 0};
-        w.publish_rx_queues(queues);
+        serve(w, in);
 
         for (uint32_t seq = 0; seq < 3; ++seq) {
             sent.push_back(
