@@ -35,7 +35,7 @@ struct cut {
 namespace detail {
 
 inline uint8_t* put_macs(uint8_t* h, const party& p) noexcept {
-    wire::write_macs(h, p.dst_mac, p.src_mac);
+    write_party_macs(h, p);
     return h + 12;
 }
 inline uint8_t* put16(uint8_t* h, uint16_t v) noexcept {

@@ -52,11 +52,16 @@ replicator::replicator(rte_mempool* replica_pool, tx_buffers& tx, object_counter
     , objects_(objects)
     , counters_(counters)
     , replica_pool_(replica_pool)
-    , line_pool_(replica_line_pool()) {}
+    , line_pool_(line_pool_of(nullptr, replica_pool)) {}
 
-bool replicator::holds_line(rte_mempool* pool) noexcept {
-    return pool != nullptr &&
-           rte_pktmbuf_data_room_size(pool) >= RTE_PKTMBUF_HEADROOM + line_image::size;
+rte_mempool* replicator::line_pool_of(rte_mempool* headers, rte_mempool* replicas) noexcept {
+    for (rte_mempool* pool : {headers, replicas}) {
+        if (pool != nullptr &&
+            rte_pktmbuf_data_room_size(pool) >= RTE_PKTMBUF_HEADROOM + line_image::size) {
+            return pool;
+        }
+    }
+    return nullptr;
 }
 
 template <typename Rewrite>

@@ -74,7 +74,7 @@ public:
     void set_chain_pools(rte_mempool* headers, rte_mempool* payload_refs) noexcept {
         header_pool_ = headers;
         payload_ref_pool_ = payload_refs;
-        line_pool_ = holds_line(headers) ? headers : replica_line_pool();
+        line_pool_ = line_pool_of(header_pool_, replica_pool_);
     }
     // Buffers (data room >= linear_buffer_len) that frames of several segments are copied into
     // before they are shared. Null, or none free: the segments are shared as they are. Before
@@ -147,10 +147,8 @@ private:
     rte_mbuf* whole_copy(const rte_mbuf* m) noexcept;
     static rte_mbuf* fill_copy(rte_mbuf* c, const rte_mbuf* m) noexcept;
     static void init_copy(rte_mbuf* c, uint16_t port, uint32_t len) noexcept;
-    static bool holds_line(rte_mempool* pool) noexcept;
-    rte_mempool* replica_line_pool() const noexcept {
-        return holds_line(replica_pool_) ? replica_pool_ : nullptr;
-    }
+    // The first of the two whose buffers hold a line after their headroom, or null.
+    static rte_mempool* line_pool_of(rte_mempool* headers, rte_mempool* replicas) noexcept;
     static void chain_header(rte_mbuf* h, const uint8_t* bytes, rte_mbuf* rest,
                              uint16_t port) noexcept;
 

@@ -2,9 +2,7 @@
 // The headers of one egress copy: party p's MACs and its label or tag, written over the
 // frame's own (docs/design.md §3). Worker path; everything inline.
 
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "dataplane/tables.hh"
 #include "dataplane/wire.hh"
@@ -28,17 +26,11 @@ struct vlan_rewrite {
     }
 };
 
-// A party holds its two MACs in the frame's order, so one copy of 12 bytes of the party's
-// representation writes both.
-static_assert(offsetof(party, src_mac) == offsetof(party, dst_mac) + 6);
-inline constexpr size_t party_macs_len = 12;
-
 // frame becomes p's copy: its next hop's and its port's MACs, then p's label or tag.
 template <typename Rewrite>
 [[gnu::always_inline]] inline void address_copy(uint8_t* frame, const party& p,
                                                 Rewrite rewrite) noexcept {
-    std::memcpy(frame, reinterpret_cast<const uint8_t*>(&p) + offsetof(party, dst_mac),
-                party_macs_len);
+    write_party_macs(frame, p);
     rewrite(frame, p);
 }
 

@@ -13,7 +13,9 @@
 // old one after a grace period. All writer functions below are for the control thread only.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 
@@ -46,6 +48,13 @@ struct party {
     bool edge() const noexcept { return is_edge_action(action()); }
 };
 static_assert(sizeof(party) == 24);
+
+// A party holds its two MACs in the frame's order, so one copy of 12 bytes of its
+// representation writes both into the frame's Ethernet header.
+static_assert(offsetof(party, src_mac) == offsetof(party, dst_mac) + 6);
+inline void write_party_macs(uint8_t* frame, const party& p) noexcept {
+    std::memcpy(frame, reinterpret_cast<const uint8_t*>(&p) + offsetof(party, dst_mac), 12);
+}
 
 // An immutable sequence of parties. A set with an edge party (party::edge) is served by the
 // edge replicator (dataplane/edge.hh) as a whole; one of swaps or retags only by the core

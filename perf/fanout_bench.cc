@@ -10,7 +10,8 @@
 //
 // Every round measures testpmd at each size right before that size's cells, so a cell's ratio
 // is to a reference a few seconds old; the table and the summaries are medians over the rounds
-// (of cycles, and of each round's own ratios), which this VM's drift between phases needs.
+// (of cycles, and of each round's own ratios), so that a machine's drift between phases moves
+// a ratio less.
 //
 // Set-up: real EAL (lcore 0: control, idle while measuring; lcore 1: the worker, or testpmd's
 // forwarding core). The source is port `in`, a net_null vdev whose RX hands out fresh buffers,
