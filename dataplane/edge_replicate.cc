@@ -66,7 +66,7 @@ uint32_t replicator::replicate_edge(rte_mbuf* m, const vc& v, const party_set& p
     uint8_t header[edge::max_header];
     edge::cut cut;
     drop_reason why;
-    party_set::cursor next(parties, first_party(v, n));
+    party_set::cursor next(parties, first_party(v, parties));
     for (uint32_t i = 0; i + 1 < n; ++i, next.advance()) {
         const party& p = *next;
         if (!edge::build_header(frame, avail, len, in, p, header, &cut, &why)) {

@@ -75,7 +75,7 @@ uint32_t replicator::replicate(rte_mbuf* m, const vc& v, const party_set& partie
         counters_.drop(drop_reason::unknown_key);
         return 0;
     }
-    const uint32_t first = first_party(v, n);
+    const uint32_t first = first_party(v, parties);
     const uint32_t len = rte_pktmbuf_pkt_len(m);
     if (len <= copy_whole_max && m->nb_segs == 1) {
         copy_small(m, v, parties, first, rewrite);

@@ -127,14 +127,17 @@ private:
     void lost(const vc& v, const party& p) noexcept; // p's copy found no buffer
     // p's copy was not made, for `why`.
     void refused(const vc& v, const party& p, drop_reason why) noexcept;
-    // The first party of a frame's copies of v's n parties: 0, or for a fair call one party
+    // The first party of a frame's copies of v's parties: 0, or for a fair call one party
     // further on than its last frame's (a rotation of this worker's, over every fair call it
-    // serves).
-    uint32_t first_party(const vc& v, uint32_t n) noexcept {
+    // serves). A fair frame's first party's port is also the first whose TX buffer is handed
+    // on (tx_buffers::lead_with): with parties on several ports, the port order rotates too.
+    uint32_t first_party(const vc& v, const party_set& parties) noexcept {
         if (!v.fair) {
             return 0;
         }
+        const uint32_t n = parties.size();
         rotation_ = rotation_ + 1 < n ? rotation_ + 1 : 0;
+        tx_.lead_with((*party_set::cursor(parties, rotation_)).tx_port);
         return rotation_;
     }
     // A copy of m whose first cut.consumed bytes are replaced by the cut.header_len at header.

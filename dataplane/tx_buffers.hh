@@ -50,11 +50,19 @@ public:
     void transmit_run(rte_mbuf* const* frames, const uint16_t* ports, uint16_t from,
                       uint16_t to) noexcept;
     void flush(uint16_t port) noexcept;
+    // Hands every buffer on, port `lead` first, then the ports above it, then those below.
     void flush_all() noexcept {
+        for (uint64_t from_lead = pending_ & (~uint64_t(0) << lead_); from_lead != 0;
+             from_lead &= from_lead - 1) {
+            flush(static_cast<uint16_t>(__builtin_ctzll(from_lead)));
+        }
         while (pending_ != 0) {
             flush(static_cast<uint16_t>(__builtin_ctzll(pending_)));
         }
     }
+    // The port flush_all starts from, until another is named (a fair call's first copy's:
+    // a receiver measures fairness by when the port takes the copy, not when it is made).
+    void lead_with(uint16_t port) noexcept { lead_ = port; }
 
 private:
     struct buffer {
@@ -65,6 +73,7 @@ private:
     worker_counters& counters_;
     uint16_t queue_;
     uint64_t pending_ = 0; // bit p: buffers_[p] holds frames
+    uint16_t lead_ = 0;    // < RTE_MAX_ETHPORTS
     std::array<buffer, RTE_MAX_ETHPORTS> buffers_{};
 };
 

@@ -2,10 +2,14 @@
 // of every copy (whole copies of small frames, chained header + shared payload for large ones),
 // drops by reason, TX-full and mbuf exhaustion, and the lcore loop itself.
 
+#include <algorithm>
 #include <atomic>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <map>
 #include <memory>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_mempool.h>
 
@@ -599,6 +603,73 @@ TEST_F(forwarding, a_fair_call_rotates_the_order_of_copies_frame_by_frame) {
         }
         EXPECT_EQ(first_of_fair, (std::vector<unsigned>{2, 2, 2, 2})) << size;
         EXPECT_EQ(first_of_plain, (std::vector<unsigned>{8, 0, 0, 0})) << size;
+    }
+    EXPECT_EQ(total_drops(), 0u);
+}
+
+// The order in which ports take copies from the worker (rte_eth_tx_burst), frame by frame:
+// what a receiver on each port measures, whatever order the copies were made in.
+struct tx_order_log {
+    std::vector<uint16_t> ports; // one entry per burst a port took
+    std::vector<const rte_eth_rxtx_callback*> callbacks;
+    std::vector<uint16_t> watched;
+
+    static uint16_t record(uint16_t port, uint16_t, rte_mbuf**, uint16_t n, void* self) {
+        if (n != 0) {
+            static_cast<tx_order_log*>(self)->ports.push_back(port);
+        }
+        return n;
+    }
+    void watch(uint16_t port) {
+        callbacks.push_back(rte_eth_add_tx_callback(port, 0, record, this));
+        watched.push_back(port);
+    }
+    ~tx_order_log() {
+        for (size_t i = 0; i < callbacks.size(); ++i) {
+            rte_eth_remove_tx_callback(watched[i], 0, callbacks[i]);
+        }
+        rte_delay_ms(1); // no burst runs: the callbacks' memory may go
+    }
+};
+
+TEST_F(forwarding, a_fair_call_rotates_which_port_takes_its_copy_first) {
+    // One party on each of three ports, one frame per pass: with fair on, each port is the
+    // first to take its copy in a third of the frames; without, always the lowest port.
+    const std::vector<party_config> ps = {party_on("a", "out1", 5000, nh(0)),
+                                          party_on("b", "out2", 5001, nh(1)),
+                                          party_on("c", "small", 5002, nh(2))};
+    call("fair", "in", 3000, ps, {.fair = true});
+    call("plain", "in", 3001, ps);
+    for (uint32_t label : {3000u, 3001u}) {
+        tx_order_log log;
+        for (uint16_t port : {P->out1.port, P->out2.port, P->small.port}) {
+            log.watch(port);
+        }
+        constexpr uint32_t frames = 30;
+        std::map<uint16_t, unsigned> first;
+        std::map<uint16_t, unsigned> rank_sum;
+        for (uint32_t k = 0; k < frames; ++k) {
+            log.ports.clear();
+            inject(P->in, {mpls_frame({.label = label, .seq = k})});
+            poll();
+            ASSERT_EQ(log.ports.size(), 3u) << "frame " << k;
+            for (const ring_port* p : {&P->out1, &P->out2, &P->small}) {
+                ASSERT_EQ(drain(*p).size(), 1u) << "frame " << k;
+            }
+            ++first[log.ports[0]];
+            for (unsigned r = 0; r < 3; ++r) {
+                rank_sum[log.ports[r]] += r;
+            }
+        }
+        for (const ring_port* p : {&P->out1, &P->out2, &P->small}) {
+            if (label == 3000) {
+                EXPECT_EQ(first[p->port], frames / 3) << "port " << p->port;
+                EXPECT_EQ(rank_sum[p->port], frames) << "port " << p->port; // mean rank 1
+            }
+        }
+        if (label == 3001) {
+            EXPECT_EQ(first[std::min({P->out1.port, P->out2.port, P->small.port})], frames);
+        }
     }
     EXPECT_EQ(total_drops(), 0u);
 }
