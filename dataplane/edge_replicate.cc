@@ -15,6 +15,13 @@ void replicator::refused(const vc& v, const party& p, drop_reason why) noexcept 
     objects_.party_drop(p.stats_slot);
 }
 
+// A frame whose ingress header no party can read: each party's copy is refused.
+void replicator::refused_all(const vc& v, const party_set& parties, drop_reason why) noexcept {
+    for (const party& p : parties) {
+        refused(v, p, why);
+    }
+}
+
 // A single-segment copy when the whole of it fits one replica buffer: one allocation and two
 // memcpy. Otherwise DPDK's general copy of the rest (any segments, chained as the pool's
 // buffers need), with the header prepended in its headroom.
@@ -60,16 +67,20 @@ uint32_t replicator::replicate_edge(rte_mbuf* m, const vc& v, const party_set& p
         counters_.drop(drop_reason::unknown_key);
         return 0;
     }
-    const uint8_t* frame = rte_pktmbuf_mtod(m, const uint8_t*);
-    const uint32_t avail = rte_pktmbuf_data_len(m);
-    const uint32_t len = rte_pktmbuf_pkt_len(m);
     uint8_t header[edge::max_header];
     edge::cut cut;
     drop_reason why;
+    edge::ingress in_header;
+    if (!edge::read_ingress(rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m),
+                            rte_pktmbuf_pkt_len(m), in, &in_header, &why)) [[unlikely]] {
+        refused_all(v, parties, why);
+        rte_pktmbuf_free(m);
+        return 0;
+    }
     party_set::cursor next(parties, first_party(v, parties));
     for (uint32_t i = 0; i + 1 < n; ++i, next.advance()) {
         const party& p = *next;
-        if (!edge::build_header(frame, avail, len, in, p, header, &cut, &why)) {
+        if (!edge::build_header(in_header, p, header, &cut, &why)) {
             refused(v, p, why);
             continue;
         }
@@ -82,7 +93,7 @@ uint32_t replicator::replicate_edge(rte_mbuf* m, const vc& v, const party_set& p
         objects_.party_copy(p.stats_slot, rte_pktmbuf_pkt_len(c));
     }
     const party& last = *next;
-    if (!edge::build_header(frame, avail, len, in, last, header, &cut, &why)) {
+    if (!edge::build_header(in_header, last, header, &cut, &why)) {
         refused(v, last, why);
         rte_pktmbuf_free(m);
         return n - 1;

@@ -127,6 +127,7 @@ private:
     void lost(const vc& v, const party& p) noexcept; // p's copy found no buffer
     // p's copy was not made, for `why`.
     void refused(const vc& v, const party& p, drop_reason why) noexcept;
+    void refused_all(const vc& v, const party_set& parties, drop_reason why) noexcept;
     // The first party of a frame's copies of v's parties: 0, or for a fair call one party
     // further on than its last frame's (a rotation of this worker's, over every fair call it
     // serves). A fair frame's first party's port is also the first whose TX buffer is handed

@@ -67,8 +67,9 @@ result copy_of(const bytes& f, media_kind in, const party& p) {
     uint8_t header[edge::max_header];
     edge::cut c;
     drop_reason why{};
-    if (!edge::build_header(f.data(), uint32_t(f.size()), uint32_t(f.size()), in, p, header, &c,
-                            &why)) {
+    edge::ingress frame;
+    if (!edge::read_ingress(f.data(), uint32_t(f.size()), uint32_t(f.size()), in, &frame, &why) ||
+        !edge::build_header(frame, p, header, &c, &why)) {
         return {{}, false, why};
     }
     EXPECT_LE(c.header_len, edge::max_header);
@@ -139,6 +140,31 @@ TEST(edge, encap_carries_the_whole_frame_under_a_label_and_control_word) {
     EXPECT_EQ(made(tagged_v4, media_kind::vlan, make_party(party_action::encap, 3000)),
               cat({macs(hop, port_mac), be16(0x8847),
                    be32(wire::make_mpls_entry(3000, 5, true, 255)), tagged_v4}));
+}
+
+// A port connection carries whatever it receives: a tagged frame's tag is read as on a VLAN
+// connection (the README's push rule: "the Ethernet header's ethertype and any tag").
+TEST(edge, a_tagged_frame_into_a_port_call_is_pushed_with_its_pcp) {
+    // IPv4 under a tag of PCP 5 (TOS 0): the tag and ethertype go, TC 5, TTL one less.
+    EXPECT_EQ(made(tagged_v4, media_kind::port, make_party(party_action::push, 2000)),
+              cat({macs(hop, port_mac), be16(0x8847),
+                   be32(wire::make_mpls_entry(2000, 5, true, 63)), ipv4(0, 64)}));
+    // Encapsulated whole, the label's TC is the tag's PCP.
+    EXPECT_EQ(made(tagged_v4, media_kind::port, make_party(party_action::encap, 3000, true)),
+              cat({macs(hop, port_mac), be16(0x8847),
+                   be32(wire::make_mpls_entry(3000, 5, true, 255)), be32(0), tagged_v4}));
+    // A second tag in front of it keeps the frame's PCP.
+    EXPECT_EQ(made(tagged_v4, media_kind::port, make_party(party_action::tag, 7)),
+              cat({macs(hop, port_mac), be16(0x8100), be16(5 << 13 | 7),
+                   bytes(tagged_v4.begin() + 12, tagged_v4.end())}));
+    // A tag over something other than IP is not pushed; a frame cut inside its tag is short.
+    const bytes tagged_arp =
+        cat({macs(switch_mac, sender), be16(0x8100), be16(3 << 13 | 9), be16(0x0806), payload});
+    EXPECT_EQ(copy_of(tagged_arp, media_kind::port, make_party(party_action::push, 2000)).why,
+              drop_reason::unreadable_payload);
+    const bytes cut_tag = cat({macs(switch_mac, sender), be16(0x8100), bytes{0xa0}});
+    EXPECT_EQ(copy_of(cut_tag, media_kind::port, make_party(party_action::forward, 0)).why,
+              drop_reason::truncated);
 }
 
 TEST(edge, pop_exposes_ip_and_carries_the_ttl_down_uniformly) {
