@@ -143,11 +143,13 @@ std::string control_plane::up(const cm::connection& c) {
         return "no configuration";
     }
     const uint16_t queues = uint16_t(workers_.size());
+    const uint16_t rx_queues = cc->media == media_kind::port ? 1 : queues;
     bool takes_chains = false;
     try {
-        takes_chains = start_port(port_plan{c.port.port, c.name, queues, queues, cc->rx_descriptors,
-                                            cc->tx_descriptors, cc->mtu, cc->media},
-                                  pool_);
+        takes_chains =
+            start_port(port_plan{c.port.port, c.name, rx_queues, queues, cc->rx_descriptors,
+                                 cc->tx_descriptors, cc->mtu, cc->media},
+                       pool_);
     } catch (const std::exception& e) {
         log::error("{}", e.what());
         return e.what();
@@ -308,12 +310,20 @@ void control_plane::retire(std::unique_ptr<call_manager> m) {
         [this, raw] { std::erase_if(leaving_, [raw](const auto& p) { return p.get() == raw; }); });
 }
 
+// Worker i polls RX queue i of every labelled connection (RSS on the key keeps each VC on one
+// queue). A port connection is one VC with one RX queue: the worker its port number picks
+// polls it alone, so its frames stay in order (docs/design.md §4).
 void control_plane::publish_rx_queues() {
     for (size_t i = 0; i < workers_.size(); ++i) {
         auto* next = new rx_queue_list{};
         for (const auto& c : state_.connections()) {
+            const bool whole_port = c.media == media_kind::port;
+            if (whole_port && c.port % workers_.size() != i) {
+                continue;
+            }
             if (next->count < next->queues.size()) {
-                next->queues[next->count++] = rx_queue_ref{c.port, uint16_t(i)};
+                next->queues[next->count++] =
+                    rx_queue_ref{c.port, whole_port ? uint16_t(0) : uint16_t(i)};
             }
         }
         rx_queue_list* old = workers_[i]->publish_rx_queues(next);

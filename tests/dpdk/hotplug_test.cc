@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <map>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <thread>
@@ -240,6 +241,57 @@ TEST(hotplug, a_disconnect_returns_only_when_no_reader_can_still_see_the_port) {
     canary.join();
     EXPECT_EQ(caught.load(), 0u) << "a reader still held a disconnected port";
     EXPECT_TRUE(plane.connections().connections().empty());
+    plane.stop(pump);
+    rcu_unregister_thread();
+}
+
+// A port connection is one VC: its frames must reach one worker, in order, whatever the NIC
+// hashes on. It gets one RX queue, polled by one worker; a labelled connection gets one per
+// worker (RSS on the label keeps each VC on one of them).
+TEST(hotplug, a_port_connection_is_polled_by_one_worker_on_one_queue) {
+    start_eal();
+    rcu_register_thread();
+    rcu_thread_offline();
+    const auto cfg = parse_config_string(R"([eal]
+lcores = [0, 1, 2]
+[connections.whole]
+devargs = "net_null40"
+media = "port"
+[connections.labels]
+devargs = "net_null41"
+)",
+                                         "ports.toml");
+    control_loop ctl;
+    const auto pump = [&] { ctl.pump(); };
+    control_plane plane(cfg, ctl.gp, shared_pool(), 2, ctl.post());
+    plane.start();
+    const auto port_of = [&](const char* name) {
+        const cm::connection* c = plane.connections().find(name);
+        EXPECT_NE(c, nullptr) << name;
+        return c != nullptr ? c->port.port : uint16_t(RTE_MAX_ETHPORTS);
+    };
+    const uint16_t whole = port_of("whole");
+    const uint16_t labels = port_of("labels");
+    ASSERT_LT(whole, RTE_MAX_ETHPORTS);
+    ASSERT_LT(labels, RTE_MAX_ETHPORTS);
+    // Which (worker, queue) pairs poll each port.
+    std::map<uint16_t, std::vector<std::pair<size_t, uint16_t>>> pollers;
+    for (size_t w = 0; w < plane.workers().size(); ++w) {
+        const rx_queue_list* list = plane.workers()[w]->rx_queues();
+        ASSERT_NE(list, nullptr);
+        for (unsigned i = 0; i < list->count; ++i) {
+            pollers[list->queues[i].port].push_back({w, list->queues[i].queue});
+        }
+    }
+    ASSERT_EQ(pollers[whole].size(), 1u);
+    EXPECT_EQ(pollers[whole][0].second, 0u);
+    EXPECT_EQ(pollers[labels], (std::vector<std::pair<size_t, uint16_t>>{{0, 0}, {1, 1}}));
+    rte_eth_dev_info info{};
+    ASSERT_EQ(rte_eth_dev_info_get(whole, &info), 0);
+    EXPECT_EQ(info.nb_rx_queues, 1u);
+    EXPECT_EQ(info.nb_tx_queues, 2u); // every worker may send a copy through it
+    ASSERT_EQ(rte_eth_dev_info_get(labels, &info), 0);
+    EXPECT_EQ(info.nb_rx_queues, 2u);
     plane.stop(pump);
     rcu_unregister_thread();
 }
