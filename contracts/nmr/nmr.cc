@@ -203,8 +203,10 @@ status registrar::client_attach_provider(handle h, void* client_ctx, const void*
         return counted("client_attach_provider", s);
     }
     if (pdisp == nullptr) {
-        // An attached provider with no dispatch table cannot be called: undo its attach.
-        p.p->cleanup_binding_context(pctx);
+        // A provider with no dispatch table cannot be called: the binding never attached, so
+        // no cleanup callback runs for it; what the provider made for it is its own.
+        log::warning("NMR: provider {} accepted client {} without a dispatch table; refused",
+                     p.inst.module->name, c.inst.module->name);
         return counted("client_attach_provider", status::invalid_parameter);
     }
     after.state = binding_state::attached;
@@ -243,15 +245,17 @@ status registrar::deregister(handle h, bool is_client) {
         }
         b.state = binding_state::detaching;
         const handle bh{slot, b.generation};
-        const status cs = registrations_[b.client_reg].c->detach_provider(b.client_ctx);
+        const status cs = counted("detach_provider",
+                                  registrations_[b.client_reg].c->detach_provider(b.client_ctx));
         if (cs != status::pending) {
             side_done(bh, true);
         }
         if (!binding_alive(bh)) {
             continue;
         }
-        const status ps = registrations_[bindings_[slot].provider_reg].p->detach_client(
-            bindings_[slot].provider_ctx);
+        const status ps =
+            counted("detach_client", registrations_[bindings_[slot].provider_reg].p->detach_client(
+                                         bindings_[slot].provider_ctx));
         if (ps != status::pending) {
             side_done(bh, false);
         }
@@ -264,8 +268,10 @@ void registrar::client_detach_provider_complete(handle h) {
     binding* b = find_binding(h);
     if (b == nullptr || b->state != binding_state::detaching || b->client_done) {
         log::warning("NMR: stray client_detach_provider_complete (slot {})", h.slot);
+        counted("client_detach_provider_complete", status::invalid_parameter);
         return;
     }
+    counted("client_detach_provider_complete", status::success);
     side_done(h, true);
 }
 
@@ -273,8 +279,10 @@ void registrar::provider_detach_client_complete(handle h) {
     binding* b = find_binding(h);
     if (b == nullptr || b->state != binding_state::detaching || b->provider_done) {
         log::warning("NMR: stray provider_detach_client_complete (slot {})", h.slot);
+        counted("provider_detach_client_complete", status::invalid_parameter);
         return;
     }
+    counted("provider_detach_client_complete", status::success);
     side_done(h, false);
 }
 

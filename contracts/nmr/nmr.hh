@@ -23,9 +23,10 @@
 // Handles (registrations and bindings) are (slot, generation): a handle used after its
 // object is gone is recognised and refused, never dereferenced.
 //
-// Statuses: every registrar call is counted (vcplane_contract_operations_total, family "nmr")
-// with the status it returned, and operation_status_table() below lists every status each one
-// can return; a test holds the code to it. Registration never runs out of room (the tables
+// Statuses: every registrar call, and every detach callback the registrar makes, is counted
+// (vcplane_contract_operations_total, family "nmr") with the status it returned, and
+// operation_status_table() below lists every status each one can return; a test holds the
+// code to it. Registration never runs out of room (the tables
 // grow), so no INSUFFICIENT_RESOURCES is produced.
 
 #include <cstdint>
@@ -56,6 +57,10 @@ const char* status_name(status s);
 //   deregister_client, deregister_provider  PENDING | INVALID_PARAMETER (not an active
 //                                       registration of that kind)
 //   deregister_*_complete               SUCCESS
+//   detach_provider, detach_client      what the client's and the provider's detach callback
+//                                       answered: SUCCESS | PENDING
+//   client_detach_provider_complete, provider_detach_client_complete  SUCCESS |
+//                                       INVALID_PARAMETER (no detach of that side pending)
 //   on_deregister_complete, wait_for_deregister_complete  SUCCESS | INVALID_PARAMETER
 struct operation_statuses {
     const char* operation;
@@ -72,6 +77,10 @@ inline const std::vector<operation_statuses>& operation_status_table() {
         {"deregister_provider", {pending, invalid_parameter}},
         {"deregister_client_complete", {success}},
         {"deregister_provider_complete", {success}},
+        {"detach_provider", {success, pending}},
+        {"detach_client", {success, pending}},
+        {"client_detach_provider_complete", {success, invalid_parameter}},
+        {"provider_detach_client_complete", {success, invalid_parameter}},
         {"on_deregister_complete", {success, invalid_parameter}},
         {"wait_for_deregister_complete", {success, invalid_parameter}},
     };

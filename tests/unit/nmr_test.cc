@@ -199,7 +199,7 @@ TEST(nmr, a_provider_declining_returns_nointerface_and_the_client_frees_its_cont
     EXPECT_THAT(w.events, ElementsAre("c.attach_provider(p)", "p.attach_client(c)"));
 }
 
-TEST(nmr, an_attached_provider_without_a_dispatch_table_is_refused_and_cleaned_up) {
+TEST(nmr, a_provider_without_a_dispatch_table_is_refused_and_never_cleaned_up) {
     world w;
     fake_provider p(w, "p", npi_a);
     p.null_dispatch = true;
@@ -207,8 +207,14 @@ TEST(nmr, an_attached_provider_without_a_dispatch_table_is_refused_and_cleaned_u
     fake_client c(w, "c", npi_a);
     w.reg.register_client(c, c.inst, nullptr, &c.reg_handle);
     EXPECT_EQ(c.freed_on_failure, 1);
-    EXPECT_TRUE(p.live.empty());
-    EXPECT_EQ(w.events.back(), "p.cleanup");
+    EXPECT_EQ(w.reg.counts().attached + w.reg.counts().attaching, 0u);
+    // The binding never attached: neither side's cleanup callback runs for it, now or when
+    // either side deregisters.
+    EXPECT_THAT(w.events, ElementsAre("c.attach_provider(p)", "p.attach_client(c)"));
+    EXPECT_EQ(w.reg.deregister_provider(p.reg_handle), status::pending);
+    EXPECT_EQ(w.reg.deregister_client(c.reg_handle), status::pending);
+    w.run_posted();
+    EXPECT_THAT(w.events, ElementsAre("c.attach_provider(p)", "p.attach_client(c)"));
 }
 
 TEST(nmr, client_attach_provider_outside_an_attach_is_invalid) {
@@ -408,7 +414,20 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
                   status::invalid_parameter);
         EXPECT_EQ(w.reg.deregister_client(p.reg_handle), status::invalid_parameter);
         EXPECT_EQ(w.reg.deregister_provider(c.reg_handle), status::invalid_parameter);
+        // Both detach callbacks PENDING, then their completions; a second one is stray.
+        c.detach_pending = p.detach_pending = true;
         ASSERT_EQ(w.reg.deregister_provider(p.reg_handle), status::pending);
+        ASSERT_EQ(c.pending_detach.size(), 1u);
+        ASSERT_EQ(p.pending_detach.size(), 1u);
+        w.reg.client_detach_provider_complete(c.pending_detach[0]);
+        w.reg.provider_detach_client_complete(p.pending_detach[0]);
+        w.reg.client_detach_provider_complete(c.pending_detach[0]);
+        w.reg.provider_detach_client_complete(p.pending_detach[0]);
+        // A binding detached at once on both sides (SUCCESS), when c deregisters below.
+        c.detach_pending = false;
+        fake_provider late(w, "late", npi_a);
+        ASSERT_EQ(w.reg.register_provider(late, late.inst, nullptr, &late.reg_handle),
+                  status::success);
         bool done = false;
         EXPECT_EQ(w.reg.on_deregister_complete(p.reg_handle, [&] { done = true; }),
                   status::success);
@@ -417,7 +436,7 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         ASSERT_EQ(w.reg.deregister_client(c.reg_handle), status::pending);
         EXPECT_EQ(w.reg.wait_for_deregister_complete(c.reg_handle, [&] { w.run_posted(); }),
                   status::success);
-        for (fake_provider* q : {&refusing, &blank}) {
+        for (fake_provider* q : {&refusing, &blank, &late}) {
             ASSERT_EQ(w.reg.deregister_provider(q->reg_handle), status::pending);
         }
         ASSERT_EQ(w.reg.deregister_client(shy.reg_handle), status::pending);
