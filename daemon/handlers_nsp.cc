@@ -70,7 +70,8 @@ std::optional<reply> lookup_next(request& r) {
     if (e != wsa::no_error) {
         return wsa_reply(e);
     }
-    contract_stats::process().count("nsp", "lookup_next", "PENDING");
+    // Started: the immediate answer is NO_ERROR, its result comes as lookup_next_complete.
+    contract_stats::process().count("nsp", "lookup_next", nsp::wsa_name(e));
     r.s.await_lookup(h, r.id);
     return std::nullopt;
 }

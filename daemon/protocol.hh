@@ -3,7 +3,9 @@
 // request's arguments, and the replies of each family. A request the server cannot even start
 // is a bad_request (WSAEINVAL with the reason); an unknown operation is unknown_operation
 // (WSAEOPNOTSUPP); a VC or party handle the session does not hold is stale_handle
-// (INVALID_HANDLE, answered without reaching a call manager).
+// (INVALID_HANDLE, answered without reaching a call manager); a handle the session holds whose
+// call manager detached is binding_gone (NOINTERFACE: docs/contracts.md §4, a request through
+// a binding that is gone).
 
 #include <cstdint>
 #include <memory>
@@ -30,6 +32,9 @@ struct unknown_operation : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 struct stale_handle : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+struct binding_gone : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 

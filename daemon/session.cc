@@ -132,7 +132,18 @@ session::binding& session::provider_of_vc(callmgmt::vc_handle v) {
     if (it == vc_connection_.end()) {
         throw stale_handle(fmt::format("no VC {} of this session", v));
     }
-    return provider_for(it->second);
+    binding* b = bindings_.find(it->second);
+    if (b == nullptr) {
+        // The binding is gone, and the VC with its call manager: this answer is the handle's
+        // last (the next use of it is INVALID_HANDLE).
+        const std::string connection = it->second;
+        call_gone(v);
+        release_vc(v);
+        throw binding_gone(fmt::format("VC {}: the call manager of connection '{}' has "
+                                       "detached (the connection went away); the VC is gone",
+                                       v, connection));
+    }
+    return *b;
 }
 
 protocol::reply session::refused(const binding& b, callmgmt::status s) const {
@@ -355,6 +366,8 @@ void session::handle(const json& req) {
         out = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
     } catch (const stale_handle& e) {
         out = ndis_reply(callmgmt::status::invalid_handle, e.what()); // no call manager saw it
+    } catch (const binding_gone& e) {
+        out = ndis_reply(callmgmt::status::nointerface, e.what());
     } catch (const json::exception& e) {
         out = wsa_reply(wsa::invalid, fmt::format("{}: {}", label, e.what()));
     }

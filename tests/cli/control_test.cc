@@ -9,7 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/client.hh"
+#include "daemon/request_statuses.hh"
 #include "support/process.hh"
 
 namespace vcplane::test {
@@ -44,6 +47,7 @@ protected:
         setrlimit(RLIMIT_NOFILE, &files);
         socket_ = fmt::format("/tmp/vcplane-ctl-{}.sock", getpid());
         const uint16_t port = free_tcp_port();
+        metrics_port_ = port;
         const std::string cfg = fmt::format(R"([eal]
 lcores = [0, 1]
 no_huge = true
@@ -137,6 +141,7 @@ next_hop = "02:00:00:00:00:02"
 
     std::string socket_;
     std::string config_;
+    uint16_t metrics_port_ = 0;
     std::unique_ptr<process> daemon_;
 };
 
@@ -789,6 +794,80 @@ TEST_F(control_socket, a_reply_past_the_kernels_limit_is_refused_and_the_session
     EXPECT_EQ(c.call("status")["calls"], calls + 1); // nothing lost
     EXPECT_THAT(daemon_->output(), HasSubstr("exceeds the control socket's send buffer"));
     c.call("goodbye");
+}
+
+// Counted as it happened: after a session that goes through every family (and through a
+// binding whose call manager went away), every (family, operation, status) series the daemon
+// exposes is one daemon/request_statuses.hh lists, and the answers seen are the ones counted.
+TEST_F(control_socket, every_counted_outcome_is_one_its_family_lists) {
+    control_client c(socket_);
+    ASSERT_TRUE(control_client::ok(c.call("hello")));
+    EXPECT_EQ(c.call("status")["status"], "NO_ERROR");
+    EXPECT_EQ(c.call("set_service",
+                     {{"operation", "register"}, {"name", "svc"}, {"addresses", {"a"}}})["status"],
+              "NO_ERROR");
+    const json begun = c.call("lookup_begin", {{"query", "*"}});
+    ASSERT_EQ(begun["status"], "NO_ERROR") << begun;
+    EXPECT_EQ(c.call("lookup_next", {{"lookup", begun["lookup"]}})["status"], "NO_ERROR");
+    EXPECT_EQ(c.call("lookup_end", {{"lookup", begun["lookup"]}})["status"], "NO_ERROR");
+    const json party = {
+        {"name", "p"}, {"connection", "out"}, {"label", 2100}, {"next_hop", "02:00:00:00:00:0e"}};
+    const json made = c.call(
+        "make_call", {{"connection", "in"}, {"name", "m"}, {"label", 1100}, {"party", party}});
+    ASSERT_TRUE(control_client::ok(made)) << made;
+    json second = party;
+    second["name"] = "q";
+    second["label"] = 2101;
+    const json added = c.call("add_party", {{"vc", made["vc"]}, {"party", second}});
+    ASSERT_TRUE(control_client::ok(added)) << added;
+    EXPECT_EQ(c.call("drop_party", {{"party", added["party"]}})["status"], "SUCCESS");
+    EXPECT_EQ(c.call("modify_call_qos", {{"vc", made["vc"]}, {"sustained_rate", 0}})["status"],
+              "SUCCESS");
+    EXPECT_EQ(c.call("close_call", {{"vc", made["vc"]}, {"party", made["party"]}})["status"],
+              "SUCCESS");
+    EXPECT_EQ(c.call("delete_vc", {{"vc", 4242}})["status"], "INVALID_HANDLE");
+    EXPECT_EQ(c.call("nonsense")["status"], "WSAEOPNOTSUPP");
+    EXPECT_EQ(c.call("disconnect", {{"connection", "in"}})["status"], "NOT_SUPPORTED");
+    // A VC on "out", then "out" goes away: the handle's next use is NOINTERFACE (its binding is
+    // gone), the one after INVALID_HANDLE (the handle died with it).
+    const json vc = c.call("create_vc", {{"connection", "out"}});
+    ASSERT_TRUE(control_client::ok(vc)) << vc;
+    ASSERT_EQ(c.call("port_detach", {{"device", "net_null1"}})["status"], "SUCCESS");
+    EXPECT_EQ(c.call("delete_vc", {{"vc", vc["vc"]}})["status"], "NOINTERFACE");
+    EXPECT_EQ(c.call("delete_vc", {{"vc", vc["vc"]}})["status"], "INVALID_HANDLE");
+    EXPECT_EQ(c.call("port_attach", {{"devargs", "net_null1"}})["status"], "SUCCESS");
+    c.call("goodbye");
+
+    const request_status_table& table = counted_status_table();
+    std::set<std::string> seen, unlisted;
+    for (int i = 0; i < 50 && seen.count("ndis delete_vc NOINTERFACE") == 0; ++i) {
+        std::this_thread::sleep_for(100ms); // the scrape reads a snapshot made once a second
+        seen.clear();
+        unlisted.clear();
+        std::istringstream body(http_get(metrics_port_, "/metrics"));
+        for (std::string line; std::getline(body, line);) {
+            std::smatch m;
+            static const std::regex series(
+                R"re(^vcplane_contract_operations_total\{family="([^"]*)",operation="([^"]*)",status="([^"]*)"\})re");
+            if (!std::regex_search(line, m, series)) {
+                continue;
+            }
+            seen.insert(fmt::format("{} {} {}", m[1].str(), m[2].str(), m[3].str()));
+            const auto f = table.find(m[1].str());
+            const bool listed = f != table.end() && f->second.count(m[2].str()) != 0 &&
+                                f->second.at(m[2].str()).count(m[3].str()) != 0;
+            if (!listed) {
+                unlisted.insert(line);
+            }
+        }
+    }
+    EXPECT_THAT(unlisted, ::testing::IsEmpty());
+    for (const char* s : {"nsp lookup_next NO_ERROR", "nsp lookup_next_complete NO_ERROR",
+                          "ndis delete_vc NOINTERFACE", "ndis delete_vc INVALID_HANDLE",
+                          "nmr detach_client SUCCESS", "nmr detach_provider SUCCESS",
+                          "nsp unknown WSAEOPNOTSUPP", "cm disconnect NOT_SUPPORTED"}) {
+        EXPECT_EQ(seen.count(s), 1u) << s;
+    }
 }
 
 } // namespace
