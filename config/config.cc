@@ -852,7 +852,10 @@ void read_control(reader& r, const toml::table& root, control_config& c) {
     if (auto v = r.integer(*t, "max_message_bytes", "control", false, 1024, 1 << 20)) {
         c.max_message_bytes = uint32_t(*v);
     }
-    if (auto v = r.integer(*t, "max_queued_replies", "control", false, 16, 1 << 20)) {
+    // At least one batch's replies: a client that sends a legal batch and then reads is never
+    // cut off.
+    if (auto v =
+            r.integer(*t, "max_queued_replies", "control", false, max_batch_requests, 1 << 20)) {
         c.max_queued_replies = uint32_t(*v);
     }
 }

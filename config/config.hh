@@ -77,6 +77,10 @@ struct call_config {
 
 // The control socket (Unix domain, SOCK_SEQPACKET): who may connect, and the bounds that keep
 // one client from stalling the control thread.
+// The most requests one message of the control protocol may hold (a batch); a client may
+// leave at least as many replies unread (control_config::max_queued_replies).
+inline constexpr uint32_t max_batch_requests = 256;
+
 struct control_config {
     bool enabled = true;
     std::string socket = "/run/vcplane/control.sock";
@@ -87,7 +91,8 @@ struct control_config {
     std::vector<std::string> allowed_groups;
     uint32_t max_sessions = 1024;
     uint32_t max_message_bytes = 65536;
-    uint32_t max_queued_replies = 1024; // a client that does not read is disconnected beyond it
+    // A client that leaves more unread is disconnected; at least max_batch_requests.
+    uint32_t max_queued_replies = 1024;
 };
 
 // A name the switch registers in its namespace (NSPv2) on behalf of the file: sessions look it

@@ -185,8 +185,9 @@ std::optional<reply> reload(request& r) {
 
 const std::vector<handler_entry>& switch_handlers() {
     static const std::vector<handler_entry> table = {
-        {"status", status}, {"connections", connections}, {"calls", calls},
-        {"stats", stats},   {"reload", reload},
+        {"status", status, true}, {"connections", connections, true},
+        {"calls", calls, true},   {"stats", stats, true},
+        {"reload", reload},
     };
     return table;
 }

@@ -96,6 +96,26 @@ const json* reply::find(std::string_view key) const {
     return it != members_.end() && it->first == key ? &it->second : nullptr;
 }
 
+void reply::write_short(uint64_t id, std::string& out) const {
+    auto to = std::back_inserter(out);
+    fmt::format_to(to, R"({{"id":{},"family":"{}","status":"{}","code":{},)", id, family_, status_,
+                   code_);
+    out += R"("message":"out of memory for the whole reply: its outcome and handles only")";
+    bool cut = false;
+    for (const auto& [key, value] : members_) {
+        if (value.is_number_unsigned()) {
+            fmt::format_to(to, R"(,"{}":{})", key, value.get<uint64_t>());
+        } else if (value.is_number_integer()) {
+            fmt::format_to(to, R"(,"{}":{})", key, value.get<int64_t>());
+        } else if (value.is_boolean()) {
+            fmt::format_to(to, R"(,"{}":{})", key, value.get<bool>());
+        } else {
+            cut = true;
+        }
+    }
+    out += cut ? R"(,"truncated":true})" : "}";
+}
+
 std::string reply::text(std::optional<uint64_t> id) const {
     std::string out;
     out.reserve(128);

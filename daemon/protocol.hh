@@ -68,6 +68,10 @@ public:
     // The reply as one JSON object with "id": id (null: a reply to a request whose id could
     // not be read, or a refused connection's).
     std::string text(std::optional<uint64_t> id) const;
+    // The reply cut to what says its outcome, appended to out: id, family, status, code, a
+    // message saying it was cut, and its members that are numbers or booleans (the handles);
+    // "truncated": true when it had others. Allocates nothing while out has the room.
+    void write_short(uint64_t id, std::string& out) const;
 
 private:
     struct names {

@@ -4,13 +4,13 @@
 
 namespace vcplane {
 
-request_handler find_handler(std::string_view op) {
-    static const std::map<std::string_view, request_handler> table = [] {
-        std::map<std::string_view, request_handler> t;
+const handler_entry* find_handler(std::string_view op) {
+    static const std::map<std::string_view, const handler_entry*> table = [] {
+        std::map<std::string_view, const handler_entry*> t;
         for (const auto* family :
              {&nsp_handlers(), &ndis_handlers(), &cm_handlers(), &switch_handlers()}) {
             for (const auto& e : *family) {
-                if (!t.emplace(e.op, e.handle).second) {
+                if (!t.emplace(e.op, &e).second) {
                     throw std::logic_error(std::string("two handlers for ") + e.op);
                 }
             }

@@ -40,6 +40,9 @@ using request_handler = std::optional<protocol::reply> (*)(request& r);
 struct handler_entry {
     const char* op;
     request_handler handle;
+    // A view changes nothing: when its reply cannot be made, WSA_NOT_ENOUGH_MEMORY is the
+    // truth. Any other request's outcome is reported even then (session::reply).
+    bool view = false;
 };
 
 // Each family's table (daemon/handlers_<family>.cc).
@@ -49,6 +52,6 @@ const std::vector<handler_entry>& cm_handlers();
 const std::vector<handler_entry>& switch_handlers();
 
 // Every operation, by name; nullptr for an unknown one.
-request_handler find_handler(std::string_view op);
+const handler_entry* find_handler(std::string_view op);
 
 } // namespace vcplane

@@ -325,10 +325,10 @@ size_t session::handle_message(std::string_view text) {
         return 1;
     }
     for (const json& req : msg) {
-        if (fd_ < 0 || ending_) {
-            break; // what follows the last goodbye is not answered, as in separate messages
+        if (fd_ < 0) {
+            break; // run down: nobody to answer
         }
-        handle(req);
+        handle(req); // after the last goodbye: answered, not done (README "Control socket")
     }
     return msg.size();
 }
@@ -349,13 +349,18 @@ void session::handle(const json& req) {
     // table knows, so that a client cannot grow the metrics without bound.
     std::string label = "request";
     std::optional<protocol::reply> out;
+    bool view = false;
     try {
         const std::string op = str(req, "op");
-        if (op != "hello" && startups_ == 0) {
+        if (ending_) {
+            out = status_reply("nsp", "WSANOTINITIALISED", wsa_not_initialised,
+                               "after the session's last goodbye: not done");
+        } else if (op != "hello" && startups_ == 0) {
             out = status_reply("nsp", "WSANOTINITIALISED", wsa_not_initialised, "say hello first");
-        } else if (const request_handler h = find_handler(op)) {
+        } else if (const handler_entry* h = find_handler(op)) {
             label = op;
-            out = h(r);
+            view = h->view;
+            out = h->handle(r);
         } else {
             label = "unknown";
             throw unknown_operation(fmt::format("unknown operation '{}'", op));
@@ -377,11 +382,12 @@ void session::handle(const json& req) {
     if (!r.counted_by_engine) {
         contract_stats::process().count(out->family(), label, out->status());
     }
-    reply(r.id, std::move(*out));
+    reply(r.id, std::move(*out), view);
 }
 
-void session::reply(uint64_t request, protocol::reply r) {
-    queue(request, [&] { return r.text(request); });
+void session::reply(uint64_t request, protocol::reply r, bool view) {
+    queue(
+        request, [&] { return r.text(request); }, view ? nullptr : &r);
 }
 
 void session::reply_unaddressed(const protocol::reply& r) {
@@ -395,7 +401,8 @@ void session::send_event(const json& e) {
 }
 
 template <typename MakeText>
-void session::queue(std::optional<uint64_t> id, MakeText&& make_text) {
+void session::queue(std::optional<uint64_t> id, MakeText&& make_text,
+                    const protocol::reply* short_form) {
     if (fd_ < 0) {
         return;
     }
@@ -414,7 +421,7 @@ void session::queue(std::optional<uint64_t> id, MakeText&& make_text) {
         }
         out_.push_back(std::move(text));
     } catch (const std::bad_alloc&) {
-        if (!queue_memory_refusal(id)) {
+        if (!queue_memory_refusal(id, short_form)) {
             log::error("session {}: out of memory for a reply; disconnecting it", id_);
             out_.clear();
             end(true);
@@ -455,7 +462,8 @@ void session::flush_soon() {
     });
 }
 
-bool session::queue_memory_refusal(std::optional<uint64_t> id) noexcept {
+bool session::queue_memory_refusal(std::optional<uint64_t> id,
+                                   const protocol::reply* short_form) noexcept {
     // An event (no id) is dropped: no request waits for it. A reply is written into the
     // buffer kept for this (no allocation while it fits) and queued.
     if (!id) {
@@ -464,10 +472,15 @@ bool session::queue_memory_refusal(std::optional<uint64_t> id) noexcept {
     bool queued = false;
     try {
         memory_refusal_.clear();
-        fmt::format_to(std::back_inserter(memory_refusal_),
-                       R"({{"id":{},"family":"nsp","status":"{}","code":{},)"
-                       R"("message":"out of memory for the reply"}})",
-                       *id, nsp::wsa_name(wsa::not_enough_memory), int64_t(wsa::not_enough_memory));
+        if (short_form != nullptr) {
+            short_form->write_short(*id, memory_refusal_);
+        } else {
+            fmt::format_to(std::back_inserter(memory_refusal_),
+                           R"({{"id":{},"family":"nsp","status":"{}","code":{},)"
+                           R"("message":"out of memory for the reply"}})",
+                           *id, nsp::wsa_name(wsa::not_enough_memory),
+                           int64_t(wsa::not_enough_memory));
+        }
         out_.push_back(std::move(memory_refusal_));
         queued = true;
         log::warning("session {}: out of memory for the reply to request {}", id_, *id);

@@ -4,13 +4,14 @@
 //
 // Framing: one JSON object per SOCK_SEQPACKET message, or a batch: an array of up to
 // max_batch requests in one message, handled in order as if each had come alone. Every request
-// gets exactly one reply, through reply(); the replies made while the loop handles its events
-// are sent together once the handlers are done. A session whose hello asked for
-// pack_replies receives them packed: each message an array of one or more replies and events,
-// as many as fit in max_message_bytes and the send buffer (a larger one alone). Replies wait in a
-// queue while the socket is full, and a client that leaves control.max_queued_replies unread is run
-// down. Requests are answered by the handlers of daemon/request_handlers.hh; one that pends
-// (drop_party, close_call, lookup_next) is answered by its completion.
+// the session reads gets exactly one reply, through reply() (the rule: README "Control
+// socket"; requests after the last goodbye in its batch are answered, not done); the replies made
+// while the loop handles its events are sent together once the handlers are done. A session whose
+// hello asked for pack_replies receives them packed: each message an array of one or more replies
+// and events, as many as fit in max_message_bytes and the send buffer (a larger one alone). Replies
+// wait in a queue while the socket is full, and a client that leaves control.max_queued_replies
+// unread is run down. Requests are answered by the handlers of daemon/request_handlers.hh; one that
+// pends (drop_party, close_call, lookup_next) is answered by its completion.
 //
 // End: the last goodbye (Cleanup) stops reading, tears down what the session owns, answers the
 // requests still pending (their completions, or cancelled), then the goodbye, then closes. A
@@ -28,6 +29,7 @@
 #include <string_view>
 #include <utility>
 
+#include "config/config.hh"
 #include "contracts/callmgmt/call_management.hh"
 #include "contracts/callmgmt/client_bindings.hh"
 #include "contracts/nsp/name_space.hh"
@@ -48,7 +50,7 @@ public:
     session& operator=(const session&) = delete;
 
     // Requests in one batch message at most: a message that holds more is refused whole.
-    static constexpr size_t max_batch = 256;
+    static constexpr size_t max_batch = max_batch_requests;
 
     uint64_t id() const { return id_; }
     void on_events(uint32_t events);
@@ -57,7 +59,11 @@ public:
     // The teardown completed: the last goodbye is answered, the connection closed.
     void finish();
 
-    void reply(uint64_t request, protocol::reply r);
+    // Queues r as the one reply to `request`. When its text cannot be made for want of
+    // memory, the reply is written short (protocol::reply::write_short: the outcome and the
+    // handles), so that a request that changed something is never reported as refused; the
+    // reply of a view (which changed nothing) becomes WSA_NOT_ENOUGH_MEMORY.
+    void reply(uint64_t request, protocol::reply r, bool view = false);
 
     // ---- for the request handlers -------------------------------------------------------
     control_server& server() { return srv_; }
@@ -108,16 +114,20 @@ private:
     void send_event(const json& e);
     // A reply to a request whose id could not be read ("id": null).
     void reply_unaddressed(const protocol::reply& r);
-    // Queues the text make_text() writes: a reply to request id, or an event (no id).
+    // Queues the text make_text() writes: a reply to request id, or an event (no id). Out of
+    // memory, the reply written by `short_form` into the reserved buffer takes its place.
     template <typename MakeText>
-    void queue(std::optional<uint64_t> id, MakeText&& make_text);
+    void queue(std::optional<uint64_t> id, MakeText&& make_text,
+               const protocol::reply* short_form = nullptr);
     // Makes the socket's send buffer hold one message of `bytes` (a SEQPACKET message must fit
     // in it whole); false when the kernel's limit (net.core.wmem_max without CAP_NET_ADMIN)
     // is below it.
     bool fit_send_buffer(size_t bytes);
-    // When a reply cannot be made for want of memory: its request gets WSA_NOT_ENOUGH_MEMORY
-    // instead, written into memory_refusal_. False when even that could not be queued.
-    bool queue_memory_refusal(std::optional<uint64_t> id) noexcept;
+    // When a reply cannot be made for want of memory: its request gets short_form's short
+    // reply, or (none) WSA_NOT_ENOUGH_MEMORY, written into memory_refusal_. False when even
+    // that could not be queued.
+    bool queue_memory_refusal(std::optional<uint64_t> id,
+                              const protocol::reply* short_form) noexcept;
     void flush_out();
     void flush_soon(); // flush_out once this iteration's handlers are done
     void hang_up();

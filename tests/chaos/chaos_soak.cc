@@ -145,7 +145,7 @@ enabled = false
 [control]
 socket = "{}"
 max_sessions = 8
-max_queued_replies = 64
+max_queued_replies = 256
 [connections.src]
 device = "net_af_packet0"
 [connections.vsrc]
@@ -390,7 +390,7 @@ struct chaos {
         if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
             const std::string hello = R"({"id":1,"op":"hello","name":"flood"})";
             send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
-            for (unsigned i = 2; i < 2000; ++i) {
+            for (unsigned i = 2; i < 4000; ++i) {
                 const std::string m = fmt::format(R"({{"id":{},"op":"status"}})", i);
                 if (send(fd, m.data(), m.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
                     break; // the daemon has ended it

@@ -59,7 +59,7 @@ listen = "127.0.0.1:{1}"
 [control]
 socket = "{2}"
 mode = "0666"
-max_queued_replies = 16
+max_queued_replies = 256
 [connections.in]
 device = "net_null0"
 [connections.out]
@@ -263,20 +263,26 @@ TEST_F(control_socket, a_batch_is_answered_request_by_request_and_bad_ones_lose_
     EXPECT_EQ(s["calls"], 2); // the config's and the batched one
     EXPECT_EQ(s["parties"], 2);
 
-    // The last goodbye ends the session where it stands in the batch: what follows it is not
-    // done, as if it had come in later messages.
+    // The last goodbye ends the session where it stands in the batch: what follows it is
+    // answered WSANOTINITIALISED and not done (a hello cannot revive it), the goodbye last.
     c.send_raw(json::array({{{"id", 20}, {"op", "goodbye"}},
                             {{"id", 21},
                              {"op", "make_call"},
                              {"connection", "in"},
                              {"name", "late"},
                              {"label", 1201},
-                             {"party", party}}})
+                             {"party", party}},
+                            {{"id", 22}, {"op", "hello"}}})
                    .dump());
+    for (int id : {21, 22}) {
+        const json late = json::parse(c.receive_raw(5s));
+        EXPECT_EQ(late["id"], id);
+        EXPECT_EQ(late["status"], "WSANOTINITIALISED") << late;
+    }
     const json bye = json::parse(c.receive_raw(5s));
     EXPECT_EQ(bye["id"], 20);
     EXPECT_EQ(bye["startups"], 0);
-    EXPECT_THROW(c.receive_raw(2s), client_error); // closed, and nothing for request 21
+    EXPECT_THROW(c.receive_raw(2s), client_error); // closed after the goodbye's reply
     EXPECT_TRUE(sessions_become(1));
     EXPECT_EQ(status()["calls"], 1); // the batched call went with its session; 'late' never came
 }
@@ -553,12 +559,12 @@ TEST_F(control_socket, a_client_that_never_reads_is_disconnected_and_others_are_
 }
 
 // Replies made in one loop iteration are sent together: a burst of more requests than
-// max_queued_replies (16 here) from a client that reads is answered whole and in order; only
+// max_queued_replies (256 here) from a client that reads is answered whole and in order; only
 // replies the client leaves unread count against the limit.
 TEST_F(control_socket, a_burst_of_requests_is_answered_in_order_and_the_session_lives) {
     control_client c(socket_);
     ASSERT_TRUE(control_client::ok(c.call("hello")));
-    constexpr int burst = 64;
+    constexpr int burst = 300;
     for (int i = 0; i < burst; ++i) {
         c.send_raw(json{{"id", 1000 + i}, {"op", "hello"}}.dump());
     }
@@ -748,8 +754,8 @@ TEST_F(control_socket, a_packed_reply_past_max_message_bytes_goes_alone) {
 TEST_F(control_socket, packed_replies_stay_within_the_send_buffer) {
     std::ifstream in(config_);
     std::string cfg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    cfg.replace(cfg.find("max_queued_replies = 16"), 23,
-                "max_queued_replies = 16\nmax_message_bytes = 1048576");
+    cfg.replace(cfg.find("max_queued_replies = 256"), 24,
+                "max_queued_replies = 256\nmax_message_bytes = 1048576");
     std::ofstream(config_) << cfg;
     start({});
     control_client c(socket_);

@@ -270,6 +270,42 @@ TEST_F(alloc_faults_test, a_reply_that_cannot_be_made_is_refused_and_the_session
     EXPECT_TRUE(c.ask(r).contains("connections"));
 }
 
+// The converse of "a refused request changes nothing": a request that changed something is
+// never answered as refused. Its reply, when it cannot be made, is written short: the real
+// outcome and its handles, "truncated" where it had more.
+TEST_F(alloc_faults_test, an_accepted_request_whose_reply_cannot_be_made_says_so_short) {
+    client c;
+    armed_ = site::reply;
+    alloc_faults::arm(site::reply, 1);
+    const json made = c.ask(make_call(3200));
+    EXPECT_EQ(made.value("family", ""), "ndis") << made;
+    EXPECT_EQ(made.value("status", ""), "SUCCESS") << made;
+    ASSERT_TRUE(made.contains("vc") && made.contains("party")) << made;
+    EXPECT_FALSE(made.contains("truncated")) << made;
+    EXPECT_EQ(alloc_faults::pending(site::reply), 0u);
+    // The call exists, and the handles of the short reply reach it.
+    const json added =
+        c.ask({{"op", "add_party"}, {"vc", made["vc"]}, {"party", party("b", "out2", 2001)}});
+    ASSERT_EQ(added.value("status", ""), "SUCCESS") << added;
+    // A drop's completion, made short: SUCCESS, and the party is gone.
+    alloc_faults::arm(site::reply, 1);
+    const json dropped = c.ask({{"op", "drop_party"}, {"party", added["party"]}});
+    EXPECT_EQ(dropped.value("status", ""), "SUCCESS") << dropped;
+    EXPECT_EQ(alloc_faults::pending(site::reply), 0u);
+    EXPECT_EQ(c.ask({{"op", "drop_party"}, {"party", added["party"]}}).value("status", ""),
+              "INVALID_HANDLE");
+    // A reply with more than handles (a lookup's result) keeps its outcome and says it was cut.
+    const json begun = c.ask({{"op", "lookup_begin"}, {"query", "*"}});
+    alloc_faults::arm(site::reply, 1);
+    const json next = c.ask({{"op", "lookup_next"}, {"lookup", begun["lookup"]}});
+    EXPECT_EQ(next.value("status", ""), "NO_ERROR") << next;
+    EXPECT_EQ(next.value("truncated", false), true) << next;
+    c.ask({{"op", "lookup_end"}, {"lookup", begun["lookup"]}});
+    EXPECT_EQ(c.ask({{"op", "close_call"}, {"vc", made["vc"]}, {"party", made["party"]}})
+                  .value("status", ""),
+              "SUCCESS");
+}
+
 // The world stops before the process exits (and before EAL's own teardown).
 struct world_stopper : ::testing::Environment {
     void TearDown() override { the_world.reset(); }

@@ -401,6 +401,16 @@ TEST(config, forwarding_latency_is_opt_in_and_a_boolean) {
                 HasSubstr("metrics.forwarding_latency: expected true or false, found a string"));
 }
 
+// A client may always leave one whole batch's replies unread.
+TEST(config, max_queued_replies_holds_at_least_one_batch) {
+    EXPECT_EQ(parse_config_string(base + good_call + "[control]\nmax_queued_replies = 256\n",
+                                  "vcplane.toml")
+                  .control.max_queued_replies,
+              256u);
+    EXPECT_THAT(only_problem(base + good_call + "[control]\nmax_queued_replies = 16\n"),
+                HasSubstr("control.max_queued_replies: 16"));
+}
+
 TEST(config, a_call_is_fair_only_when_it_says_so) {
     EXPECT_FALSE(parse_config_string(base + good_call, "vcplane.toml").calls[0].contract.fair);
     std::string text = base + good_call;
