@@ -25,10 +25,13 @@ result config_csp::claim_connection(const adapter& a, std::string& connection) {
         if (!mine) {
             continue;
         }
-        if (!c.devargs.empty()) {
+        if (!c.devargs.empty() && connected(c.name)) {
             // Ours to connect, not to claim: it appeared because we probed it.
             return result::invalid_connection;
         }
+        // An adapter the file lists, activated out of band (docs/contracts.md §2.5): claimed
+        // under its configured name, even one this CSP would create by connecting; such a
+        // connection is not this CSP's to disconnect.
         if (name_in_use_(c.name)) {
             return result::connection_already_exists;
         }
@@ -59,6 +62,11 @@ result config_csp::connect(const std::string& connection, adapter& out) {
     out = *a;
     connected_.emplace_back(connection, *a);
     return result::success;
+}
+
+bool config_csp::connected(const std::string& connection) const {
+    return std::any_of(connected_.begin(), connected_.end(),
+                       [&](const auto& e) { return e.first == connection; });
 }
 
 result config_csp::disconnect(const std::string& connection) {

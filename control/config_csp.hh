@@ -26,7 +26,10 @@ struct port_ops {
 // and gives them the configured names; those came up out of band (EAL probed them at start,
 // or an operator hot-plugged them) and it refuses to disconnect them. Connections with
 // `devargs` are different: the CM connects them through this CSP, which probes the device
-// itself, and may disconnect them, which removes the device.
+// itself, and may disconnect them, which removes the device. One whose device was activated
+// out of band instead (an operator attached it before vcplane connected it, or after it
+// disconnected it) is claimed like the others, and is not this CSP's to disconnect (seed
+// CmCspClaimConnection: an adapter it would create by connecting, activated out of band).
 class config_csp : public csp {
 public:
     // name_in_use: is a connection name taken already (by any CSP)?
@@ -41,6 +44,7 @@ public:
     const connection_config* find(const std::string& connection) const;
 
 private:
+    bool connected(const std::string& connection) const; // by this CSP
     const vcplane_config& cfg_;
     std::function<bool(const std::string&)> name_in_use_;
     port_ops ports_;

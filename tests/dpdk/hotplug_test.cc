@@ -296,5 +296,45 @@ devargs = "net_null41"
     rcu_unregister_thread();
 }
 
+// Seed CmCspClaimConnection: an adapter the file's CSP would create by connecting one of its
+// connections, activated out of band instead, is claimed under that connection's name, and
+// the CSP then refuses to disconnect it (it belongs to whoever brought it up).
+TEST(hotplug, a_device_the_csp_would_connect_activated_out_of_band_is_claimed) {
+    start_eal();
+    rcu_register_thread();
+    rcu_thread_offline();
+    const auto cfg = parse_config_string(R"([eal]
+lcores = [0, 1]
+[connections.made]
+devargs = "net_null42"
+)",
+                                         "oob.toml");
+    control_loop ctl;
+    const auto pump = [&] { ctl.pump(); };
+    control_plane plane(cfg, ctl.gp, shared_pool(), 1, ctl.post());
+    plane.start();
+    ASSERT_NE(plane.connections().find("made"), nullptr);
+    // Connected by vcplane: it may disconnect it, which removes the device.
+    ASSERT_EQ(plane.disconnect("made"), cm::result::success);
+    pump();
+    EXPECT_EQ(plane.connections().find("made"), nullptr);
+    // The operator brings the same device up: offered to the CSPs, claimed, named.
+    const probe_result up = plane.attach_port("net_null42");
+    ASSERT_TRUE(up.port.has_value()) << up.error;
+    pump();
+    const cm::connection* c = plane.connections().find("made");
+    ASSERT_NE(c, nullptr) << "the adapter stayed unmanaged";
+    EXPECT_EQ(c->port.device, "net_null42");
+    EXPECT_TRUE(plane.connections().unmanaged().empty());
+    EXPECT_NE(plane.find_call_manager("made"), nullptr);
+    // Claimed out of band: the Connection Manager may not disconnect it.
+    EXPECT_EQ(plane.disconnect("made"), cm::result::not_supported);
+    EXPECT_NE(plane.connections().find("made"), nullptr);
+    std::string error;
+    EXPECT_TRUE(plane.detach_port("net_null42", &error)) << error;
+    plane.stop(pump);
+    rcu_unregister_thread();
+}
+
 } // namespace
 } // namespace vcplane::test
