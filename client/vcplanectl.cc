@@ -119,11 +119,12 @@ int show(const std::string& what, const json& r) {
             for (const auto& p : c["parties"]) {
                 rows.push_back({s(c, "name"), s(c, "vc"), s(c, "connection"), s(c, "key"),
                                 s(c, "owner"), s(p, "name"), s(p, "party"), s(p, "connection"),
-                                s(p, "key"), s(p, "action"), s(p, "next_hop")});
+                                s(p, "key"), s(p, "action"), s(p, "next_hop"),
+                                p.value("leaving", false) ? "leaving" : "active"});
             }
         }
         print_table({"call", "vc", "in", "key", "owner", "party", "handle", "out", "out-key",
-                     "action", "next-hop"},
+                     "action", "next-hop", "state"},
                     rows);
     } else {
         std::printf("%s\n", r.dump(2).c_str());

@@ -106,10 +106,6 @@ void diff_fixed(const vcplane_config& a, const vcplane_config& b, std::vector<st
             b.control.max_queued_replies);
 }
 
-bool same_party(const party_config& a, const party_config& b) {
-    return a.connection == b.connection && a.key == b.key && a.next_hop == b.next_hop;
-}
-
 std::string party_change(const party_config& a, const party_config& b) {
     std::vector<std::string> what;
     if (a.connection != b.connection) {
@@ -245,6 +241,10 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
         plan.steps.insert(plan.steps.end(), kind->begin(), kind->end());
     }
     return plan;
+}
+
+bool same_party(const party_spec& a, const party_spec& b) {
+    return a.connection == b.connection && a.key == b.key && a.next_hop == b.next_hop;
 }
 
 } // namespace vcplane

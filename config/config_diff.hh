@@ -58,4 +58,8 @@ struct reload_plan {
 
 reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next);
 
+// Whether two parties of the same name are the same party (a difference is a changed party:
+// dropped and added again).
+bool same_party(const party_spec& a, const party_spec& b);
+
 } // namespace vcplane

@@ -17,7 +17,7 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
     , running_(without_calls(cfg))
     , gp_(gp)
     , pool_(pool)
-    , reg_(std::move(post))
+    , reg_(post)
     , state_(workers, cfg.metrics)
     , cm_(cm::listener{[this](const cm::connection& c) { return up(c); },
                        [this](const cm::connection& c, bool removed) { down(c, removed); },
@@ -36,7 +36,7 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
               [](const cm::adapter& a, std::string* error) {
                   return remove_device(a.port, error);
               }})
-    , provisioner_(cfg, state_, reg_)
+    , provisioner_(cfg, state_, reg_, post)
     , names_([this] { return switch_names(); }) {
     // Frames of the control thread (close data) travel to worker 0 through this ring.
     static unsigned serial = 0;
@@ -453,6 +453,7 @@ std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const
         s->parties += m->active_parties();
     }
     s->calls_waiting = provisioner_.calls_waiting();
+    s->file_leaving = provisioner_.leaving().size();
     s->nmr = reg_.counts();
     s->grace_pending = gp_.pending();
     if (with_ethdev || !series_) {

@@ -69,6 +69,9 @@ public:
     };
     reload_report reload(const vcplane_config& next, bool dry_run);
     void flush() { gp_.flush(); }
+    // Once a second: what the file names and a call manager refused to change is tried again
+    // (provisioner::converge).
+    void tick() { provisioner_.converge(); }
     // with_ethdev: also read link state and ethdev stats and rebuild the per-VC and per-party
     // series list (a timer does, about once a second).
     std::shared_ptr<status_snapshot> snapshot(bool with_ethdev) const;

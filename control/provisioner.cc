@@ -8,10 +8,12 @@ namespace vcplane {
 
 using cstatus = callmgmt::status;
 
-provisioner::provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg)
+provisioner::provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg,
+                         nmr::registrar::post_fn post)
     : calls_(cfg.calls)
     , state_(state)
-    , bindings_(reg, *this, "provisioner/config") {
+    , bindings_(reg, *this, "provisioner/config")
+    , post_(std::move(post)) {
     // A call manager that appears may be the one a waiting call needs.
     bindings_.after_attach = [this](binding&) { make_ready_calls(); };
 }
@@ -30,6 +32,14 @@ void provisioner::deregister_and_wait(const std::function<void()>& pump) {
 }
 
 void provisioner::connection_up() {
+    converge();
+}
+
+void provisioner::converge() {
+    if (leaving_) {
+        return;
+    }
+    retire_unnamed();
     make_ready_calls();
     for (const auto& call : calls_) {
         auto it = made_.find(call.name);
@@ -37,6 +47,82 @@ void provisioner::connection_up() {
             add_missing_parties(call, it->second);
         }
     }
+}
+
+void provisioner::converge_soon() {
+    if (converge_posted_ || leaving_) {
+        return;
+    }
+    converge_posted_ = true;
+    post_([this] {
+        converge_posted_ = false;
+        converge();
+    });
+}
+
+size_t provisioner::calls_waiting() const {
+    return size_t(std::count_if(calls_.begin(), calls_.end(),
+                                [this](const call_config& c) { return made_.count(c.name) == 0; }));
+}
+
+bool provisioner::is_leaving(const std::string& call, const std::string& party) const {
+    return leaving_names_.count(call) != 0 || leaving_names_.count(leaving_name(call, party)) != 0;
+}
+
+bool provisioner::named(const std::string& name, const made_call& m) const {
+    const call_config* c = find_call(name);
+    return c != nullptr && c->connection == m.connection && c->key == m.key && c->encap == m.encap;
+}
+
+bool provisioner::named(const call_config& call, const std::string& party,
+                        const made_party& p) const {
+    const party_config* want = call.find_party(party);
+    return want != nullptr && same_party(*want, p.spec);
+}
+
+// Every call and party made that the file does not name as it was made: its close or drop is
+// asked for (again). Accepted (PENDING), it is no longer ours; refused, it stays leaving.
+std::vector<std::pair<std::string, std::string>> provisioner::unnamed() const {
+    std::vector<std::pair<std::string, std::string>> out; // call, party ("": the call)
+    for (const auto& [name, m] : made_) {
+        if (!named(name, m)) {
+            out.emplace_back(name, "");
+            continue;
+        }
+        const call_config& call = *find_call(name);
+        for (const auto& [party, p] : m.parties) {
+            if (!named(call, party, p)) {
+                out.emplace_back(name, party);
+            }
+        }
+    }
+    return out;
+}
+
+std::string provisioner::leaving_name(const std::string& call, const std::string& party) {
+    return party.empty() ? call : call + "/" + party;
+}
+
+void provisioner::retire_unnamed() {
+    std::set<std::string> still;
+    for (const auto& [call, party] : unnamed()) {
+        const std::string what = leaving_name(call, party);
+        const step_outcome o = party.empty() ? close_one(call) : drop_one(call, party);
+        if (o.outcome != step_outcome::result::refused) {
+            if (leaving_names_.count(what) != 0) {
+                log::notice("{} '{}', which the file no longer names, has gone ({})",
+                            party.empty() ? "call" : "party", what, o.status);
+            }
+            continue;
+        }
+        still.insert(what);
+        if (leaving_names_.count(what) == 0) {
+            log::warning("{} '{}' is no longer in the file but could not be removed: {} ({}); "
+                         "it keeps receiving and is tried again every second",
+                         party.empty() ? "call" : "party", what, o.status, o.detail);
+        }
+    }
+    leaving_names_ = std::move(still);
 }
 
 const call_config* provisioner::find_call(const std::string& name) const {
@@ -112,7 +198,7 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
                         first != nullptr ? call.connection : call.parties.front().connection));
     }
     callmgmt::call_spec spec{call.name, call.key, true, call.contract, call.encap};
-    made_call m{call.connection, 0, {}};
+    made_call m{call.connection, 0, call.key, call.encap, {}};
     callmgmt::party_handle ph = 0;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.make_call(pctx, 0, spec, *first, nullptr, nullptr, &m.vc, &ph);
@@ -120,7 +206,7 @@ provisioner::step_outcome provisioner::make_one(const call_config& call) {
     if (o.outcome != step_outcome::result::done) {
         return o;
     }
-    m.parties[first->name] = ph;
+    m.parties[first->name] = made_party{ph, *first};
     reported_waiting_.erase(call.name);
     add_missing_parties(call, m);
     made_[call.name] = std::move(m);
@@ -144,7 +230,7 @@ provisioner::step_outcome provisioner::add_one(const call_config& call, made_cal
         return d.add_party(pctx, m.vc, p, nullptr, &ph);
     });
     if (o.outcome == step_outcome::result::done) {
-        m.parties[p.name] = ph;
+        m.parties[p.name] = made_party{ph, p};
     }
     return o;
 }
@@ -186,7 +272,7 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
                 fmt::format("party '{}' could not be dropped first: {}", d.step.party, d.detail));
         }
     }
-    const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second;
+    const callmgmt::party_handle last = m.parties.empty() ? 0 : m.parties.begin()->second.handle;
     o = request(*ingress, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.close_call(pctx, m.vc, last, {});
     });
@@ -200,7 +286,7 @@ provisioner::step_outcome provisioner::close_one(const std::string& name) {
 provisioner::step_outcome provisioner::drop_party_of(binding& b, const std::string& call,
                                                      made_call& m, party_map::iterator party) {
     step_outcome o{{reload_op::drop_party, call, party->first, ""}};
-    const callmgmt::party_handle ph = party->second;
+    const callmgmt::party_handle ph = party->second.handle;
     o = request(b, o, [&](callmgmt::provider_dispatch& d, void* pctx) {
         return d.drop_party(pctx, ph, {});
     });
@@ -281,8 +367,11 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
                 if (o.outcome == step_outcome::result::done) {
                     o.detail = "made again with its call";
                 }
-            } else if (mit->second.parties.count(p->name) != 0) {
-                o = step_outcome::of(step, cstatus::success, "added with its call");
+            } else if (auto made = mit->second.parties.find(p->name);
+                       made != mit->second.parties.end()) {
+                o = named(*call, p->name, made->second)
+                        ? step_outcome::of(step, cstatus::success, "added with its call")
+                        : step_outcome::waiting(step, "waits for the party it replaces to leave");
             } else {
                 o = add_one(*call, mit->second, *p);
             }
@@ -297,6 +386,11 @@ std::vector<provisioner::step_outcome> provisioner::apply(const reload_plan& pla
         }
         o.step = step;
         out.push_back(std::move(o));
+    }
+    // What a refused step left behind is leaving: tried again at the next converge().
+    leaving_names_.clear();
+    for (const auto& [call, party] : unnamed()) {
+        leaving_names_.insert(leaving_name(call, party));
     }
     return out;
 }
@@ -319,6 +413,7 @@ void provisioner::incoming_close_call(void*, cstatus reason, callmgmt::vc_handle
                             it->first, callmgmt::status_name(reason));
             }
             made_.erase(it);
+            converge_soon(); // its connections may be back already
             return;
         }
     }
@@ -327,11 +422,12 @@ void provisioner::incoming_close_call(void*, cstatus reason, callmgmt::vc_handle
 void provisioner::incoming_drop_party(void*, cstatus, callmgmt::party_handle party, void*) {
     for (auto& [name, m] : made_) {
         for (auto it = m.parties.begin(); it != m.parties.end(); ++it) {
-            if (it->second == party) {
+            if (it->second.handle == party) {
                 log::notice("call '{}': party '{}' was dropped by its call manager; it is added "
                             "again when its connection is back",
                             name, it->first);
                 m.parties.erase(it);
+                converge_soon(); // its connection may be back already
                 return;
             }
         }

@@ -5,6 +5,15 @@
 // when its ingress connection returns, and on a reload applies the plan's steps as contract
 // operations (config/config_diff.hh). Calls made by control sessions are not its own and are
 // never touched by it.
+//
+// It converges to the file whatever a call manager answered: a party or call it made that the
+// file no longer names (or names otherwise) is *leaving* until its drop or close is accepted;
+// a refused one (RESOURCES, a close that failed part-way) is tried again at every converge()
+// — after every connection or call event, and once a second (control_plane::tick) — and is
+// never forgotten meanwhile (leaving()).
+//
+// Threading: control thread only. Call-manager indications that change what it made post a
+// converge() rather than call into a call manager from inside its own callback.
 
 #include <functional>
 #include <map>
@@ -25,7 +34,9 @@ namespace vcplane {
 // connection comes back, and makes a call again when its ingress connection returns.
 class provisioner final : public callmgmt::client_dispatch {
 public:
-    provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg);
+    // post: runs a function later on the control thread.
+    provisioner(const vcplane_config& cfg, const switch_state& state, nmr::registrar& reg,
+                nmr::registrar::post_fn post);
     ~provisioner() override;
 
     nmr::status register_client();
@@ -33,9 +44,18 @@ public:
     void deregister_and_wait(const std::function<void()>& pump);
     // A connection came up: calls and parties waiting for it are made now.
     void connection_up();
+    // Makes what the file names and can be made, and drops or closes what it made that the
+    // file no longer names.
+    void converge();
 
     size_t calls_made() const { return made_.size(); }
-    size_t calls_waiting() const { return calls_.size() - made_.size(); }
+    size_t calls_waiting() const;
+    // What it made that the file no longer names, still waiting for its drop or close to be
+    // accepted: "call/party", or "call" for a whole call.
+    const std::set<std::string>& leaving() const { return leaving_names_; }
+    bool is_leaving(const std::string& call, const std::string& party) const;
+    // Its name as a client of the call managers (call_manager::call_info::owner).
+    const std::string& module_name() const { return bindings_.module_name(); }
     // The calls the file provisions now (the running file's, or the last reloaded one's).
     const std::vector<call_config>& calls() const { return calls_; }
 
@@ -72,12 +92,28 @@ public:
 
 private:
     using binding = callmgmt::client_bindings::binding;
-    using party_map = std::map<std::string, callmgmt::party_handle>; // by party name
+    struct made_party {
+        callmgmt::party_handle handle;
+        party_spec spec; // as it was made
+    };
+    using party_map = std::map<std::string, made_party>; // by party name
     struct made_call {
         std::string connection;
         callmgmt::vc_handle vc;
+        uint32_t key;
+        call_encapsulation encap;
         party_map parties; // live in the call manager: a handle is forgotten when it dies
     };
+    // Whether the file names m (as call `name`) as it was made, and each of its parties.
+    bool named(const std::string& name, const made_call& m) const;
+    bool named(const call_config& call, const std::string& party, const made_party& p) const;
+    // What it made that the file does not name as it was made: (call, party), party "" for a
+    // whole call.
+    std::vector<std::pair<std::string, std::string>> unnamed() const;
+    static std::string leaving_name(const std::string& call, const std::string& party);
+    // Drops or closes what the file no longer names; refusals stay leaving.
+    void retire_unnamed();
+    void converge_soon();
     // A connection calls and parties may use: present, with its link up.
     bool usable(const std::string& connection) const;
     void make_ready_calls();
@@ -102,6 +138,9 @@ private:
     callmgmt::client_bindings bindings_;
     std::map<std::string, made_call> made_; // by call name
     std::set<std::string> reported_waiting_;
+    std::set<std::string> leaving_names_; // see leaving()
+    nmr::registrar::post_fn post_;
+    bool converge_posted_ = false;
     bool leaving_ = false; // deregistering: the calls close because we go, not the ports
 };
 

@@ -72,6 +72,7 @@ struct status_snapshot {
     size_t calls = 0;
     size_t parties = 0;
     size_t calls_waiting = 0;
+    size_t file_leaving = 0; // parties and calls the file no longer names, not yet removed
     nmr::registrar_counts nmr;
     size_t grace_pending = 0;
     size_t sessions = 0;

@@ -172,6 +172,7 @@ public:
         loop_.watch(timer_fd_, [this](uint32_t) {
             uint64_t n;
             [[maybe_unused]] ssize_t rc = read(timer_fd_, &n, sizeof(n));
+            plane_->tick();
             publish_snapshot(true);
         });
         if (!serve()) {

@@ -24,6 +24,7 @@ std::optional<reply> status(request& r) {
     out["calls"] = snap->calls;
     out["parties"] = snap->parties;
     out["calls_waiting"] = snap->calls_waiting;
+    out["leaving"] = plane.config_provisioner().leaving();
     out["sessions"] = r.srv.sessions();
     out["lookups"] = r.srv.names().lookups();
     out["services"] = r.srv.names().services();
@@ -57,17 +58,21 @@ std::optional<reply> connections(request& r) {
     return out;
 }
 
-json call_of(const std::string& connection, const call_manager::call_info& c) {
+// A call as the calls view shows it; a party of the file's that the file no longer names, and
+// whose removal a call manager refused, is "leaving" (provisioner::leaving).
+json call_of(const std::string& connection, const call_manager::call_info& c,
+             const provisioner& file) {
+    const bool files = c.owner == file.module_name();
     json parties = json::array();
     for (size_t i = 0; i < c.parties.size(); ++i) {
         const auto& [h, p] = c.parties[i];
-        parties.push_back(
-            {{"party", h},
-             {"name", p.name},
-             {"connection", p.connection},
-             {"key", p.key},
-             {"action", party_action_name(c.actions[i])},
-             {"next_hop", usable_next_hop(p.next_hop) ? format_mac(p.next_hop) : ""}});
+        parties.push_back({{"party", h},
+                           {"name", p.name},
+                           {"connection", p.connection},
+                           {"key", p.key},
+                           {"action", party_action_name(c.actions[i])},
+                           {"next_hop", usable_next_hop(p.next_hop) ? format_mac(p.next_hop) : ""},
+                           {"leaving", files && file.is_leaving(c.name, p.name)}});
     }
     return {{"vc", c.vc},
             {"name", c.name},
@@ -89,7 +94,7 @@ std::optional<reply> calls(request& r) {
     json list = json::array();
     for (const auto& [conn, m] : r.srv.plane().call_managers()) {
         for (const auto& c : m->calls()) {
-            list.push_back(call_of(conn, c));
+            list.push_back(call_of(conn, c, r.srv.plane().config_provisioner()));
         }
     }
     reply out = wsa_reply(wsa::no_error);

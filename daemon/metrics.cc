@@ -227,6 +227,7 @@ void dataplane_metrics::collect_objects(const status_snapshot& snap,
     add_gauge(objects, {{"kind", "call"}}, double(snap.calls));
     add_gauge(objects, {{"kind", "party"}}, double(snap.parties));
     add_gauge(objects, {{"kind", "call_waiting"}}, double(snap.calls_waiting));
+    add_gauge(objects, {{"kind", "leaving"}}, double(snap.file_leaving));
     add_gauge(objects, {{"kind", "session"}}, double(snap.sessions));
     add_gauge(objects, {{"kind", "lookup"}}, double(snap.lookups));
     add_gauge(objects, {{"kind", "service"}}, double(snap.services));

@@ -48,6 +48,7 @@ public:
     void on_deregistered(std::function<void()> done);
 
     binding* find(const std::string& connection) const;
+    const std::string& module_name() const { return module_.name; }
     const std::map<std::string, binding*>& bindings() const { return by_connection_; }
     // Binding contexts not yet cleaned up (attached, or detaching).
     size_t contexts() const { return contexts_; }

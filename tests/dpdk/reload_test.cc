@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <rte_ethdev.h>
 
+#include "base/alloc_faults.hh"
 #include "control/provisioner.hh"
 #include "tests/dpdk/live_plane.hh"
 
@@ -214,6 +215,43 @@ TEST_F(live_reload, changes_only_a_restart_applies_are_reported_and_nothing_move
     EXPECT_EQ(seqs(got_["p1"], 2001), range(0, 3000));
 }
 
+// Defect: a drop refused for RESOURCES (or a close that failed part-way) was never tried
+// again, and the next reload compared with a file that no longer named the party: it kept
+// receiving for good. It is now leaving until a converge (once a second) removes it.
+TEST_F(live_reload, a_party_whose_drop_was_refused_leaves_when_it_can) {
+    const std::string side = call_text("side", 1001) + party_text("side", "s", "p4", 3001, 4);
+    const std::string gone = call_text("gone", 1002) + party_text("gone", "g", "p4", 3002, 5);
+    send(1000, 0, 100);
+    // "two" leaves and "three" changes its label: both drops fail to build a party array.
+    const std::string main = call_text("main", 1000) + party_text("main", "one", "p1", 2001, 1) +
+                             party_text("main", "three", "p3", 2013, 3);
+    alloc_faults::arm(alloc_faults::site::party_array, 2);
+    const auto r =
+        plane_->reload(parse_config_string(file_text(main + side + gone), "r.toml"), false);
+    alloc_faults::disarm_all();
+    ASSERT_EQ(r.outcomes.size(), 3u); // drop two, drop three, add three
+    EXPECT_EQ(r.outcomes[0].status, "RESOURCES");
+    EXPECT_EQ(r.outcomes[1].status, "RESOURCES");
+    EXPECT_EQ(r.outcomes[2].status, "WAITING") << r.outcomes[2].detail;
+    const provisioner& file = plane_->config_provisioner();
+    EXPECT_THAT(file.leaving(), ::testing::ElementsAre("main/three", "main/two"));
+    EXPECT_TRUE(file.is_leaving("main", "two"));
+    send(1000, 100, 200); // still receiving, and not forgotten
+    EXPECT_EQ(seqs(got_["p2"], 2002), range(0, 200));
+    // The next converge (the daemon's once-a-second tick) removes them; three comes back with
+    // its new label.
+    plane_->tick();
+    for (int i = 0; i < 20; ++i) {
+        pump();
+    }
+    EXPECT_TRUE(file.leaving().empty());
+    send(1000, 200, 300);
+    EXPECT_EQ(seqs(got_["p2"], 2002), range(0, 200));
+    EXPECT_EQ(seqs(got_["p3"], 2003), range(0, 200));
+    EXPECT_EQ(seqs(got_["p3"], 2013), range(200, 300));
+    EXPECT_EQ(seqs(got_["p1"], 2001), range(0, 300));
+}
+
 // Call g: ga leaves through p1, gb through p2; links go down and up under it.
 class live_links : public live_reload {
 protected:
@@ -287,6 +325,25 @@ TEST_F(live_links, a_party_waits_for_its_own_link_not_for_any_connection_to_come
     send(1100, 100, 200);
     EXPECT_EQ(seqs(got_["p2"], 2102), range(100, 200));
     EXPECT_EQ(seqs(got_["p1"], 2101), range(0, 200));
+}
+
+// Defect: a link down and up again within one grace period left the party (and a call whose
+// ingress it was) missing until some other connection event: the incoming drop arrived after
+// the link was back. Everything the file names on it is back.
+TEST_F(live_links, a_link_down_and_up_within_one_grace_period_brings_everything_back) {
+    for (const char* name : {"p2", "in"}) {
+        const uint16_t p = port(name).port;
+        ASSERT_EQ(rte_eth_dev_set_link_down(p), 0);
+        plane_->handle(device_event{device_event::kind::link, p});
+        ASSERT_EQ(rte_eth_dev_set_link_up(p), 0);
+        plane_->handle(device_event{device_event::kind::link, p});
+        for (int i = 0; i < 20; ++i) {
+            pump();
+        }
+        EXPECT_THAT(parties_of_g(), ::testing::ElementsAre("ga", "gb")) << name;
+    }
+    send(1100, 0, 100);
+    EXPECT_EQ(seqs(got_["p2"], 2102), range(0, 100));
 }
 
 // A call whose ingress link is down is not made again until that link is back.

@@ -702,7 +702,8 @@ next_hop = "02:00:00:00:00:02"
 TEST(provisioner, makes_calls_when_connections_are_up_and_again_when_they_return) {
     const auto cfg = provisioned();
     harness h;
-    provisioner p(cfg, h.state, h.reg);
+    provisioner p(cfg, h.state, h.reg,
+                  [&h](std::function<void()> fn) { h.posted.push_back(std::move(fn)); });
     p.register_client();
     h.up("in");
     EXPECT_EQ(p.calls_made(), 0u); // no party connection yet
@@ -795,7 +796,8 @@ std::vector<std::string> outcomes(const std::vector<provisioner::step_outcome>& 
 TEST(provisioner, a_reload_applies_its_plan_and_never_touches_a_sessions_calls) {
     const auto cfg = provisioned();
     harness h;
-    provisioner p(cfg, h.state, h.reg);
+    provisioner p(cfg, h.state, h.reg,
+                  [&h](std::function<void()> fn) { h.posted.push_back(std::move(fn)); });
     p.register_client();
     h.up("in");
     h.up("out1");
