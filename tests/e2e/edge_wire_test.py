@@ -222,6 +222,29 @@ vid = 30
               and bytes(h)[12:] == bytes(s)[12:])
         check(ok, f"untagged party: addresses rewritten, every other byte as sent")
 
+    # 1b. Tagged frames into the same port VC (VID 55, PCP 3, TOS 0): the push takes the tag
+    # off with the ethertype and its TC is the tag's PCP; the tag party puts its tag in front
+    # of the frame's, with the frame's PCP; the untagged party forwards it as it came.
+    tagged = [Ether(src="02:76:65:00:00:aa", dst="01:00:5e:01:01:02") /
+              Dot1Q(vlan=55, prio=3) /
+              IP(src="192.0.2.1", dst="239.1.1.2", ttl=64, tos=0) /
+              UDP(sport=5000, dport=6000) / Raw(MARK + b" tagged %04d " % i + bytes(i * 40))
+              for i in range(FRAMES)]
+    got = exchange("feed", tagged, ["core", "access", "host"])
+    for r in ("core", "access", "host"):
+        check(len(got[r]) == FRAMES, f"{r} got {len(got[r])} of {FRAMES} tagged frames")
+    for s, c in zip(tagged, got["core"]):
+        ok = (c.haslayer(MPLS) and c[MPLS].label == 100 and c[MPLS].s == 1
+              and c[MPLS].ttl == 63 and c[MPLS].cos == 3
+              and bytes(c[MPLS].payload) == bytes(s[IP]))
+        check(ok, f"MPLS party of a tagged frame: TC 3 from the PCP, TTL 63: {c!r:.120}")
+    for s, a in zip(tagged, got["access"]):
+        ok = (a.haslayer(Dot1Q) and a[Dot1Q].vlan == 20 and a[Dot1Q].prio == 3
+              and bytes(a)[16:] == bytes(s)[12:])
+        check(ok, f"VLAN party of a tagged frame: VID 20, PCP 3, the frame's own tag kept")
+    for s, h in zip(tagged, got["host"]):
+        check(bytes(h)[12:] == bytes(s)[12:], "untagged party: a tagged frame forwarded as sent")
+
     # 2. A P2MP pseudowire's egress: the customer's frames back bit for bit.
     inner = [Ether(src="00:11:22:33:44:55", dst="00:66:77:88:99:aa") /
              IP(src="198.51.100.1", dst="198.51.100.2") / UDP() /
