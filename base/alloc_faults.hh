@@ -29,6 +29,7 @@ enum class site : uint8_t {
     lookup,      // a namespace lookup's cursor (contracts/nsp)
     session,     // a control-socket session (daemon/control_server.cc)
     reply,       // a reply's text and its place in the send queue (daemon/session.cc)
+    close_data,  // a close-data frame's buffer (control/control_plane.cc)
     count_
 };
 inline constexpr size_t site_count = size_t(site::count_);

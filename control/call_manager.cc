@@ -594,22 +594,32 @@ uint32_t call_manager::park_leaving(leaving_party p) {
     return slot;
 }
 
+cstatus call_manager::send_close(const party_spec& p, uint32_t party_slot,
+                                 std::span<const uint8_t> data) {
+    if (data.empty() || !send_close_data_) {
+        return cstatus::success;
+    }
+    const connection_state* out = state_.find_connection(p.connection);
+    if (out == nullptr || !send_close_data_(*out, p, party_slot, data)) {
+        log::warning("party '{}': its close data could not be sent (no buffer, the worker's "
+                     "control ring full, or its connection gone)",
+                     p.name);
+        return cstatus::resources;
+    }
+    return cstatus::success;
+}
+
 void call_manager::complete_drop(uint32_t slot) {
     // Taken out first: the client's completion may drop another party, which may reuse the
     // slot or grow leaving_.
     const leaving_party p = std::move(leaving_[slot]);
     free_leaving_.push_back(slot);
     binding& b = *p.owner;
-    state_.retire_party_slot(p.record.stats_slot); // no worker counts into it any more
     // The party sees no more data copies now: the close data is the last frame it gets.
-    if (!p.close_data.empty() && send_close_data_) {
-        if (const connection_state* out = state_.find_connection(p.record.spec.connection)) {
-            send_close_data_(*out, p.record.spec, p.close_data);
-        }
-    }
-    completed("drop_party_complete", cstatus::success);
-    b.client->drop_party_complete(b.client_binding, cstatus::success, p.record.id,
-                                  p.record.client_ctx);
+    const cstatus s = send_close(p.record.spec, p.record.stats_slot, p.close_data);
+    state_.retire_party_slot(p.record.stats_slot); // no worker counts into it any more
+    completed("drop_party_complete", s);
+    b.client->drop_party_complete(b.client_binding, s, p.record.id, p.record.client_ctx);
     end_op(b);
 }
 
@@ -658,15 +668,14 @@ void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> 
     vc* circuit = r.circuit;
     r.circuit = nullptr;
     const party_spec last_party = r.parties.empty() ? party_spec{} : r.parties.front().spec;
+    const uint32_t last_slot =
+        r.parties.empty() ? counter_slots::remainder : r.parties.front().stats_slot;
     const vc_handle vh = r.id;
     begin_op(b);
-    gp_.defer([this, &b, vh, last, last_party, circuit, data = std::move(close_data), incoming] {
+    gp_.defer([this, &b, vh, last, last_party, last_slot, circuit, data = std::move(close_data),
+               incoming] {
         switch_state::free_vc(circuit);
-        if (!data.empty() && send_close_data_) {
-            if (const connection_state* out = state_.find_connection(last_party.connection)) {
-                send_close_data_(*out, last_party, data);
-            }
-        }
+        const cstatus sent = send_close(last_party, last_slot, data);
         vc_record& rec = vcs_.at(vh);
         state_.retire_vc_slot(rec.stats_slot);
         for (const auto& p : rec.parties) {
@@ -681,8 +690,8 @@ void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> 
             completed("incoming_close_call", cstatus::closing);
             b.client->incoming_close_call(b.client_binding, cstatus::closing, vh, ctx);
         } else {
-            completed("close_call_complete", cstatus::success);
-            b.client->close_call_complete(b.client_binding, cstatus::success, vh, last, ctx);
+            completed("close_call_complete", sent);
+            b.client->close_call_complete(b.client_binding, sent, vh, last, ctx);
         }
         if (cm_created) {
             vcs_.erase(vh); // ours to delete, now that the client has its completion

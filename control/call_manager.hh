@@ -1,4 +1,9 @@
 #pragma once
+// Threading: control thread only. It is the only writer of its VCs' and parties' entries in
+// the tables (published with one pointer store, dataplane/rcu.hh); workers read them. An entry
+// it unpublishes is freed, and its completion runs, only after a grace period
+// (grace_period_source), on the control thread, never inside the request that retired it.
+//
 // The call manager of one connection: the provider of the call-management NPI
 // (contracts/callmgmt/call_management.hh) for calls whose ingress is that connection. Clients reach
 // it only through an NMR binding; it publishes VCs and party arrays into the tables and retires
@@ -40,9 +45,13 @@ enum class vc_phase { created, active, closing };
 
 class call_manager final : public nmr::provider, public callmgmt::provider_dispatch {
 public:
-    // Sends close data to a party (a G-ACh frame on MPLS). Runs after the party's grace period.
-    using close_data_sender = std::function<void(
-        const connection_state& egress, const party_spec& party, std::span<const uint8_t> data)>;
+    // Sends close data to a party (a G-ACh frame on MPLS), queued behind the copies it got
+    // (party_slot: its counters, which say which worker made them). Runs after the party's
+    // grace period. False when it could not be sent (no buffer, the worker's ring full): the
+    // completion then says RESOURCES.
+    using close_data_sender =
+        std::function<bool(const connection_state& egress, const party_spec& party,
+                           uint32_t party_slot, std::span<const uint8_t> data)>;
 
     call_manager(std::string connection, switch_state& state, grace_period_source& gp,
                  nmr::registrar& reg, close_data_sender send_close_data);
@@ -230,6 +239,9 @@ private:
     // After the grace period: frees the party's counters, sends its close data, tells the
     // client (drop_party_complete).
     void complete_drop(uint32_t slot);
+    // Sends p's close data, if any: SUCCESS (sent, or none), or RESOURCES (could not be).
+    callmgmt::status send_close(const party_spec& p, uint32_t party_slot,
+                                std::span<const uint8_t> data);
     // Unpublishes an active call; after the grace period: frees it, sends close data, tells
     // the client (close_call_complete, or incoming_close_call when `incoming`).
     void retire(vc_record& r, callmgmt::party_handle last, std::vector<uint8_t> close_data,

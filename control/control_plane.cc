@@ -5,6 +5,7 @@
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include "base/alloc_faults.hh"
 #include "base/log.hh"
 #include "dataplane/wire.hh"
 #include "port/ports.hh"
@@ -38,12 +39,16 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
               }})
     , provisioner_(cfg, state_, reg_, post)
     , names_([this] { return switch_names(); }) {
-    // Frames of the control thread (close data) travel to worker 0 through this ring.
+    // Frames of the control thread (close data) travel to each worker through a ring.
     static unsigned serial = 0;
-    control_ring_ = rte_ring_create(fmt::format("vcp_ctl{}", serial).c_str(), 1024, SOCKET_ID_ANY,
-                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
-    if (control_ring_ == nullptr) {
-        throw std::runtime_error("cannot create the control ring");
+    for (unsigned i = 0; i < workers; ++i) {
+        control_rings_.push_back(rte_ring_create(fmt::format("vcp_ctl{}_{}", serial, i).c_str(),
+                                                 1024, SOCKET_ID_ANY,
+                                                 RING_F_SP_ENQ | RING_F_SC_DEQ));
+        if (control_rings_.back() == nullptr) {
+            free_control_rings();
+            throw std::runtime_error("cannot create the control rings");
+        }
     }
     // As many replica headers and payload references as the main pool has buffers: every
     // buffered or queued replica holds at most one of each (a header, or the whole copy of a
@@ -63,7 +68,7 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
             fmt::format("vcp_lin{}", serial).c_str(), std::min(replicas, linear_buffers), 32, 0,
             RTE_PKTMBUF_HEADROOM + linear_buffer_len, socket));
         if (header_pool_ == nullptr || payload_ref_pool_ == nullptr || linear_pool_ == nullptr) {
-            rte_ring_free(control_ring_);
+            free_control_rings();
             throw std::runtime_error(fmt::format(
                 "cannot create the replica pools ({} headers and payload references, {} linear "
                 "buffers of {} bytes): {}; fix: raise eal.memory_mb (or reserve more hugepages)",
@@ -82,19 +87,26 @@ control_plane::control_plane(const vcplane_config& cfg, grace_period_source& gp,
             workers_.back()->enable_latency_samples();
         }
     }
-    if (!workers_.empty()) {
-        workers_[0]->set_control_ring(control_ring_);
+    for (unsigned i = 0; i < workers; ++i) {
+        workers_[i]->set_control_ring(control_rings_[i]);
     }
     cm_.register_csp(csp_);
 }
 
 control_plane::~control_plane() {
-    // The workers have stopped: frames still in the ring are ours to free.
-    void* m;
-    while (rte_ring_sc_dequeue(control_ring_, &m) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    free_control_rings();
+}
+
+// The workers have stopped (or never ran): frames still in the rings are ours to free.
+void control_plane::free_control_rings() {
+    for (rte_ring* r : control_rings_) {
+        void* m;
+        while (r != nullptr && rte_ring_sc_dequeue(r, &m) == 0) {
+            rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        }
+        rte_ring_free(r);
     }
-    rte_ring_free(control_ring_);
+    control_rings_.clear();
 }
 
 std::vector<control_plane::pool_fill> control_plane::pool_fills() const {
@@ -159,8 +171,9 @@ std::string control_plane::up(const cm::connection& c) {
                           cc->bandwidth_bps, takes_chains);
     auto mgr = std::make_unique<call_manager>(
         c.name, state_, gp_, reg_,
-        [this](const connection_state& out, const party_spec& p, std::span<const uint8_t> data) {
-            send_close_data(out, p, data);
+        [this, ingress = c.name](const connection_state& out, const party_spec& p,
+                                 uint32_t party_slot, std::span<const uint8_t> data) {
+            return send_close_data(ingress, out, p, party_slot, data);
         });
     call_manager& m = *mgr;
     call_managers_[c.name] = std::move(mgr);
@@ -267,9 +280,33 @@ control_plane::reload_report control_plane::reload(const vcplane_config& next, b
     return r;
 }
 
-void control_plane::send_close_data(const connection_state& out, const party_spec& p,
+unsigned control_plane::serving_worker(const connection_state& ingress, uint32_t party_slot) const {
+    const counter_slots& slots = state_.party_slots();
+    if (party_slot != counter_slots::remainder && slots.counting()) {
+        unsigned found = 0, with_copies = 0;
+        for (unsigned w = 0; w < workers_.size(); ++w) {
+            if (slots.worker_array(w)[party_slot].packets.read() != 0) {
+                found = w;
+                ++with_copies;
+            }
+        }
+        if (with_copies == 1) {
+            return found;
+        }
+    }
+    return ingress.media == media_kind::port ? unsigned(ingress.port % workers_.size()) : 0;
+}
+
+bool control_plane::send_close_data(const std::string& ingress, const connection_state& out,
+                                    const party_spec& p, uint32_t party_slot,
                                     std::span<const uint8_t> data) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    const connection_state* in = state_.find_connection(ingress);
+    if (workers_.empty() || in == nullptr) {
+        return false;
+    }
+    rte_ring* ring = control_rings_[serving_worker(*in, party_slot)];
+    rte_mbuf* m =
+        alloc_faults::fails(alloc_faults::site::close_data) ? nullptr : rte_pktmbuf_alloc(pool_);
     const size_t len = wire::ether_header_len + wire::gach_overhead + data.size();
     char* frame = m != nullptr ? rte_pktmbuf_append(m, uint16_t(len)) : nullptr;
     if (frame != nullptr) {
@@ -277,13 +314,15 @@ void control_plane::send_close_data(const connection_state& out, const party_spe
                                p.key, data.data(), data.size());
         m->port = out.port;
     }
-    // Worker 0 transmits it (control/control_plane.hh: the control ring).
-    if (frame == nullptr || rte_ring_sp_enqueue(control_ring_, m) != 0) {
+    // The serving worker transmits it behind the party's copies (control_plane.hh).
+    if (frame == nullptr || rte_ring_sp_enqueue(ring, m) != 0) {
         rte_pktmbuf_free(m);
         log::warning("close data for party '{}' on '{}' could not be sent (no buffer, or the "
                      "control ring is full)",
                      p.name, out.name);
+        return false;
     }
+    return true;
 }
 
 void control_plane::link(const cm::connection& c) {

@@ -111,8 +111,8 @@ private:
     void link(const cm::connection& c);
     void retire(std::unique_ptr<call_manager> m);
     void publish_rx_queues();
-    void send_close_data(const connection_state& out, const party_spec& p,
-                         std::span<const uint8_t> data);
+    bool send_close_data(const std::string& ingress, const connection_state& out,
+                         const party_spec& p, uint32_t party_slot, std::span<const uint8_t> data);
     cm::adapter adapter_of(uint16_t port) const;
 
     static vcplane_config without_calls(vcplane_config cfg);
@@ -146,7 +146,14 @@ private:
     nsp::name_space names_; // after call_managers_: its names are theirs
     std::vector<std::unique_ptr<call_manager>> leaving_; // deregistering, freed on completion
     std::vector<uint16_t> started_ports_;
-    rte_ring* control_ring_ = nullptr; // close-data frames, control thread -> worker 0
+    // Close-data frames, control thread -> worker i (its TX queue carried the party's copies).
+    std::vector<rte_ring*> control_rings_;
+    // The worker whose TX queue carried the copies counted in party_slot, so that the close
+    // data queues behind them: the one worker that counted copies in it, else the worker that
+    // polls RX queue 0 of the call's ingress (every frame of a port connection, and of a port
+    // whose NIC does not spread its VCs).
+    unsigned serving_worker(const connection_state& ingress, uint32_t party_slot) const;
+    void free_control_rings();
     mutable std::map<uint16_t, port_snapshot> ethdev_cache_;    // last ethdev reading per port
     mutable std::shared_ptr<const traffic_series_list> series_; // rebuilt with ethdev readings
 };

@@ -216,10 +216,19 @@ void session::complete_lookup(uint64_t request, nsp::lookup_handle h) {
 
 // ---- completions ----------------------------------------------------------------------------
 
+// A drop or close completes RESOURCES only when it was done but its close data could not be
+// sent (call_management.hh).
+static std::string close_data_not_sent(callmgmt::status s) {
+    return s == callmgmt::status::resources
+               ? "done, but its close data could not be sent (no buffer, or the worker's "
+                 "control ring full): the party got no close data"
+               : std::string();
+}
+
 void session::drop_party_complete(void* cb, callmgmt::status s, callmgmt::party_handle p, void*) {
     auto it = pending_drops_.find(p);
     if (it != pending_drops_.end()) {
-        protocol::reply r = ndis_reply(s);
+        protocol::reply r = ndis_reply(s, close_data_not_sent(s));
         r["party"] = p;
         reply(it->second, std::move(r));
         pending_drops_.erase(it);
@@ -231,7 +240,7 @@ void session::close_call_complete(void* cb, callmgmt::status s, callmgmt::vc_han
                                   callmgmt::party_handle, void*) {
     auto it = pending_closes_.find(v);
     if (it != pending_closes_.end()) {
-        protocol::reply r = ndis_reply(s);
+        protocol::reply r = ndis_reply(s, close_data_not_sent(s));
         r["vc"] = v;
         reply(it->second, std::move(r));
         pending_closes_.erase(it);

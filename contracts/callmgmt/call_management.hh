@@ -32,9 +32,10 @@
 //               | NOT_SUPPORTED (no clock to meter with: EAL is not running)
 //               | FAILURE (VC carries no call) | CLOSING | INVALID_HANDLE     synchronous
 //
-// Completions: drop_party_complete and close_call_complete carry SUCCESS, incoming_close_call
-// and incoming_drop_party CLOSING. Any request through a binding that is detaching or gone gets
-// NOINTERFACE without reaching the call manager (call_through()).
+// Completions: drop_party_complete and close_call_complete carry SUCCESS (done, and its close
+// data, if any, sent) or RESOURCES (done, but its close data could not be sent: no buffer);
+// incoming_close_call and incoming_drop_party CLOSING. Any request through a binding that is
+// detaching or gone gets NOINTERFACE without reaching the call manager (call_through()).
 //
 // modify_call_qos (NdisClModifyCallQoS) changes an active call's traffic contract in place:
 // the workers see the new meter with their next frame, no frame is lost or duplicated, the
@@ -98,8 +99,8 @@ inline const std::vector<operation_statuses>& request_statuses() {
          {pending, failure, closing, invalid_data, invalid_parameter, invalid_handle}},
         {"modify_call_qos",
          {success, invalid_parameter, resources, not_supported, failure, closing, invalid_handle}},
-        {"drop_party_complete", {success}},
-        {"close_call_complete", {success}},
+        {"drop_party_complete", {success, resources}},
+        {"close_call_complete", {success, resources}},
         {"incoming_close_call", {closing}},
         {"incoming_drop_party", {closing}},
     };

@@ -1,4 +1,7 @@
 #pragma once
+// Threading: control thread only. Completions arrive from the call managers on the control
+// thread, after grace periods; a detach completes (NMR) from inside the last of them.
+//
 // A call-management client's side of its NMR bindings (docs/contracts.md §1, §4): one binding
 // per call manager (per connection), each counting the client's requests that answered
 // PENDING and whose completion has not come yet. A detach waits for those completions: it
@@ -8,7 +11,7 @@
 //
 // Who uses it: the config provisioner, every control session, the tests' client. Each passes
 // its own completions (client_dispatch) and calls completed() from the completions of
-// requests that pended (drop_party_complete, close_call_complete). Control thread only.
+// requests that pended (drop_party_complete, close_call_complete).
 
 #include <functional>
 #include <map>

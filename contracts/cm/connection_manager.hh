@@ -1,4 +1,8 @@
 #pragma once
+// Threading: control thread only. DPDK's device events (link, removal) arrive on its interrupt
+// thread and are posted to the control loop before they reach the CM; disconnect() blocks the
+// control thread for one grace period, so that no worker can see the port when it returns.
+//
 // The Connection Manager and its Connection Service Providers (docs/contracts.md §2).
 //
 // An adapter is a DPDK port, named by its device name. Every adapter that appears (at start
@@ -12,8 +16,6 @@
 // can be disconnected; disconnect is synchronous and returns only when no worker can see the
 // port any more. Link changes and removals reach the CM on the control thread
 // (adapter_link, adapter_removed), and the CM tells its listener.
-//
-// Control thread only.
 
 #include <cstdint>
 #include <functional>

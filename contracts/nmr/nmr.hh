@@ -1,4 +1,7 @@
 #pragma once
+// Threading: everything runs on the control thread; callbacks are invoked synchronously from
+// registrar calls, except deregistration completions, which are posted to the control loop.
+//
 // The Network Module Registrar (docs/contracts.md §1), rebuilt for one process.
 //
 // Modules register as clients or providers of an NPI (identified by an npi_id). The
@@ -16,9 +19,6 @@
 // normal result; completion is reported by on_deregister_complete (a callback posted to the
 // control loop) or awaited with wait_for_deregister_complete (shutdown path only: it pumps
 // the loop itself).
-//
-// Threading: everything runs on the control thread; callbacks are invoked synchronously from
-// registrar calls, except deregistration completions, which are posted.
 //
 // Handles (registrations and bindings) are (slot, generation): a handle used after its
 // object is gone is recognised and refused, never dereferenced.

@@ -1,4 +1,7 @@
 #pragma once
+// Threading: control thread only; no call blocks. A NextEx's result is delivered by a
+// function posted to the control loop, never from inside the request.
+//
 // The namespace of NSPv2 (docs/contracts.md §3): names of connections, calls and parties
 // (supplied by the switch at lookup time) and services that client sessions register.
 //

@@ -306,6 +306,30 @@ TEST_F(alloc_faults_test, an_accepted_request_whose_reply_cannot_be_made_says_so
               "SUCCESS");
 }
 
+// SUCCESS means the close data was sent: a drop or close whose close data found no buffer is
+// done all the same, and its completion says RESOURCES, with why.
+TEST_F(alloc_faults_test, close_data_that_finds_no_buffer_completes_resources) {
+    client c;
+    armed_ = site::close_data;
+    const json made = c.ask(make_call(3300));
+    ASSERT_EQ(made.value("status", ""), "SUCCESS") << made;
+    const json added =
+        c.ask({{"op", "add_party"}, {"vc", made["vc"]}, {"party", party("b", "out2", 2001)}});
+    ASSERT_EQ(added.value("status", ""), "SUCCESS") << added;
+    alloc_faults::arm(site::close_data, 1);
+    const json dropped =
+        c.ask({{"op", "drop_party"}, {"party", added["party"]}, {"close_data", "bye"}});
+    EXPECT_EQ(dropped.value("status", ""), "RESOURCES") << dropped;
+    EXPECT_NE(dropped.value("message", "").find("close data could not be sent"), std::string::npos)
+        << dropped;
+    EXPECT_EQ(c.ask({{"op", "drop_party"}, {"party", added["party"]}}).value("status", ""),
+              "INVALID_HANDLE"); // dropped all the same
+    alloc_faults::arm(site::close_data, 1);
+    const json closed = c.ask(
+        {{"op", "close_call"}, {"vc", made["vc"]}, {"party", made["party"]}, {"close_data", "x"}});
+    EXPECT_EQ(closed.value("status", ""), "RESOURCES") << closed;
+}
+
 // The world stops before the process exits (and before EAL's own teardown).
 struct world_stopper : ::testing::Environment {
     void TearDown() override { the_world.reset(); }

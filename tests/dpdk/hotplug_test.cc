@@ -5,23 +5,29 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <map>
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <thread>
 
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
+#include "support/call_client.hh"
 #include "support/control_loop.hh"
 #include "tests/dpdk/harness.hh"
 
 namespace vcplane::test {
 namespace {
 
+using callmgmt::party_handle;
+using callmgmt::vc_handle;
 using ::testing::HasSubstr;
+using cstatus = callmgmt::status;
 
 const char* config_text = R"([eal]
 lcores = [0, 1]
@@ -325,7 +331,9 @@ devargs = "net_null42"
     const cm::connection* c = plane.connections().find("made");
     ASSERT_NE(c, nullptr) << "the adapter stayed unmanaged";
     EXPECT_EQ(c->port.device, "net_null42");
-    EXPECT_TRUE(plane.connections().unmanaged().empty());
+    for (const auto& u : plane.connections().unmanaged()) {
+        EXPECT_NE(u.port.device, "net_null42");
+    }
     EXPECT_NE(plane.find_call_manager("made"), nullptr);
     // Claimed out of band: the Connection Manager may not disconnect it.
     EXPECT_EQ(plane.disconnect("made"), cm::result::not_supported);
@@ -333,6 +341,97 @@ devargs = "net_null42"
     std::string error;
     EXPECT_TRUE(plane.detach_port("net_null42", &error)) << error;
     plane.stop(pump);
+    rcu_unregister_thread();
+}
+
+// Seed ProtocolCmDropParty: close data is the party's last frame on its call. With two workers
+// it must leave through the TX queue that carried the party's copies (queues of one port keep
+// no order between them), not always worker 0's. The workers are not launched here: the test
+// runs each one's pass itself and reads each TX queue's ring.
+TEST(hotplug, close_data_leaves_behind_the_copies_on_the_serving_workers_queue) {
+    start_eal();
+    rcu_register_thread();
+    // Ring ports: "whole" (a port connection, one RX queue) and "out" with a TX ring per queue.
+    const auto ring = [](const std::string& n) {
+        return rte_ring_create(n.c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    };
+    rte_ring* in_rx = ring("cd_in_rx");
+    rte_ring* in_tx[2] = {ring("cd_in_tx0"), ring("cd_in_tx1")};
+    rte_ring* out_rx[2] = {ring("cd_out_rx0"), ring("cd_out_rx1")};
+    rte_ring* out_tx[2] = {ring("cd_out_tx0"), ring("cd_out_tx1")};
+    // The port connection's worker is its port id modulo 2: make it worker 1, whose queue is
+    // not the one close data used to take.
+    int in_k = -1;
+    for (int k = 0; k < 2 && in_k < 0; ++k) {
+        const int id =
+            rte_eth_from_rings(fmt::format("cd_in{}", k).c_str(), &in_rx, 1, in_tx, 2, 0);
+        ASSERT_GE(id, 0);
+        in_k = id % 2 == 1 ? k : -1; // an even one stays, unclaimed
+    }
+    ASSERT_GE(rte_eth_from_rings("cd_out", out_rx, 2, out_tx, 2, 0), 0);
+    const auto cfg = parse_config_string(fmt::format(R"([eal]
+lcores = [0, 1, 2]
+[connections.whole]
+device = "net_ring_cd_in{}"
+media = "port"
+[connections.out]
+device = "net_ring_cd_out"
+)",
+                                                     in_k),
+                                         "cd.toml");
+    control_loop ctl;
+    const auto pump = [&] { ctl.pump(); };
+    {
+        control_plane plane(cfg, ctl.gp, shared_pool(), 2, ctl.post());
+        plane.start();
+        ASSERT_NE(plane.connections().find("whole"), nullptr);
+        call_client client(plane.registrar(), pump);
+        vc_handle v = 0;
+        party_handle a = 0, b = 0;
+        const callmgmt::call_spec pseudowire{
+            "feed", port_key, true, {}, call_encapsulation{payload_kind::ethernet}};
+        ASSERT_EQ(client.make("whole", 0, pseudowire, party("a", "out", 2001), &v, &a),
+                  cstatus::success);
+        ASSERT_EQ(client.add("whole", v, party("b", "out", 2002), &b), cstatus::success);
+        const auto run_workers = [&] {
+            rcu_thread_online();
+            for (const auto& w : plane.workers()) {
+                w->poll_once();
+            }
+            rcu_thread_offline();
+        };
+        std::vector<void*> frames;
+        for (uint32_t s = 0; s < 4; ++s) {
+            const auto f = mpls_frame({.label = 77, .seq = s});
+            rte_mbuf* m = rte_pktmbuf_alloc(shared_pool());
+            std::memcpy(rte_pktmbuf_append(m, uint16_t(f.size())), f.data(), f.size());
+            frames.push_back(m);
+        }
+        ASSERT_EQ(rte_ring_enqueue_bulk(in_rx, frames.data(), unsigned(frames.size()), nullptr),
+                  frames.size());
+        run_workers();
+        ASSERT_EQ(client.drop("whole", b, {'b', 'y', 'e'}), cstatus::pending);
+        ASSERT_TRUE(client.wait_for(b));
+        EXPECT_THAT(client.events[b], ::testing::ElementsAre("drop_complete:SUCCESS"));
+        run_workers();
+        // Worker 1 made b's four copies on TX queue 1; its close data follows them there.
+        std::vector<uint32_t> labels[2];
+        for (int q = 0; q < 2; ++q) {
+            void* m;
+            while (rte_ring_dequeue(out_tx[q], &m) == 0) {
+                const uint8_t* f = rte_pktmbuf_mtod(static_cast<rte_mbuf*>(m), const uint8_t*);
+                labels[q].push_back(wire::mpls_label_of(wire::load_be32(f + 14)));
+                rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+            }
+        }
+        EXPECT_TRUE(labels[0].empty());
+        ASSERT_EQ(labels[1].size(), 9u); // 4 x (a, b), then b's close data
+        EXPECT_EQ(labels[1].back(), 2002u);
+        plane.stop(pump);
+    }
+    for (rte_ring* r : {in_rx, in_tx[0], in_tx[1], out_rx[0], out_rx[1], out_tx[0], out_tx[1]}) {
+        rte_ring_free(r);
+    }
     rcu_unregister_thread();
 }
 

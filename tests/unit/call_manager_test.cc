@@ -52,6 +52,7 @@ struct harness {
     switch_state state{1, counted_series()};
     std::map<std::string, std::unique_ptr<call_manager>> cms;
     std::vector<sent_close_data> close_data;
+    bool close_data_fails = false; // as when no buffer is left for the frame
     uint16_t next_port = 0;
     size_t parties_before = party_set::live();
     size_t vcs_before = switch_state::live_vcs();
@@ -74,9 +75,13 @@ struct harness {
                              bandwidth_bps);
         cms[name] = std::make_unique<call_manager>(
             name, state, gp, reg,
-            [this](const connection_state& out, const party_spec& p,
+            [this](const connection_state& out, const party_spec& p, uint32_t,
                    std::span<const uint8_t> data) {
+                if (close_data_fails) {
+                    return false;
+                }
                 close_data.push_back({out.name, p.name, p.key, {data.begin(), data.end()}});
+                return true;
             });
         cms[name]->register_provider();
     }
@@ -268,6 +273,15 @@ TEST(status_tables, every_listed_status_is_produced_and_nothing_unlisted_ever_is
         EXPECT_EQ(c.close("in", v, a), cstatus::pending);
         EXPECT_EQ(c.close("in", p2p, 0), cstatus::pending);
         h.grace_period();
+        // Completions whose close data could not be sent.
+        ASSERT_EQ(c.make("in", 0, call("cd", 105), party("a", "out", 2010), &x, &a),
+                  cstatus::success);
+        ASSERT_EQ(c.add("in", x, party("b", "out", 2011), &p), cstatus::success);
+        h.close_data_fails = true;
+        EXPECT_EQ(c.drop("in", p, {1}), cstatus::pending);
+        EXPECT_EQ(c.close("in", x, a, {1}), cstatus::pending);
+        h.grace_period();
+        h.close_data_fails = false;
     }
     const auto listed = test::listed_statuses(callmgmt::request_statuses(), callmgmt::status_name);
     EXPECT_EQ(test::by_operation(test::counted_since(before, "ndis")), listed);
@@ -479,6 +493,33 @@ TEST(call_manager, close_data_goes_out_after_the_grace_period_as_the_last_thing_
     ASSERT_EQ(h.close_data.size(), 2u);
     EXPECT_EQ(h.close_data[1].party, "a");
     EXPECT_EQ(h.close_data[1].data, (std::vector<uint8_t>{'b', 'y', 'e'}));
+}
+
+// SUCCESS means the close data was sent: one that could not be (no buffer) completes the drop
+// or close all the same, with RESOURCES.
+TEST(call_manager, close_data_that_cannot_be_sent_completes_resources) {
+    harness h;
+    h.up("in");
+    h.up("out");
+    test_client c(h);
+    vc_handle v = 0;
+    party_handle a = 0, b = 0;
+    ASSERT_EQ(c.make("in", 0, call("fan", 100), party("a", "out", 2001), &v, &a), cstatus::success);
+    ASSERT_EQ(c.add("in", v, party("b", "out", 2002), &b), cstatus::success);
+    h.close_data_fails = true;
+    EXPECT_EQ(c.drop("in", b, {'x'}), cstatus::pending);
+    h.grace_period();
+    EXPECT_THAT(c.events[b], ElementsAre("drop_complete:RESOURCES"));
+    EXPECT_EQ(published(h, "in", 100)->parties->size(), 1u); // dropped all the same
+    EXPECT_EQ(c.close("in", v, a, {'y'}), cstatus::pending);
+    h.grace_period();
+    EXPECT_THAT(c.events[v], ElementsAre("close_complete(" + std::to_string(a) + "):RESOURCES"));
+    EXPECT_EQ(published(h, "in", 100), nullptr);
+    // Without close data there is nothing to send: SUCCESS.
+    ASSERT_EQ(c.make("in", 0, call("fan", 101), party("a", "out", 2001), &v, &a), cstatus::success);
+    EXPECT_EQ(c.close("in", v, a), cstatus::pending);
+    h.grace_period();
+    EXPECT_THAT(c.events[v], ElementsAre("close_complete(" + std::to_string(a) + "):SUCCESS"));
 }
 
 TEST(call_manager, vlan_cannot_carry_close_data) {
