@@ -39,8 +39,8 @@
 
 #include "client/client.hh"
 #include "client/top.hh"
-#include "config/config.hh"
 #include "vcplane_version.hh"
+#include "vocab/control_limits.hh"
 
 using namespace vcplane;
 using nlohmann::json;
@@ -466,7 +466,7 @@ int run_session(const std::string& socket_path, const std::vector<subcommand>& c
 
 int main(int argc, char** argv) {
     CLI::App app{"vcplanectl: control vcplaned over its control socket"};
-    std::string socket_path = control_config{}.socket;
+    std::string socket_path = default_control_socket;
     app.add_option("-s,--socket", socket_path, "the control socket");
     app.add_flag("--json", as_json, "print replies as JSON");
     app.require_subcommand(1);

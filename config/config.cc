@@ -14,41 +14,6 @@
 
 namespace vcplane {
 
-std::optional<mac_address> parse_mac(std::string_view text) {
-    if (text.size() != 17) {
-        return std::nullopt;
-    }
-    const char sep = text[2];
-    if (sep != ':' && sep != '-') {
-        return std::nullopt;
-    }
-    mac_address mac{};
-    for (size_t i = 0; i < 6; ++i) {
-        const size_t at = i * 3;
-        if (i > 0 && text[at - 1] != sep) {
-            return std::nullopt;
-        }
-        unsigned byte = 0;
-        for (size_t j = 0; j < 2; ++j) {
-            const char c = text[at + j];
-            if (!std::isxdigit(static_cast<unsigned char>(c))) {
-                return std::nullopt;
-            }
-            byte = byte * 16 +
-                   (std::isdigit(static_cast<unsigned char>(c))
-                        ? unsigned(c - '0')
-                        : unsigned(std::tolower(static_cast<unsigned char>(c)) - 'a' + 10));
-        }
-        mac[i] = static_cast<uint8_t>(byte);
-    }
-    return mac;
-}
-
-std::string format_mac(const mac_address& m) {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
-                       m[5]);
-}
-
 std::string config_origin::where() const {
     return fmt::format("{}:{}: {}", file, line, key);
 }
@@ -485,7 +450,7 @@ void read_key(reader& r, const toml::table& t, const std::string& path,
     }
 }
 
-// A call's encapsulation where a label is pushed or popped (config/party_action.hh).
+// A call's encapsulation where a label is pushed or popped (vocab/party_action.hh).
 void read_encapsulation(reader& r, const toml::table& ct, const std::string& path,
                         call_encapsulation& e) {
     if (auto v = r.string(ct, "payload", path, false)) {
@@ -605,7 +570,7 @@ party_config read_party(reader& r, const vcplane_config& cfg, const toml::table&
     if (out == nullptr || in == nullptr || r.problem_count() != problems_before) {
         return p;
     }
-    // The rules the call manager applies (config/call_vocabulary.hh), at --check time.
+    // The rules the call manager applies (vocab/call_vocabulary.hh), at --check time.
     const party_check c = check_party_spec(in->media, out->media, p.key, p.next_hop, encap);
     switch (c.problem) {
     case party_problem::none:

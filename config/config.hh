@@ -14,14 +14,12 @@
 #include <string_view>
 #include <vector>
 
-#include "config/call_vocabulary.hh"
-#include "config/media.hh"
+#include "vocab/call_vocabulary.hh"
+#include "vocab/control_limits.hh"
+#include "vocab/mac.hh"
+#include "vocab/media.hh"
 
 namespace vcplane {
-
-// "02:00:5e:10:00:01" or "02-00-5e-10-00-01"; nullopt for anything else.
-std::optional<mac_address> parse_mac(std::string_view text);
-std::string format_mac(const mac_address& mac);
 
 // Where in the file a setting came from, for messages given after parsing (e.g. by port/).
 struct config_origin {
@@ -77,13 +75,9 @@ struct call_config {
 
 // The control socket (Unix domain, SOCK_SEQPACKET): who may connect, and the bounds that keep
 // one client from stalling the control thread.
-// The most requests one message of the control protocol may hold (a batch); a client may
-// leave at least as many replies unread (control_config::max_queued_replies).
-inline constexpr uint32_t max_batch_requests = 256;
-
 struct control_config {
     bool enabled = true;
-    std::string socket = "/run/vcplane/control.sock";
+    std::string socket = default_control_socket;
     std::string owner; // empty: the daemon's user
     std::string group; // empty: the daemon's group
     uint32_t mode = 0660;

@@ -213,7 +213,7 @@ private:
     callmgmt::status check_close_data(binding& b, const party_record& p,
                                       std::span<const uint8_t> data);
     uint64_t booking(const vc_record& r) const { return booked_bps(r.call.flow); }
-    // What p's copies become (config/party_action.hh).
+    // What p's copies become (vocab/party_action.hh).
     party_action action_of(const callmgmt::call_spec& call, const party_spec& p) const;
     void release_bookings(const vc_record& r);
     static std::vector<party_spec> specs_of(const vc_record& r);

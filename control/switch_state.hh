@@ -66,7 +66,7 @@ public:
 
     // Checks a party against its egress connection `out` (find_connection(p.connection), so
     // nullptr when there is none) and the call's ingress media and encapsulation
-    // (check_party_spec, config/call_vocabulary.hh).
+    // (check_party_spec, vocab/call_vocabulary.hh).
     std::optional<table_error> check_party(const connection_state& in, const connection_state* out,
                                            const party_spec& p,
                                            const call_encapsulation& encap = {}) const;

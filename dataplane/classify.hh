@@ -11,10 +11,10 @@
 
 #include <rte_mbuf.h>
 
-#include "config/media.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
 #include "dataplane/wire.hh"
+#include "vocab/media.hh"
 
 namespace vcplane {
 

@@ -1,5 +1,5 @@
 #pragma once
-// The edge actions (config/party_action.hh) on the wire: the header one party's copy of a
+// The edge actions (vocab/party_action.hh) on the wire: the header one party's copy of a
 // frame gets in place of the frame's first bytes (docs/design.md §3.3). Pure functions of the
 // frame's first bytes and the party, testable without EAL and inlined into the edge
 // replicator (dataplane/edge_replicate.cc); no allocation.
@@ -13,11 +13,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "config/media.hh"
-#include "config/party_action.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
 #include "dataplane/wire.hh"
+#include "vocab/media.hh"
+#include "vocab/party_action.hh"
 
 namespace vcplane::edge {
 

@@ -40,11 +40,11 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#include "config/media.hh"
 #include "dataplane/counter_slots.hh"
 #include "dataplane/counters.hh"
 #include "dataplane/tables.hh"
 #include "dataplane/tx_buffers.hh"
+#include "vocab/media.hh"
 
 namespace vcplane {
 

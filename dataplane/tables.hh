@@ -24,9 +24,9 @@
 
 #include "dataplane/counters.hh"
 
-#include "config/media.hh"
-#include "config/party_action.hh"
 #include "dataplane/rcu.hh"
+#include "vocab/media.hh"
+#include "vocab/party_action.hh"
 
 namespace vcplane {
 
@@ -37,7 +37,7 @@ struct party {
     uint32_t out_key;   // out-label or out-VID (0 on a port connection)
     uint16_t tx_port;
     bool takes_chains; // the egress port sends multi-segment frames (worker.hh: replicas)
-    // What the copy becomes (config/party_action.hh), and the call's encapsulation as the
+    // What the copy becomes (vocab/party_action.hh), and the call's encapsulation as the
     // edge actions need it (dataplane/edge.hh).
     uint8_t action_code : 4;  // a party_action
     uint8_t control_word : 1; // encap writes one, decap expects one

@@ -1,4 +1,4 @@
-// The cost of each edge action (config/party_action.hh) against the core path's in the same
+// The cost of each edge action (vocab/party_action.hh) against the core path's in the same
 // run: cycles per copy on one worker core for calls of 1 and 8 parties, 64- and 1500-byte
 // frames, with the core path's swap (MPLS in) and retag (VLAN in) as the references.
 //

@@ -44,12 +44,12 @@
 #include <vector>
 
 #include "base/log.hh"
-#include "config/call_vocabulary.hh"
 #include "control/control_plane.hh"
 #include "dataplane/wire.hh"
 #include "perf/bench_support.hh"
 #include "support/call_client.hh"
 #include "support/control_loop.hh"
+#include "vocab/call_vocabulary.hh"
 
 using namespace vcplane;
 using clock_type = std::chrono::steady_clock;

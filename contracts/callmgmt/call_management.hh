@@ -57,8 +57,8 @@
 #include <string>
 #include <vector>
 
-#include "config/call_vocabulary.hh"
 #include "contracts/nmr/nmr.hh"
+#include "vocab/call_vocabulary.hh"
 
 namespace vcplane::callmgmt {
 
@@ -116,7 +116,7 @@ struct call_spec {
     uint32_t key = 0;       // label or VID on the provider's (ingress) connection
     bool multipoint = true; // false: point-to-point, no party handles, no add_party
     traffic_contract flow;
-    call_encapsulation encap; // where a label is pushed or popped (config/party_action.hh)
+    call_encapsulation encap; // where a label is pushed or popped (vocab/party_action.hh)
 };
 
 class provider_dispatch {

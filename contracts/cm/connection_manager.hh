@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hh"
+#include "vocab/mac.hh"
 
 namespace vcplane::cm {
 

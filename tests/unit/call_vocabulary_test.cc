@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "config/call_vocabulary.hh"
+#include "vocab/call_vocabulary.hh"
 
 namespace vcplane {
 namespace {
@@ -41,7 +41,7 @@ TEST(party, a_next_hop_is_someone) {
     EXPECT_TRUE(usable_next_hop({2, 0, 0, 0, 0, 1}));
 }
 
-// The table of config/party_action.hh, cell by cell.
+// The table of vocab/party_action.hh, cell by cell.
 TEST(party_action, follows_from_the_ingress_the_egress_and_the_payload) {
     using enum party_action;
     using m = media_kind;

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "config/media.hh"
+#include "vocab/media.hh"
 
 namespace vcplane {
 

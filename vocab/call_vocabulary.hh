@@ -12,12 +12,11 @@
 #include <cstdint>
 #include <string>
 
-#include "config/media.hh"
-#include "config/party_action.hh"
+#include "vocab/mac.hh"
+#include "vocab/media.hh"
+#include "vocab/party_action.hh"
 
 namespace vcplane {
-
-using mac_address = std::array<uint8_t, 6>;
 
 inline constexpr size_t max_parties_per_call = 1024;
 
@@ -30,11 +29,6 @@ struct party_spec {
     uint32_t key = 0;
     mac_address next_hop{};
 };
-
-// The all-zero address is nobody's: a party sent there would be sent nowhere.
-constexpr bool usable_next_hop(const mac_address& m) {
-    return m != mac_address{};
-}
 
 // A call's traffic contract (the FLOWSPEC subset the NPI carries): rates in bytes per second
 // of Ethernet frames without FCS, burst in bytes. sustained_rate 0 means no meter.
