@@ -294,7 +294,13 @@ unsigned control_plane::serving_worker(const connection_state& ingress, uint32_t
             return found;
         }
     }
-    return ingress.media == media_kind::port ? unsigned(ingress.port % workers_.size()) : 0;
+    return queue0_worker(ingress);
+}
+
+// A port connection's one RX queue is polled by the worker its port id picks, so that several
+// port connections spread over the workers; every other connection's queue 0 by worker 0.
+unsigned control_plane::queue0_worker(const connection_state& c) const {
+    return c.media == media_kind::port ? unsigned(c.port % workers_.size()) : 0;
 }
 
 bool control_plane::send_close_data(const std::string& ingress, const connection_state& out,
@@ -357,7 +363,7 @@ void control_plane::publish_rx_queues() {
         auto* next = new rx_queue_list{};
         for (const auto& c : state_.connections()) {
             const bool whole_port = c.media == media_kind::port;
-            if (whole_port && c.port % workers_.size() != i) {
+            if (whole_port && queue0_worker(c) != i) {
                 continue;
             }
             if (next->count < next->queues.size()) {

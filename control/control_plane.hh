@@ -154,6 +154,7 @@ private:
     // whose NIC does not spread its VCs).
     unsigned serving_worker(const connection_state& ingress, uint32_t party_slot) const;
     void free_control_rings();
+    unsigned queue0_worker(const connection_state& c) const;
     mutable std::map<uint16_t, port_snapshot> ethdev_cache_;    // last ethdev reading per port
     mutable std::shared_ptr<const traffic_series_list> series_; // rebuilt with ethdev readings
 };

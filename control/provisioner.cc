@@ -54,7 +54,10 @@ void provisioner::converge_soon() {
         return;
     }
     converge_posted_ = true;
-    post_([this] {
+    post_([this, alive = std::weak_ptr<const bool>(alive_)] {
+        if (alive.expired()) {
+            return; // the provisioner went before the loop ran this
+        }
         converge_posted_ = false;
         converge();
     });

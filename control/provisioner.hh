@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -141,6 +142,7 @@ private:
     std::set<std::string> leaving_names_; // see leaving()
     nmr::registrar::post_fn post_;
     bool converge_posted_ = false;
+    std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true); // for posted work
     bool leaving_ = false; // deregistering: the calls close because we go, not the ports
 };
 

@@ -25,9 +25,8 @@ request_status_table build() {
     add_family(t, "ndis", callmgmt::request_statuses(), callmgmt::status_name);
     add_family(t, "nsp", nsp::operation_status_table(), nsp::wsa_name);
     t["nsp"]["lookup_next_complete"] = t["nsp"]["complete_next"];
-    for (const char* op : {"create_vc", "delete_vc", "make_call", "add_party", "drop_party",
-                           "close_call", "modify_call_qos"}) {
-        t["ndis"][op].insert({"NOINTERFACE", "INVALID_HANDLE"});
+    for (const auto& e : ndis_handlers()) {
+        t["ndis"][e.op].insert({"NOINTERFACE", "INVALID_HANDLE"});
     }
     for (const char* op : {"hello", "goodbye", "status", "connections", "calls", "stats"}) {
         t["nsp"][op].insert("NO_ERROR");
