@@ -15,16 +15,6 @@ using callmgmt::vc_handle;
 using cstatus = callmgmt::status;
 using phase = vc_phase;
 
-struct call_manager::binding {
-    nmr::handle handle;
-    void* client_binding;
-    callmgmt::client_dispatch* client;
-    std::string client_name;
-    std::string last_error;
-    unsigned pending = 0; // completions not yet delivered
-    bool detaching = false;
-};
-
 call_manager::call_manager(std::string connection, switch_state& state, grace_period_source& gp,
                            nmr::registrar& reg, close_data_sender send_close_data)
     : connection_(std::move(connection))
@@ -61,7 +51,7 @@ void call_manager::list_series(traffic_series_list& out) const {
             if (p.stats_slot != counter_slots::remainder) {
                 out.parties.push_back({connection_, r.call.name, p.spec.key, p.spec.name,
                                        p.spec.connection, p.stats_slot,
-                                       party_action_name(action_of(r.call, p.spec))});
+                                       party_action_name(p.action)});
             }
         }
     }
@@ -70,15 +60,6 @@ void call_manager::list_series(traffic_series_list& out) const {
 size_t call_manager::active_calls() const {
     return size_t(std::count_if(vcs_.begin(), vcs_.end(),
                                 [](const auto& e) { return e.second.state == phase::active; }));
-}
-
-party_action call_manager::action_of(const callmgmt::call_spec& call, const party_spec& p) const {
-    const connection_state* in = state_.find_connection(connection_);
-    const connection_state* out = state_.find_connection(p.connection);
-    if (in == nullptr || out == nullptr) {
-        return party_action::swap; // going away: the call is being closed
-    }
-    return derive_action(in->media, out->media, p.key, call.encap).action;
 }
 
 std::vector<call_manager::call_info> call_manager::calls() const {
@@ -92,7 +73,7 @@ std::vector<call_manager::call_info> call_manager::calls() const {
             {}, r.call.encap, {}};
         for (const auto& p : r.parties) {
             c.parties.emplace_back(r.call.multipoint ? p.id : 0, p.spec);
-            c.actions.push_back(action_of(r.call, p.spec));
+            c.actions.push_back(p.action);
         }
         out.push_back(std::move(c));
     }
@@ -214,7 +195,8 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
         return fail(b, e->status, e->why);
     }
     const connection_state* out = state_.find_connection(first.connection);
-    if (auto e = accept_party(*in, out, first, accepted.encap)) {
+    checked_party checked;
+    if (auto e = accept_party(*in, out, first, accepted.encap, checked)) {
         return fail(b, e->status, e->why);
     }
     const uint64_t bps = booked_bps(accepted.flow);
@@ -227,7 +209,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     table_error error;
     const uint32_t vc_slot = state_.vc_slots().acquire();
     const uint32_t party_slot = state_.party_slots().acquire();
-    party_set* set = state_.build_parties(*in, {first}, {&party_slot, 1}, &error, accepted.encap);
+    party_set* set = state_.build_parties({&checked, 1}, {&party_slot, 1}, &error, accepted.encap);
     vc* circuit = set != nullptr ? state_.new_vc(*in, call.key, vc_slot, set, accepted.flow, &error)
                                  : nullptr;
     if (circuit == nullptr || !state_.publish_vc(*in, circuit)) {
@@ -253,7 +235,7 @@ cstatus call_manager::make_call_impl(void* pb, vc_handle vh, const callmgmt::cal
     r.state = phase::active;
     r.call = accepted;
     r.parties.clear();
-    r.parties.push_back(party_record{ph, first, client_party_ctx, party_slot});
+    r.parties.push_back(party_record{checked, ph, client_party_ctx, party_slot});
     r.circuit = circuit;
     r.stats_slot = vc_slot;
     party_index_[ph] = vh;
@@ -321,8 +303,9 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
 std::optional<table_error> call_manager::accept_party(const connection_state& in,
                                                       const connection_state* out,
                                                       const party_spec& p,
-                                                      const call_encapsulation& encap) const {
-    if (auto e = state_.check_party(in, out, p, encap)) {
+                                                      const call_encapsulation& encap,
+                                                      checked_party& into) const {
+    if (auto e = state_.check_party(in, out, p, encap, into)) {
         return e;
     }
     if (!out->link_up) {
@@ -379,7 +362,7 @@ cstatus call_manager::modify_call_qos_impl(void* pb, vc_handle vh, const traffic
     // The meter lives in the vc, which is immutable once published: publish a new vc (same
     // key, same counter slot, a copy of the party array) in its place, retire the old one.
     table_error error;
-    party_set* set = state_.build_parties(*in, specs_of(*r), slots_of(*r), &error, r->call.encap);
+    party_set* set = state_.build_parties(parties_of(*r), slots_of(*r), &error, r->call.encap);
     vc* next = set != nullptr
                    ? state_.new_vc(*in, r->call.key, r->stats_slot, set, accepted, &error)
                    : nullptr;
@@ -415,7 +398,8 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     }
     const connection_state* in = state_.find_connection(connection_);
     const connection_state* egress = state_.find_connection(party.connection);
-    if (auto e = accept_party(*in, egress, party, r->call.encap)) {
+    checked_party checked;
+    if (auto e = accept_party(*in, egress, party, r->call.encap, checked)) {
         return fail(b, e->status, e->why);
     }
     if (r->parties.has_name(party.name)) {
@@ -429,7 +413,7 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     const uint32_t party_slot = state_.party_slots().acquire();
     table_error error;
     // The published array with one party more (appended, as the record below).
-    party_set* next = state_.parties_with(*r->circuit->parties, *in, *egress, party, party_slot,
+    party_set* next = state_.parties_with(*r->circuit->parties, *egress, checked, party_slot,
                                           &error, r->call.encap);
     if (next == nullptr) {
         state_.party_slots().release(party_slot); // never published
@@ -438,42 +422,19 @@ cstatus call_manager::add_party_impl(void* pb, vc_handle vh, const party_spec& p
     }
     replace_parties(*r, next);
     const party_handle ph = state_.next_handle();
-    r->parties.push_back(party_record{ph, party, client_party_ctx, party_slot});
+    r->parties.push_back(party_record{checked, ph, client_party_ctx, party_slot});
     party_index_[ph] = vh;
     *out = ph;
     return cstatus::success;
 }
 
-cstatus call_manager::check_close_data(binding& b, const party_record& p,
-                                       std::span<const uint8_t> data) {
-    if (data.empty()) {
-        return cstatus::success;
-    }
-    const connection_state* out = state_.find_connection(p.spec.connection);
-    if (out == nullptr || out->media != media_kind::mpls || p.spec.key == implicit_null_label) {
-        // Only a label has an associated channel to carry data with the termination.
-        return fail(b, cstatus::invalid_data,
-                    fmt::format("party '{}' leaves through {}, which cannot carry close data",
-                                p.spec.name,
-                                out == nullptr ? "no connection"
-                                : out->media != media_kind::mpls
-                                    ? fmt::format("a {} connection", media_name(out->media))
-                                    : "label 3 (popped)"));
-    }
-    if (data.size() + wire::gach_overhead > out->mtu) {
-        return fail(b, cstatus::invalid_parameter,
-                    fmt::format("{} bytes of close data do not fit the MTU {} of '{}' (at most {})",
-                                data.size(), out->mtu, out->name, out->mtu - wire::gach_overhead));
-    }
-    return cstatus::success;
-}
-
-std::vector<party_spec> call_manager::specs_of(const vc_record& r) {
-    std::vector<party_spec> specs;
+std::vector<checked_party> call_manager::parties_of(const vc_record& r) {
+    std::vector<checked_party> parties;
+    parties.reserve(r.parties.size());
     for (const auto& p : r.parties) {
-        specs.push_back(p.spec);
+        parties.push_back(p);
     }
-    return specs;
+    return parties;
 }
 
 std::vector<uint32_t> call_manager::slots_of(const vc_record& r) {
@@ -506,258 +467,6 @@ std::optional<std::string> call_manager::rebook(const vc_record& r, uint64_t fro
 void call_manager::release_bookings(const vc_record& r) {
     for (const auto& p : r.parties) {
         state_.release(p.spec.connection, booking(r));
-    }
-}
-
-bool call_manager::republish_without(binding& b, vc_record& r, std::span<const size_t> leaving) {
-    if (leaving.size() == 1) {
-        // One party: the published array without it (its order is the records').
-        table_error error;
-        party_set* next =
-            state_.parties_without(*r.circuit->parties, uint32_t(leaving.front()), &error);
-        if (next == nullptr) {
-            b.last_error = error.why;
-            return false;
-        }
-        replace_parties(r, next);
-        return true;
-    }
-    const connection_state* in = state_.find_connection(connection_);
-    std::vector<party_spec> specs;
-    std::vector<uint32_t> slots;
-    for (size_t i = 0; i < r.parties.size(); ++i) {
-        if (std::find(leaving.begin(), leaving.end(), i) == leaving.end()) {
-            specs.push_back(r.parties[i].spec);
-            slots.push_back(r.parties[i].stats_slot);
-        }
-    }
-    table_error error;
-    party_set* next =
-        in != nullptr ? state_.build_parties(*in, specs, slots, &error, r.call.encap) : nullptr;
-    if (next == nullptr) {
-        b.last_error = error.why;
-        return false;
-    }
-    replace_parties(r, next);
-    return true;
-}
-
-void call_manager::replace_parties(vc_record& r, party_set* next) {
-    party_set* old = r.circuit->parties;
-    rcu_assign_pointer(r.circuit->parties, next);
-    // Decided now, while the vc is certainly alive: by the time the grace period ends, a
-    // close may have freed the vc, and with it an embedded array.
-    if (!old->embedded()) {
-        gp_.defer([old] { party_set::destroy(old); });
-    }
-}
-
-cstatus call_manager::drop_party_impl(void* pb, party_handle ph,
-                                      std::span<const uint8_t> close_data) {
-    auto& b = *static_cast<binding*>(pb);
-    auto idx = party_index_.find(ph);
-    vc_record* r = idx != party_index_.end() ? owned_vc(b, idx->second) : nullptr;
-    if (r == nullptr || r->state != phase::active || !r->call.multipoint) {
-        return fail(b, cstatus::invalid_handle, fmt::format("no party {} of this client here", ph));
-    }
-    if (r->parties.size() == 1) {
-        return fail(
-            b, cstatus::failure,
-            fmt::format("party is the last of call '{}': close the call instead", r->call.name));
-    }
-    const size_t at = r->parties.index_of(ph);
-    if (cstatus s = check_close_data(b, r->parties[at], close_data); s != cstatus::success) {
-        return s;
-    }
-    if (!republish_without(b, *r, std::span(&at, 1))) {
-        return fail(b, cstatus::resources, b.last_error);
-    }
-    // The handle is dead from here on; the party's state lives until the grace period ends.
-    party_record leaving = r->parties.erase(at);
-    party_index_.erase(ph);
-    state_.release(leaving.spec.connection, booking(*r));
-    begin_op(b);
-    const uint32_t slot = park_leaving(leaving_party{
-        &b, std::move(leaving), std::vector<uint8_t>(close_data.begin(), close_data.end())});
-    gp_.defer([this, slot] { complete_drop(slot); });
-    return cstatus::pending;
-}
-
-uint32_t call_manager::park_leaving(leaving_party p) {
-    if (free_leaving_.empty()) {
-        leaving_.push_back(std::move(p));
-        return uint32_t(leaving_.size() - 1);
-    }
-    const uint32_t slot = free_leaving_.back();
-    free_leaving_.pop_back();
-    leaving_[slot] = std::move(p);
-    return slot;
-}
-
-cstatus call_manager::send_close(const party_spec& p, uint32_t party_slot,
-                                 std::span<const uint8_t> data) {
-    if (data.empty() || !send_close_data_) {
-        return cstatus::success;
-    }
-    const connection_state* out = state_.find_connection(p.connection);
-    if (out == nullptr || !send_close_data_(*out, p, party_slot, data)) {
-        log::warning("party '{}': its close data could not be sent (no buffer, the worker's "
-                     "control ring full, or its connection gone)",
-                     p.name);
-        return cstatus::resources;
-    }
-    return cstatus::success;
-}
-
-void call_manager::complete_drop(uint32_t slot) {
-    // Taken out first: the client's completion may drop another party, which may reuse the
-    // slot or grow leaving_.
-    const leaving_party p = std::move(leaving_[slot]);
-    free_leaving_.push_back(slot);
-    binding& b = *p.owner;
-    // The party sees no more data copies now: the close data is the last frame it gets.
-    const cstatus s = send_close(p.record.spec, p.record.stats_slot, p.close_data);
-    state_.retire_party_slot(p.record.stats_slot); // no worker counts into it any more
-    completed("drop_party_complete", s);
-    b.client->drop_party_complete(b.client_binding, s, p.record.id, p.record.client_ctx);
-    end_op(b);
-}
-
-cstatus call_manager::close_call_impl(void* pb, vc_handle vh, party_handle last,
-                                      std::span<const uint8_t> close_data) {
-    auto& b = *static_cast<binding*>(pb);
-    vc_record* r = owned_vc(b, vh);
-    if (r == nullptr) {
-        return fail(b, cstatus::invalid_handle, fmt::format("no VC {} of this client here", vh));
-    }
-    if (r->state == phase::closing) {
-        return fail(b, cstatus::closing, "the call is closing already");
-    }
-    if (r->state != phase::active) {
-        return fail(b, cstatus::failure, "the VC carries no call");
-    }
-    if (r->call.multipoint && r->parties.size() > 1) {
-        return fail(b, cstatus::failure,
-                    fmt::format("call '{}' has {} parties: drop all but the last first",
-                                r->call.name, r->parties.size()));
-    }
-    if (last != (r->call.multipoint ? r->parties[0].id : 0)) {
-        return fail(b, cstatus::invalid_handle,
-                    r->call.multipoint ? "the party handle is not the call's last party"
-                                       : "a point-to-point call takes no party handle");
-    }
-    if (cstatus s = check_close_data(b, r->parties[0], close_data); s != cstatus::success) {
-        return s;
-    }
-    retire(*r, last, std::vector<uint8_t>(close_data.begin(), close_data.end()), false);
-    return cstatus::pending;
-}
-
-void call_manager::retire(vc_record& r, party_handle last, std::vector<uint8_t> close_data,
-                          bool incoming) {
-    binding& b = *r.owner;
-    const connection_state* in = state_.find_connection(connection_);
-    if (in != nullptr) {
-        state_.unpublish_vc(*in, r.call.key);
-    }
-    release_bookings(r);
-    for (const auto& p : r.parties) {
-        party_index_.erase(p.id);
-    }
-    r.state = phase::closing;
-    vc* circuit = r.circuit;
-    r.circuit = nullptr;
-    const party_spec last_party = r.parties.empty() ? party_spec{} : r.parties.front().spec;
-    const uint32_t last_slot =
-        r.parties.empty() ? counter_slots::remainder : r.parties.front().stats_slot;
-    const vc_handle vh = r.id;
-    begin_op(b);
-    gp_.defer([this, &b, vh, last, last_party, last_slot, circuit, data = std::move(close_data),
-               incoming] {
-        switch_state::free_vc(circuit);
-        const cstatus sent = send_close(last_party, last_slot, data);
-        vc_record& rec = vcs_.at(vh);
-        state_.retire_vc_slot(rec.stats_slot);
-        for (const auto& p : rec.parties) {
-            state_.retire_party_slot(p.stats_slot);
-        }
-        rec.state = phase::created; // deactivated: reusable, or deleted by its creator
-        rec.stats_slot = counter_slots::remainder;
-        rec.parties.clear();
-        void* ctx = rec.client_ctx;
-        const bool cm_created = rec.cm_created;
-        if (incoming) {
-            completed("incoming_close_call", cstatus::closing);
-            b.client->incoming_close_call(b.client_binding, cstatus::closing, vh, ctx);
-        } else {
-            completed("close_call_complete", sent);
-            b.client->close_call_complete(b.client_binding, sent, vh, last, ctx);
-        }
-        if (cm_created) {
-            vcs_.erase(vh); // ours to delete, now that the client has its completion
-        }
-        end_op(b);
-    });
-}
-
-void call_manager::egress_gone(const std::string& gone) {
-    for (auto& [vh, r] : vcs_) {
-        if (r.state != phase::active) {
-            continue;
-        }
-        std::vector<size_t> leaving;
-        for (size_t i = 0; i < r.parties.size(); ++i) {
-            if (r.parties[i].spec.connection == gone) {
-                leaving.push_back(i);
-            }
-        }
-        if (leaving.empty()) {
-            continue;
-        }
-        binding& b = *r.owner;
-        if (leaving.size() == r.parties.size()) {
-            // The last party cannot be dropped: the call closes instead.
-            log::notice("call '{}': every party left through '{}'; closing it", r.call.name, gone);
-            retire(r, 0, {}, true);
-            continue;
-        }
-        if (!republish_without(b, r, leaving)) {
-            log::error("call '{}': cannot drop the parties leaving through '{}' ({}); closing it",
-                       r.call.name, gone, b.last_error);
-            retire(r, 0, {}, true);
-            continue;
-        }
-        std::vector<party_record> dropped;
-        for (auto it = leaving.rbegin(); it != leaving.rend(); ++it) {
-            dropped.push_back(r.parties[*it]);
-            state_.release(r.parties[*it].spec.connection, booking(r));
-            party_index_.erase(r.parties[*it].id);
-            r.parties.erase(*it);
-        }
-        log::notice("call '{}': dropped {} part{} leaving through '{}'", r.call.name,
-                    dropped.size(), dropped.size() == 1 ? "y" : "ies", gone);
-        begin_op(b);
-        gp_.defer([this, &b, dropped] {
-            for (const auto& p : dropped) {
-                state_.retire_party_slot(p.stats_slot);
-            }
-            for (auto it = dropped.rbegin(); it != dropped.rend(); ++it) {
-                completed("incoming_drop_party", cstatus::closing);
-                b.client->incoming_drop_party(b.client_binding, cstatus::closing, it->id,
-                                              it->client_ctx);
-            }
-            end_op(b);
-        });
-    }
-}
-
-void call_manager::ingress_down() {
-    for (auto& [vh, r] : vcs_) {
-        if (r.state == phase::active) {
-            log::notice("call '{}': its connection '{}' is down; closing it", r.call.name,
-                        connection_);
-            retire(r, 0, {}, true);
-        }
     }
 }
 

@@ -111,10 +111,19 @@ public:
     std::string last_error(void* pb) const override;
 
 private:
-    struct binding;
-    struct party_record {
+    // A call-management client attached to this manager (one NMR binding).
+    struct binding {
+        nmr::handle handle;
+        void* client_binding;
+        callmgmt::client_dispatch* client;
+        std::string client_name;
+        std::string last_error;
+        unsigned pending = 0; // completions not yet delivered
+        bool detaching = false;
+    };
+    // A party as it was accepted: checked once (spec and action), with its handle.
+    struct party_record : checked_party {
         callmgmt::party_handle id;
-        party_spec spec;
         void* client_ctx;
         uint32_t stats_slot; // counter_slots::remainder when it has none of its own
     };
@@ -203,20 +212,18 @@ private:
     std::optional<table_error> accept_call(binding& b, const connection_state& in,
                                            callmgmt::vc_handle vh, callmgmt::call_spec& call);
     // A new party (make_call's first, add_party's): a valid party whose egress (`out`,
-    // nullptr when p names no connection) has a link.
+    // nullptr when p names no connection) has a link; `into` is the party checked.
     std::optional<table_error> accept_party(const connection_state& in, const connection_state* out,
-                                            const party_spec& p,
-                                            const call_encapsulation& encap) const;
+                                            const party_spec& p, const call_encapsulation& encap,
+                                            checked_party& into) const;
     std::optional<table_error> accept_flow(const connection_state& in,
                                            traffic_contract& flow) const;
     vc_record* owned_vc(binding& b, callmgmt::vc_handle id);
     callmgmt::status check_close_data(binding& b, const party_record& p,
                                       std::span<const uint8_t> data);
     uint64_t booking(const vc_record& r) const { return booked_bps(r.call.flow); }
-    // What p's copies become (vocab/party_action.hh).
-    party_action action_of(const callmgmt::call_spec& call, const party_spec& p) const;
     void release_bookings(const vc_record& r);
-    static std::vector<party_spec> specs_of(const vc_record& r);
+    static std::vector<checked_party> parties_of(const vc_record& r);
     static std::vector<uint32_t> slots_of(const vc_record& r);
     // Moves every party's booking from `from_bps` to `to_bps` (the VC's contract changes); on a
     // refusal puts the old bookings back and returns the connection that refused.

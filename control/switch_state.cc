@@ -67,7 +67,8 @@ std::unique_ptr<connection_entry> switch_state::remove_connection(const std::str
 std::optional<table_error> switch_state::check_party(const connection_state& in,
                                                      const connection_state* out,
                                                      const party_spec& p,
-                                                     const call_encapsulation& encap) const {
+                                                     const call_encapsulation& encap,
+                                                     checked_party& into) const {
     using callmgmt::status;
     if (out == nullptr) {
         return table_error{status::invalid_parameter,
@@ -75,7 +76,7 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
     }
     const party_check c = check_party_spec(in.media, out->media, p.key, p.next_hop, encap);
     switch (c.problem) {
-    case party_problem::none: return std::nullopt;
+    case party_problem::none: into = {p, c.derived.action}; return std::nullopt;
     case party_problem::key_on_port:
         return table_error{status::invalid_parameter,
                            fmt::format("party '{}': '{}' is a port connection, which takes no key "
@@ -108,43 +109,42 @@ std::optional<table_error> switch_state::check_party(const connection_state& in,
     return std::nullopt;
 }
 
-party switch_state::resolve(const connection_state& in, const connection_state& out,
-                            const party_spec& p, uint32_t slot,
-                            const call_encapsulation& encap) const {
+party switch_state::resolve(const connection_state& out, const checked_party& p, uint32_t slot,
+                            const call_encapsulation& encap) {
     party w{};
-    std::memcpy(w.dst_mac, p.next_hop.data(), 6);
+    std::memcpy(w.dst_mac, p.spec.next_hop.data(), 6);
     std::memcpy(w.src_mac, out.mac.data(), 6);
-    w.out_key = p.key;
+    w.out_key = p.spec.key;
     w.tx_port = out.port;
     w.takes_chains = out.takes_chains;
-    w.action_code = uint8_t(derive_action(in.media, out.media, p.key, encap).action);
+    w.action_code = uint8_t(p.action);
     w.control_word = encap.control_word;
     w.ttl_pipe = encap.ttl == ttl_model::pipe;
     w.stats_slot = slot;
     return w;
 }
 
-party_set* switch_state::build_parties(const connection_state& in,
-                                       const std::vector<party_spec>& specs,
+party_set* switch_state::build_parties(std::span<const checked_party> checked,
                                        std::span<const uint32_t> slots, table_error* error,
                                        const call_encapsulation& encap) const {
-    if (specs.empty() || specs.size() > max_parties_per_call) {
-        *error = {callmgmt::status::resources,
-                  fmt::format("{} parties (a call has 1..{})", specs.size(), max_parties_per_call)};
+    if (checked.empty() || checked.size() > max_parties_per_call) {
+        *error = {callmgmt::status::resources, fmt::format("{} parties (a call has 1..{})",
+                                                           checked.size(), max_parties_per_call)};
         return nullptr;
     }
     std::vector<party> parties;
-    parties.reserve(specs.size());
-    for (const auto& p : specs) {
-        const connection_state* out = find_connection(p.connection);
-        if (auto e = check_party(in, out, p, encap)) {
-            *error = *e;
+    parties.reserve(checked.size());
+    for (const checked_party& p : checked) {
+        const connection_state* out = find_connection(p.spec.connection);
+        if (out == nullptr) {
+            *error = {
+                callmgmt::status::invalid_parameter,
+                fmt::format("party '{}': no connection '{}'", p.spec.name, p.spec.connection)};
             return nullptr;
         }
-        parties.push_back(resolve(in, *out, p,
-                                  parties.size() < slots.size() ? slots[parties.size()]
-                                                                : counter_slots::remainder,
-                                  encap));
+        const size_t i = parties.size();
+        parties.push_back(
+            resolve(*out, p, i < slots.size() ? slots[i] : counter_slots::remainder, encap));
     }
     party_set* set = party_set::create(parties);
     if (set == nullptr) {
@@ -153,9 +153,23 @@ party_set* switch_state::build_parties(const connection_state& in,
     return set;
 }
 
-party_set* switch_state::parties_with(const party_set& current, const connection_state& in,
-                                      const connection_state& out, const party_spec& p,
-                                      uint32_t slot, table_error* error,
+party_set* switch_state::build_parties(const connection_state& in,
+                                       const std::vector<party_spec>& specs,
+                                       std::span<const uint32_t> slots, table_error* error,
+                                       const call_encapsulation& encap) const {
+    std::vector<checked_party> checked(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+        if (auto e = check_party(in, find_connection(specs[i].connection), specs[i], encap,
+                                 checked[i])) {
+            *error = *e;
+            return nullptr;
+        }
+    }
+    return build_parties(checked, slots, error, encap);
+}
+
+party_set* switch_state::parties_with(const party_set& current, const connection_state& out,
+                                      const checked_party& p, uint32_t slot, table_error* error,
                                       const call_encapsulation& encap) const {
     if (current.size() >= max_parties_per_call) {
         *error = {
@@ -163,11 +177,7 @@ party_set* switch_state::parties_with(const party_set& current, const connection
             fmt::format("{} parties (a call has 1..{})", current.size() + 1, max_parties_per_call)};
         return nullptr;
     }
-    if (auto e = check_party(in, &out, p, encap)) {
-        *error = *e;
-        return nullptr;
-    }
-    const party w = resolve(in, out, p, slot, encap);
+    const party w = resolve(out, p, slot, encap);
     party_set* set = party_set::create_changed(current, &w, current.size());
     if (set == nullptr) {
         *error = {callmgmt::status::resources, "out of memory for the party array"};

@@ -66,21 +66,26 @@ public:
 
     // Checks a party against its egress connection `out` (find_connection(p.connection), so
     // nullptr when there is none) and the call's ingress media and encapsulation
-    // (check_party_spec, vocab/call_vocabulary.hh).
+    // (check_party_spec, vocab/call_vocabulary.hh); on success `into` is the checked party.
     std::optional<table_error> check_party(const connection_state& in, const connection_state* out,
-                                           const party_spec& p,
-                                           const call_encapsulation& encap = {}) const;
-    // An immutable party array (all parties checked); slots[i] is party i's counter slot.
-    // nullptr + error when it cannot be built.
+                                           const party_spec& p, const call_encapsulation& encap,
+                                           checked_party& into) const;
+    // An immutable party array of parties checked on this call (check_party, not again here);
+    // slots[i] is party i's counter slot. nullptr + error when it cannot be built (a party's
+    // connection is gone, or no memory).
+    party_set* build_parties(std::span<const checked_party> parties,
+                             std::span<const uint32_t> slots, table_error* error,
+                             const call_encapsulation& encap) const;
+    // The same from specs, each checked first (tests and tools that start from specs).
     party_set* build_parties(const connection_state& in, const std::vector<party_spec>& parties,
                              std::span<const uint32_t> slots, table_error* error,
                              const call_encapsulation& encap = {}) const;
-    // `current` (a published array) with one party more, checked, counted in `slot`; or with
-    // the party at `index` left out. Their cost is a copy of the array, whatever the call's size.
+    // `current` (a published array) with one party more, counted in `slot`; or with the party
+    // at `index` left out. Their cost is a copy of the array, whatever the call's size.
     // `out` is p's egress connection, as the caller found it to check p.
-    party_set* parties_with(const party_set& current, const connection_state& in,
-                            const connection_state& out, const party_spec& p, uint32_t slot,
-                            table_error* error, const call_encapsulation& encap = {}) const;
+    party_set* parties_with(const party_set& current, const connection_state& out,
+                            const checked_party& p, uint32_t slot, table_error* error,
+                            const call_encapsulation& encap) const;
     party_set* parties_without(const party_set& current, uint32_t index, table_error* error) const;
     // A VC with its counter slot and traffic-contract meter (one state per worker). It takes
     // `parties` over (vc::create); nullptr + error, and `parties` still the caller's, when
@@ -120,9 +125,9 @@ public:
     }
 
 private:
-    // p checked (check_party) on a call entering through `in` and leaving through `out`.
-    party resolve(const connection_state& in, const connection_state& out, const party_spec& p,
-                  uint32_t slot, const call_encapsulation& encap) const;
+    // p checked (check_party) on its call, leaving through `out`.
+    static party resolve(const connection_state& out, const checked_party& p, uint32_t slot,
+                         const call_encapsulation& encap);
     unsigned workers_;
     forwarding_table table_;
     std::vector<connection_state> connections_;

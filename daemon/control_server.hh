@@ -27,13 +27,14 @@
 #include "contracts/nsp/name_space.hh"
 #include "control/control_plane.hh"
 #include "daemon/protocol.hh"
+#include "daemon/session_host.hh"
 
 namespace vcplane {
 
 class reload_path;
 class session;
 
-class control_server {
+class control_server final : public session_host {
 public:
     // Throws std::runtime_error (naming control.socket) when it cannot listen. reloads serves
     // the reload request (nullptr: WSAEOPNOTSUPP).
@@ -41,26 +42,23 @@ public:
                    reload_path* reloads);
     ~control_server(); // runs down every session still open
 
-    size_t sessions() const { return sessions_.size(); }
+    size_t sessions() const override { return sessions_.size(); }
     const nsp::name_space& names() const { return plane_.names(); }
     // Ends every session (shutdown); pump runs the loop until their teardown completed.
     void close_all(const std::function<void()>& pump);
 
-    // For sessions and request handlers.
-    const control_config& config() const { return cfg_; }
-    event_loop& loop() { return loop_; }
-    // The receive buffers every session reads into (one session at a time: the control thread
-    // is one): receive_slots() of control.max_message_bytes each, as many messages as one
-    // recvmmsg takes, at most 1 MiB in all, kept rather than zeroed afresh for every read.
-    std::vector<char>& receive_buffer() { return receive_buffer_; }
-    size_t receive_slots() const { return receive_slots_; }
-    static constexpr size_t max_receive_slots = 16;
-    control_plane& plane() { return plane_; }
-    nsp::name_space& names() { return plane_.names(); }
-    session* find_session(uint64_t id);
-    void forget(uint64_t id); // a session's teardown completed: it is answered and freed
-    // The reload request: WSAEOPNOTSUPP when the switch has no file to reload.
-    protocol::reply reload(bool dry_run, const std::optional<std::string>& text);
+    // session_host: for sessions and request handlers.
+    const control_config& config() const override { return cfg_; }
+    event_loop& loop() override { return loop_; }
+    control_plane& plane() override { return plane_; }
+    nsp::name_space& names() override { return plane_.names(); }
+    // receive_slots() of control.max_message_bytes each, as many messages as one recvmmsg
+    // takes, at most 1 MiB in all, kept rather than zeroed afresh for every read.
+    std::vector<char>& receive_buffer() override { return receive_buffer_; }
+    size_t receive_slots() const override { return receive_slots_; }
+    session* find_session(uint64_t id) override;
+    void forget(uint64_t id) override;
+    protocol::reply reload(bool dry_run, const std::optional<std::string>& text) override;
 
 private:
     void accept_one();

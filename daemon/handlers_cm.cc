@@ -1,8 +1,8 @@
 // The cm family: ports the operator attaches and detaches, and the Connection Manager's
 // disconnect (counted by the Connection Manager itself).
-#include "daemon/control_server.hh"
 #include "daemon/protocol.hh"
 #include "daemon/request_handlers.hh"
+#include "daemon/session_host.hh"
 #include "port/ports.hh"
 
 namespace vcplane {

@@ -1,9 +1,9 @@
 // The nsp family: sessions (Startup, Cleanup) and the namespace (SetServiceEx, lookups).
 #include "base/contract_stats.hh"
-#include "daemon/control_server.hh"
 #include "daemon/protocol.hh"
 #include "daemon/request_handlers.hh"
 #include "daemon/session.hh"
+#include "daemon/session_host.hh"
 #include "vcplane_version.hh"
 
 namespace vcplane {

@@ -2,10 +2,10 @@
 // (stats) and reload.
 #include <rte_cycles.h>
 
-#include "daemon/control_server.hh"
 #include "daemon/protocol.hh"
 #include "daemon/request_handlers.hh"
 #include "daemon/session.hh"
+#include "daemon/session_host.hh"
 #include "vcplane_version.hh"
 
 namespace vcplane {

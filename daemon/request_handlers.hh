@@ -25,11 +25,11 @@
 namespace vcplane {
 
 class session;
-class control_server;
+class session_host;
 
 struct request {
     session& s;
-    control_server& srv;
+    session_host& srv;
     uint64_t id;
     const nlohmann::json& args;
     bool counted_by_engine = false; // its status is already in vcplane_contract_operations_total

@@ -12,16 +12,16 @@
 #include "base/alloc_faults.hh"
 #include "base/contract_stats.hh"
 #include "base/log.hh"
-#include "daemon/control_server.hh"
 #include "daemon/protocol.hh"
 #include "daemon/request_handlers.hh"
+#include "daemon/session_host.hh"
 
 namespace vcplane {
 
 using namespace protocol;
 using nsp::wsa;
 
-session::session(control_server& srv, uint64_t id, int fd)
+session::session(session_host& srv, uint64_t id, int fd)
     : srv_(srv)
     , id_(id)
     , fd_(fd)
@@ -73,7 +73,7 @@ void session::end(bool rundown) {
     }
     srv_.names().end_session(id_);
     const uint64_t id = id_;
-    control_server& srv = srv_;
+    session_host& srv = srv_;
     if (bindings_.registered() && bindings_.deregister() == nmr::status::pending) {
         // Its call managers close its calls; the session goes when they are done.
         bindings_.on_deregistered([&srv, id] { srv.forget(id); });
@@ -185,7 +185,7 @@ void session::await_close(callmgmt::vc_handle v, uint64_t request) {
 }
 
 void session::await_lookup(nsp::lookup_handle h, uint64_t request) {
-    control_server& srv = srv_;
+    session_host& srv = srv_;
     const uint64_t sid = id_;
     srv_.loop().post([&srv, sid, request, h] {
         if (session* s = srv.find_session(sid)) {
@@ -277,8 +277,8 @@ void session::read_some() {
     std::vector<char>& buf = srv_.receive_buffer();
     const size_t slot = srv_.config().max_message_bytes;
     const size_t slots = srv_.receive_slots();
-    mmsghdr msgs[control_server::max_receive_slots];
-    iovec iov[control_server::max_receive_slots];
+    mmsghdr msgs[session_host::max_receive_slots];
+    iovec iov[session_host::max_receive_slots];
     // Bounded work per wake-up, counted in requests (a batch is all of its own): a chatty
     // client cannot monopolise the control thread.
     for (size_t read = 0; read < 64 && fd_ >= 0 && !ending_;) {
@@ -461,7 +461,7 @@ void session::flush_soon() {
         return; // already due, or waiting for EPOLLOUT, which flushes
     }
     flush_posted_ = true;
-    control_server& srv = srv_;
+    session_host& srv = srv_;
     const uint64_t id = id_;
     srv_.loop().post([&srv, id] {
         if (session* s = srv.find_session(id)) {

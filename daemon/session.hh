@@ -16,7 +16,7 @@
 // End: the last goodbye (Cleanup) stops reading, tears down what the session owns, answers the
 // requests still pending (their completions, or cancelled), then the goodbye, then closes. A
 // peer that goes away without it is run down: the same teardown, nobody to answer. The
-// session is freed (control_server::forget) once its call managers completed the teardown.
+// session is freed (session_host::forget) once its call managers completed the teardown.
 // Control thread only.
 
 #include <cstdint>
@@ -37,14 +37,14 @@
 
 namespace vcplane {
 
-class control_server;
+class session_host;
 
 class session final : public callmgmt::client_dispatch {
 public:
     using json = nlohmann::json;
     using binding = callmgmt::client_bindings::binding;
 
-    session(control_server& srv, uint64_t id, int fd);
+    session(session_host& srv, uint64_t id, int fd);
     ~session() override;
     session(const session&) = delete;
     session& operator=(const session&) = delete;
@@ -66,7 +66,6 @@ public:
     void reply(uint64_t request, protocol::reply r, bool view = false);
 
     // ---- for the request handlers -------------------------------------------------------
-    control_server& server() { return srv_; }
     // Startup (hello): the first registers the session as a call-management client.
     unsigned startup();
     // From now on replies and events go out packed (hello's pack_replies).
@@ -135,7 +134,7 @@ private:
     // The VC's call is gone: its parties with it; a VC the call manager created too.
     void call_gone(callmgmt::vc_handle vc);
 
-    control_server& srv_;
+    session_host& srv_;
     uint64_t id_;
     int fd_;
     unsigned startups_ = 0;

@@ -118,4 +118,12 @@ constexpr party_check check_party_spec(media_kind ingress, media_kind egress, ui
     return c;
 }
 
+// A party that passed check_party_spec on its call: the spec with the action its copies take,
+// derived there once. The call managers make it when they accept a party and keep it as it
+// is; the tables are built from it without checking or deriving again.
+struct checked_party {
+    party_spec spec;
+    party_action action = party_action::swap;
+};
+
 } // namespace vcplane
