@@ -354,17 +354,12 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
                       "\"net_af_packet0\", or by mac = \"...\")");
         }
         if (auto m = r.string(*ct, "media", path, false)) {
-            if (*m == "mpls") {
-                c.media = media_kind::mpls;
-            } else if (*m == "vlan") {
-                c.media = media_kind::vlan;
-            } else if (*m == "port") {
-                c.media = media_kind::port;
+            if (auto media = parse_name<media_kind>(*m)) {
+                c.media = *media;
             } else {
                 r.problem(*ct->get("media"), path + ".media",
-                          fmt::format("'{}' is not a media (expected \"mpls\", \"vlan\" or "
-                                      "\"port\")",
-                                      *m));
+                          fmt::format("'{}' is not a media (expected {})", *m,
+                                      expected_names<media_kind>()));
             }
         }
         if (auto m = r.integer(*ct, "mtu", path, false, 68, 9600)) {
@@ -454,13 +449,12 @@ void read_key(reader& r, const toml::table& t, const std::string& path,
 void read_encapsulation(reader& r, const toml::table& ct, const std::string& path,
                         call_encapsulation& e) {
     if (auto v = r.string(ct, "payload", path, false)) {
-        if (*v == "ip") {
-            e.payload = payload_kind::ip;
-        } else if (*v == "ethernet") {
-            e.payload = payload_kind::ethernet;
+        if (auto payload = parse_name<payload_kind>(*v)) {
+            e.payload = *payload;
         } else {
             r.problem(*ct.get("payload"), path + ".payload",
-                      fmt::format("'{}' is not a payload (expected \"ip\" or \"ethernet\")", *v));
+                      fmt::format("'{}' is not a payload (expected {})", *v,
+                                  expected_names<payload_kind>()));
         }
     }
     e.control_word = r.boolean(ct, "control_word", path).value_or(false);
@@ -468,14 +462,12 @@ void read_encapsulation(reader& r, const toml::table& ct, const std::string& pat
         r.problem(*ct.get("control_word"), path + ".control_word", action_problem_text(p));
     }
     if (auto v = r.string(ct, "ttl", path, false)) {
-        if (*v == "uniform") {
-            e.ttl = ttl_model::uniform;
-        } else if (*v == "pipe") {
-            e.ttl = ttl_model::pipe;
+        if (auto ttl = parse_name<ttl_model>(*v)) {
+            e.ttl = *ttl;
         } else {
-            r.problem(
-                *ct.get("ttl"), path + ".ttl",
-                fmt::format("'{}' is not a TTL model (expected \"uniform\" or \"pipe\")", *v));
+            r.problem(*ct.get("ttl"), path + ".ttl",
+                      fmt::format("'{}' is not a TTL model (expected {})", *v,
+                                  expected_names<ttl_model>()));
         }
     }
 }

@@ -7,16 +7,7 @@
 namespace vcplane {
 
 const char* reload_op_name(reload_op op) {
-    switch (op) {
-    case reload_op::close_call: return "close_call";
-    case reload_op::drop_party: return "drop_party";
-    case reload_op::modify_qos: return "modify_qos";
-    case reload_op::add_party: return "add_party";
-    case reload_op::make_call: return "make_call";
-    case reload_op::delete_service: return "delete_service";
-    case reload_op::set_service: return "set_service";
-    }
-    return "?";
+    return name_of(op);
 }
 
 std::string reload_step::text() const {
@@ -122,9 +113,8 @@ std::string party_change(const party_config& a, const party_config& b) {
 }
 
 std::string encap_text(const call_encapsulation& e) {
-    return fmt::format("payload {}{}, ttl {}", e.payload == payload_kind::ip ? "ip" : "ethernet",
-                       e.control_word ? " with control word" : "",
-                       e.ttl == ttl_model::uniform ? "uniform" : "pipe");
+    return fmt::format("payload {}{}, ttl {}", name_of(e.payload),
+                       e.control_word ? " with control word" : "", name_of(e.ttl));
 }
 
 std::string contract_text(const traffic_contract& c) {

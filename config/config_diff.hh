@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config/config.hh"
+#include "vocab/enum_names.hh"
 
 namespace vcplane {
 
@@ -61,5 +62,19 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
 // Whether two parties of the same name are the same party (a difference is a changed party:
 // dropped and added again).
 bool same_party(const party_spec& a, const party_spec& b);
+
+} // namespace vcplane
+
+// Their names (vocab/enum_names.hh).
+namespace vcplane {
+
+template <>
+struct enum_names<reload_op> {
+    static constexpr named<reload_op> list[] = {
+        {reload_op::close_call, "close_call"},  {reload_op::drop_party, "drop_party"},
+        {reload_op::modify_qos, "modify_qos"},  {reload_op::add_party, "add_party"},
+        {reload_op::make_call, "make_call"},    {reload_op::delete_service, "delete_service"},
+        {reload_op::set_service, "set_service"}};
+};
 
 } // namespace vcplane

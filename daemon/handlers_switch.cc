@@ -84,9 +84,9 @@ json call_of(const std::string& connection, const call_manager::call_info& c,
             {"peak_rate", c.flow.peak_rate},
             {"burst", c.flow.burst},
             {"fair", c.flow.fair},
-            {"payload", c.encap.payload == payload_kind::ip ? "ip" : "ethernet"},
+            {"payload", name_of(c.encap.payload)},
             {"control_word", c.encap.control_word},
-            {"ttl", c.encap.ttl == ttl_model::uniform ? "uniform" : "pipe"},
+            {"ttl", name_of(c.encap.ttl)},
             {"parties", parties}};
 }
 

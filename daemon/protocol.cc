@@ -242,21 +242,25 @@ uint32_t key_of(const json& j) {
     return port_key; // a port connection's (a call manager refuses it for MPLS and VLAN)
 }
 
+// An optional string argument naming a value of E (vocab/enum_names.hh); `absent` when it is
+// not given.
+template <typename E>
+E enum_arg(const json& req, const char* key, const char* what, E absent) {
+    const std::string text = str(req, key, false);
+    if (text.empty()) {
+        return absent;
+    }
+    if (auto v = parse_name<E>(text)) {
+        return *v;
+    }
+    throw bad_request(fmt::format("'{}' is not {} ({})", text, what, expected_names<E>()));
+}
+
 call_encapsulation encap_of(const json& req) {
     call_encapsulation e;
-    const std::string payload = str(req, "payload", false);
-    if (payload == "ethernet") {
-        e.payload = payload_kind::ethernet;
-    } else if (!payload.empty() && payload != "ip") {
-        throw bad_request(fmt::format("'{}' is not a payload (\"ip\" or \"ethernet\")", payload));
-    }
+    e.payload = enum_arg(req, "payload", "a payload", e.payload);
     e.control_word = flag(req, "control_word", false);
-    const std::string ttl = str(req, "ttl", false);
-    if (ttl == "pipe") {
-        e.ttl = ttl_model::pipe;
-    } else if (!ttl.empty() && ttl != "uniform") {
-        throw bad_request(fmt::format("'{}' is not a TTL model (\"uniform\" or \"pipe\")", ttl));
-    }
+    e.ttl = enum_arg(req, "ttl", "a TTL model", e.ttl);
     return e;
 }
 

@@ -7,17 +7,20 @@
 
 #include <cstdint>
 
+#include "vocab/enum_names.hh"
+
 namespace vcplane {
 
 enum class media_kind : uint8_t { mpls, vlan, port };
 
+template <>
+struct enum_names<media_kind> {
+    static constexpr named<media_kind> list[] = {
+        {media_kind::mpls, "mpls"}, {media_kind::vlan, "vlan"}, {media_kind::port, "port"}};
+};
+
 inline const char* media_name(media_kind m) {
-    switch (m) {
-    case media_kind::mpls: return "mpls";
-    case media_kind::vlan: return "vlan";
-    case media_kind::port: return "port";
-    }
-    return "?";
+    return name_of(m);
 }
 
 // MPLS labels 0..15 are reserved (RFC 3032 and successors); VID 0 and 4095 are reserved (802.1Q).

@@ -24,9 +24,21 @@ enum class payload_kind : uint8_t {
     ethernet, // an Ethernet frame, with or without the RFC 4385 control word
 };
 
+template <>
+struct enum_names<payload_kind> {
+    static constexpr named<payload_kind> list[] = {{payload_kind::ip, "ip"},
+                                                   {payload_kind::ethernet, "ethernet"}};
+};
+
 // RFC 3443: uniform, the IP TTL and the label's are one count (copied at push and pop);
 // pipe, the label's TTL starts at 255 and the IP TTL is left as it is.
 enum class ttl_model : uint8_t { uniform, pipe };
+
+template <>
+struct enum_names<ttl_model> {
+    static constexpr named<ttl_model> list[] = {{ttl_model::uniform, "uniform"},
+                                                {ttl_model::pipe, "pipe"}};
+};
 
 // How a call's frames are carried where its media change: the same for every party.
 struct call_encapsulation {
@@ -51,10 +63,17 @@ enum class party_action : uint8_t {
     untag,     // VLAN in, port out: the tag taken out
 };
 
+template <>
+struct enum_names<party_action> {
+    using enum party_action;
+    static constexpr named<party_action> list[] = {
+        {swap, "swap"},           {retag, "retag"}, {forward, "forward"}, {push, "push"},
+        {encap, "encap"},         {pop, "pop"},     {pop_tag, "pop_tag"}, {decap, "decap"},
+        {decap_tag, "decap_tag"}, {tag, "tag"},     {untag, "untag"}};
+};
+
 inline const char* party_action_name(party_action a) {
-    constexpr const char* names[] = {"swap",    "retag", "forward",   "push", "encap", "pop",
-                                     "pop_tag", "decap", "decap_tag", "tag",  "untag"};
-    return names[size_t(a)];
+    return name_of(a);
 }
 
 // Whether the action is a header rewrite in place of the same length (the core path's swap

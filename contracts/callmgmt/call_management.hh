@@ -59,6 +59,7 @@
 
 #include "contracts/nmr/nmr.hh"
 #include "vocab/call_vocabulary.hh"
+#include "vocab/enum_names.hh"
 
 namespace vcplane::callmgmt {
 
@@ -176,3 +177,24 @@ status call_through(const nmr::registrar& reg, const provider_ref& p, F&& f) {
 }
 
 } // namespace vcplane::callmgmt
+
+// Their names (vocab/enum_names.hh).
+namespace vcplane {
+
+template <>
+struct enum_names<callmgmt::status> {
+    static constexpr named<callmgmt::status> list[] = {
+        {callmgmt::status::success, "SUCCESS"},
+        {callmgmt::status::pending, "PENDING"},
+        {callmgmt::status::not_accepted, "NOT_ACCEPTED"},
+        {callmgmt::status::failure, "FAILURE"},
+        {callmgmt::status::invalid_handle, "INVALID_HANDLE"},
+        {callmgmt::status::invalid_parameter, "INVALID_PARAMETER"},
+        {callmgmt::status::resources, "RESOURCES"},
+        {callmgmt::status::not_supported, "NOT_SUPPORTED"},
+        {callmgmt::status::nointerface, "NOINTERFACE"},
+        {callmgmt::status::closing, "CLOSING"},
+        {callmgmt::status::invalid_data, "INVALID_DATA"}};
+};
+
+} // namespace vcplane

@@ -10,29 +10,11 @@
 namespace vcplane::cm {
 
 const char* result_name(result r) {
-    switch (r) {
-    case result::success: return "SUCCESS";
-    case result::invalid_connection: return "INVALID_CONNECTION";
-    case result::invalid_parameter: return "INVALID_PARAMETER";
-    case result::connection_not_acquired: return "CONNECTION_NOT_ACQUIRED";
-    case result::connection_already_exists: return "CONNECTION_ALREADY_EXISTS";
-    case result::connection_does_not_exist: return "CONNECTION_DOES_NOT_EXIST";
-    case result::out_of_memory: return "OUT_OF_MEMORY";
-    case result::not_supported: return "NOT_SUPPORTED";
-    case result::unexpected: return "UNEXPECTED";
-    }
-    return "UNKNOWN";
+    return name_of(r);
 }
 
 const char* state_name(state s) {
-    switch (s) {
-    case state::disconnected: return "disconnected";
-    case state::disconnected_unavailable: return "disconnected_unavailable";
-    case state::connecting: return "connecting";
-    case state::connected: return "connected";
-    case state::disconnecting: return "disconnecting";
-    }
-    return "unknown";
+    return name_of(s);
 }
 
 const connection* connection_manager::find(const std::string& name) const {

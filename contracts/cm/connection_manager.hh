@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "vocab/enum_names.hh"
 #include "vocab/mac.hh"
 
 namespace vcplane::cm {
@@ -162,3 +163,32 @@ private:
 };
 
 } // namespace vcplane::cm
+
+// Their names (vocab/enum_names.hh).
+namespace vcplane {
+
+template <>
+struct enum_names<cm::result> {
+    static constexpr named<cm::result> list[] = {
+        {cm::result::success, "SUCCESS"},
+        {cm::result::invalid_connection, "INVALID_CONNECTION"},
+        {cm::result::invalid_parameter, "INVALID_PARAMETER"},
+        {cm::result::connection_not_acquired, "CONNECTION_NOT_ACQUIRED"},
+        {cm::result::connection_already_exists, "CONNECTION_ALREADY_EXISTS"},
+        {cm::result::connection_does_not_exist, "CONNECTION_DOES_NOT_EXIST"},
+        {cm::result::out_of_memory, "OUT_OF_MEMORY"},
+        {cm::result::not_supported, "NOT_SUPPORTED"},
+        {cm::result::unexpected, "UNEXPECTED"}};
+};
+
+template <>
+struct enum_names<cm::state> {
+    static constexpr named<cm::state> list[] = {
+        {cm::state::disconnected, "disconnected"},
+        {cm::state::disconnected_unavailable, "disconnected_unavailable"},
+        {cm::state::connecting, "connecting"},
+        {cm::state::connected, "connected"},
+        {cm::state::disconnecting, "disconnecting"}};
+};
+
+} // namespace vcplane

@@ -9,13 +9,7 @@
 namespace vcplane::nmr {
 
 const char* status_name(status s) {
-    switch (s) {
-    case status::success: return "SUCCESS";
-    case status::pending: return "PENDING";
-    case status::invalid_parameter: return "INVALID_PARAMETER";
-    case status::nointerface: return "NOINTERFACE";
-    }
-    return "UNKNOWN";
+    return name_of(s);
 }
 
 struct registrar::registration {

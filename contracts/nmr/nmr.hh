@@ -29,6 +29,7 @@
 // code to it. Registration never runs out of room (the tables
 // grow), so no INSUFFICIENT_RESOURCES is produced.
 
+#include "vocab/enum_names.hh"
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -212,3 +213,17 @@ private:
 };
 
 } // namespace vcplane::nmr
+
+// Their names (vocab/enum_names.hh).
+namespace vcplane {
+
+template <>
+struct enum_names<nmr::status> {
+    static constexpr named<nmr::status> list[] = {
+        {nmr::status::success, "SUCCESS"},
+        {nmr::status::pending, "PENDING"},
+        {nmr::status::invalid_parameter, "INVALID_PARAMETER"},
+        {nmr::status::nointerface, "NOINTERFACE"}};
+};
+
+} // namespace vcplane

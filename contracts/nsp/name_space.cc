@@ -9,20 +9,7 @@
 namespace vcplane::nsp {
 
 const char* wsa_name(wsa e) {
-    switch (e) {
-    case wsa::no_error: return "NO_ERROR";
-    case wsa::invalid_handle: return "WSA_INVALID_HANDLE";
-    case wsa::not_enough_memory: return "WSA_NOT_ENOUGH_MEMORY";
-    case wsa::access_denied: return "WSAEACCES";
-    case wsa::fault: return "WSAEFAULT";
-    case wsa::invalid: return "WSAEINVAL";
-    case wsa::not_supported: return "WSAEOPNOTSUPP";
-    case wsa::no_more: return "WSA_E_NO_MORE";
-    case wsa::cancelled: return "WSA_E_CANCELLED";
-    case wsa::service_not_found: return "WSASERVICE_NOT_FOUND";
-    case wsa::no_data: return "WSANO_DATA";
-    }
-    return "UNKNOWN";
+    return name_of(e);
 }
 
 bool wildcard_match(const std::string& p, const std::string& t) {

@@ -28,6 +28,7 @@
 // Results are JSON objects; their "size" is the length of their serialised text. Every session
 // has quotas (lookups, services); beyond them: WSA_NOT_ENOUGH_MEMORY. Control thread only.
 
+#include "vocab/enum_names.hh"
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -152,3 +153,24 @@ private:
 bool wildcard_match(const std::string& pattern, const std::string& text);
 
 } // namespace vcplane::nsp
+
+// Their names (vocab/enum_names.hh).
+namespace vcplane {
+
+template <>
+struct enum_names<nsp::wsa> {
+    static constexpr named<nsp::wsa> list[] = {
+        {nsp::wsa::no_error, "NO_ERROR"},
+        {nsp::wsa::invalid_handle, "WSA_INVALID_HANDLE"},
+        {nsp::wsa::not_enough_memory, "WSA_NOT_ENOUGH_MEMORY"},
+        {nsp::wsa::access_denied, "WSAEACCES"},
+        {nsp::wsa::fault, "WSAEFAULT"},
+        {nsp::wsa::invalid, "WSAEINVAL"},
+        {nsp::wsa::not_supported, "WSAEOPNOTSUPP"},
+        {nsp::wsa::no_more, "WSA_E_NO_MORE"},
+        {nsp::wsa::cancelled, "WSA_E_CANCELLED"},
+        {nsp::wsa::service_not_found, "WSASERVICE_NOT_FOUND"},
+        {nsp::wsa::no_data, "WSANO_DATA"}};
+};
+
+} // namespace vcplane
