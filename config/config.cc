@@ -12,6 +12,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "vocab/names.hh"
+
 namespace vcplane {
 
 std::string config_origin::where() const {
@@ -51,15 +53,6 @@ config_error::config_error(std::vector<std::string> problems)
     , problems_(std::move(problems)) {}
 
 namespace {
-
-bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 63) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-    });
-}
 
 // Collects every problem in the file instead of stopping at the first, so that an operator
 // fixes a broken file in one round.
@@ -267,9 +260,8 @@ void read_eal(reader& r, const toml::table& root, eal_config& eal) {
     eal.pci_allow = r.strings(*t, "pci_allow", "eal");
     if (auto p = r.string(*t, "file_prefix", "eal", false)) {
         if (!valid_name(*p)) {
-            r.problem(
-                *t->get("file_prefix"), "eal.file_prefix",
-                fmt::format("'{}' is not a valid prefix (letters, digits, '-', '_', '.')", *p));
+            r.problem(*t->get("file_prefix"), "eal.file_prefix",
+                      fmt::format("'{}' is not a valid prefix ({})", *p, name_rule));
         } else {
             eal.file_prefix = *p;
         }
@@ -296,7 +288,7 @@ void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
         const std::string name(k.str());
         const std::string path = fmt::format("connections.{}", name);
         if (!valid_name(name)) {
-            r.problem(v, path, "a connection name is 1..63 letters, digits, '-', '_' or '.'");
+            r.problem(v, path, fmt::format("a connection name is {}", name_rule));
             continue;
         }
         const toml::table* ct = v.as_table();
@@ -533,8 +525,7 @@ party_config read_party(reader& r, const vcplane_config& cfg, const toml::table&
     p.origin = r.origin(pt, ppath);
     p.name = r.string(pt, "name", ppath, false).value_or(fmt::format("party{}", i));
     if (!valid_name(p.name)) {
-        r.problem(*pt.get("name"), ppath + ".name",
-                  "a party name is 1..63 letters, digits, '-', '_' or '.'");
+        r.problem(*pt.get("name"), ppath + ".name", fmt::format("a party name is {}", name_rule));
     } else if (!party_names.insert(p.name).second) {
         r.problem(pt.contains("name") ? *pt.get("name") : pt, ppath + ".name",
                   fmt::format("party name '{}' is used twice in calls.{}", p.name, call));
@@ -608,7 +599,7 @@ void read_calls(reader& r, const toml::table& root, vcplane_config& cfg) {
         const toml::node& v = *node;
         const std::string path = fmt::format("calls.{}", name);
         if (!valid_name(name)) {
-            r.problem(v, path, "a call name is 1..63 letters, digits, '-', '_' or '.'");
+            r.problem(v, path, fmt::format("a call name is {}", name_rule));
             continue;
         }
         const toml::table* ct = v.as_table();
@@ -747,7 +738,7 @@ void read_services(reader& r, const toml::table& root, vcplane_config& cfg) {
         const std::string path = "services." + name;
         const toml::table* st = v.as_table();
         if (!valid_name(name)) {
-            r.problem(v, path, "a service name is 1..63 letters, digits, '-', '_' or '.'");
+            r.problem(v, path, fmt::format("a service name is {}", name_rule));
             continue;
         }
         if (st == nullptr) {

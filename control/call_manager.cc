@@ -7,6 +7,7 @@
 
 #include "base/log.hh"
 #include "dataplane/wire.hh"
+#include "vocab/names.hh"
 
 namespace vcplane {
 
@@ -266,6 +267,10 @@ std::optional<table_error> call_manager::accept_call(binding& b, const connectio
             return table_error{cstatus::failure, "the VC carries a call already"};
         }
     }
+    if (!valid_name(call.name)) {
+        return table_error{cstatus::invalid_parameter,
+                           fmt::format("'{}': a call name is {}", call.name, name_rule)};
+    }
     if (!in.link_up) {
         // Its calls were closed when the link went down; a new one would carry nothing and
         // would not be closed again when it does.
@@ -305,6 +310,10 @@ std::optional<table_error> call_manager::accept_party(const connection_state& in
                                                       const party_spec& p,
                                                       const call_encapsulation& encap,
                                                       checked_party& into) const {
+    if (!valid_name(p.name)) {
+        return table_error{cstatus::invalid_parameter,
+                           fmt::format("'{}': a party name is {}", p.name, name_rule)};
+    }
     if (auto e = state_.check_party(in, out, p, encap, into)) {
         return e;
     }

@@ -1,5 +1,7 @@
 #include "contracts/nsp/name_space.hh"
 
+#include "vocab/names.hh"
+
 #include <algorithm>
 #include <cstdint>
 #include <string_view>
@@ -76,12 +78,12 @@ static bool is_utf8(std::string_view t) {
 
 wsa name_space::set_service(session_id s, set_op op, uint32_t flags, const std::string& name,
                             const std::vector<std::string>& addresses, const std::string& comment) {
-    if (name.empty() || name.find('*') != std::string::npos || (flags & ~service_multiple) != 0) {
+    // The name rule (vocab/names.hh) is the file's: no '*', which would read as a wildcard.
+    if (!valid_name(name) || (flags & ~service_multiple) != 0) {
         return wsa::invalid;
     }
-    if (!is_utf8(name) || !is_utf8(comment) ||
-        !std::all_of(addresses.begin(), addresses.end(),
-                     [](const auto& a) { return is_utf8(a); })) {
+    if (!is_utf8(comment) || !std::all_of(addresses.begin(), addresses.end(),
+                                          [](const auto& a) { return is_utf8(a); })) {
         return wsa::invalid;
     }
     const bool multiple = (flags & service_multiple) != 0;

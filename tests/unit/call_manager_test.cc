@@ -582,6 +582,15 @@ TEST(call_manager, bad_requests_get_their_status_and_change_nothing) {
     EXPECT_EQ(c.make("in", 0, bad_flow, party("a", "out", 2000), &x, &p),
               cstatus::invalid_parameter);
     EXPECT_EQ(c.add("in", v, party("a", "out", 2001), &p), cstatus::invalid_parameter); // name
+    // The file's name rule holds for names that come through the socket (vocab/names.hh).
+    EXPECT_EQ(c.make("in", 0, call("y z", 101), party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'y z': a call name is 1..63 letters"));
+    EXPECT_EQ(c.make("in", 0, call(std::string(64, 'y'), 101), party("a", "out", 2000), &x, &p),
+              cstatus::invalid_parameter);
+    EXPECT_EQ(c.add("in", v, party("b/c", "out", 2001), &p), cstatus::invalid_parameter);
+    EXPECT_THAT(c.error("in"), ::testing::HasSubstr("'b/c': a party name is 1..63 letters"));
+    EXPECT_EQ(c.add("in", v, party("", "out", 2001), &p), cstatus::invalid_parameter);
     EXPECT_EQ(c.add("in", v, party("b", "nowhere", 2001), &p), cstatus::invalid_parameter);
     EXPECT_THAT(c.error("in"), ::testing::HasSubstr("party 'b': no connection 'nowhere'"));
     EXPECT_EQ(c.add("in", v, party("b", "vout", 5000), &p), cstatus::invalid_parameter);

@@ -134,10 +134,23 @@ TEST_F(ns_fixture, a_service_whose_strings_are_not_utf8_is_refused) {
         EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "s", {}, bad), wsa::invalid);
     }
     EXPECT_EQ(ns.services(), 0u);
-    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "caf\xC3\xA9", {"\xE2\x82\xAC"},
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, "cafe", {"\xE2\x82\xAC"},
                              "\xF0\x9F\x93\xA1"),
               wsa::no_error);
-    EXPECT_THAT(lookup(1, "caf*", "service"), ::testing::ElementsAre("caf\xC3\xA9"));
+    EXPECT_THAT(lookup(1, "caf*", "service"), ::testing::ElementsAre("cafe"));
+}
+
+// A service's name obeys the file's name rule (vocab/names.hh), whichever road it comes by.
+TEST_F(ns_fixture, a_service_name_that_breaks_the_name_rule_is_refused) {
+    const std::string too_long(64, 'n');
+    for (const std::string& bad :
+         {std::string("caf\xC3\xA9"), std::string("a b"), std::string("x*"), std::string("a/b"),
+          too_long, std::string()}) {
+        EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, bad, {}, ""), wsa::invalid) << bad;
+    }
+    EXPECT_EQ(ns.services(), 0u);
+    EXPECT_EQ(ns.set_service(1, set_op::register_service, 0, std::string(63, 'n'), {}, ""),
+              wsa::no_error);
 }
 
 TEST_F(ns_fixture, a_small_buffer_gets_wsaefault_with_the_size_and_the_result_waits) {
