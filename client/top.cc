@@ -71,16 +71,10 @@ double histogram_quantile(double q, const std::vector<double>& bounds,
     return bounds.back();
 }
 
-top_view make_top_view(const json& before, const json& after) {
-    const uint64_t hz = u(after, "tsc_hz");
-    const uint64_t t0 = u(before, "tsc"), t1 = u(after, "tsc");
-    if (hz == 0 || t1 <= t0) {
-        throw std::invalid_argument("stats reply: the second reading is not later than the first");
-    }
-    top_view v;
-    v.seconds = double(t1 - t0) / double(hz);
-    const double per_s = 1 / v.seconds;
+namespace {
 
+// Per worker: its busy share, frames and copies per second, cycles per frame.
+void add_workers(const json& before, const json& after, double per_s, top_view& v) {
     std::map<unsigned, const json*> workers_before;
     for (const auto& w : before.at("workers")) {
         workers_before[unsigned(u(w, "worker"))] = &w;
@@ -99,7 +93,10 @@ top_view make_top_view(const json& before, const json& after) {
         v.workers.push_back({id, busy + idle > 0 ? 100 * busy / (busy + idle) : 0, rx * per_s,
                              tx * per_s, rx > 0 ? busy / rx : 0});
     }
+}
 
+// Per connection: frames and bits per second each way, and the port's errors.
+void add_connections(const json& before, const json& after, double per_s, top_view& v) {
     std::map<std::pair<std::string, std::string>, const json*> ports_before;
     for (const auto& p : before.at("connections")) {
         ports_before[{p.at("connection").get<std::string>(), p.at("device").get<std::string>()}] =
@@ -125,13 +122,19 @@ top_view make_top_view(const json& before, const json& after) {
         }
         v.connections.push_back(std::move(row));
     }
+}
 
+// Drops by reason, per second.
+void add_drops(const json& before, const json& after, double per_s, top_view& v) {
     const json& drops_before = before.at("drops");
     for (const auto& [reason, n] : after.at("drops").items()) {
         const uint64_t was = drops_before.value(reason, uint64_t(0));
         v.drops_per_s.emplace_back(reason, grew(was, n.get<uint64_t>()) * per_s);
     }
+}
 
+// The busiest calls (per_vc), at most top_calls.
+void add_busiest_calls(const json& before, const json& after, double per_s, top_view& v) {
     v.per_vc = after.value("per_vc", false);
     using call_key = std::tuple<std::string, std::string, uint64_t>;
     std::map<call_key, const json*> calls_before;
@@ -156,7 +159,10 @@ top_view make_top_view(const json& before, const json& after) {
     if (v.busiest_calls.size() > top_calls) {
         v.busiest_calls.resize(top_calls);
     }
+}
 
+// Grace periods per second, with p50 and p99 of their length.
+void add_grace_periods(const json& before, const json& after, double per_s, top_view& v) {
     const json& g0 = before.at("grace_periods");
     const json& g1 = after.at("grace_periods");
     const auto bounds = g1.at("bounds_seconds").get<std::vector<double>>();
@@ -174,6 +180,24 @@ top_view make_top_view(const json& before, const json& after) {
     v.grace_periods_per_s = double(n) * per_s;
     v.grace_p50_seconds = histogram_quantile(0.50, bounds, le, n);
     v.grace_p99_seconds = histogram_quantile(0.99, bounds, le, n);
+}
+
+} // namespace
+
+top_view make_top_view(const json& before, const json& after) {
+    const uint64_t hz = u(after, "tsc_hz");
+    const uint64_t t0 = u(before, "tsc"), t1 = u(after, "tsc");
+    if (hz == 0 || t1 <= t0) {
+        throw std::invalid_argument("stats reply: the second reading is not later than the first");
+    }
+    top_view v;
+    v.seconds = double(t1 - t0) / double(hz);
+    const double per_s = 1 / v.seconds;
+    add_workers(before, after, per_s, v);
+    add_connections(before, after, per_s, v);
+    add_drops(before, after, per_s, v);
+    add_busiest_calls(before, after, per_s, v);
+    add_grace_periods(before, after, per_s, v);
     return v;
 }
 

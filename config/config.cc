@@ -279,95 +279,108 @@ void read_eal(reader& r, const toml::table& root, eal_config& eal) {
     }
 }
 
+// How a connection names its port: device, devargs (whose first field is the device) or mac.
+void read_port_name(reader& r, const toml::table& ct, const std::string& path,
+                    connection_config& c) {
+    auto device = r.string(ct, "device", path, false);
+    auto mac_text = r.string(ct, "mac", path, false);
+    if (auto devargs = r.string(ct, "devargs", path, false)) {
+        // The device is the first field of its arguments ("net_null9,size=64").
+        const std::string named = devargs->substr(0, devargs->find(','));
+        const toml::node& at = *ct.get("devargs");
+        if (named.empty()) {
+            r.problem(at, path + ".devargs", "names no device (e.g. \"net_null9\")");
+        } else if (mac_text) {
+            r.problem(at, path + ".devargs",
+                      "a port vcplane probes itself is named by devargs, not by mac");
+        } else if (device && *device != named) {
+            r.problem(at, path + ".devargs",
+                      fmt::format("names device '{}' but device is '{}'", named, *device));
+        } else {
+            c.devargs = *devargs;
+            device = named;
+        }
+    }
+    if (device && mac_text) {
+        r.problem(*ct.get("mac"), path + ".mac", "give either device or mac, not both");
+    } else if (device) {
+        c.device = *device;
+        const bool named_by_device = ct.contains("device");
+        c.device_origin = r.origin(*ct.get(named_by_device ? "device" : "devargs"),
+                                   path + (named_by_device ? ".device" : ".devargs"));
+        if (device->empty()) {
+            r.problem(c.device_origin, "the device name is empty");
+        }
+    } else if (mac_text) {
+        c.device_origin = r.origin(*ct.get("mac"), path + ".mac");
+        c.mac = parse_mac(*mac_text);
+        if (!c.mac) {
+            r.problem(c.device_origin,
+                      fmt::format("'{}' is not a MAC address (expected six hex pairs like "
+                                  "02:00:5e:10:00:01)",
+                                  *mac_text));
+        }
+    } else if (!ct.contains("device") && !ct.contains("mac") && !ct.contains("devargs")) {
+        r.problem(ct, path + ".device",
+                  "missing (name the port by device = \"0000:3b:00.0\" or "
+                  "\"net_af_packet0\", or by mac = \"...\")");
+    }
+}
+
+// One [connections.NAME] table.
+std::optional<connection_config> read_connection(reader& r, const std::string& name,
+                                                 const toml::node& v) {
+    const std::string path = fmt::format("connections.{}", name);
+    if (!valid_name(name)) {
+        r.problem(v, path, fmt::format("a connection name is {}", name_rule));
+        return std::nullopt;
+    }
+    const toml::table* ct = v.as_table();
+    if (ct == nullptr) {
+        r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
+        return std::nullopt;
+    }
+    r.only_keys(*ct, path,
+                {"device", "mac", "devargs", "media", "mtu", "bandwidth_bps", "rx_descriptors",
+                 "tx_descriptors"});
+    connection_config c;
+    c.name = name;
+    c.origin = r.origin(*ct, path);
+    read_port_name(r, *ct, path, c);
+    if (auto m = r.string(*ct, "media", path, false)) {
+        if (auto media = parse_name<media_kind>(*m)) {
+            c.media = *media;
+        } else {
+            r.problem(
+                *ct->get("media"), path + ".media",
+                fmt::format("'{}' is not a media (expected {})", *m, expected_names<media_kind>()));
+        }
+    }
+    if (auto m = r.integer(*ct, "mtu", path, false, 68, 9600)) {
+        c.mtu = static_cast<uint32_t>(*m);
+    }
+    if (auto b = r.integer(*ct, "bandwidth_bps", path, false, 0, INT64_MAX)) {
+        c.bandwidth_bps = static_cast<uint64_t>(*b);
+        c.bandwidth_origin = r.origin(*ct->get("bandwidth_bps"), path + ".bandwidth_bps");
+    }
+    if (auto d = r.integer(*ct, "rx_descriptors", path, false, 64, 16384)) {
+        c.rx_descriptors = static_cast<uint16_t>(*d);
+    }
+    if (auto d = r.integer(*ct, "tx_descriptors", path, false, 64, 16384)) {
+        c.tx_descriptors = static_cast<uint16_t>(*d);
+    }
+    return c;
+}
+
 void read_connections(reader& r, const toml::table& root, vcplane_config& cfg) {
     const toml::table* t = r.table(root, "connections", "");
     if (t == nullptr) {
         return;
     }
     for (const auto& [k, v] : *t) {
-        const std::string name(k.str());
-        const std::string path = fmt::format("connections.{}", name);
-        if (!valid_name(name)) {
-            r.problem(v, path, fmt::format("a connection name is {}", name_rule));
-            continue;
+        if (auto c = read_connection(r, std::string(k.str()), v)) {
+            cfg.connections.push_back(std::move(*c));
         }
-        const toml::table* ct = v.as_table();
-        if (ct == nullptr) {
-            r.problem(v, path, fmt::format("expected a table, found {}", reader::type_of(v)));
-            continue;
-        }
-        r.only_keys(*ct, path,
-                    {"device", "mac", "devargs", "media", "mtu", "bandwidth_bps", "rx_descriptors",
-                     "tx_descriptors"});
-        connection_config c;
-        c.name = name;
-        c.origin = r.origin(*ct, path);
-        auto device = r.string(*ct, "device", path, false);
-        auto mac_text = r.string(*ct, "mac", path, false);
-        if (auto devargs = r.string(*ct, "devargs", path, false)) {
-            // The device is the first field of its arguments ("net_null9,size=64").
-            const std::string named = devargs->substr(0, devargs->find(','));
-            const toml::node& at = *ct->get("devargs");
-            if (named.empty()) {
-                r.problem(at, path + ".devargs", "names no device (e.g. \"net_null9\")");
-            } else if (mac_text) {
-                r.problem(at, path + ".devargs",
-                          "a port vcplane probes itself is named by devargs, not by mac");
-            } else if (device && *device != named) {
-                r.problem(at, path + ".devargs",
-                          fmt::format("names device '{}' but device is '{}'", named, *device));
-            } else {
-                c.devargs = *devargs;
-                device = named;
-            }
-        }
-        if (device && mac_text) {
-            r.problem(*ct->get("mac"), path + ".mac", "give either device or mac, not both");
-        } else if (device) {
-            c.device = *device;
-            const bool named_by_device = ct->contains("device");
-            c.device_origin = r.origin(*ct->get(named_by_device ? "device" : "devargs"),
-                                       path + (named_by_device ? ".device" : ".devargs"));
-            if (device->empty()) {
-                r.problem(c.device_origin, "the device name is empty");
-            }
-        } else if (mac_text) {
-            c.device_origin = r.origin(*ct->get("mac"), path + ".mac");
-            c.mac = parse_mac(*mac_text);
-            if (!c.mac) {
-                r.problem(c.device_origin,
-                          fmt::format("'{}' is not a MAC address (expected six hex pairs like "
-                                      "02:00:5e:10:00:01)",
-                                      *mac_text));
-            }
-        } else if (!ct->contains("device") && !ct->contains("mac") && !ct->contains("devargs")) {
-            r.problem(*ct, path + ".device",
-                      "missing (name the port by device = \"0000:3b:00.0\" or "
-                      "\"net_af_packet0\", or by mac = \"...\")");
-        }
-        if (auto m = r.string(*ct, "media", path, false)) {
-            if (auto media = parse_name<media_kind>(*m)) {
-                c.media = *media;
-            } else {
-                r.problem(*ct->get("media"), path + ".media",
-                          fmt::format("'{}' is not a media (expected {})", *m,
-                                      expected_names<media_kind>()));
-            }
-        }
-        if (auto m = r.integer(*ct, "mtu", path, false, 68, 9600)) {
-            c.mtu = static_cast<uint32_t>(*m);
-        }
-        if (auto b = r.integer(*ct, "bandwidth_bps", path, false, 0, INT64_MAX)) {
-            c.bandwidth_bps = static_cast<uint64_t>(*b);
-            c.bandwidth_origin = r.origin(*ct->get("bandwidth_bps"), path + ".bandwidth_bps");
-        }
-        if (auto d = r.integer(*ct, "rx_descriptors", path, false, 64, 16384)) {
-            c.rx_descriptors = static_cast<uint16_t>(*d);
-        }
-        if (auto d = r.integer(*ct, "tx_descriptors", path, false, 64, 16384)) {
-            c.tx_descriptors = static_cast<uint16_t>(*d);
-        }
-        cfg.connections.push_back(std::move(c));
     }
     // toml++ iterates a table in key order; keep the file's order, so that messages about a
     // clash name the later entry, as a reader of the file would expect.

@@ -131,85 +131,74 @@ std::string contract_text(const traffic_contract& c) {
     return t;
 }
 
-} // namespace
+// The steps of a reload, collected per kind and concatenated in the order the header
+// documents.
+struct step_lists {
+    std::vector<reload_step> closes, drops, qos, adds, makes, services;
+};
 
-reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next) {
-    reload_plan plan;
-    diff_fixed(running, next, plan.restart_required);
+// Why a call must be closed and made again rather than changed in place; empty when it can be
+// changed in place.
+std::string why_remake(const call_config& old, const call_config& now) {
+    if (old.connection != now.connection) {
+        return fmt::format("connection '{}' -> '{}'", old.connection, now.connection);
+    }
+    if (old.key != now.key) {
+        return fmt::format("key {} -> {}", old.key, now.key);
+    }
+    if (old.encap != now.encap) {
+        // Every party's action follows from it: the parties are built anew.
+        return fmt::format("encapsulation {} -> {}", encap_text(old.encap), encap_text(now.encap));
+    }
+    return {};
+}
 
-    std::map<std::string, const call_config*> was, is;
-    for (const auto& c : running.calls) {
-        was[c.name] = &c;
-    }
-    for (const auto& c : next.calls) {
-        is[c.name] = &c;
-    }
-    // Collected per kind, then concatenated in the order the header documents.
-    std::vector<reload_step> closes, drops, qos, adds, makes;
-    for (const auto& [name, old] : was) {
-        auto it = is.find(name);
-        if (it == is.end()) {
-            closes.push_back({reload_op::close_call, name, "", "removed from the file"});
-            continue;
-        }
-        const call_config& now = *it->second;
-        std::string remake;
-        if (old->connection != now.connection) {
-            remake = fmt::format("connection '{}' -> '{}'", old->connection, now.connection);
-        } else if (old->key != now.key) {
-            remake = fmt::format("key {} -> {}", old->key, now.key);
-        } else if (old->encap != now.encap) {
-            // Every party's action follows from it: the parties are built anew.
-            remake = fmt::format("encapsulation {} -> {}", encap_text(old->encap),
-                                 encap_text(now.encap));
-        }
-        std::vector<reload_step> call_drops, call_adds;
-        size_t kept = 0;
-        for (const auto& p : old->parties) {
-            const party_config* n = now.find_party(p.name);
-            if (n == nullptr) {
-                call_drops.push_back({reload_op::drop_party, name, p.name, "removed"});
-            } else if (!same_party(p, *n)) {
-                const std::string why = party_change(p, *n);
-                call_drops.push_back({reload_op::drop_party, name, p.name, why});
-                call_adds.push_back({reload_op::add_party, name, p.name, why});
-            } else {
-                ++kept;
-            }
-        }
-        for (const auto& p : now.parties) {
-            if (old->find_party(p.name) == nullptr) {
-                call_adds.push_back({reload_op::add_party, name, p.name, "new"});
-            }
-        }
-        if (remake.empty() && kept == 0 && !call_drops.empty()) {
-            // Dropping them all would leave the call without a party, which no call may be.
-            remake = "no party stays unchanged";
-        }
-        if (!remake.empty()) {
-            closes.push_back({reload_op::close_call, name, "", remake + " (made again)"});
-            makes.push_back({reload_op::make_call, name, "", remake});
-            continue;
-        }
-        if (old->contract != now.contract) {
-            qos.push_back({reload_op::modify_qos, name, "",
-                           fmt::format("{} -> {}", contract_text(old->contract),
-                                       contract_text(now.contract))});
-        }
-        if (call_drops.empty() && call_adds.empty() && old->contract == now.contract) {
-            plan.unchanged.push_back(name);
-        }
-        drops.insert(drops.end(), call_drops.begin(), call_drops.end());
-        adds.insert(adds.end(), call_adds.begin(), call_adds.end());
-    }
-    for (const auto& [name, c] : is) {
-        if (was.count(name) == 0) {
-            makes.push_back({reload_op::make_call, name, "",
-                             fmt::format("new ({} part{})", c->parties.size(),
-                                         c->parties.size() == 1 ? "y" : "ies")});
+// A call both files name: remade, or changed party by party and in its contract.
+void diff_call(const std::string& name, const call_config& old, const call_config& now,
+               step_lists& out, std::vector<std::string>& unchanged) {
+    std::string remake = why_remake(old, now);
+    std::vector<reload_step> call_drops, call_adds;
+    size_t kept = 0;
+    for (const auto& p : old.parties) {
+        const party_config* n = now.find_party(p.name);
+        if (n == nullptr) {
+            call_drops.push_back({reload_op::drop_party, name, p.name, "removed"});
+        } else if (!same_party(p, *n)) {
+            const std::string why = party_change(p, *n);
+            call_drops.push_back({reload_op::drop_party, name, p.name, why});
+            call_adds.push_back({reload_op::add_party, name, p.name, why});
+        } else {
+            ++kept;
         }
     }
-    std::vector<reload_step> services;
+    for (const auto& p : now.parties) {
+        if (old.find_party(p.name) == nullptr) {
+            call_adds.push_back({reload_op::add_party, name, p.name, "new"});
+        }
+    }
+    if (remake.empty() && kept == 0 && !call_drops.empty()) {
+        // Dropping them all would leave the call without a party, which no call may be.
+        remake = "no party stays unchanged";
+    }
+    if (!remake.empty()) {
+        out.closes.push_back({reload_op::close_call, name, "", remake + " (made again)"});
+        out.makes.push_back({reload_op::make_call, name, "", remake});
+        return;
+    }
+    if (old.contract != now.contract) {
+        out.qos.push_back(
+            {reload_op::modify_qos, name, "",
+             fmt::format("{} -> {}", contract_text(old.contract), contract_text(now.contract))});
+    }
+    if (call_drops.empty() && call_adds.empty() && old.contract == now.contract) {
+        unchanged.push_back(name);
+    }
+    out.drops.insert(out.drops.end(), call_drops.begin(), call_drops.end());
+    out.adds.insert(out.adds.end(), call_adds.begin(), call_adds.end());
+}
+
+void diff_services(const vcplane_config& running, const vcplane_config& next,
+                   std::vector<reload_step>& services) {
     for (const auto& o : running.services) {
         const auto it = std::find_if(next.services.begin(), next.services.end(),
                                      [&](const auto& n) { return n.name == o.name; });
@@ -227,7 +216,40 @@ reload_plan diff_configs(const vcplane_config& running, const vcplane_config& ne
             services.push_back({reload_op::set_service, n.name, "", "new"});
         }
     }
-    for (auto* kind : {&closes, &drops, &qos, &adds, &makes, &services}) {
+}
+
+} // namespace
+
+reload_plan diff_configs(const vcplane_config& running, const vcplane_config& next) {
+    reload_plan plan;
+    diff_fixed(running, next, plan.restart_required);
+
+    std::map<std::string, const call_config*> was, is;
+    for (const auto& c : running.calls) {
+        was[c.name] = &c;
+    }
+    for (const auto& c : next.calls) {
+        is[c.name] = &c;
+    }
+    step_lists steps;
+    for (const auto& [name, old] : was) {
+        auto it = is.find(name);
+        if (it == is.end()) {
+            steps.closes.push_back({reload_op::close_call, name, "", "removed from the file"});
+        } else {
+            diff_call(name, *old, *it->second, steps, plan.unchanged);
+        }
+    }
+    for (const auto& [name, c] : is) {
+        if (was.count(name) == 0) {
+            steps.makes.push_back({reload_op::make_call, name, "",
+                                   fmt::format("new ({} part{})", c->parties.size(),
+                                               c->parties.size() == 1 ? "y" : "ies")});
+        }
+    }
+    diff_services(running, next, steps.services);
+    for (auto* kind :
+         {&steps.closes, &steps.drops, &steps.qos, &steps.adds, &steps.makes, &steps.services}) {
         plan.steps.insert(plan.steps.end(), kind->begin(), kind->end());
     }
     return plan;

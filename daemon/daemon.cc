@@ -109,22 +109,7 @@ public:
         }
         warn_numa(cfg_);
         const unsigned workers = unsigned(cfg_.eal.lcores.size() - 1);
-        std::vector<port_plan> plans;
-        for (const auto& c : cfg_.connections) {
-            plans.push_back(port_plan{0, c.name, uint16_t(workers), uint16_t(workers),
-                                      c.rx_descriptors, c.tx_descriptors, c.mtu});
-        }
-        for (unsigned i = 0; i < spare_ports; ++i) {
-            plans.push_back(
-                port_plan{0, "spare", uint16_t(workers), uint16_t(workers), 1024, 1024, 1500});
-        }
-        try {
-            const pool_plan pp = plan_mbuf_pool(plans, workers, unsigned(cfg_.eal.lcores.size()));
-            pool_ = create_mbuf_pool("vcplane_mbufs", pp,
-                                     int(rte_lcore_to_socket_id(cfg_.eal.lcores[1])));
-            log::info("mbuf pool: {} buffers of {} bytes", pp.mbufs, pp.data_room);
-        } catch (const std::exception& e) {
-            log::error("{}", e.what());
+        if (!make_pool(workers)) {
             return exit_failure;
         }
         // The control thread publishes with rcu_assign_pointer and never reads under RCU; it is
@@ -142,16 +127,66 @@ public:
             cfg_, *gp_, pool_, workers,
             [this](std::function<void()> fn) { loop_.post(std::move(fn)); });
         // Workers run from the start: they poll what the plane publishes to them.
+        if (!launch_workers(workers)) {
+            return exit_failure;
+        }
+        watch_events();
+        plane_->start();
+        reloads_ = std::make_unique<reload_path>(cfg_.source, *plane_);
+        snapshot_.set(plane_->snapshot(true));
+        if (!serve()) {
+            return exit_failure;
+        }
+        const auto snap = plane_->snapshot(false);
+        log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
+                    plane_->state().connections().size(), snap->calls, snap->parties, workers,
+                    cfg_.metrics.enabled
+                        ? fmt::format("; metrics on http://{}/metrics", cfg_.metrics.listen)
+                        : std::string());
+        return exit_ok;
+    }
+
+    // One mbuf pool for every configured port and the spare ones; false (logged) when the
+    // memory is not there.
+    bool make_pool(unsigned workers) {
+        std::vector<port_plan> plans;
+        for (const auto& c : cfg_.connections) {
+            plans.push_back(port_plan{0, c.name, uint16_t(workers), uint16_t(workers),
+                                      c.rx_descriptors, c.tx_descriptors, c.mtu});
+        }
+        for (unsigned i = 0; i < spare_ports; ++i) {
+            plans.push_back(
+                port_plan{0, "spare", uint16_t(workers), uint16_t(workers), 1024, 1024, 1500});
+        }
+        try {
+            const pool_plan pp = plan_mbuf_pool(plans, workers, unsigned(cfg_.eal.lcores.size()));
+            pool_ = create_mbuf_pool("vcplane_mbufs", pp,
+                                     int(rte_lcore_to_socket_id(cfg_.eal.lcores[1])));
+            log::info("mbuf pool: {} buffers of {} bytes", pp.mbufs, pp.data_room);
+            return true;
+        } catch (const std::exception& e) {
+            log::error("{}", e.what());
+            return false;
+        }
+    }
+
+    bool launch_workers(unsigned workers) {
         launch_.resize(workers);
         for (unsigned i = 0; i < workers; ++i) {
             launch_[i] = launch_args{plane_->workers()[i].get(), &stop_flag_};
             const unsigned lcore = cfg_.eal.lcores[i + 1];
             if (int rc = rte_eal_remote_launch(worker_lcore_main, &launch_[i], lcore); rc != 0) {
                 log::error("cannot launch worker {} on lcore {}: {}", i, lcore, rte_strerror(-rc));
-                return exit_failure;
+                return false;
             }
             launched_ = true;
         }
+        return true;
+    }
+
+    // What the control thread's loop serves besides the sockets: completed grace periods,
+    // device events, the snapshot when idle, and the once-a-second tick.
+    void watch_events() {
         events_ = std::make_unique<device_events>();
         loop_.watch(gp_->event_fd(), [this](uint32_t) { gp_->run_completed(); });
         loop_.watch(events_->event_fd(), [this](uint32_t) {
@@ -159,9 +194,6 @@ public:
                 plane_->handle(e);
             }
         });
-        plane_->start();
-        reloads_ = std::make_unique<reload_path>(cfg_.source, *plane_);
-        snapshot_.set(plane_->snapshot(true));
         loop_.set_idle_hook([this] {
             plane_->flush();
             publish_snapshot(false);
@@ -175,16 +207,6 @@ public:
             plane_->tick();
             publish_snapshot(true);
         });
-        if (!serve()) {
-            return exit_failure;
-        }
-        const auto snap = plane_->snapshot(false);
-        log::notice("forwarding: {} connections, {} calls, {} parties on {} worker(s){}",
-                    plane_->state().connections().size(), snap->calls, snap->parties, workers,
-                    cfg_.metrics.enabled
-                        ? fmt::format("; metrics on http://{}/metrics", cfg_.metrics.listen)
-                        : std::string());
-        return exit_ok;
     }
 
     // The metrics endpoint and the control socket, as the config asks; false (logged) when

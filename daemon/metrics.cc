@@ -55,6 +55,8 @@ std::vector<prometheus::MetricFamily> dataplane_metrics::Collect() const {
     const auto snap = status_.get();
     std::vector<prometheus::MetricFamily> out;
     collect_ports(*snap, out);
+    collect_latency(*snap, out);
+    collect_xstats(*snap, out);
     collect_workers(out);
     collect_objects(*snap, out);
     collect_reloads(*snap, out);
@@ -120,14 +122,32 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
         add_gauge(link_up, labels, p.link_up ? 1 : 0);
     }
 
+    out.push_back(std::move(rx_packets));
+    out.push_back(std::move(rx_bytes));
+    out.push_back(std::move(tx_packets));
+    out.push_back(std::move(tx_bytes));
+    out.push_back(std::move(rx_missed));
+    out.push_back(std::move(rx_errors));
+    out.push_back(std::move(tx_errors));
+    out.push_back(std::move(rx_nombuf));
+    out.push_back(std::move(link_up));
+    out.push_back(std::move(port_state));
+}
+
+// The sampled forwarding latency per connection (metrics.forwarding_latency), when on.
+void dataplane_metrics::collect_latency(const status_snapshot& snap,
+                                        std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    if (workers_.empty() || workers_.front()->latency() == nullptr) {
+        return;
+    }
     auto latency = family("vcplane_forwarding_latency_seconds",
                           "Sampled time from a burst's receive on the connection to the end of "
                           "the pass that handed its copies to their ports (one burst in 1024 "
                           "frames per worker; metrics.forwarding_latency).",
                           MetricType::Histogram);
-    const bool sampling = !workers_.empty() && workers_.front()->latency() != nullptr;
     for (const auto& p : snap.ports) {
-        if (!sampling || p.connection.empty()) {
+        if (p.connection.empty()) {
             continue;
         }
         prometheus::ClientMetric m;
@@ -151,7 +171,13 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
         m.histogram.sample_sum = double(cycles) / tsc_hz_;
         latency.metric.push_back(std::move(m));
     }
+    out.push_back(std::move(latency));
+}
 
+// The port drivers' extended statistics.
+void dataplane_metrics::collect_xstats(const status_snapshot& snap,
+                                       std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
     auto xstats = family("vcplane_port_xstats_total",
                          "The port driver's extended statistics (ethdev xstats), by the driver's "
                          "name for each; read once a second.",
@@ -162,20 +188,6 @@ void dataplane_metrics::collect_ports(const status_snapshot& snap,
                         {{"connection", p.connection}, {"device", p.device}, {"name", x.name}},
                         double(x.value));
         }
-    }
-
-    out.push_back(std::move(rx_packets));
-    out.push_back(std::move(rx_bytes));
-    out.push_back(std::move(tx_packets));
-    out.push_back(std::move(tx_bytes));
-    out.push_back(std::move(rx_missed));
-    out.push_back(std::move(rx_errors));
-    out.push_back(std::move(tx_errors));
-    out.push_back(std::move(rx_nombuf));
-    out.push_back(std::move(link_up));
-    out.push_back(std::move(port_state));
-    if (sampling) {
-        out.push_back(std::move(latency));
     }
     out.push_back(std::move(xstats));
 }

@@ -31,6 +31,10 @@ public:
 private:
     void collect_ports(const status_snapshot& snap,
                        std::vector<prometheus::MetricFamily>& out) const;
+    void collect_latency(const status_snapshot& snap,
+                         std::vector<prometheus::MetricFamily>& out) const;
+    void collect_xstats(const status_snapshot& snap,
+                        std::vector<prometheus::MetricFamily>& out) const;
     void collect_workers(std::vector<prometheus::MetricFamily>& out) const;
     void collect_objects(const status_snapshot& snap,
                          std::vector<prometheus::MetricFamily>& out) const;

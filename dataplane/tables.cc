@@ -149,9 +149,77 @@ party_set* party_set::create_changed(const party_set& from, const party* added, 
     return set;
 }
 
-// A chunked set from a chunked set: chunks [first, first + span) of `from` are replaced by
-// one fresh chunk (or by none when the party dropped was a chunk's only one); the others are
-// shared.
+// The party at `removed` taken out: its chunk is copied without it, merged with a neighbour
+// when both then fit one chunk (two neighbours always hold more than chunk_parties between
+// them, which bounds the chunks of a set).
+party_set::chunk_edit party_set::edit_removing(const party_set& from, uint32_t removed,
+                                               census& tally) noexcept {
+    const uint32_t count = from.stored_chunk_count();
+    chunk* const* old = from.chunks();
+    uint32_t c = 0;
+    uint32_t at = removed;
+    while (at >= old[c]->size) {
+        at -= old[c]->size;
+        ++c;
+    }
+    tally.add(old[c]->items[at], -1);
+    const uint32_t left = old[c]->size - 1;
+    chunk_edit e{c, 1, nullptr, true};
+    if (c + 1 < count && left + old[c + 1]->size <= chunk_parties) {
+        e.span = 2;
+    } else if (c > 0 && old[c - 1]->size + left <= chunk_parties) {
+        e.first = c - 1;
+        e.span = 2;
+    }
+    if (left == 0 && e.span == 1) {
+        return e; // the chunk's only party: the chunk goes, nothing replaces it
+    }
+    e.fresh = allocate_chunk();
+    if (e.fresh == nullptr) {
+        e.ok = false;
+        return e;
+    }
+    uint32_t k = 0;
+    for (uint32_t j = e.first; j < e.first + e.span; ++j) {
+        for (uint32_t i = 0; i < old[j]->size; ++i) {
+            if (j != c || i != at) {
+                e.fresh->items[k++] = old[j]->items[i];
+            }
+        }
+    }
+    e.fresh->size = k;
+    return e;
+}
+
+// `added` appended: to a copy of the last chunk while it has room, else in a chunk of its own.
+party_set::chunk_edit party_set::edit_adding(const party_set& from, const party& added,
+                                             census& tally) noexcept {
+    const uint32_t count = from.stored_chunk_count();
+    tally.add(added);
+    chunk_edit e;
+    e.fresh = allocate_chunk();
+    if (e.fresh == nullptr) {
+        e.ok = false;
+        return e;
+    }
+    const chunk* last = from.chunks()[count - 1];
+    if (last->size < chunk_parties) {
+        e.first = count - 1;
+        e.span = 1;
+        std::copy_n(last->items, last->size, e.fresh->items);
+        e.fresh->items[last->size] = added;
+        e.fresh->size = last->size + 1;
+    } else {
+        e.first = count;
+        e.span = 0;
+        e.fresh->items[0] = added;
+        e.fresh->size = 1;
+    }
+    return e;
+}
+
+// A chunked set from a chunked set: the chunks an edit replaced give way to its fresh chunk;
+// the others are shared.
 party_set* party_set::change_chunked(const party_set& from, const party* added,
                                      uint32_t removed) noexcept {
     const bool removing = removed < from.size();
@@ -165,83 +233,31 @@ party_set* party_set::change_chunked(const party_set& from, const party* added,
     const uint32_t count = from.stored_chunk_count();
     chunk* const* old = from.chunks();
     census tally{from.chain_takers_, from.edge_parties_};
-    uint32_t first;
-    uint32_t span;
-    chunk* fresh = nullptr;
-    if (removing) {
-        uint32_t c = 0;
-        uint32_t at = removed;
-        while (at >= old[c]->size) {
-            at -= old[c]->size;
-            ++c;
-        }
-        tally.add(old[c]->items[at], -1);
-        // Merged with a neighbour when both then fit one chunk: two neighbours always hold
-        // more than chunk_parties between them, which bounds the chunks of a set.
-        const uint32_t left = old[c]->size - 1;
-        first = c;
-        span = 1;
-        if (c + 1 < count && left + old[c + 1]->size <= chunk_parties) {
-            span = 2;
-        } else if (c > 0 && old[c - 1]->size + left <= chunk_parties) {
-            first = c - 1;
-            span = 2;
-        }
-        if (left != 0 || span == 2) {
-            fresh = allocate_chunk();
-            if (fresh == nullptr) {
-                return nullptr;
-            }
-            uint32_t k = 0;
-            for (uint32_t j = first; j < first + span; ++j) {
-                for (uint32_t i = 0; i < old[j]->size; ++i) {
-                    if (j != c || i != at) {
-                        fresh->items[k++] = old[j]->items[i];
-                    }
-                }
-            }
-            fresh->size = k;
-        }
-    } else {
-        tally.add(*added);
-        fresh = allocate_chunk();
-        if (fresh == nullptr) {
-            return nullptr;
-        }
-        const chunk* last = old[count - 1];
-        if (last->size < chunk_parties) {
-            first = count - 1;
-            span = 1;
-            std::copy_n(last->items, last->size, fresh->items);
-            fresh->items[last->size] = *added;
-            fresh->size = last->size + 1;
-        } else {
-            first = count;
-            span = 0;
-            fresh->items[0] = *added;
-            fresh->size = 1;
-        }
+    const chunk_edit e =
+        removing ? edit_removing(from, removed, tally) : edit_adding(from, *added, tally);
+    if (!e.ok) {
+        return nullptr;
     }
     const uint32_t n = removing ? from.size() - 1 : from.size() + 1;
-    party_set* set = allocate_chunked(n, tally, count - span + (fresh != nullptr ? 1 : 0));
+    party_set* set = allocate_chunked(n, tally, count - e.span + (e.fresh != nullptr ? 1 : 0));
     if (set == nullptr) {
-        if (fresh != nullptr) {
-            release(fresh);
+        if (e.fresh != nullptr) {
+            release(e.fresh);
         }
         return nullptr;
     }
     chunk** to = set->chunks();
     for (uint32_t j = 0; j < count; ++j) {
-        if (j == first && fresh != nullptr) {
-            *to++ = fresh;
+        if (j == e.first && e.fresh != nullptr) {
+            *to++ = e.fresh;
         }
-        if (j < first || j >= first + span) {
+        if (j < e.first || j >= e.first + e.span) {
             ++old[j]->holders;
             *to++ = old[j];
         }
     }
-    if (first == count) {
-        *to++ = fresh;
+    if (e.first == count) {
+        *to++ = e.fresh;
     }
     return set;
 }

@@ -200,6 +200,18 @@ private:
     static party_set* allocate_chunked(uint32_t n, census c, uint32_t count) noexcept;
     static party_set* change_chunked(const party_set& from, const party* added,
                                      uint32_t removed) noexcept;
+    // A change to a chunked set: chunks [first, first + span) of the old set give way to
+    // `fresh` (none when the change empties them). ok is false when no chunk could be had.
+    struct chunk_edit {
+        uint32_t first = 0;
+        uint32_t span = 0;
+        chunk* fresh = nullptr;
+        bool ok = true;
+    };
+    static chunk_edit edit_removing(const party_set& from, uint32_t removed,
+                                    census& tally) noexcept;
+    static chunk_edit edit_adding(const party_set& from, const party& added,
+                                  census& tally) noexcept;
     static chunk* allocate_chunk() noexcept;
     static void release(chunk* c) noexcept;
     // Room for n parties (flat), counted live (null: out of memory, or a failing create
