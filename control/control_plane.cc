@@ -461,6 +461,30 @@ void control_plane::handle(const device_event& e) {
     }
 }
 
+void control_plane::poll_links() {
+    std::vector<std::pair<std::string, bool>> changed;
+    for (const auto& c : cm_.connections()) {
+        if (c.st != cm::state::connected && c.st != cm::state::disconnected_unavailable) {
+            continue; // not carrying traffic for other reasons: a link says nothing of it
+        }
+        rte_eth_link link{};
+        if (!rte_eth_dev_is_valid_port(c.port.port) ||
+            rte_eth_link_get_nowait(c.port.port, &link) != 0) {
+            continue;
+        }
+        const bool up = link.link_status == RTE_ETH_LINK_UP;
+        if (up != (c.st == cm::state::connected)) {
+            changed.emplace_back(c.port.device, up);
+        }
+    }
+    // Applied after the walk: a link change adds and removes connections' call managers.
+    for (const auto& [device, up] : changed) {
+        log::notice("port {}: link {} (seen by the link poll, no event came)", device,
+                    up ? "up" : "down");
+        cm_.adapter_link(device, up);
+    }
+}
+
 std::shared_ptr<status_snapshot> control_plane::snapshot(bool with_ethdev) const {
     auto s = std::make_shared<status_snapshot>();
     for (const auto& c : cm_.connections()) {

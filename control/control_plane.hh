@@ -69,9 +69,17 @@ public:
     };
     reload_report reload(const vcplane_config& next, bool dry_run);
     void flush() { gp_.flush(); }
-    // Once a second: what the file names and a call manager refused to change is tried again
-    // (provisioner::converge).
-    void tick() { provisioner_.converge(); }
+    // Once a second: every connection's link is read, and a change no event reported is
+    // applied as the event would have been (poll_links); then what the file names and a call
+    // manager refused to change is tried again (provisioner::converge).
+    void tick() {
+        poll_links();
+        provisioner_.converge();
+    }
+    // The link of every connected or link-down connection, read from its port: a PMD that
+    // reports link changes by no event, or whose interrupt-driven status goes stale, is still
+    // followed within a second (README "Bare metal", link state).
+    void poll_links();
     // with_ethdev: also read link state and ethdev stats and rebuild the per-VC and per-party
     // series list (a timer does, about once a second).
     std::shared_ptr<status_snapshot> snapshot(bool with_ethdev) const;

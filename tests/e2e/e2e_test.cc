@@ -296,6 +296,77 @@ next_hop = "{}"
     EXPECT_EQ(d.wait(20s), 0) << d.output();
 }
 
+// The state of connection `name` as `connections` reports it.
+std::string connection_state(control_client& c, const std::string& name) {
+    const json reply = c.call("connections");
+    for (const auto& conn : reply.at("connections")) {
+        if (conn["name"] == name) {
+            return conn["state"].get<std::string>();
+        }
+    }
+    return "(none)";
+}
+
+bool wait_for_state(control_client& c, const std::string& name, const std::string& want,
+                    std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+        if (connection_state(c, name) == want) {
+            return true;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
+
+// A link that goes down and up on a net_tap port (whose link is the kernel interface's state)
+// reaches the Connection Manager both ways. Before, LSC interrupts were never asked for and
+// nothing polled the link: the connection stayed "connected" with its link down.
+TEST(end_to_end, a_port_link_that_goes_down_and_up_is_followed) {
+    if (auto why = skip_reason(); !why.empty()) {
+        GTEST_SKIP() << why;
+    }
+    if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+        GTEST_SKIP() << "no /dev/net/tun (net_tap needs it)";
+    }
+    const std::string tap = fmt::format("vclk{}", getpid() % 100000);
+    const std::string sock = fmt::format("/tmp/vcplane-e2e-link-{}.sock", getpid());
+    const std::string cfg = fmt::format(R"([eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = ["net_tap0,iface={}", "net_null0"]
+file_prefix = "vcplane-e2e-link-{}"
+[metrics]
+enabled = false
+[control]
+socket = "{}"
+[connections.tap]
+device = "net_tap0"
+[connections.other]
+device = "net_null0"
+)",
+                                        tap, getpid(), sock);
+    process d({vcplaned, "--config", write_temp_file("e2e-link.toml", cfg)});
+    ASSERT_TRUE(d.wait_for_output("forwarding:", 30s)) << d.output();
+    control_client c(sock);
+    c.call("hello");
+    ASSERT_TRUE(wait_for_state(c, "tap", "connected", 5s)) << c.call("connections").dump();
+
+    sh("ip link set " + tap + " down");
+    EXPECT_TRUE(wait_for_state(c, "tap", "disconnected_unavailable", 3s))
+        << connection_state(c, "tap") << "\n"
+        << d.output();
+    EXPECT_EQ(connection_state(c, "other"), "connected");
+    sh("ip link set " + tap + " up");
+    EXPECT_TRUE(wait_for_state(c, "tap", "connected", 3s)) << d.output();
+    EXPECT_THAT(d.output(), HasSubstr("connection 'tap': link down"));
+    EXPECT_THAT(d.output(), HasSubstr("connection 'tap': link up"));
+    c.call("goodbye");
+    d.signal(SIGTERM);
+    EXPECT_EQ(d.wait(20s), 0) << d.output();
+}
+
 TEST(end_to_end, the_demo_shows_first_light_and_cleans_up) {
     if (auto why = skip_reason(); !why.empty()) {
         GTEST_SKIP() << why;
