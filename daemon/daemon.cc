@@ -334,7 +334,10 @@ private:
 
 } // namespace
 
-int run_daemon(const vcplane_config& cfg, const std::string& program) {
+namespace {
+
+// Logs every preflight finding; false when one is fatal.
+bool preflight_passes(const vcplane_config& cfg) {
     const auto findings = preflight_host(cfg);
     for (const auto& f : findings) {
         using sev = preflight_finding::severity;
@@ -346,7 +349,22 @@ int run_daemon(const vcplane_config& cfg, const std::string& program) {
             log::notice("{}", f.line());
         }
     }
-    if (has_fatal(findings)) {
+    return !has_fatal(findings);
+}
+
+} // namespace
+
+int run_preflight(const vcplane_config& cfg) {
+    if (!preflight_passes(cfg)) {
+        log::error("not ready: fix the preflight errors above");
+        return exit_failure;
+    }
+    log::notice("ready: this host has what the file needs to start");
+    return exit_ok;
+}
+
+int run_daemon(const vcplane_config& cfg, const std::string& program) {
+    if (!preflight_passes(cfg)) {
         log::error("not starting: fix the preflight errors above");
         return exit_failure;
     }

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     std::string config_path;
     std::string check_path;
     std::string plan_path;
+    std::string preflight_path;
     std::string socket_path;
     bool print_default = false;
     bool verbose = false;
@@ -71,6 +72,9 @@ int main(int argc, char** argv) {
     app.add_option("--check", check_path, "validate FILE and exit (0: valid, 2: invalid)");
     app.add_option("--plan", plan_path,
                    "show what reloading FILE would change in the running switch, and exit");
+    app.add_option("--preflight", preflight_path,
+                   "check this host against FILE as the switch does at start, and exit (0: "
+                   "ready, 1: something is missing, 2: invalid file)");
     app.add_option("--socket", socket_path,
                    "with --plan: the running switch's control socket (default: FILE's)");
     app.add_flag("--print-default-config", print_default,
@@ -90,9 +94,10 @@ int main(int argc, char** argv) {
         std::fwrite(embedded_default_config().data(), 1, embedded_default_config().size(), stdout);
         return exit_ok;
     }
-    const std::string& path = !check_path.empty()  ? check_path
-                              : !plan_path.empty() ? plan_path
-                                                   : config_path;
+    const std::string& path = !check_path.empty()       ? check_path
+                              : !plan_path.empty()      ? plan_path
+                              : !preflight_path.empty() ? preflight_path
+                                                        : config_path;
     vcplane_config cfg;
     try {
         cfg = path.empty() ? parse_config_string(embedded_default_config(), embedded_default_name)
@@ -110,6 +115,9 @@ int main(int argc, char** argv) {
                     check_path.c_str(), cfg.connections.size(), cfg.calls.size(), cfg.party_count(),
                     cfg.eal.lcores.size() - 1);
         return exit_ok;
+    }
+    if (!preflight_path.empty()) {
+        return run_preflight(cfg);
     }
     if (!plan_path.empty()) {
         return plan_reload(cfg, socket_path.empty() ? cfg.control.socket : socket_path);

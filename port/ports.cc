@@ -68,8 +68,11 @@ pool_plan plan_mbuf_pool(const std::vector<port_plan>& ports, unsigned workers, 
     // Replication headroom: replicas wait in TX buffers and descriptors already counted
     // above; this covers bursts of replicas in transit between the two.
     n += 8192;
-    // Ethernet + one tag/label + a second label for G-ACh frames, and the headroom.
-    const unsigned frame = max_mtu + RTE_ETHER_HDR_LEN + 8 + RTE_ETHER_CRC_LEN;
+    // Ethernet + one tag/label + a second label for G-ACh frames, and the headroom; and room
+    // for what a device writes into the buffer ahead of the frame (virtio-net's 12-byte
+    // header: without it net_virtio refuses a 9000-byte MTU's RX queue, tests/vm).
+    constexpr unsigned device_header_room = 32;
+    const unsigned frame = max_mtu + RTE_ETHER_HDR_LEN + 8 + RTE_ETHER_CRC_LEN + device_header_room;
     const unsigned room =
         std::max<unsigned>(RTE_MBUF_DEFAULT_BUF_SIZE, frame + RTE_PKTMBUF_HEADROOM);
     return pool_plan{n, static_cast<uint16_t>(room), cache};

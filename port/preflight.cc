@@ -178,14 +178,30 @@ void check_lcores(const vcplane_config& cfg, std::vector<preflight_finding>& out
     }
 }
 
+constexpr unsigned cap_ipc_lock = 14; // linux/capability.h
+
+// Whether this process holds a capability in its effective set (/proc/self/status CapEff).
+bool has_capability(const std::string& root, unsigned cap) {
+    std::ifstream in(root + "/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("CapEff:", 0) == 0) {
+            const uint64_t eff = std::stoull(line.substr(7), nullptr, 16);
+            return (eff >> cap) & 1;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 std::vector<preflight_finding> preflight_host(const vcplane_config& cfg, const std::string& root) {
     std::vector<preflight_finding> out;
-    if (geteuid() != 0) {
+    if (geteuid() != 0 && !has_capability(root, cap_ipc_lock)) {
         out.push_back({sev::warning,
-                       "not running as root: DPDK needs CAP_SYS_ADMIN, CAP_IPC_LOCK and "
-                       "CAP_NET_RAW (and vfio device access)",
+                       "not running as root and without CAP_IPC_LOCK: DPDK cannot pin its "
+                       "memory (and needs CAP_NET_RAW for af_packet, access to the VFIO groups "
+                       "for vfio-pci)",
                        "run as root or through the systemd unit, which grants them"});
     }
     check_hugepages(cfg, root, out);

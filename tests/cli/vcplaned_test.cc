@@ -134,6 +134,23 @@ TEST(vcplaned, a_missing_af_packet_interface_is_a_preflight_error) {
     EXPECT_THAT(out, HasSubstr("not starting"));
 }
 
+// --preflight: the same checks, alone, as the operator's "is this host ready?".
+TEST(vcplaned, preflight_alone_says_ready_or_names_what_is_missing) {
+    const auto good = write_temp_file("ready.toml", null_config(9469));
+    auto [status, out] = run({vcplaned, "--preflight", good});
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_THAT(out, HasSubstr("ready: this host has what the file needs to start"));
+    EXPECT_THAT(out, Not(HasSubstr("forwarding:")));
+
+    std::string text = null_config(9469);
+    text.replace(text.find("\"net_null1\"]"), 12, "\"net_af_packet1,iface=vcp-no-such-if\"]");
+    const auto bad = write_temp_file("not-ready.toml", text);
+    std::tie(status, out) = run({vcplaned, "--preflight", bad});
+    EXPECT_EQ(status, 1) << out;
+    EXPECT_THAT(out, HasSubstr("interface 'vcp-no-such-if' does not exist"));
+    EXPECT_THAT(out, HasSubstr("not ready: fix the preflight errors above"));
+}
+
 TEST(vcplaned, runs_serves_metrics_and_stops_cleanly_on_sigterm) {
     if (!is_root()) {
         GTEST_SKIP() << "needs root to start EAL";
