@@ -26,9 +26,13 @@ device_events::device_events()
         rte_eth_dev_callback_register(
             RTE_ETH_ALL, t, reinterpret_cast<rte_eth_dev_cb_fn>(&device_events::on_event), this);
     }
+    rte_dev_event_callback_register(
+        nullptr, reinterpret_cast<rte_dev_event_cb_fn>(&device_events::on_device_event), this);
 }
 
 device_events::~device_events() {
+    rte_dev_event_callback_unregister(
+        nullptr, reinterpret_cast<rte_dev_event_cb_fn>(&device_events::on_device_event), this);
     for (auto t : watched) {
         rte_eth_dev_callback_unregister(
             RTE_ETH_ALL, t, reinterpret_cast<rte_eth_dev_cb_fn>(&device_events::on_event), this);
@@ -45,6 +49,14 @@ int device_events::on_event(uint16_t port, int type, void* self, void*) {
     default: break;
     }
     return 0;
+}
+
+void device_events::on_device_event(const char* device, int type, void* self) {
+    uint16_t port;
+    if (type == RTE_DEV_EVENT_REMOVE && device != nullptr &&
+        rte_eth_dev_get_port_by_name(device, &port) == 0) {
+        static_cast<device_events*>(self)->post({device_event::kind::removed, port});
+    }
 }
 
 void device_events::post(device_event e) {

@@ -2,7 +2,9 @@
 // Ports that come and go while the switch runs.
 //
 // DPDK reports port events (a port probed, removed, its link changing) on its interrupt
-// thread. Nothing may be done there: device_events only queues the event and wakes the
+// thread. A PCI device unplugged while vfio-pci holds it for us arrives as the kernel's
+// request to release it (a device event, RTE_DEV_EVENT_REMOVE): the device is removed like a
+// port whose driver reported its removal, so that the kernel can finish the unplug. Nothing may be done there: device_events only queues the event and wakes the
 // control loop through an eventfd; the control thread takes the events and acts.
 
 #include <cstdint>
@@ -30,6 +32,7 @@ public:
 
 private:
     static int on_event(uint16_t port, int type, void* self, void* param);
+    static void on_device_event(const char* device, int type, void* self);
     void post(device_event e);
 
     int fd_;
