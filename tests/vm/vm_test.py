@@ -474,6 +474,79 @@ def case_link(index, what):
            f"{back}")
 
 
+def case_hotplug():
+    """device_del of video0's NIC under traffic on feed-a: the connection goes away through
+    the contracts and feed-a loses nothing; device_add in the same slot, bound to vfio-pci and
+    attached (vcplanectl port attach): the config CSP claims it and the VLAN call forwards
+    again."""
+    import threading
+    cap = capture(tap(1), "hotplug")
+    sender = threading.Thread(target=send_feed, args=(400,), kwargs={"inter": 0.01})
+    sender.start()
+    time.sleep(1)
+    t = time.time()
+    monitor("device_del dev2")
+    gone = False
+    until = time.time() + 20
+    while time.time() < until and not gone:
+        rc, out = guest("lspci -s 03:00.0; vcplanectl --json connections", 30)
+        gone = "Virtio" not in out and '"video0"' not in out
+        time.sleep(0.5)
+    took = time.time() - t
+    sender.join()
+    copies = len(labels_of(cap.stop()).get(2001, []))
+    report("device_del under traffic: the connection goes, feed-a loses nothing",
+           "ok" if gone and copies == 400 else "fail",
+           f"unplugged and forgotten in {took:.1f} s; feed-a 2001: {copies} of 400")
+    nid, model, bdf, mac, _ = NICS[2]
+    monitor(f"device_add virtio-net-pci,id=dev2b,netdev={nid},mac={mac},bus=rp2,"
+            "disable-legacy=on,iommu_platform=on,ats=on")
+    rc, out = guest(f"for i in $(seq 100); do [ -e /sys/bus/pci/devices/{bdf} ] && break; "
+                    f"sleep 0.2; done; dpdk-devbind.py -b vfio-pci {bdf} && "
+                    f"vcplanectl port attach {bdf}", 60)
+    back = wait_state("video0", "connected", 20)
+    time.sleep(2)
+    cap = capture(tap(2), "hotplug-back")
+    sendp([vlan_frame(100, i) for i in range(10)], iface=tap(2), inter=0.005, verbose=False)
+    vids = [f for f in cap.stop() if f.haslayer(Dot1Q) and f[Dot1Q].vlan == 200]
+    ok = rc == 0 and back and len(vids) == 10
+    report("device_add, bind and port attach: claimed, and the VLAN call forwards again",
+           "ok" if ok else "fail", f"attach rc {rc}, connected {back}, VID 200 copies "
+                                   f"{len(vids)} of 10" + ("" if ok else f": {out[-400:]}"))
+
+
+def case_jumbo():
+    """9000-byte MTU on uplink0 (virtio): 8000-byte frames of a call hairpinned on uplink0
+    leave as chained copies (MULTI_SEGS), byte-exact but for the label and TTL."""
+    guest_ok("cat >> /etc/vcplane/vcplane.toml <<'X'\n[calls.jumbo]\nconnection = \"uplink0\"\n"
+             "label = 1100\n[[calls.jumbo.parties]]\nname = \"j1\"\nconnection = \"uplink0\"\n"
+             "label = 3001\nnext_hop = \"02:00:5e:30:00:01\"\n[[calls.jumbo.parties]]\n"
+             "name = \"j2\"\nconnection = \"uplink0\"\nlabel = 3002\n"
+             "next_hop = \"02:00:5e:30:00:02\"\nX\n"
+             "vcplaned --check /etc/vcplane/vcplane.toml && systemctl reload vcplaned")
+    time.sleep(2)
+    sh(f"ip link set {tap(0)} mtu 9000")
+    cap = capture(tap(0), "jumbo")
+    send_feed(10, label=1100, inter=0.02, size=8000)
+    got = labels_of(cap.stop())
+    problems = []
+    for label in (3001, 3002):
+        frames = got.get(label, [])
+        if sorted(seq_of(f) for f in frames) != list(range(10)):
+            problems.append(f"label {label}: {len(frames)} of 10")
+            continue
+        for f in frames:
+            sent = bytes(mpls_frame(1100, seq_of(f), 8000))
+            if len(bytes(f)) != len(sent) or bytes(f)[18:] != sent[18:] or f[MPLS].ttl != 63:
+                problems.append(f"label {label} seq {seq_of(f)}: {len(bytes(f))} B")
+                break
+    _, log = guest("journalctl -u vcplaned -b --no-pager -o cat | grep -c 'no multi-segment TX'")
+    report("jumbo frames leave virtio as chained copies, byte-exact",
+           "fail" if problems else "ok",
+           "; ".join(problems) or f"2 parties x 10 frames of 8000 B; ports without multi-segment "
+                                  f"TX in the log: {log.strip()}")
+
+
 def case_link_e1000e():
     case_link(1, "link by poll")
 
@@ -519,8 +592,8 @@ def main():
         report("dpdk.service bound the three NICs to vfio-pci at boot", "ok" if bound else "fail",
                out.replace("\n", " | ")[:300])
         for case in (case_preflight, case_service_forwards, case_reload, case_kill_restart,
-                     case_link_e1000e, case_link_virtio,
-                     case_multiprocess):
+                     case_link_e1000e, case_link_virtio, case_multiprocess, case_jumbo,
+                     case_hotplug):
             try:
                 case()
             except Exception as e:  # noqa: BLE001 - one case's failure, the others still run
