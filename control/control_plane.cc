@@ -479,7 +479,7 @@ void control_plane::poll_links() {
     }
     // Applied after the walk: a link change adds and removes connections' call managers.
     for (const auto& [device, up] : changed) {
-        log::notice("port {}: link {} (seen by the link poll, no event came)", device,
+        log::notice("port {}: link {} (read by the once-a-second link poll)", device,
                     up ? "up" : "down");
         cm_.adapter_link(device, up);
     }
