@@ -4,8 +4,9 @@
 // DPDK reports port events (a port probed, removed, its link changing) on its interrupt
 // thread. A PCI device unplugged while vfio-pci holds it for us arrives as the kernel's
 // request to release it (a device event, RTE_DEV_EVENT_REMOVE): the device is removed like a
-// port whose driver reported its removal, so that the kernel can finish the unplug. Nothing may be done there: device_events only queues the event and wakes the
-// control loop through an eventfd; the control thread takes the events and acts.
+// port whose driver reported its removal, so that the kernel can finish the unplug. Nothing may be
+// done there: device_events only queues the event and wakes the control loop through an eventfd;
+// the control thread takes the events and acts.
 
 #include <cstdint>
 #include <mutex>
