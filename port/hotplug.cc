@@ -1,3 +1,7 @@
+// rte_dev_event_callback_register is still experimental in DPDK 22.11: asked for on purpose
+// (the kernel's request to release a vfio-pci device arrives only through it).
+#define ALLOW_EXPERIMENTAL_API 1
+
 #include "port/hotplug.hh"
 
 #include <cerrno>
