@@ -26,20 +26,17 @@ import time
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # no "no address on lo" noise
 try:
-    from scapy.all import (Dot1Q, Ether, IP, UDP, Raw, rdpcap, sendp, sniff, wrpcap)
+    from scapy.all import (Dot1Q, Ether, IP, UDP, Raw, rdpcap, wrpcap)
     from scapy.contrib.mpls import MPLS
 except ImportError:
     print("skipped: python3-scapy is not installed (scripts/setup installs it)")
     sys.exit(77)
 
-if sys.argv[1] == "sniff":
-    iface, out, seconds = sys.argv[2], sys.argv[3], float(sys.argv[4])
-    open(out + ".ready", "w").close()
-    wrpcap(out, sniff(iface=iface, timeout=seconds))
-    sys.exit(0)
-if sys.argv[1] == "send":
-    sendp(rdpcap(sys.argv[3]), iface=sys.argv[2], inter=0.002, verbose=False)
-    sys.exit(0)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wire_peers import (add_namespace, remove_namespace, run_peer_role, sh,  # noqa: E402
+                        skip_unless_able, wait_for)
+
+run_peer_role(sys.argv, inter=0.002)
 
 VCPLANED = sys.argv[1]
 TAG = f"ve{os.getpid() % 100000}"
@@ -54,19 +51,7 @@ def check(ok, what):
         failures.append(what)
 
 
-def sh(*cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stdout}")
-    return r.stdout
-
-
-if os.geteuid() != 0:
-    print("skipped: needs root (network namespaces, AF_PACKET)")
-    sys.exit(77)
-if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-    print("skipped: iproute2 with network namespace support is not available")
-    sys.exit(77)
+skip_unless_able()
 
 names = ["feed", "core", "access", "host", "pw"]
 hops = {"core": "02:76:65:00:00:01", "access": "02:76:65:00:00:02", "host": "02:76:65:00:00:03"}
@@ -86,18 +71,8 @@ def cleanup():
         except subprocess.TimeoutExpired:
             daemon.kill()
     for name in names:
-        subprocess.run(["ip", "netns", "del", ns(name)], capture_output=True)
-        subprocess.run(["ip", "link", "del", ns(name)], capture_output=True)
+        remove_namespace(ns(name))
     shutil.rmtree(tmp, ignore_errors=True)
-
-
-def wait_for(predicate, seconds):
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def exchange(sender, frames, receivers, seconds=6):
@@ -126,13 +101,7 @@ def exchange(sender, frames, receivers, seconds=6):
 
 try:
     for name in names:
-        n = ns(name)
-        sh("ip", "netns", "add", n)
-        sh("ip", "link", "add", n, "type", "veth", "peer", "name", "eth0", "netns", n)
-        sh("sysctl", "-qw", f"net.ipv6.conf.{n}.disable_ipv6=1")
-        sh("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
-        sh("ip", "-n", n, "link", "set", "eth0", "up")
-        sh("ip", "link", "set", n, "up")
+        add_namespace(ns(name))
     mac = {n: open(f"/sys/class/net/{ns(n)}/address").read().strip() for n in names}
     vdevs = ", ".join(f'"net_af_packet{i},iface={ns(n)}"' for i, n in enumerate(names))
     config = f"""
