@@ -34,7 +34,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wire_peers import (add_namespace, remove_namespace, run_peer_role, sh,  # noqa: E402
-                        skip_unless_able, wait_for)
+                        skip_unless_able, start_switch, switch_header, wait_for)
 
 run_peer_role(sys.argv, inter=0.002)
 
@@ -103,18 +103,7 @@ try:
     for name in names:
         add_namespace(ns(name))
     mac = {n: open(f"/sys/class/net/{ns(n)}/address").read().strip() for n in names}
-    vdevs = ", ".join(f'"net_af_packet{i},iface={ns(n)}"' for i, n in enumerate(names))
-    config = f"""
-[eal]
-lcores = [0, 1]
-no_huge = true
-memory_mb = 256
-vdevs = [{vdevs}]
-file_prefix = "{TAG}"
-[metrics]
-enabled = false
-[control]
-enabled = false
+    config = switch_header([ns(n) for n in names], TAG) + f"""
 [connections.feed]
 device = "net_af_packet0"
 media = "port"
@@ -159,13 +148,7 @@ vid = 30
     checked = subprocess.run([VCPLANED, "--check", f"{tmp}/vcplane.toml"], capture_output=True,
                              text=True)
     check(checked.returncode == 0, f"vcplaned --check accepts the file {checked.stdout}")
-    daemon = subprocess.Popen([VCPLANED, "--config", f"{tmp}/vcplane.toml"],
-                              stdout=open(f"{tmp}/daemon.log", "w"), stderr=subprocess.STDOUT)
-    up = wait_for(lambda: "forwarding:" in open(f"{tmp}/daemon.log").read(), 30)
-    check(up, "vcplaned started forwarding")
-    if not up:
-        print(open(f"{tmp}/daemon.log").read())
-        raise SystemExit(1)
+    daemon = start_switch(VCPLANED, tmp, config)
 
     # 1. A port-based VC: untagged UDP in, MPLS, VLAN and untagged out at once.
     sent = [Ether(src="02:76:65:00:00:aa", dst="01:00:5e:01:01:01") /

@@ -30,7 +30,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wire_peers import (add_namespace, remove_namespace, run_peer_role, sh,  # noqa: E402
-                        skip_unless_able, wait_for)
+                        skip_unless_able, start_switch, switch_header, wait_for)
 
 run_peer_role(sys.argv, inter=0.005)
 skip_unless_able()
@@ -101,18 +101,7 @@ try:
     for name in names:
         add_namespace(ns(name))
     mac = open(f"/sys/class/net/{ns('feed')}/address").read().strip()
-    vdevs = ", ".join(f'"net_af_packet{i},iface={ns(n)}"' for i, n in enumerate(names))
-    config = f"""
-[eal]
-lcores = [0, 1]
-no_huge = true
-memory_mb = 256
-vdevs = [{vdevs}]
-file_prefix = "{TAG}"
-[metrics]
-enabled = false
-[control]
-enabled = false
+    config = switch_header([ns(n) for n in names], TAG) + f"""
 [connections.feed]
 device = "net_af_packet0"
 """
@@ -124,15 +113,7 @@ device = "net_af_packet0"
             config += (f'[[calls.{call}.parties]]\nconnection = "{p}"\n'
                        f'label = {2000 + label % 10 * 100 + i}\n'
                        f'next_hop = "02:76:66:00:00:0{i}"\n')
-    with open(f"{tmp}/vcplane.toml", "w") as f:
-        f.write(config)
-    daemon = subprocess.Popen([VCPLANED, "--config", f"{tmp}/vcplane.toml"],
-                              stdout=open(f"{tmp}/daemon.log", "w"), stderr=subprocess.STDOUT)
-    up = wait_for(lambda: "forwarding:" in open(f"{tmp}/daemon.log").read(), 30)
-    check(up, "vcplaned started forwarding")
-    if not up:
-        print(open(f"{tmp}/daemon.log").read())
-        raise SystemExit(1)
+    daemon = start_switch(VCPLANED, tmp, config)
 
     def frames(label):
         return [Ether(src="02:76:66:00:00:aa", dst=mac) / MPLS(label=label, s=1, ttl=64) /

@@ -61,3 +61,38 @@ def add_namespace(n):
 def remove_namespace(n):
     subprocess.run(["ip", "netns", "del", n], capture_output=True)
     subprocess.run(["ip", "link", "del", n], capture_output=True)
+
+
+def switch_header(interfaces, file_prefix):
+    """The [eal], [metrics] and [control] tables of a test switch: one lcore of workers, no
+    hugepages, an af_packet port on each interface (net_af_packetI for interfaces[I]), no
+    metrics or control socket. The test appends its connections and calls."""
+    vdevs = ", ".join(f'"net_af_packet{i},iface={n}"' for i, n in enumerate(interfaces))
+    return f"""
+[eal]
+lcores = [0, 1]
+no_huge = true
+memory_mb = 256
+vdevs = [{vdevs}]
+file_prefix = "{file_prefix}"
+[metrics]
+enabled = false
+[control]
+enabled = false
+"""
+
+
+def start_switch(vcplaned, directory, config):
+    """Writes config to DIRECTORY/vcplane.toml and runs vcplaned on it; returns the process
+    once it forwards, or exits 1 with its log when it does not within 30 s."""
+    with open(f"{directory}/vcplane.toml", "w") as f:
+        f.write(config)
+    log = f"{directory}/daemon.log"
+    daemon = subprocess.Popen([vcplaned, "--config", f"{directory}/vcplane.toml"],
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    if not wait_for(lambda: "forwarding:" in open(log).read(), 30):
+        print("FAIL  vcplaned did not start forwarding\n" + open(log).read())
+        daemon.terminate()
+        sys.exit(1)
+    print("ok    vcplaned started forwarding", flush=True)
+    return daemon
